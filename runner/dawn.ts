@@ -1,0 +1,123 @@
+// Node's side of src/gpu: Dawn through the `webgpu` npm package. Makes both CPU Vulkan drivers
+// visible (lavapipe from Mesa, SwiftShader from Debian's chromium), lists adapters, and opens
+// a Gpu on the one the user picked.
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Gpu, type ShaderSources } from '../src/gpu/gpu.ts';
+import { GpuUnavailableError } from '../src/gpu/errors.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+export const INSTALL_HINT =
+  'install a Vulkan driver: on Debian 12 run `bash runner/setup.sh` as root (Vulkan loader libvulkan1, ' +
+  'Mesa lavapipe >= 23 from bookworm-backports, chromium for SwiftShader), or a GPU vendor driver';
+
+type DawnModule = { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
+let dawn: DawnModule | null = null;
+
+/**
+ * Every GPU instance we create stays referenced until exit. Dawn-node schedules ProcessEvents
+ * callbacks on an instance; if the JS object is garbage-collected first, the callback runs on a
+ * freed instance (seen as random "futex facility" aborts and segfaults under lavapipe).
+ */
+const liveInstances: GPU[] = [];
+function createInstance(create: DawnModule['create'], flags: string[]): GPU {
+  const gpu = create(flags);
+  liveInstances.push(gpu);
+  return gpu;
+}
+
+/** Loads dawn.node once, after the environment the Vulkan loader reads is set. */
+async function loadDawn(): Promise<DawnModule> {
+  if (dawn) return dawn;
+  // Mesa warns without XDG_RUNTIME_DIR; give it a private temp dir.
+  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'earlyphase-xdg-'));
+  // SwiftShader's ICD is not in the loader's search path; add it beside the system drivers
+  // unless the user chose drivers explicitly.
+  if (existsSync(SWIFTSHADER_ICD) && !process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {
+    const extra = process.env.VK_ADD_DRIVER_FILES;
+    if (!extra?.includes(SWIFTSHADER_ICD)) process.env.VK_ADD_DRIVER_FILES = extra ? `${extra}:${SWIFTSHADER_ICD}` : SWIFTSHADER_ICD;
+  }
+  let mod: DawnModule;
+  try {
+    mod = (await import('webgpu')) as unknown as DawnModule;
+  } catch (e) {
+    throw new GpuUnavailableError(`cannot load Dawn (npm package webgpu): ${(e as Error).message}; run npm ci`);
+  }
+  Object.assign(globalThis, mod.globals);
+  dawn = mod;
+  return mod;
+}
+
+export interface DawnAdapterEntry { name: string; backend: string }
+
+/**
+ * Dawn-node has no enumeration call; asking for an adapter that cannot exist makes it throw with
+ * the list of available adapters, which we parse.
+ */
+export async function listAdapters(): Promise<DawnAdapterEntry[]> {
+  const { create } = await loadDawn();
+  try {
+    await createInstance(create, ['adapter=earlyphase-list-adapters-no-such-name']).requestAdapter();
+  } catch (e) {
+    const out: DawnAdapterEntry[] = [];
+    for (const m of String((e as Error).message).matchAll(/backend: '([^']*)', name: '([^']*)'/g)) {
+      out.push({ backend: m[1]!, name: m[2]! });
+    }
+    return out;
+  }
+  return [];
+}
+
+/** Real GPUs first, then lavapipe, then SwiftShader (slowest): the default when none is named. */
+function rank(name: string): number {
+  const n = name.toLowerCase();
+  if (n.includes('swiftshader')) return 2;
+  if (n.includes('llvmpipe')) return 1;
+  return 0;
+}
+
+/** Picks the adapter named by `--adapter` / EARLYPHASE_ADAPTER (substring, case-insensitive). */
+export async function resolveAdapterName(wanted?: string): Promise<string> {
+  const adapters = await listAdapters();
+  if (adapters.length === 0) throw new GpuUnavailableError(`no WebGPU adapter found; ${INSTALL_HINT}`);
+  const want = wanted ?? process.env.EARLYPHASE_ADAPTER;
+  if (!want) return [...adapters].sort((a, b) => rank(a.name) - rank(b.name))[0]!.name;
+  const aliases: Record<string, string> = { lavapipe: 'llvmpipe' };
+  const needle = (aliases[want.toLowerCase()] ?? want).toLowerCase();
+  const hit = adapters.find((a) => a.name.toLowerCase().includes(needle));
+  if (!hit) {
+    throw new GpuUnavailableError(`adapter "${want}" not found; available: ${adapters.map((a) => `"${a.name}"`).join(', ')}`);
+  }
+  return hit.name;
+}
+
+let shaderCache: ShaderSources | null = null;
+export function loadShaders(): ShaderSources {
+  if (!shaderCache) {
+    const dir = join(ROOT, 'shaders');
+    const out: Record<string, string> = {};
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.wgsl')).sort()) out[f] = readFileSync(join(dir, f), 'utf8');
+    shaderCache = out;
+  }
+  return shaderCache;
+}
+
+/** Opens a device on the named (or best) adapter, with every shader compiled and checked. */
+export async function openGpu(adapterName?: string): Promise<Gpu> {
+  const name = await resolveAdapterName(adapterName);
+  const { create } = await loadDawn();
+  const gpu = createInstance(create, [`adapter=${name}`]);
+  const adapter = await gpu.requestAdapter();
+  const g = await Gpu.open(adapter, loadShaders(), INSTALL_HINT);
+  try {
+    await g.compileAll();
+  } catch (e) {
+    g.destroy();
+    throw e;
+  }
+  return g;
+}

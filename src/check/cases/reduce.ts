@@ -1,0 +1,4 @@
+import type { KernelCase } from '../harness.ts';
+
+// Filled in with the reduce kernel family.
+export const reduceCases: KernelCase[] = [];

@@ -1,0 +1,22 @@
+// The table of kernel cases: run by the Node tests on every adapter, by `earlyphase check`,
+// and (issue 6) by the browser viewer in Chromium's WebGPU.
+import type { KernelCase } from './harness.ts';
+import { elementwiseCases } from './cases/elementwise.ts';
+import { linearCases } from './cases/linear.ts';
+import { conv2dCases } from './cases/conv2d.ts';
+import { batchnormCases } from './cases/batchnorm.ts';
+import { poolingCases } from './cases/pooling.ts';
+import { lossCases } from './cases/loss.ts';
+import { sgdCases } from './cases/sgd.ts';
+import { reduceCases } from './cases/reduce.ts';
+
+export const kernelSuite: KernelCase[] = [
+  ...elementwiseCases,
+  ...linearCases,
+  ...conv2dCases,
+  ...batchnormCases,
+  ...poolingCases,
+  ...lossCases,
+  ...sgdCases,
+  ...reduceCases,
+];

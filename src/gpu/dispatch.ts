@@ -1,0 +1,84 @@
+// A Dispatch is one compute-shader invocation with everything bound: created once when a model
+// or test is built, then encoded again every step at the cost of three API calls. Kernel wrappers
+// in src/kernels/ return Dispatches; the Program (program.ts) sequences them.
+import type { Gpu } from './gpu.ts';
+import type { Tensor } from './tensor.ts';
+import { ALIGN_ELEMS } from './tensor.ts';
+
+export interface Dispatch {
+  readonly label: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly workgroups: readonly [number, number, number];
+}
+
+/** A binding is a tensor read by the shader, a tensor written by it, or a uniform buffer. */
+export type Binding =
+  | { read: Tensor }
+  | { write: Tensor }
+  | { uniform: GPUBuffer };
+
+export interface DispatchSpec {
+  shader: string;
+  entry: string;
+  constants?: Record<string, number>;
+  bindings: readonly Binding[];
+  workgroups: readonly [number, number, number];
+  label?: string;
+}
+
+const MAX_GROUPS = 65535;
+
+export function makeDispatch(gpu: Gpu, spec: DispatchSpec): Dispatch {
+  const kinds: GPUBufferBindingType[] = spec.bindings.map((b) =>
+    'read' in b ? 'read-only-storage' : 'write' in b ? 'storage' : 'uniform');
+  const pipeline = gpu.pipeline({ shader: spec.shader, entry: spec.entry, constants: spec.constants }, kinds);
+  const label = spec.label ?? spec.entry;
+  const entries: GPUBindGroupEntry[] = spec.bindings.map((b, binding) => {
+    if ('uniform' in b) return { binding, resource: { buffer: b.uniform } };
+    const t = 'read' in b ? b.read : b.write;
+    if (t.offset % ALIGN_ELEMS !== 0) throw new Error(`${label}: tensor ${t.name} offset ${t.offset} is not 256-byte aligned`);
+    return { binding, resource: { buffer: t.buffer, offset: t.offset * 4, size: Math.max(t.length, 1) * 4 } };
+  });
+  const [x, y, z] = spec.workgroups;
+  for (const n of spec.workgroups) {
+    if (!Number.isInteger(n) || n < 0 || n > MAX_GROUPS) throw new Error(`${label}: workgroup count ${n} out of range [0, ${MAX_GROUPS}]`);
+  }
+  const bindGroup = gpu.device.createBindGroup({ label: `${label}-bind`, layout: pipeline.getBindGroupLayout(0), entries });
+  return { label, pipeline, bindGroup, workgroups: [x, y, z] };
+}
+
+/**
+ * Workgroup grid for `n` independent items of `perGroup` each, folded into y when x would exceed
+ * the 65,535 limit. Shaders recover the flat index as `wid.x + wid.y * nwg.x`.
+ */
+export function grid1d(n: number, perGroup: number): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(n / perGroup));
+  if (groups <= MAX_GROUPS) return [groups, 1, 1];
+  const y = Math.ceil(groups / MAX_GROUPS);
+  return [Math.ceil(groups / y), y, 1];
+}
+
+export function encodeDispatches(pass: GPUComputePassEncoder, list: readonly Dispatch[]): void {
+  for (const d of list) {
+    if (d.workgroups[0] * d.workgroups[1] * d.workgroups[2] === 0) continue;
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+  }
+}
+
+/** Encodes and submits a list once and waits for it (tests and one-off work, not the training loop). */
+export async function runDispatches(gpu: Gpu, list: readonly Dispatch[], label = 'run'): Promise<void> {
+  gpu.checkAlive();
+  gpu.device.pushErrorScope('validation');
+  const enc = gpu.device.createCommandEncoder({ label });
+  const pass = enc.beginComputePass({ label });
+  encodeDispatches(pass, list);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+  const err = await gpu.device.popErrorScope();
+  if (err) throw new Error(`${label}: WebGPU validation error: ${err.message}`);
+  await gpu.device.queue.onSubmittedWorkDone();
+  gpu.checkAlive();
+}

@@ -1,0 +1,159 @@
+// The one GPU interface the engine uses. Node (Dawn via the `webgpu` package) and the browser
+// (navigator.gpu) differ only in how they obtain a GPUAdapter and the shader sources; everything
+// after requestDevice() is shared.
+import { GpuUnavailableError, ShaderCompileError } from './errors.ts';
+
+/** Shader file name (e.g. "linear.wgsl") → WGSL source. Loaded by the host (fs or bundler). */
+export type ShaderSources = Readonly<Record<string, string>>;
+
+export type AdapterClass = 'cpu' | 'gpu';
+
+export interface AdapterDescription {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** Short stable name used in test output and run metadata: "llvmpipe", "swiftshader", … */
+  shortName: string;
+  /** CPU Vulkan drivers want different kernel variants than real GPUs (see MACHINE.md). */
+  class: AdapterClass;
+}
+
+export function describeAdapter(info: GPUAdapterInfo): AdapterDescription {
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`.toLowerCase();
+  const shortName = text.includes('llvmpipe') || text.includes('lavapipe') ? 'llvmpipe'
+    : text.includes('swiftshader') ? 'swiftshader'
+    : (info.description || info.device || info.vendor || 'unknown').replace(/\s+/g, '-').toLowerCase();
+  const isCpu = shortName === 'llvmpipe' || shortName === 'swiftshader' || text.includes('software')
+    || text.includes('warp') || text.includes('cpu');
+  return {
+    vendor: info.vendor, architecture: info.architecture, device: info.device,
+    description: info.description, shortName, class: isCpu ? 'cpu' : 'gpu',
+  };
+}
+
+interface PipelineKey { shader: string; entry: string; constants?: Record<string, number> }
+
+/**
+ * A device plus the caches every kernel shares: shader modules, bind-group layouts, pipelines.
+ * Labels every object it creates so Dawn's validation messages name the culprit.
+ */
+export class Gpu {
+  readonly adapter: AdapterDescription;
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly layouts = new Map<string, GPUBindGroupLayout>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private lostReason: string | null = null;
+  private destroyed = false;
+
+  private constructor(readonly device: GPUDevice, info: GPUAdapterInfo, readonly shaders: ShaderSources) {
+    this.adapter = describeAdapter(info);
+    device.lost.then((e) => {
+      if (!this.destroyed) this.lostReason = `${e.reason}: ${e.message}`;
+    });
+  }
+
+  /** Requests a device with the adapter's full storage limits (lavapipe allows 128 MiB bindings). */
+  static async open(adapter: GPUAdapter | null, shaders: ShaderSources, hint = ''): Promise<Gpu> {
+    if (!adapter) throw new GpuUnavailableError(`no WebGPU adapter found${hint ? ': ' + hint : ''}`);
+    const l = adapter.limits;
+    const requiredFeatures: GPUFeatureName[] = [];
+    if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+    const device = await adapter.requestDevice({
+      label: 'earlyphase',
+      requiredFeatures,
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxStorageBuffersPerShaderStage: Math.min(l.maxStorageBuffersPerShaderStage, 10),
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      },
+    });
+    return new Gpu(device, adapter.info, shaders);
+  }
+
+  get hasTimestamps(): boolean { return this.device.features.has('timestamp-query'); }
+
+  /** Throws if the device was lost: the caller reports it instead of waiting forever. */
+  checkAlive(): void {
+    if (this.lostReason) throw new GpuUnavailableError(`GPU device lost (${this.lostReason})`);
+  }
+
+  module(file: string): GPUShaderModule {
+    let m = this.modules.get(file);
+    if (!m) {
+      const code = this.shaders[file];
+      if (code === undefined) throw new Error(`shader ${file} not found (known: ${Object.keys(this.shaders).join(', ')})`);
+      m = this.device.createShaderModule({ label: file, code });
+      this.modules.set(file, m);
+    }
+    return m;
+  }
+
+  /**
+   * Compiles every shader once and throws ShaderCompileError naming file:line:col for the first
+   * error. Dawn reports compile errors asynchronously, so hosts call this once at start-up.
+   */
+  async compileAll(files = Object.keys(this.shaders)): Promise<void> {
+    for (const f of files) {
+      this.device.pushErrorScope('validation');
+      const info = await this.module(f).getCompilationInfo();
+      const scopeError = await this.device.popErrorScope();
+      const errors = info.messages.filter((m) => m.type === 'error');
+      if (errors.length > 0) {
+        const lines = errors.map((m) => `shaders/${f}:${m.lineNum}:${m.linePos}: ${m.message}`);
+        throw new ShaderCompileError(`WGSL compile error in shaders/${f}\n${lines.join('\n')}`);
+      }
+      if (scopeError) throw new ShaderCompileError(`WGSL error in shaders/${f}: ${scopeError.message}`);
+    }
+  }
+
+  layout(kinds: readonly GPUBufferBindingType[]): GPUBindGroupLayout {
+    const key = kinds.join(',');
+    let l = this.layouts.get(key);
+    if (!l) {
+      l = this.device.createBindGroupLayout({
+        label: `layout[${key}]`,
+        entries: kinds.map((type, binding) => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } })),
+      });
+      this.layouts.set(key, l);
+    }
+    return l;
+  }
+
+  pipeline(key: PipelineKey, kinds: readonly GPUBufferBindingType[]): GPUComputePipeline {
+    const c = key.constants ?? {};
+    const id = `${key.shader}:${key.entry}:${JSON.stringify(c)}:${kinds.join(',')}`;
+    let p = this.pipelines.get(id);
+    if (!p) {
+      const layout = this.layout(kinds);
+      p = this.device.createComputePipeline({
+        label: `${key.shader}:${key.entry}`,
+        layout: this.device.createPipelineLayout({ label: `${key.entry}-layout`, bindGroupLayouts: [layout] }),
+        compute: { module: this.module(key.shader), entryPoint: key.entry, constants: c },
+      });
+      this.pipelines.set(id, p);
+    }
+    return p;
+  }
+
+  get pipelineCount(): number { return this.pipelines.size; }
+
+  buffer(label: string, bytes: number, usage: GPUBufferUsageFlags): GPUBuffer {
+    return this.device.createBuffer({ label, size: Math.max(16, align(bytes, 16)), usage });
+  }
+
+  /** Releases the device so Node can exit (Dawn keeps the process alive otherwise). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.device.destroy();
+  }
+}
+
+export function align(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
