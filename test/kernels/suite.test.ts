@@ -8,6 +8,9 @@ import { describe as describeComparison } from '../../src/check/compare.ts';
 import { testAdapters } from '../adapters.ts';
 
 const adapters = await testAdapters();
+// EARLYPHASE_KERNEL_FILTER=conv2d runs only the cases whose "family: name" contains the text.
+const filter = process.env.EARLYPHASE_KERNEL_FILTER;
+const cases = filter ? kernelSuite.filter((c) => `${c.family}: ${c.name}`.includes(filter)) : kernelSuite;
 console.log(`# kernel suite adapters: ${adapters.join(' | ')}`);
 
 for (const name of adapters) {
@@ -15,7 +18,7 @@ for (const name of adapters) {
     let gpu: Gpu;
     before(async () => { gpu = await openGpu(name); });
     after(() => gpu?.destroy());
-    for (const c of kernelSuite) {
+    for (const c of cases) {
       test(`[${name}] ${c.family}: ${c.name}`, async () => {
         const results = await c.run(gpu);
         assert.ok(results.length > 0, 'case compared nothing');

@@ -1,0 +1,26 @@
+// The contract between the benchmark command and each benchmark family (matmul, conv2d, …).
+import type { Gpu } from '../../src/gpu/gpu.ts';
+
+/** Timing of one implementation: milliseconds per call over `reps` repetitions after warm-up. */
+export interface Timing { minMs: number; medianMs: number; reps: number }
+
+export interface BenchRow {
+  suite: string;          // "matmul", "conv2d", …
+  case: string;           // e.g. "1024x1024x1024" or "fwd 128x16x32x32 k3 s1"
+  flops: number;          // floating-point operations per call (2 per multiply-add)
+  ours: Timing;
+  peer: Timing;
+  peerName: string;       // e.g. "tfjs-webgpu 4.22"
+  /** ours / peer throughput from median times (>1 means we are faster). */
+  ratio: number;
+}
+
+export interface BenchContext {
+  gpu: Gpu;
+  /** TensorFlow.js (tfjs-core) with its webgpu backend active on the same Dawn adapter as `gpu`. */
+  tf: typeof import('@tensorflow/tfjs-core');
+  warmup: number;
+  reps: number;
+  /** Progress lines for the terminal (stderr). */
+  log: (line: string) => void;
+}
