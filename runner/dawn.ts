@@ -106,13 +106,16 @@ export function loadShaders(): ShaderSources {
   return shaderCache;
 }
 
-/** Opens a device on the named (or best) adapter, with every shader compiled and checked. */
-export async function openGpu(adapterName?: string): Promise<Gpu> {
+/** The GPUAdapter for the named (or best) adapter. */
+export async function requestAdapter(adapterName?: string): Promise<GPUAdapter | null> {
   const name = await resolveAdapterName(adapterName);
   const { create } = await loadDawn();
-  const gpu = createInstance(create, [`adapter=${name}`]);
-  const adapter = await gpu.requestAdapter();
-  const g = await Gpu.open(adapter, loadShaders(), INSTALL_HINT);
+  return createInstance(create, [`adapter=${name}`]).requestAdapter();
+}
+
+/** Opens a device on the named (or best) adapter, with every shader compiled and checked. */
+export async function openGpu(adapterName?: string): Promise<Gpu> {
+  const g = await Gpu.open(await requestAdapter(adapterName), loadShaders(), INSTALL_HINT);
   try {
     await g.compileAll();
   } catch (e) {

@@ -1,0 +1,99 @@
+// The earlyphase command line. Each subcommand validates its options before touching the GPU,
+// prints errors the engine throws on purpose as one readable line, and releases the device so
+// Node exits.
+import { Command, InvalidArgumentError } from 'commander';
+import { listAdapters, openGpu } from './dawn.ts';
+import { kernelSuite } from '../src/check/suite.ts';
+import { describe as describeComparison } from '../src/check/compare.ts';
+import { GpuUnavailableError, ShaderCompileError, ShapeError } from '../src/gpu/errors.ts';
+
+const program = new Command();
+program
+  .name('earlyphase')
+  .description('WebGPU lottery-ticket / early-phase-of-training experiments (Frankle, Schwab, Morcos 2020)')
+  .option('--adapter <name>', 'WebGPU adapter (substring of its name, e.g. llvmpipe, swiftshader; env EARLYPHASE_ADAPTER)')
+  .showHelpAfterError();
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
+  return n;
+}
+
+program.command('adapters')
+  .description('list the WebGPU adapters Dawn can see, with their features and limits')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { json?: boolean }) => {
+    const names = (await listAdapters()).map((a) => a.name);
+    const rows = [];
+    for (const name of names) {
+      const gpu = await openGpu(name);
+      const d = gpu.device;
+      rows.push({
+        name, ...gpu.adapter,
+        features: [...d.features].sort(),
+        maxStorageBufferBindingSize: d.limits.maxStorageBufferBindingSize,
+        maxComputeWorkgroupStorageSize: d.limits.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: d.limits.maxComputeInvocationsPerWorkgroup,
+      });
+      gpu.destroy();
+    }
+    if (opts.json) { console.log(JSON.stringify(rows, null, 2)); return; }
+    if (rows.length === 0) console.log('no adapters');
+    for (const r of rows) {
+      console.log(`${r.name}\n  ${r.class.toUpperCase()} adapter "${r.shortName}" — ${r.vendor} ${r.description}` +
+        `\n  storage binding ${(r.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, workgroup memory ${r.maxComputeWorkgroupStorageSize / 1024} KiB,` +
+        ` ${r.maxComputeInvocationsPerWorkgroup} invocations/workgroup\n  features: ${r.features.join(', ')}`);
+    }
+  });
+
+program.command('check')
+  .description('run the kernel correctness suite (every kernel against its float64 CPU reference) on one adapter')
+  .option('--filter <text>', 'only cases whose "family: name" contains text')
+  .action(async (opts: { filter?: string }) => {
+    const gpu = await openGpu(program.opts().adapter);
+    const cases = opts.filter ? kernelSuite.filter((c) => `${c.family}: ${c.name}`.includes(opts.filter!)) : kernelSuite;
+    if (cases.length === 0) throw new InvalidArgumentError(`--filter "${opts.filter}" matches no kernel case`);
+    console.log(`adapter: ${gpu.adapter.description} (${gpu.adapter.shortName})`);
+    let failed = 0;
+    try {
+      for (const c of cases) {
+        const results = await c.run(gpu);
+        const bad = results.filter((r) => !r.ok);
+        failed += bad.length ? 1 : 0;
+        console.log(`${bad.length ? 'FAIL' : 'ok  '} ${c.family}: ${c.name}`);
+        for (const r of bad) console.log(describeComparison(r).replace(/^/gm, '    '));
+      }
+    } finally {
+      gpu.destroy();
+    }
+    console.log(`${cases.length - failed} passed, ${failed} failed`);
+    if (failed) process.exitCode = 1;
+  });
+
+program.command('bench')
+  .description('kernel throughput (GFLOP/s) against TensorFlow.js webgpu on the same adapter, measured in the same run')
+  .option('--suite <names>', 'comma-separated suites: matmul, conv2d', 'matmul,conv2d')
+  .option('--warmup <n>', 'warm-up calls per case', positiveInt, 3)
+  .option('--reps <n>', 'timed calls per case', positiveInt, 10)
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { suite: string; warmup: number; reps: number; json?: boolean }) => {
+    const { runBench, formatBenchTable } = await import('./bench/index.ts');
+    const log = (s: string) => process.stderr.write(`${s}\n`);
+    const result = await runBench({ adapter: program.opts().adapter, suites: opts.suite.split(',').map((s) => s.trim()), warmup: opts.warmup, reps: opts.reps, log });
+    if (opts.json) console.log(JSON.stringify(result, null, 2));
+    else console.log(`adapter: ${result.adapter}\n${formatBenchTable(result.rows)}`);
+  });
+
+/** Errors the engine raises on purpose are printed as their message; anything else keeps its stack. */
+function report(e: unknown): never {
+  const known = e instanceof GpuUnavailableError || e instanceof ShaderCompileError || e instanceof ShapeError || e instanceof InvalidArgumentError;
+  console.error(`earlyphase: ${known ? (e as Error).message : (e as Error)?.stack ?? String(e)}`);
+  process.exit(known ? 2 : 1);
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  report(e);
+}

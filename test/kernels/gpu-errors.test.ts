@@ -1,0 +1,43 @@
+// The Gpu wrapper's failure modes: WGSL compile errors name file and line; shape mismatches
+// throw before any dispatch is created; a lost device is reported instead of hanging.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openGpu, loadShaders, requestAdapter } from '../../runner/dawn.ts';
+import { Gpu } from '../../src/gpu/gpu.ts';
+import { ShaderCompileError, ShapeError, GpuUnavailableError } from '../../src/gpu/errors.ts';
+import { createTensor } from '../../src/gpu/tensor.ts';
+import { reluForward } from '../../src/kernels/elementwise.ts';
+import { runDispatches } from '../../src/gpu/dispatch.ts';
+
+test('WGSL compile error names shaders/<file>:<line>', async () => {
+  const broken = `// line 1\n@compute @workgroup_size(1)\nfn main() {\n  let x: f32 = undefined_thing;\n}\n`;
+  const gpu = await Gpu.open(await requestAdapter('llvmpipe'), { ...loadShaders(), 'broken.wgsl': broken });
+  try {
+    await assert.rejects(gpu.compileAll(['broken.wgsl']), (e: Error) =>
+      e instanceof ShaderCompileError && /shaders\/broken\.wgsl:4:\d+: .*undefined_thing/.test(e.message));
+  } finally {
+    gpu.destroy();
+  }
+});
+
+test('shape mismatch throws ShapeError naming the tensors, before any dispatch', async () => {
+  const gpu = await openGpu('llvmpipe');
+  try {
+    const x = createTensor(gpu, 'x', [10]), y = createTensor(gpu, 'y', [11]);
+    const before = gpu.pipelineCount;
+    assert.throws(() => reluForward(gpu, x, y), (e: Error) => e instanceof ShapeError && /y has 11 elements, expected 10/.test(e.message));
+    assert.equal(gpu.pipelineCount, before, 'no pipeline may be created for a rejected call');
+  } finally {
+    gpu.destroy();
+  }
+});
+
+test('work on a destroyed (lost) device is reported, not a hang', async () => {
+  const gpu = await openGpu('llvmpipe');
+  const x = createTensor(gpu, 'x', [10]), y = createTensor(gpu, 'y', [10]);
+  const d = reluForward(gpu, x, y);
+  gpu.device.destroy(); // simulates loss: the device's lost promise resolves
+  await gpu.device.lost;
+  await new Promise((r) => setTimeout(r, 10));
+  await assert.rejects(runDispatches(gpu, [d]), (e: Error) => e instanceof GpuUnavailableError && /device lost/.test(e.message));
+});
