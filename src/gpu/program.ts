@@ -11,9 +11,16 @@ export interface StepCounters {
   steps: number;
   dispatches: number;
   submits: number;
-  /** Readbacks the CPU waited for on the hot path (a ring slot still in flight). Zero when healthy. */
-  blockingReadbacks: number;
-  /** Asynchronous metric snapshots delivered. */
+  /**
+   * Times the CPU waited for the oldest ring slot (snapshot of step t−ringSize) before encoding
+   * step t. That is back-pressure, not a stall: the GPU still has ringSize−1 steps queued, and
+   * without it the CPU would queue command buffers without bound.
+   */
+  ringWaits: number;
+  /**
+   * Asynchronous metric snapshots delivered: the only readbacks a Program does. It has no
+   * synchronous read, so no step ever waits for its own results.
+   */
   snapshots: number;
 }
 
@@ -24,7 +31,7 @@ export type SnapshotHandler = (step: number, values: Float32Array) => void;
 export class Program {
   private readonly slots: RingSlot[] = [];
   private next = 0;
-  readonly counters: StepCounters = { steps: 0, dispatches: 0, submits: 0, blockingReadbacks: 0, snapshots: 0 };
+  readonly counters: StepCounters = { steps: 0, dispatches: 0, submits: 0, ringWaits: 0, snapshots: 0 };
 
   /**
    * @param passes  dispatch lists encoded in order, one compute pass each (a pass boundary is
@@ -82,12 +89,12 @@ export class Program {
     }
   }
 
-  /** The next ring slot; waiting for it only happens when the GPU is a whole ring behind. */
+  /** The next ring slot; waiting for it only happens when the GPU is a whole ring behind the CPU. */
   private async freeSlot(): Promise<RingSlot> {
     const slot = this.slots[this.next]!;
     this.next = (this.next + 1) % this.slots.length;
     if (slot.pending) {
-      this.counters.blockingReadbacks++;
+      this.counters.ringWaits++;
       await slot.pending;
     }
     return slot;
