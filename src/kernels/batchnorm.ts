@@ -1,0 +1,142 @@
+// Batch norm (PyTorch BatchNorm1d/BatchNorm2d semantics) as a per-channel reduction plus an
+// elementwise pass, in both directions. The tensor is viewed as [N, C, S] with S = H·W (S = 1 for
+// the 1-d case), so one set of kernels serves both.
+import type { Gpu } from '../gpu/gpu.ts';
+import { type Binding, type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
+import { assertShape } from '../gpu/errors.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { createUniform } from '../gpu/uniforms.ts';
+
+const SHADER = 'batchnorm.wgsl';
+const PARAMS = [['n', 'u32'], ['c', 'u32'], ['s', 'u32'], ['eps', 'f32'], ['momentum', 'f32']] as const;
+const MAX_GROUPS = 65535;
+/** Invocations per workgroup in both kernel kinds. */
+const WG = 256;
+
+export const BN_EPS = 1e-5;
+export const BN_MOMENTUM = 0.1;
+
+/** Batch N, channels C, spatial size S per (sample, channel): H·W for 2-d, 1 for 1-d. */
+export interface BatchNormDims { n: number; c: number; s: number }
+
+/** Dims of an [N, C] (1-d) or [N, C, H, W] (2-d) activation shape. */
+export function batchnormDims(shape: readonly number[]): BatchNormDims {
+  assertShape(shape.length === 2 || shape.length === 4, `batchnorm: input shape [${shape}] must be [N, C] or [N, C, H, W]`);
+  return { n: shape[0]!, c: shape[1]!, s: shape.length === 4 ? shape[2]! * shape[3]! : 1 };
+}
+
+export interface BatchNormOptions { eps?: number; momentum?: number }
+
+function checkDims(op: string, d: BatchNormDims): void {
+  for (const [k, v] of Object.entries(d)) {
+    assertShape(Number.isInteger(v) && v >= 1, `${op}: ${k} = ${v} must be a positive integer`);
+  }
+  assertShape(d.n <= MAX_GROUPS, `${op}: batch ${d.n} exceeds ${MAX_GROUPS} (one grid row per sample)`);
+}
+
+function expectLength(op: string, t: Tensor, n: number, what: string): void {
+  assertShape(t.length === n, `${op}: ${t.name} has ${t.length} elements, expected ${n} (${what})`);
+}
+
+function checkActivations(op: string, d: BatchNormDims, ...ts: Tensor[]): void {
+  for (const t of ts) expectLength(op, t, d.n * d.c * d.s, `N·C·S = ${d.n}·${d.c}·${d.s}`);
+}
+
+function checkChannels(op: string, d: BatchNormDims, ...ts: Tensor[]): void {
+  for (const t of ts) expectLength(op, t, d.c, `one per channel, C = ${d.c}`);
+}
+
+/** Lanes along S (a power of two ≥ S, capped at WG) and along the other axis, WX·WY = WG. */
+function laneShape(s: number): { WX: number; WY: number } {
+  let wx = 1;
+  while (wx < s && wx < WG) wx *= 2;
+  return { WX: wx, WY: WG / wx };
+}
+
+function uniform(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions): GPUBuffer {
+  return createUniform(gpu, `${entry}-params`, PARAMS,
+    { ...d, eps: opts.eps ?? BN_EPS, momentum: opts.momentum ?? BN_MOMENTUM });
+}
+
+/** One workgroup per channel. */
+function reduction(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions, label: string, bindings: Binding[]): Dispatch {
+  return makeDispatch(gpu, {
+    shader: SHADER, entry, constants: laneShape(d.s), label: `${entry}(${label})`,
+    bindings: [{ uniform: uniform(gpu, entry, d, opts) }, ...bindings],
+    workgroups: grid1d(d.c, 1),
+  });
+}
+
+/**
+ * Grid (1, C, N) in blocks of WX × WY: each invocation walks one row of S values with stride WX
+ * (on lavapipe this beat one invocation per element by about 2× at S = 1024).
+ */
+function elementwise(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions, label: string, bindings: Binding[]): Dispatch {
+  const lanes = laneShape(d.s);
+  const workgroups = [1, Math.ceil(d.c / lanes.WY), d.n] as const;
+  return makeDispatch(gpu, {
+    shader: SHADER, entry, constants: lanes, label: `${entry}(${label})`,
+    bindings: [{ uniform: uniform(gpu, entry, d, opts) }, ...bindings],
+    workgroups,
+  });
+}
+
+export interface BatchNormTrainTensors {
+  x: Tensor; gamma: Tensor; beta: Tensor; y: Tensor;
+  /** Written: the batch mean and 1/sqrt(biased var + eps) per channel, for the backward. */
+  mean: Tensor; invstd: Tensor;
+  /** Updated in place: running = (1 − momentum)·running + momentum·batch (unbiased var). */
+  runningMean: Tensor; runningVar: Tensor;
+}
+
+/** Training-mode forward: batch statistics, running-stat update, then normalise. Two dispatches. */
+export function batchnormForwardTrain(gpu: Gpu, d: BatchNormDims, t: BatchNormTrainTensors, opts: BatchNormOptions = {}): Dispatch[] {
+  const op = 'batchnorm_forward_train';
+  checkDims(op, d);
+  assertShape(d.n * d.s > 1, `${op}: a channel has only ${d.n * d.s} value (N·S must be > 1 to estimate a variance)`);
+  checkActivations(op, d, t.x, t.y);
+  checkChannels(op, d, t.gamma, t.beta, t.mean, t.invstd, t.runningMean, t.runningVar);
+  return [
+    reduction(gpu, 'batchnorm_stats_forward', d, opts, t.x.name,
+      [{ read: t.x }, { write: t.mean }, { write: t.invstd }, { write: t.runningMean }, { write: t.runningVar }]),
+    elementwise(gpu, op, d, opts, t.y.name,
+      [{ read: t.x }, { read: t.mean }, { read: t.invstd }, { read: t.gamma }, { read: t.beta }, { write: t.y }]),
+  ];
+}
+
+export interface BatchNormEvalTensors {
+  x: Tensor; gamma: Tensor; beta: Tensor; runningMean: Tensor; runningVar: Tensor; y: Tensor;
+}
+
+/** Eval-mode forward with the running statistics. */
+export function batchnormForwardEval(gpu: Gpu, d: BatchNormDims, t: BatchNormEvalTensors, opts: Pick<BatchNormOptions, 'eps'> = {}): Dispatch {
+  const op = 'batchnorm_forward_eval';
+  checkDims(op, d);
+  checkActivations(op, d, t.x, t.y);
+  checkChannels(op, d, t.gamma, t.beta, t.runningMean, t.runningVar);
+  return elementwise(gpu, op, d, opts, t.y.name,
+    [{ read: t.x }, { read: t.runningMean }, { read: t.runningVar }, { read: t.gamma }, { read: t.beta }, { write: t.y }]);
+}
+
+export interface BatchNormBackwardTensors {
+  /** Forward input and the statistics saved by batchnormForwardTrain. */
+  x: Tensor; gamma: Tensor; mean: Tensor; invstd: Tensor;
+  dy: Tensor;
+  /** Written (overwritten, not accumulated). */
+  dx: Tensor; dgamma: Tensor; dbeta: Tensor;
+}
+
+/** Training-mode backward: dγ and dβ per channel, then dx. Two dispatches. */
+export function batchnormBackward(gpu: Gpu, d: BatchNormDims, t: BatchNormBackwardTensors): Dispatch[] {
+  const op = 'batchnorm_backward';
+  checkDims(op, d);
+  checkActivations(op, d, t.x, t.dy, t.dx);
+  checkChannels(op, d, t.gamma, t.mean, t.invstd, t.dgamma, t.dbeta);
+  return [
+    reduction(gpu, 'batchnorm_backward_params', d, {}, t.dgamma.name,
+      [{ read: t.x }, { read: t.dy }, { read: t.mean }, { read: t.invstd }, { write: t.dgamma }, { write: t.dbeta }]),
+    elementwise(gpu, 'batchnorm_backward_input', d, {}, t.dx.name,
+      [{ read: t.x }, { read: t.dy }, { read: t.mean }, { read: t.invstd }, { read: t.gamma },
+        { read: t.dgamma }, { read: t.dbeta }, { write: t.dx }]),
+  ];
+}
