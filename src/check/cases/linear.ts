@@ -1,4 +1,100 @@
-import type { KernelCase } from '../harness.ts';
+// GPU vs float64 reference for the linear family and matmul, on both GEMM bodies (registers,
+// tiled) whatever the adapter. Sizes: 1 (batch 1, 1×1×1), odd sizes off the 8×8 / 64×64 tiles,
+// K % 4 ≠ 0 (the scalar k tail), dims that are multiples of 4 (the vec4 load paths, with edge
+// tiles cut at 36 / 20), the MLP's realistic 128 × 784 → 300 and its 100 → 10 head.
+import * as k from '../../kernels/linear.ts';
+import type { GemmVariant } from '../../kernels/linear.ts';
+import * as ref from '../../ref/linear.ts';
+import { ShapeError } from '../../gpu/errors.ts';
+import { createTensor } from '../../gpu/tensor.ts';
+import { compare, EXACT, reductionTolerance } from '../compare.ts';
+import { type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
 
-// Filled in with the linear kernel family.
-export const linearCases: KernelCase[] = [];
+const VARIANTS: GemmVariant[] = ['registers', 'tiled'];
+
+const MATMULS: [m: number, n: number, kk: number][] = [[1, 1, 1], [5, 7, 3], [67, 61, 37], [64, 36, 20], [128, 128, 128]];
+
+const LINEARS: (ref.LinearDims & { bias: boolean })[] = [
+  { batch: 1, in: 7, out: 3, bias: true },
+  { batch: 5, in: 13, out: 10, bias: false },
+  { batch: 9, in: 8, out: 12, bias: true },
+  { batch: 128, in: 100, out: 10, bias: true },
+  { batch: 128, in: 784, out: 300, bias: true },
+];
+
+function matmulCase(variant: GemmVariant, [m, n, kk]: [number, number, number]): KernelCase {
+  return {
+    family: 'linear', name: `matmul ${m}x${n}x${kk} ${variant}`,
+    async run(gpu) {
+      const rng = new Rng(m * 1000 + n * 10 + kk);
+      const a = randomArray(rng, m * kk), b = randomArray(rng, kk * n);
+      const out = await runOnGpu(gpu, { a: { shape: [m, kk], data: a.f32 }, b: { shape: [kk, n], data: b.f32 } }, { c: [m, n] },
+        (t) => [k.matmul(gpu, t.a!, t.b!, t.c!, { m, n, k: kk }, { variant })]);
+      return [compare('matmul_forward', out.c!, ref.matmul(a.f64, b.f64, m, n, kk), reductionTolerance(kk))];
+    },
+  };
+}
+
+function linearCase(variant: GemmVariant, d: ref.LinearDims & { bias: boolean }): KernelCase {
+  return {
+    family: 'linear', name: `linear batch=${d.batch} ${d.in}->${d.out}${d.bias ? '' : ' no-bias'} ${variant}`,
+    async run(gpu) {
+      const rng = new Rng(d.batch * 7 + d.in * 3 + d.out);
+      const x = randomArray(rng, d.batch * d.in), w = randomArray(rng, d.out * d.in);
+      const bias = randomArray(rng, d.out), dy = randomArray(rng, d.batch * d.out);
+      const out = await runOnGpu(gpu, {
+        x: { shape: [d.batch, d.in], data: x.f32 }, w: { shape: [d.out, d.in], data: w.f32 },
+        bias: { shape: [d.out], data: bias.f32 }, dy: { shape: [d.batch, d.out], data: dy.f32 },
+      }, { y: [d.batch, d.out], dx: [d.batch, d.in], dw: [d.out, d.in], db: [d.out] }, (t) => [
+        k.linearForward(gpu, t.x!, t.w!, d.bias ? t.bias! : null, t.y!, d, { variant }),
+        k.linearBackwardInput(gpu, t.dy!, t.w!, t.dx!, d, { variant }),
+        k.linearBackwardWeight(gpu, t.dy!, t.x!, t.dw!, d, { variant }),
+        k.linearBackwardBias(gpu, t.dy!, t.db!, d),
+      ]);
+      return [
+        compare('linear_forward', out.y!, ref.linearForward(x.f64, w.f64, d.bias ? bias.f64 : null, d), reductionTolerance(d.in + 1)),
+        compare('linear_backward_input', out.dx!, ref.linearBackwardInput(dy.f64, w.f64, d), reductionTolerance(d.out)),
+        compare('linear_backward_weight', out.dw!, ref.linearBackwardWeight(dy.f64, x.f64, d), reductionTolerance(d.batch)),
+        compare('linear_backward_bias', out.db!, ref.linearBackwardBias(dy.f64, d), reductionTolerance(d.batch)),
+      ];
+    },
+  };
+}
+
+const determinism: KernelCase = {
+  family: 'linear', name: 'linear forward twice is bitwise identical',
+  async run(gpu) {
+    const d = { batch: 33, in: 40, out: 24 };
+    const rng = new Rng(11);
+    const x = randomArray(rng, d.batch * d.in), w = randomArray(rng, d.out * d.in);
+    const out = await runOnGpu(gpu, { x: { shape: [d.batch, d.in], data: x.f32 }, w: { shape: [d.out, d.in], data: w.f32 } },
+      { y1: [d.batch, d.out], y2: [d.batch, d.out] },
+      (t) => [k.linearForward(gpu, t.x!, t.w!, null, t.y1!, d), k.linearForward(gpu, t.x!, t.w!, null, t.y2!, d)]);
+    return [compare('linear_forward repeat', out.y2!, out.y1!, EXACT)];
+  },
+};
+
+const shapeMismatch: KernelCase = {
+  family: 'linear', name: 'shape mismatch throws ShapeError before dispatch',
+  async run(gpu) {
+    const x = createTensor(gpu, 'x', [4, 5]), w = createTensor(gpu, 'w', [3, 6]), y = createTensor(gpu, 'y', [4, 3]);
+    try {
+      let threw = 0;
+      try {
+        k.linearForward(gpu, x, w, null, y, { batch: 4, in: 5, out: 3 });
+      } catch (e) {
+        threw = e instanceof ShapeError && /w has 18 elements, expected 15/.test((e as Error).message) ? 1 : 0;
+      }
+      return [compare('linear_forward rejects W [3,6] for in=5', [threw], [1], EXACT)];
+    } finally {
+      for (const t of [x, w, y]) t.buffer.destroy();
+    }
+  },
+};
+
+export const linearCases: KernelCase[] = [
+  ...VARIANTS.flatMap((v) => MATMULS.map((s) => matmulCase(v, s))),
+  ...VARIANTS.flatMap((v) => LINEARS.map((d) => linearCase(v, d))),
+  determinism,
+  shapeMismatch,
+];

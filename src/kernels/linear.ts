@@ -1,0 +1,138 @@
+// Linear layers (PyTorch nn.Linear conventions: W is [out, in], y = x·Wᵀ + b) and the square
+// matmul of the benchmark, as dispatches of one GEMM shader. The body is picked per adapter at
+// creation: 'registers' for CPU drivers (lavapipe, SwiftShader), 'tiled' (shared memory) for
+// real GPUs; `variant` forces one, so the kernel cases can check both on any adapter.
+import type { Gpu } from '../gpu/gpu.ts';
+import { type Binding, type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
+import { assertShape } from '../gpu/errors.ts';
+import type { Tensor } from '../gpu/tensor.ts';
+import { createUniform } from '../gpu/uniforms.ts';
+
+const SHADER = 'linear.wgsl';
+const PARAMS = [['M', 'u32'], ['N', 'u32'], ['K', 'u32']] as const;
+const BIAS_WG = 64;
+
+export type GemmVariant = 'registers' | 'tiled';
+export interface GemmOptions { variant?: GemmVariant }
+export interface LinearDims { batch: number; in: number; out: number }
+export interface MatmulDims { m: number; n: number; k: number }
+
+/** Outputs per invocation side and invocations per workgroup side, per body (see linear.wgsl). */
+const SHAPE: Record<GemmVariant, { perInvocation: number; wg: number }> = {
+  registers: { perInvocation: 8, wg: 8 },
+  tiled: { perInvocation: 4, wg: 16 },
+};
+
+function pickVariant(gpu: Gpu, opts?: GemmOptions): GemmVariant {
+  return opts?.variant ?? (gpu.adapter.class === 'gpu' ? 'tiled' : 'registers');
+}
+
+function checkLength(op: string, t: Tensor, expected: number, what: string): void {
+  assertShape(t.length === expected, `${op}: ${t.name} has ${t.length} elements, expected ${expected} (${what})`);
+}
+
+function checkDims(op: string, dims: Record<string, number>): void {
+  for (const [k, v] of Object.entries(dims)) {
+    assertShape(Number.isInteger(v) && v > 0, `${op}: dimension ${k}=${v} must be a positive integer`);
+  }
+}
+
+/**
+ * A 16-byte read-only buffer bound to the vec4 views (a4/b4) when an operand is read as
+ * scalars: WebGPU requires every binding the shader declares, and a vec4 array needs 16 bytes.
+ */
+function dummyVec4(gpu: Gpu, label: string): Tensor {
+  const buffer = gpu.buffer(`${label}-novec4`, 16, 0x80 /* STORAGE */);
+  return { name: `${label}-novec4`, buffer, offset: 0, length: 4, shape: [4] };
+}
+
+interface GemmSpec {
+  entry: string;
+  a: Tensor; b: Tensor; c: Tensor; bias: Tensor | null;
+  m: number; n: number; k: number;
+  ta: boolean; tb: boolean;
+}
+
+/** One GEMM dispatch C[M,N] = op(A)·op(B) (+ bias) after the caller checked shapes. */
+function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
+  const variant = pickVariant(gpu, opts);
+  const { perInvocation, wg } = SHAPE[variant];
+  // Vector loads run along each operand's contiguous dimension; they need it to be a multiple of 4.
+  const aVec = variant === 'registers' && (s.ta ? s.m : s.k) % 4 === 0;
+  const bVec = variant === 'registers' && (s.tb ? s.k : s.n) % 4 === 0;
+  const label = `${s.entry}(${s.c.name})`;
+  const bindings: Binding[] = [
+    { read: s.a }, { read: s.b }, { read: s.bias ?? s.a }, { write: s.c },
+    { uniform: createUniform(gpu, `${s.entry}-params`, PARAMS, { M: s.m, N: s.n, K: s.k }) },
+    { read: aVec ? s.a : dummyVec4(gpu, `${label}-a`) }, { read: bVec ? s.b : dummyVec4(gpu, `${label}-b`) },
+  ];
+  const span = perInvocation * wg;
+  return makeDispatch(gpu, {
+    shader: SHADER, entry: s.entry, label,
+    constants: { TILED: variant === 'tiled' ? 1 : 0, A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, WGX: wg, WGY: wg },
+    bindings,
+    workgroups: [Math.ceil(s.n / span), Math.ceil(s.m / span), 1],
+  });
+}
+
+/** C[m,n] = A[m,k]·B[k,n], all row-major. */
+export function matmul(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, dims: MatmulDims, opts?: GemmOptions): Dispatch {
+  const op = 'matmul_forward';
+  const { m, n, k } = dims;
+  checkDims(op, { m, n, k });
+  checkLength(op, a, m * k, `A is [m=${m}, k=${k}]`);
+  checkLength(op, b, k * n, `B is [k=${k}, n=${n}]`);
+  checkLength(op, c, m * n, `C is [m=${m}, n=${n}]`);
+  return gemm(gpu, { entry: op, a, b, c, bias: null, m, n, k, ta: false, tb: false }, opts);
+}
+
+/** y[batch,out] = x[batch,in]·Wᵀ + bias, W is [out, in]; bias [out] may be null. */
+export function linearForward(
+  gpu: Gpu, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, dims: LinearDims, opts?: GemmOptions,
+): Dispatch {
+  const op = 'linear_forward';
+  checkDims(op, { batch: dims.batch, in: dims.in, out: dims.out });
+  checkLength(op, x, dims.batch * dims.in, `x is [batch=${dims.batch}, in=${dims.in}]`);
+  checkLength(op, w, dims.out * dims.in, `W is [out=${dims.out}, in=${dims.in}]`);
+  if (bias) checkLength(op, bias, dims.out, `bias is [out=${dims.out}]`);
+  checkLength(op, y, dims.batch * dims.out, `y is [batch=${dims.batch}, out=${dims.out}]`);
+  return gemm(gpu, { entry: op, a: x, b: w, c: y, bias, m: dims.batch, n: dims.out, k: dims.in, ta: false, tb: true }, opts);
+}
+
+/** dx[batch,in] = dy[batch,out]·W. */
+export function linearBackwardInput(gpu: Gpu, dy: Tensor, w: Tensor, dx: Tensor, dims: LinearDims, opts?: GemmOptions): Dispatch {
+  const op = 'linear_backward_input';
+  checkDims(op, { batch: dims.batch, in: dims.in, out: dims.out });
+  checkLength(op, dy, dims.batch * dims.out, `dy is [batch=${dims.batch}, out=${dims.out}]`);
+  checkLength(op, w, dims.out * dims.in, `W is [out=${dims.out}, in=${dims.in}]`);
+  checkLength(op, dx, dims.batch * dims.in, `dx is [batch=${dims.batch}, in=${dims.in}]`);
+  return gemm(gpu, { entry: op, a: dy, b: w, c: dx, bias: null, m: dims.batch, n: dims.in, k: dims.out, ta: false, tb: false }, opts);
+}
+
+/** dW[out,in] = dyᵀ·x (overwrites dW; gradient accumulation across steps is the optimiser's job). */
+export function linearBackwardWeight(gpu: Gpu, dy: Tensor, x: Tensor, dw: Tensor, dims: LinearDims, opts?: GemmOptions): Dispatch {
+  const op = 'linear_backward_weight';
+  checkDims(op, { batch: dims.batch, in: dims.in, out: dims.out });
+  checkLength(op, dy, dims.batch * dims.out, `dy is [batch=${dims.batch}, out=${dims.out}]`);
+  checkLength(op, x, dims.batch * dims.in, `x is [batch=${dims.batch}, in=${dims.in}]`);
+  checkLength(op, dw, dims.out * dims.in, `dW is [out=${dims.out}, in=${dims.in}]`);
+  return gemm(gpu, { entry: op, a: dy, b: x, c: dw, bias: null, m: dims.out, n: dims.in, k: dims.batch, ta: true, tb: false }, opts);
+}
+
+/** db[out] = Σ_batch dy[batch, out]. */
+export function linearBackwardBias(gpu: Gpu, dy: Tensor, db: Tensor, dims: Pick<LinearDims, 'batch' | 'out'>): Dispatch {
+  const op = 'linear_backward_bias';
+  checkDims(op, { batch: dims.batch, out: dims.out });
+  checkLength(op, dy, dims.batch * dims.out, `dy is [batch=${dims.batch}, out=${dims.out}]`);
+  checkLength(op, db, dims.out, `db is [out=${dims.out}]`);
+  const label = `${op}(${db.name})`;
+  return makeDispatch(gpu, {
+    shader: SHADER, entry: op, label, constants: { BIAS_WG },
+    bindings: [
+      { read: dy }, { read: dy }, { read: dy }, { write: db },
+      { uniform: createUniform(gpu, `${op}-params`, PARAMS, { M: dims.batch, N: dims.out, K: 1 }) },
+      { read: dummyVec4(gpu, `${label}-a`) }, { read: dummyVec4(gpu, `${label}-b`) },
+    ],
+    workgroups: grid1d(dims.out, BIAS_WG),
+  });
+}
