@@ -1,0 +1,250 @@
+// Compiles a model tree against a batch size into dispatch lists: forward (training mode, batch
+// statistics), backward (reverse order, gradients into the grads arena), and forward in eval
+// mode (running statistics). Parameters, gradients, momenta, masks and batch-norm running stats
+// live in Arenas shared by every compiled instance of the model (train batch, eval batch, eval
+// remainder), so one masked-SGD dispatch updates all of them and a checkpoint is a few copies.
+import type { Gpu } from '../gpu/gpu.ts';
+import type { Dispatch } from '../gpu/dispatch.ts';
+import { Arena, createTensor, numel, type Tensor } from '../gpu/tensor.ts';
+import { buffers, parameters, type ModelSpec, type Node } from './graph.ts';
+import * as conv from '../kernels/conv2d.ts';
+import * as bn from '../kernels/batchnorm.ts';
+import * as pool from '../kernels/pooling.ts';
+import * as lin from '../kernels/linear.ts';
+import { add, reluBackward, reluForward } from '../kernels/elementwise.ts';
+
+/** The model's persistent state on the GPU: same layout in all four arenas. */
+export interface ModelState {
+  spec: ModelSpec;
+  params: Arena;
+  grads: Arena;
+  momenta: Arena;
+  masks: Arena;
+  /** Batch-norm running mean/var (checkpointed, not trained). */
+  stats: Arena;
+}
+
+export function createModelState(gpu: Gpu, spec: ModelSpec): ModelState {
+  const mk = (label: string) => {
+    const a = new Arena(label);
+    for (const p of parameters(spec.layers)) a.add(p.name, p.shape);
+    a.build(gpu);
+    return a;
+  };
+  const stats = new Arena('bn_stats');
+  for (const b of buffers(spec.layers)) stats.add(b.name, b.shape);
+  if (stats.names.length > 0) stats.build(gpu);
+  return { spec, params: mk('params'), grads: mk('grads'), momenta: mk('momenta'), masks: mk('masks'), stats };
+}
+
+export interface CompiledModel {
+  batch: number;
+  /** Input images [B, C, H, W] (written by the batch kernel). */
+  input: Tensor;
+  logits: Tensor;
+  /** Forward pass in training mode (batch statistics, running-stat update). */
+  forwardTrain: Dispatch[];
+  /** dL/dlogits must be in `dlogits`; writes every parameter gradient. */
+  backward: Dispatch[];
+  dlogits: Tensor;
+  /** Forward pass in eval mode (running statistics), into the same logits. */
+  forwardEval: Dispatch[];
+  destroy(): void;
+}
+
+type Shape = number[]; // per sample: [C, H, W] or [F]
+
+/** Builder state while walking the tree. */
+class Builder {
+  readonly fwdTrain: Dispatch[] = [];
+  readonly fwdEval: Dispatch[] = [];
+  /** Backward steps, pushed in forward order, run in reverse. Each maps dy → dx (null where no dx is needed). */
+  readonly back: ((dy: Tensor) => { dispatches: Dispatch[]; dx: Tensor | null })[] = [];
+  readonly owned: Tensor[] = [];
+  scratch: Tensor | null = null;
+  private scratchLength = 0;
+  private pendingScratch: ((s: Tensor) => void)[] = [];
+
+  constructor(readonly gpu: Gpu, readonly st: ModelState, readonly batch: number) {}
+
+  tensor(name: string, shape: Shape): Tensor {
+    const t = createTensor(this.gpu, name, [this.batch, ...shape]);
+    this.owned.push(t);
+    return t;
+  }
+
+  /** Conv backward kernels share one scratch buffer (dispatches in a pass run in order). */
+  needScratch(length: number, use: (s: Tensor) => void): void {
+    this.scratchLength = Math.max(this.scratchLength, length);
+    this.pendingScratch.push(use);
+  }
+
+  finishScratch(): void {
+    if (this.pendingScratch.length === 0) return;
+    this.scratch = createTensor(this.gpu, 'conv_scratch', [this.scratchLength]);
+    this.owned.push(this.scratch);
+    for (const use of this.pendingScratch) use(this.scratch);
+  }
+}
+
+function spatial(shape: Shape): { c: number; h: number; w: number } {
+  if (shape.length !== 3) throw new Error(`expected a [C, H, W] activation, got [${shape}]`);
+  return { c: shape[0]!, h: shape[1]!, w: shape[2]! };
+}
+
+/**
+ * Walks `nodes` from input x (per-sample shape `shape`). `needDx`: whether the gradient w.r.t. x
+ * is needed (false for the network input, which saves the first layer's input-gradient kernel).
+ */
+function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needDx: boolean, prefix: string): { y: Tensor; shape: Shape } {
+  const { gpu, st } = b;
+  for (const [i, n] of nodes.entries()) {
+    const tag = `${prefix}${i}`;
+    const requireDx = needDx || i > 0;
+    switch (n.op) {
+      case 'conv': {
+        const { c, h, w } = spatial(shape);
+        const s: conv.Conv2dShape = { n: b.batch, cin: c, h, w, cout: n.cout, kh: n.k, kw: n.k, stride: n.stride, pad: n.pad };
+        const { ho, wo } = conv.conv2dOutputSize(s);
+        const y = b.tensor(`${n.name}.out`, [n.cout, ho, wo]);
+        const weight = st.params.get(`${n.name}.weight`), bias = n.bias ? st.params.get(`${n.name}.bias`) : null;
+        const f = conv.conv2dForward(gpu, s, x, weight, bias, y);
+        b.fwdTrain.push(f); b.fwdEval.push(f);
+        const xIn = x, need = requireDx;
+        const dx = need ? b.tensor(`${n.name}.dx`, shape) : null;
+        const scratchLen = conv.conv2dScratchLength(s, gpu.adapter.class);
+        const slot: { scratch?: Tensor } = {};
+        b.needScratch(scratchLen, (sc) => { slot.scratch = sc; });
+        b.back.push((dy) => {
+          const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, xIn, dy, st.grads.get(`${n.name}.weight`), slot.scratch!)];
+          if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), slot.scratch!));
+          if (dx) d.push(conv.conv2dBackwardInput(gpu, s, dy, weight, dx));
+          return { dispatches: d, dx };
+        });
+        x = y; shape = [n.cout, ho, wo];
+        break;
+      }
+      case 'bn': {
+        const dims = bn.batchnormDims([b.batch, ...shape]);
+        const y = b.tensor(`${n.name}.out`, shape);
+        const mean = createTensor(gpu, `${n.name}.saved_mean`, [n.c]), invstd = createTensor(gpu, `${n.name}.saved_invstd`, [n.c]);
+        b.owned.push(mean, invstd);
+        const gamma = st.params.get(`${n.name}.weight`), beta = st.params.get(`${n.name}.bias`);
+        const runningMean = st.stats.get(`${n.name}.running_mean`), runningVar = st.stats.get(`${n.name}.running_var`);
+        b.fwdTrain.push(...bn.batchnormForwardTrain(gpu, dims, { x, gamma, beta, y, mean, invstd, runningMean, runningVar }));
+        b.fwdEval.push(bn.batchnormForwardEval(gpu, dims, { x, gamma, beta, runningMean, runningVar, y }));
+        const xIn = x;
+        // BN's input gradient is always computed: BN never sits directly on the network input.
+        const dx = b.tensor(`${n.name}.dx`, shape);
+        b.back.push((dy) => ({
+          dispatches: bn.batchnormBackward(gpu, dims, { x: xIn, gamma, mean, invstd, dy, dx,
+            dgamma: st.grads.get(`${n.name}.weight`), dbeta: st.grads.get(`${n.name}.bias`) }),
+          dx,
+        }));
+        x = y;
+        break;
+      }
+      case 'linear': {
+        const feat = numel(shape);
+        if (feat !== n.in) throw new Error(`${n.name}: expects ${n.in} input features, the previous layer gives ${feat}`);
+        const dims = { batch: b.batch, in: n.in, out: n.out };
+        const y = b.tensor(`${n.name}.out`, [n.out]);
+        const weight = st.params.get(`${n.name}.weight`), bias = st.params.get(`${n.name}.bias`);
+        const f = lin.linearForward(gpu, x, weight, bias, y, dims);
+        b.fwdTrain.push(f); b.fwdEval.push(f);
+        const xIn = x;
+        const dx = requireDx ? b.tensor(`${n.name}.dx`, shape) : null;
+        b.back.push((dy) => {
+          const d = [lin.linearBackwardWeight(gpu, dy, xIn, st.grads.get(`${n.name}.weight`), dims),
+            lin.linearBackwardBias(gpu, dy, st.grads.get(`${n.name}.bias`), dims)];
+          if (dx) d.push(lin.linearBackwardInput(gpu, dy, weight, dx, dims));
+          return { dispatches: d, dx };
+        });
+        x = y; shape = [n.out];
+        break;
+      }
+      case 'relu': {
+        const y = b.tensor(`${tag}.relu`, shape);
+        const f = reluForward(gpu, x, y);
+        b.fwdTrain.push(f); b.fwdEval.push(f);
+        const xIn = x, dx = b.tensor(`${tag}.relu.dx`, shape);
+        b.back.push((dy) => ({ dispatches: [reluBackward(gpu, xIn, dy, dx)], dx }));
+        x = y;
+        break;
+      }
+      case 'maxpool2': case 'avgpool': case 'gap': {
+        const { c, h, w } = spatial(shape);
+        const d = pool.poolDims([b.batch, c, h, w]);
+        const k = n.op === 'avgpool' ? n.k : 2;
+        const out: Shape = n.op === 'gap' ? [c] : (() => { const o = pool.pooledSize(d, k); return [c, o.oh, o.ow]; })();
+        const y = b.tensor(`${tag}.${n.op}`, out);
+        const f = n.op === 'maxpool2' ? pool.maxpool2x2Forward(gpu, d, x, y)
+          : n.op === 'avgpool' ? pool.avgpoolForward(gpu, d, k, x, y) : pool.globalAvgpoolForward(gpu, d, x, y);
+        b.fwdTrain.push(f); b.fwdEval.push(f);
+        const xIn = x, dx = b.tensor(`${tag}.${n.op}.dx`, shape);
+        b.back.push((dy) => ({
+          dispatches: [n.op === 'maxpool2' ? pool.maxpool2x2Backward(gpu, d, xIn, dy, dx)
+            : n.op === 'avgpool' ? pool.avgpoolBackward(gpu, d, k, dy, dx) : pool.globalAvgpoolBackward(gpu, d, dy, dx)],
+          dx,
+        }));
+        x = y; shape = out;
+        break;
+      }
+      case 'flatten':
+        // NCHW is already [B, C·H·W] in memory: only the bookkeeping shape changes.
+        shape = [numel(shape)];
+        break;
+      case 'residual': {
+        const body = sub(b, n.body, x, shape, `${tag}.body.`);
+        const short = n.shortcut.length ? sub(b, n.shortcut, x, shape, `${tag}.short.`) : null;
+        if (short && numel(short.shape) !== numel(body.shape)) throw new Error(`${tag}: residual body and shortcut shapes differ`);
+        const y = b.tensor(`${tag}.sum`, body.shape);
+        const f = add(gpu, body.y, short ? short.y : x, y);
+        b.fwdTrain.push(f); b.fwdEval.push(f);
+        const dx = b.tensor(`${tag}.dx`, shape);
+        b.back.push((dy) => {
+          const bd = runBackward(body.back, dy), sd = short ? runBackward(short.back, dy) : { dispatches: [], dx: dy };
+          return { dispatches: [...bd.dispatches, ...sd.dispatches, add(gpu, bd.dx!, sd.dx!, dx)], dx };
+        });
+        x = y; shape = body.shape;
+        break;
+      }
+    }
+  }
+  return { y: x, shape };
+}
+
+/** Walks a residual branch with its own backward tape (both branches need dx). */
+function sub(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, prefix: string) {
+  const mark = b.back.length;
+  const r = walk(b, nodes, x, shape, true, prefix);
+  const back = b.back.splice(mark);
+  return { ...r, back };
+}
+
+function runBackward(tape: Builder['back'], dy: Tensor): { dispatches: Dispatch[]; dx: Tensor | null } {
+  const dispatches: Dispatch[] = [];
+  let g: Tensor | null = dy;
+  for (let i = tape.length - 1; i >= 0; i--) {
+    if (!g) throw new Error('backward tape needs a gradient that an earlier step did not produce');
+    const r = tape[i]!(g);
+    dispatches.push(...r.dispatches);
+    g = r.dx;
+  }
+  return { dispatches, dx: g };
+}
+
+export function compileModel(gpu: Gpu, st: ModelState, batch: number): CompiledModel {
+  const b = new Builder(gpu, st, batch);
+  const input = b.tensor('input', [...st.spec.input]);
+  const { y: logits, shape } = walk(b, st.spec.layers, input, [...st.spec.input], false, 'l');
+  if (numel(shape) !== st.spec.classes) throw new Error(`${st.spec.name}: output has ${numel(shape)} features, expected ${st.spec.classes}`);
+  b.finishScratch();
+  const dlogits = b.tensor('dlogits', [st.spec.classes]);
+  const backward = runBackward(b.back, dlogits).dispatches;
+  return {
+    batch, input, logits, dlogits, backward,
+    forwardTrain: b.fwdTrain, forwardEval: b.fwdEval,
+    destroy() { for (const t of b.owned) t.buffer.destroy(); },
+  };
+}
