@@ -4,13 +4,14 @@
 // new one under the final name — never a partial file that a resumed run would trust.
 // Checksums (SHA-256 in a `sha256sum`-compatible sidecar) catch what atomicity cannot: disk
 // corruption, truncation by copying tools, or files edited by hand.
+import { UserError } from '../src/errors.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** A file's contents do not match its recorded checksum (or the checksum file is malformed). */
-export class ChecksumError extends Error {
+export class ChecksumError extends UserError {
   override name = 'ChecksumError';
 }
 

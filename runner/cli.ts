@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { listAdapters, openGpu } from './dawn.ts';
 import { kernelSuite } from '../src/check/suite.ts';
 import { describe as describeComparison } from '../src/check/compare.ts';
-import { GpuUnavailableError, ShaderCompileError, ShapeError } from '../src/gpu/errors.ts';
+import { UserError } from '../src/errors.ts';
 
 const program = new Command();
 program
@@ -85,9 +85,24 @@ program.command('bench')
     else console.log(`adapter: ${result.adapter}\n${formatBenchTable(result.rows)}`);
   });
 
+program.command('train')
+  .description('train one network (OpenLTH `train`): earlyphase train --default-hparams mnist_lenet_300_100 --dataset-name fashion_mnist [--<hparam> VALUE …]')
+  .option('--root <dir>', 'folder holding run folders', 'runs')
+  .option('--replicate <n>', 'replicate number (seeds the initialisation, data order and augmentation when their seeds are unset)', positiveInt, 1)
+  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
+  .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration')
+  .option('--quiet', 'print only the final summary')
+  .option('--hparams-help', 'list every hyperparameter flag with its type and help, then exit')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (opts: { root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean; hparamsHelp?: boolean }, cmd: Command) => {
+    const { runTrain } = await import('./train-command.ts');
+    await runTrain({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
+  });
+
 /** Errors the engine raises on purpose are printed as their message; anything else keeps its stack. */
 function report(e: unknown): never {
-  const known = e instanceof GpuUnavailableError || e instanceof ShaderCompileError || e instanceof ShapeError || e instanceof InvalidArgumentError;
+  const known = e instanceof UserError || e instanceof InvalidArgumentError;
   console.error(`earlyphase: ${known ? (e as Error).message : (e as Error)?.stack ?? String(e)}`);
   process.exit(known ? 2 : 1);
 }

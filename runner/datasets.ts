@@ -4,6 +4,7 @@
 // <root>/<name>/ folder, and torchvision's <root>/<name>/MNIST/raw/ as OpenLTH downloads it.
 // Fashion-MNIST is also found where Debian's dataset-fashion-mnist package installs it.
 // Files may be raw or gzip-compressed, whatever their name says: gzip is detected by its magic.
+import { UserError } from '../src/errors.ts';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -20,7 +21,7 @@ export type DatasetName = (typeof DATASET_NAMES)[number];
 export const FASHION_MNIST_SYSTEM_DIR = '/usr/share/datasets/fashion-mnist';
 
 /** The dataset's files are not where we looked; the message lists every place and how to get them. */
-export class DatasetNotFoundError extends Error {
+export class DatasetNotFoundError extends UserError {
   override name = 'DatasetNotFoundError';
 }
 

@@ -9,6 +9,7 @@ import { poolingCases } from './cases/pooling.ts';
 import { lossCases } from './cases/loss.ts';
 import { sgdCases } from './cases/sgd.ts';
 import { reduceCases } from './cases/reduce.ts';
+import { batchCases } from './cases/batch.ts';
 
 export const kernelSuite: KernelCase[] = [
   ...elementwiseCases,
@@ -19,4 +20,5 @@ export const kernelSuite: KernelCase[] = [
   ...lossCases,
   ...sgdCases,
   ...reduceCases,
+  ...batchCases,
 ];

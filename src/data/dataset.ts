@@ -1,9 +1,10 @@
 // The in-memory dataset every reader produces and the trainer consumes. Pixels stay as the
 // uint8 bytes the files hold (N×C×H×W, channel-planar like PyTorch) so the whole set is one
 // small upload; normalisation and augmentation happen on the GPU per batch.
+import { UserError } from '../errors.ts';
 
 /** A dataset file (IDX, CIFAR-10 binary, …) is malformed; the message names the file and the fault. */
-export class DataFormatError extends Error {
+export class DataFormatError extends UserError {
   override name = 'DataFormatError';
 }
 

@@ -4,8 +4,9 @@
 // "__metadata__": {string: string}}, then the tensor bytes (little-endian), offsets relative to
 // the end of the header. The reader trusts nothing in the header: every way a header can lie is
 // rejected with a message naming the file, before any tensor is handed out (no partial loads).
+import { UserError } from '../errors.ts';
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends UserError {
   override name = 'SafetensorsError';
 }
 

@@ -56,14 +56,17 @@ type Shape = number[]; // per sample: [C, H, W] or [F]
 
 /** Builder state while walking the tree. */
 class Builder {
-  readonly fwdTrain: Dispatch[] = [];
-  readonly fwdEval: Dispatch[] = [];
+  /**
+   * Forward dispatches are created after the walk (thunks), because conv kernels need the shared
+   * scratch buffer, whose size is only known once every layer has been seen.
+   */
+  readonly fwdTrain: (() => Dispatch[])[] = [];
+  readonly fwdEval: (() => Dispatch[])[] = [];
   /** Backward steps, pushed in forward order, run in reverse. Each maps dy → dx (null where no dx is needed). */
   readonly back: ((dy: Tensor) => { dispatches: Dispatch[]; dx: Tensor | null })[] = [];
   readonly owned: Tensor[] = [];
-  scratch: Tensor | null = null;
+  private scratchTensor: Tensor | null = null;
   private scratchLength = 0;
-  private pendingScratch: ((s: Tensor) => void)[] = [];
 
   constructor(readonly gpu: Gpu, readonly st: ModelState, readonly batch: number) {}
 
@@ -73,17 +76,23 @@ class Builder {
     return t;
   }
 
-  /** Conv backward kernels share one scratch buffer (dispatches in a pass run in order). */
-  needScratch(length: number, use: (s: Tensor) => void): void {
-    this.scratchLength = Math.max(this.scratchLength, length);
-    this.pendingScratch.push(use);
+  /** Both modes run this layer's forward. */
+  both(f: () => Dispatch[]): void {
+    this.fwdTrain.push(f); this.fwdEval.push(f);
   }
 
-  finishScratch(): void {
-    if (this.pendingScratch.length === 0) return;
-    this.scratch = createTensor(this.gpu, 'conv_scratch', [this.scratchLength]);
-    this.owned.push(this.scratch);
-    for (const use of this.pendingScratch) use(this.scratch);
+  /** Conv kernels share one scratch buffer (dispatches in a pass run in order); reserve room. */
+  reserveScratch(length: number): void {
+    this.scratchLength = Math.max(this.scratchLength, length);
+  }
+
+  /** The shared scratch; only valid once the walk is over (inside thunks and backward steps). */
+  get scratch(): Tensor {
+    if (!this.scratchTensor) {
+      this.scratchTensor = createTensor(this.gpu, 'conv_scratch', [Math.max(this.scratchLength, 1)]);
+      this.owned.push(this.scratchTensor);
+    }
+    return this.scratchTensor;
   }
 }
 
@@ -108,17 +117,15 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const { ho, wo } = conv.conv2dOutputSize(s);
         const y = b.tensor(`${n.name}.out`, [n.cout, ho, wo]);
         const weight = st.params.get(`${n.name}.weight`), bias = n.bias ? st.params.get(`${n.name}.bias`) : null;
-        const f = conv.conv2dForward(gpu, s, x, weight, bias, y);
-        b.fwdTrain.push(f); b.fwdEval.push(f);
-        const xIn = x, need = requireDx;
-        const dx = need ? b.tensor(`${n.name}.dx`, shape) : null;
-        const scratchLen = conv.conv2dScratchLength(s, gpu.adapter.class);
-        const slot: { scratch?: Tensor } = {};
-        b.needScratch(scratchLen, (sc) => { slot.scratch = sc; });
+        const xIn = x;
+        b.reserveScratch(conv.conv2dScratchLength(s, gpu.adapter.class));
+        let forward: Dispatch[] | null = null; // one set of dispatches serves both modes
+        b.both(() => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch)));
+        const dx = requireDx ? b.tensor(`${n.name}.dx`, shape) : null;
         b.back.push((dy) => {
-          const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, xIn, dy, st.grads.get(`${n.name}.weight`), slot.scratch!)];
-          if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), slot.scratch!));
-          if (dx) d.push(conv.conv2dBackwardInput(gpu, s, dy, weight, dx));
+          const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, xIn, dy, st.grads.get(`${n.name}.weight`), b.scratch)];
+          if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), b.scratch));
+          if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch));
           return { dispatches: d, dx };
         });
         x = y; shape = [n.cout, ho, wo];
@@ -131,9 +138,9 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         b.owned.push(mean, invstd);
         const gamma = st.params.get(`${n.name}.weight`), beta = st.params.get(`${n.name}.bias`);
         const runningMean = st.stats.get(`${n.name}.running_mean`), runningVar = st.stats.get(`${n.name}.running_var`);
-        b.fwdTrain.push(...bn.batchnormForwardTrain(gpu, dims, { x, gamma, beta, y, mean, invstd, runningMean, runningVar }));
-        b.fwdEval.push(bn.batchnormForwardEval(gpu, dims, { x, gamma, beta, runningMean, runningVar, y }));
         const xIn = x;
+        b.fwdTrain.push(() => bn.batchnormForwardTrain(gpu, dims, { x: xIn, gamma, beta, y, mean, invstd, runningMean, runningVar }));
+        b.fwdEval.push(() => [bn.batchnormForwardEval(gpu, dims, { x: xIn, gamma, beta, runningMean, runningVar, y })]);
         // BN's input gradient is always computed: BN never sits directly on the network input.
         const dx = b.tensor(`${n.name}.dx`, shape);
         b.back.push((dy) => ({
@@ -151,7 +158,7 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const y = b.tensor(`${n.name}.out`, [n.out]);
         const weight = st.params.get(`${n.name}.weight`), bias = st.params.get(`${n.name}.bias`);
         const f = lin.linearForward(gpu, x, weight, bias, y, dims);
-        b.fwdTrain.push(f); b.fwdEval.push(f);
+        b.both(() => [f]);
         const xIn = x;
         const dx = requireDx ? b.tensor(`${n.name}.dx`, shape) : null;
         b.back.push((dy) => {
@@ -166,7 +173,7 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
       case 'relu': {
         const y = b.tensor(`${tag}.relu`, shape);
         const f = reluForward(gpu, x, y);
-        b.fwdTrain.push(f); b.fwdEval.push(f);
+        b.both(() => [f]);
         const xIn = x, dx = b.tensor(`${tag}.relu.dx`, shape);
         b.back.push((dy) => ({ dispatches: [reluBackward(gpu, xIn, dy, dx)], dx }));
         x = y;
@@ -180,7 +187,7 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const y = b.tensor(`${tag}.${n.op}`, out);
         const f = n.op === 'maxpool2' ? pool.maxpool2x2Forward(gpu, d, x, y)
           : n.op === 'avgpool' ? pool.avgpoolForward(gpu, d, k, x, y) : pool.globalAvgpoolForward(gpu, d, x, y);
-        b.fwdTrain.push(f); b.fwdEval.push(f);
+        b.both(() => [f]);
         const xIn = x, dx = b.tensor(`${tag}.${n.op}.dx`, shape);
         b.back.push((dy) => ({
           dispatches: [n.op === 'maxpool2' ? pool.maxpool2x2Backward(gpu, d, xIn, dy, dx)
@@ -200,7 +207,7 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         if (short && numel(short.shape) !== numel(body.shape)) throw new Error(`${tag}: residual body and shortcut shapes differ`);
         const y = b.tensor(`${tag}.sum`, body.shape);
         const f = add(gpu, body.y, short ? short.y : x, y);
-        b.fwdTrain.push(f); b.fwdEval.push(f);
+        b.both(() => [f]);
         const dx = b.tensor(`${tag}.dx`, shape);
         b.back.push((dy) => {
           const bd = runBackward(body.back, dy), sd = short ? runBackward(short.back, dy) : { dispatches: [], dx: dy };
@@ -239,12 +246,11 @@ export function compileModel(gpu: Gpu, st: ModelState, batch: number): CompiledM
   const input = b.tensor('input', [...st.spec.input]);
   const { y: logits, shape } = walk(b, st.spec.layers, input, [...st.spec.input], false, 'l');
   if (numel(shape) !== st.spec.classes) throw new Error(`${st.spec.name}: output has ${numel(shape)} features, expected ${st.spec.classes}`);
-  b.finishScratch();
   const dlogits = b.tensor('dlogits', [st.spec.classes]);
   const backward = runBackward(b.back, dlogits).dispatches;
   return {
     batch, input, logits, dlogits, backward,
-    forwardTrain: b.fwdTrain, forwardEval: b.fwdEval,
+    forwardTrain: b.fwdTrain.flatMap((f) => f()), forwardEval: b.fwdEval.flatMap((f) => f()),
     destroy() { for (const t of b.owned) t.buffer.destroy(); },
   };
 }

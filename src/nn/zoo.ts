@@ -2,6 +2,7 @@
 // pruning defaults match OpenLTH checkpoints and hashes). Names are parsed like OpenLTH's
 // registry: mnist_lenet_N1_N2…, cifar_resnet_D[_W], cifar_vgg_{11,13,16,19}, plus the original
 // lottery-ticket convnets cifar_conv_{2,4,6} and ResNet-18 for CIFAR input (cifar_resnet18).
+import { UserError } from '../errors.ts';
 import type { ModelSpec, Node } from './graph.ts';
 
 const conv = (name: string, cin: number, cout: number, k: number, stride: number, bias: boolean): Node =>
@@ -102,7 +103,7 @@ function resnet18Cifar(): Omit<ModelSpec, 'name'> {
   return { input: [3, 32, 32], classes: 10, layers, defaultIgnored: [] };
 }
 
-export class UnknownModelError extends Error { override name = 'UnknownModelError'; }
+export class UnknownModelError extends UserError { override name = 'UnknownModelError'; }
 
 export const MODEL_EXAMPLES = [
   'mnist_lenet_300_100', 'cifar_conv_2', 'cifar_conv_4', 'cifar_conv_6',

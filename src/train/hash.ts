@@ -77,8 +77,8 @@ const K = new Uint32Array([
   0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ]);
 
-export function sha256Hex(text: string): string {
-  const msg = new TextEncoder().encode(text);
+export function sha256Hex(data: string | Uint8Array): string {
+  const msg = typeof data === 'string' ? new TextEncoder().encode(data) : data;
   // Padding: 0x80, zeros to 56 mod 64, then the bit length as a 64-bit big-endian integer.
   const padded = new Uint8Array(Math.ceil((msg.length + 9) / 64) * 64);
   padded.set(msg);

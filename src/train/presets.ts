@@ -7,6 +7,7 @@
 // 2019, Fig. 2: Adam, batch 60, Conv-2 lr 2e-4 for 20K iterations, Conv-4 3e-4 / 25K, Conv-6
 // 3e-4 / 30K, no augmentation), approximated: that paper prunes conv, fc and output layers at
 // different rates, which one global fraction (0.2) does not express. It is marked approximate.
+import { HparamsError } from '../errors.ts';
 
 import type { Hparams } from './hparams/groups.ts';
 import { validateHparams } from './hparams/build.ts';
@@ -73,7 +74,7 @@ export const PRESETS: readonly Preset[] = [
     approximate: true,
     make: modelName => {
       const r = CONV_RECIPES[modelName];
-      if (!r) throw new Error(`preset cifar_conv: no recipe for ${modelName}; known: ${Object.keys(CONV_RECIPES).join(', ')}`);
+      if (!r) throw new HparamsError(`preset cifar_conv: no recipe for ${modelName}; known: ${Object.keys(CONV_RECIPES).join(', ')}`);
       return {
         dataset: { dataset_name: 'cifar10', batch_size: 60, do_not_augment: true },
         model: {
@@ -105,7 +106,7 @@ export function presetFor(name: string): Preset | undefined {
 export function presetHparams(name: string): Hparams {
   const preset = presetFor(name);
   if (!preset) {
-    throw new Error(`unknown preset ${JSON.stringify(name)} for --default-hparams; known presets (any model name of these forms):\n  ` +
+    throw new HparamsError(`unknown preset ${JSON.stringify(name)} for --default-hparams; known presets (any model name of these forms):\n  ` +
       presetList().join('\n  '));
   }
   return validateHparams(preset.make(name), `preset ${name}`);

@@ -3,6 +3,7 @@
 // depends on the dataset and batch size; a string becomes an iteration count only once that is
 // known (Step.fromString). Strings are canonicalised ("1ep0it" → "1ep", "0ep" → "0it") so two
 // spellings of the same step hash to the same run folder.
+import { HparamsError } from '../errors.ts';
 
 const DIGITS = '(0|[1-9][0-9]*)'; // no leading zeros: one spelling per number, as OpenLTH insists
 const STEP_RE = new RegExp(`^(?:${DIGITS}ep)?(?:${DIGITS}it)?$`);
@@ -16,12 +17,12 @@ export function parseStepParts(s: string, what = 'step'): StepParts {
   const m = typeof s === 'string' ? STEP_RE.exec(s) : null;
   // The regex also matches "" (both parts optional); a step needs at least one unit.
   if (!m || (m[1] === undefined && m[2] === undefined)) {
-    throw new Error(`${what}: malformed step ${JSON.stringify(s)}; ${EXPECTED}`);
+    throw new HparamsError(`${what}: malformed step ${JSON.stringify(s)}; ${EXPECTED}`);
   }
   const ep = m[1] === undefined ? 0 : Number(m[1]);
   const it = m[2] === undefined ? 0 : Number(m[2]);
   if (!Number.isSafeInteger(ep) || !Number.isSafeInteger(it)) {
-    throw new Error(`${what}: step ${JSON.stringify(s)} is too large; ${EXPECTED}`);
+    throw new HparamsError(`${what}: step ${JSON.stringify(s)} is too large; ${EXPECTED}`);
   }
   return { ep, it };
 }
@@ -48,10 +49,10 @@ export function parseStepList(s: string, what = 'steps'): string[] {
 /** OpenLTH's epoch length: ceil(examples × subsample fraction / batch). 50,000 at 128 → 391; 60,000 → 469. */
 export function iterationsPerEpoch(trainExamples: number, batchSize: number, subsampleFraction?: number): number {
   if (!Number.isSafeInteger(trainExamples) || trainExamples <= 0) {
-    throw new Error(`iterationsPerEpoch: trainExamples must be a positive integer, got ${trainExamples}`);
+    throw new HparamsError(`iterationsPerEpoch: trainExamples must be a positive integer, got ${trainExamples}`);
   }
   if (!Number.isSafeInteger(batchSize) || batchSize <= 0) {
-    throw new Error(`iterationsPerEpoch: batchSize must be a positive integer, got ${batchSize}`);
+    throw new HparamsError(`iterationsPerEpoch: batchSize must be a positive integer, got ${batchSize}`);
   }
   const examples = subsampleFraction === undefined ? trainExamples : trainExamples * subsampleFraction;
   return Math.ceil(examples / batchSize);
@@ -63,10 +64,10 @@ export class Step {
 
   static fromIteration(iteration: number, iterationsPerEpoch: number): Step {
     if (!Number.isSafeInteger(iterationsPerEpoch) || iterationsPerEpoch <= 0) {
-      throw new Error(`Step: iterationsPerEpoch must be a positive integer, got ${iterationsPerEpoch}`);
+      throw new HparamsError(`Step: iterationsPerEpoch must be a positive integer, got ${iterationsPerEpoch}`);
     }
     if (!Number.isSafeInteger(iteration) || iteration < 0) {
-      throw new Error(`Step: iteration must be a non-negative integer, got ${iteration}`);
+      throw new HparamsError(`Step: iteration must be a non-negative integer, got ${iteration}`);
     }
     return new Step(iteration, iterationsPerEpoch);
   }
@@ -93,7 +94,7 @@ export class Step {
   /** Negative, zero or positive like a sort comparator. Steps with different epoch lengths don't compare. */
   compare(other: Step): number {
     if (other.iterationsPerEpoch !== this.iterationsPerEpoch) {
-      throw new Error(`Step: cannot compare ${this} (${this.iterationsPerEpoch} it/epoch) with ${other} ` +
+      throw new HparamsError(`Step: cannot compare ${this} (${this.iterationsPerEpoch} it/epoch) with ${other} ` +
         `(${other.iterationsPerEpoch} it/epoch); convert both with the same dataset's epoch length`);
     }
     return this.iteration - other.iteration;

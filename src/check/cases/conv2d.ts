@@ -1,4 +1,117 @@
-import type { KernelCase } from '../harness.ts';
+// conv2d kernels against the float64 reference: ResNet-20-like shapes at small batch, odd sizes
+// (ragged pixel blocks, stride-2 windows that miss the last row), batch 1, Cin ≠ Cout, channel
+// counts that are not multiples of the 8-channel block, the 1×1 stride-2 shortcut, bias on and
+// off, both tuning variants (cpu and gpu) on every adapter, and one realistic shape.
+import type { AdapterClass } from '../../gpu/gpu.ts';
+import { ShapeError } from '../../gpu/errors.ts';
+import { createTensor } from '../../gpu/tensor.ts';
+import * as k from '../../kernels/conv2d.ts';
+import * as ref from '../../ref/conv2d.ts';
+import { compare, EXACT, reductionTolerance } from '../compare.ts';
+import { type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
 
-// Filled in with the conv2d kernel family.
-export const conv2dCases: KernelCase[] = [];
+interface Spec { s: k.Conv2dShape; bias: boolean; variant?: AdapterClass }
+
+function name({ s, bias, variant }: Spec): string {
+  return `${s.n}x${s.cin}x${s.h}x${s.w} -> ${s.cout} k${s.kh}x${s.kw} s${s.stride} p${s.pad}${bias ? ' bias' : ''}` +
+    (variant ? ` [${variant} variant]` : '');
+}
+
+const r3 = (n: number, cin: number, hw: number, cout: number, stride = 1): k.Conv2dShape =>
+  ({ n, cin, h: hw, w: hw, cout, kh: 3, kw: 3, stride, pad: 1 });
+const r1 = (n: number, cin: number, hw: number, cout: number): k.Conv2dShape =>
+  ({ n, cin, h: hw, w: hw, cout, kh: 1, kw: 1, stride: 2, pad: 0 });
+
+const SPECS: Spec[] = [
+  { s: r3(2, 16, 8, 16), bias: false },                          // ResNet-20 block, small
+  { s: r3(2, 16, 8, 32, 2), bias: false },                       // stride-2 transition
+  { s: r1(2, 16, 8, 32), bias: false },                          // 1×1 stride-2 shortcut
+  { s: r1(1, 5, 7, 3), bias: true },                             // shortcut on an odd input: rows/cols without gradient
+  { s: r3(1, 3, 9, 16), bias: true },                            // first layer (Cin 3), batch 1, odd size
+  { s: r3(3, 5, 7, 11, 2), bias: true },                         // odd everything, stride 2
+  { s: { n: 2, cin: 3, h: 6, w: 5, cout: 4, kh: 3, kw: 3, stride: 2, pad: 0 }, bias: false }, // last row unreached
+  { s: { n: 1, cin: 2, h: 5, w: 8, cout: 9, kh: 2, kw: 3, stride: 1, pad: 0 }, bias: true },  // general kh ≠ kw
+  { s: r3(1, 13, 5, 10), bias: true, variant: 'cpu' },
+  { s: r3(1, 13, 5, 10), bias: true, variant: 'gpu' },
+  { s: r3(2, 8, 7, 12, 2), bias: false, variant: 'cpu' },
+  { s: r3(2, 8, 7, 12, 2), bias: false, variant: 'gpu' },
+  { s: r3(8, 16, 32, 16), bias: false },                         // realistic: ResNet-20 stage 1 at batch 8
+];
+
+function shapeCase(spec: Spec): KernelCase {
+  const { s, bias, variant } = spec;
+  return {
+    family: 'conv2d', name: name(spec),
+    async run(gpu) {
+      const rng = new Rng(s.n * 1000 + s.cin * 100 + s.cout + s.h);
+      const { ho, wo } = k.conv2dOutputSize(s);
+      const xs = [s.n, s.cin, s.h, s.w], ws = [s.cout, s.cin, s.kh, s.kw], ys = [s.n, s.cout, ho, wo];
+      const x = randomArray(rng, s.n * s.cin * s.h * s.w);
+      const w = randomArray(rng, s.cout * s.cin * s.kh * s.kw);
+      const b = randomArray(rng, s.cout);
+      const dy = randomArray(rng, s.n * s.cout * ho * wo);
+      const v = variant ?? gpu.adapter.class;
+      const scratch = k.conv2dScratchLength(s, v);
+      const out = await runOnGpu(gpu,
+        { x: { shape: xs, data: x.f32 }, w: { shape: ws, data: w.f32 }, b: { shape: [s.cout], data: b.f32 }, dy: { shape: ys, data: dy.f32 } },
+        { y: ys, dx: xs, dw: ws, db: [s.cout], scratch: [scratch] },
+        (t) => [
+          ...k.conv2dForward(gpu, s, t.x!, t.w!, bias ? t.b! : null, t.y!, t.scratch!, v),
+          ...k.conv2dBackwardInput(gpu, s, t.dy!, t.w!, t.dx!, t.scratch!, v),
+          ...k.conv2dBackwardWeight(gpu, s, t.x!, t.dy!, t.dw!, t.scratch!, v),
+          ...k.conv2dBackwardBias(gpu, s, t.dy!, t.db!, t.scratch!, v),
+        ]);
+      const kk = s.kh * s.kw, pixels = s.n * ho * wo;
+      return [
+        compare('conv2d_forward', out.y!, ref.conv2dForward(s, x.f64, w.f64, bias ? b.f64 : null), reductionTolerance(s.cin * kk)),
+        compare('conv2d_backward_input', out.dx!, ref.conv2dBackwardInput(s, dy.f64, w.f64), reductionTolerance(s.cout * kk)),
+        compare('conv2d_backward_weight', out.dw!, ref.conv2dBackwardWeight(s, x.f64, dy.f64), reductionTolerance(pixels)),
+        compare('conv2d_backward_bias', out.db!, ref.conv2dBackwardBias(s, dy.f64), reductionTolerance(pixels)),
+      ];
+    },
+  };
+}
+
+const BASE = r3(2, 4, 6, 8);
+
+/** Each wrapper must refuse a wrong-sized tensor before creating anything. */
+const shapeMismatch: KernelCase = {
+  family: 'conv2d', name: 'shape mismatch throws ShapeError',
+  async run(gpu) {
+    const t = (name: string, n: number) => createTensor(gpu, name, [n]);
+    const x = t('x', 2 * 4 * 36), w = t('w', 8 * 4 * 9), y = t('y', 2 * 8 * 36), scratch = t('scratch', 4096);
+    const short = t('short', 7), db = t('db', 8);
+    const throws = (f: () => unknown): number => { try { f(); return 0; } catch (e) { return e instanceof ShapeError ? 1 : 0; } };
+    try {
+      const got = [
+        throws(() => k.conv2dForward(gpu, BASE, x, short, null, y, scratch)),
+        throws(() => k.conv2dForward(gpu, BASE, x, w, short, y, scratch)),
+        throws(() => k.conv2dBackwardInput(gpu, BASE, y, w, short, scratch)),
+        throws(() => k.conv2dForward(gpu, BASE, x, w, null, y, short)),
+        throws(() => k.conv2dBackwardWeight(gpu, BASE, x, y, w, short)),
+        throws(() => k.conv2dBackwardBias(gpu, BASE, short, db, scratch)),
+        throws(() => k.conv2dForward(gpu, { ...BASE, kh: 9, kw: 9 }, x, w, null, y, scratch)),
+      ];
+      return [compare('ShapeError thrown', got, got.map(() => 1), EXACT)];
+    } finally {
+      for (const b of [x, w, y, scratch, short, db]) b.buffer.destroy();
+    }
+  },
+};
+
+/** Same inputs twice ⇒ bitwise-identical weight gradient (fixed-order split reduction). */
+const determinism: KernelCase = {
+  family: 'conv2d', name: 'backward weight is bitwise deterministic',
+  async run(gpu) {
+    const s = r3(4, 8, 8, 8);
+    const rng = new Rng(5);
+    const x = randomArray(rng, s.n * s.cin * 64), dy = randomArray(rng, s.n * s.cout * 64);
+    const once = () => runOnGpu(gpu, { x: { shape: [x.f32.length], data: x.f32 }, dy: { shape: [dy.f32.length], data: dy.f32 } },
+      { dw: [s.cout * s.cin * 9], scratch: [k.conv2dScratchLength(s, gpu.adapter.class)] },
+      (t) => k.conv2dBackwardWeight(gpu, s, t.x!, t.dy!, t.dw!, t.scratch!));
+    const a = await once(), b = await once();
+    return [compare('conv2d_backward_weight rerun', b.dw!, a.dw!, EXACT)];
+  },
+};
+
+export const conv2dCases: KernelCase[] = [...SPECS.map(shapeCase), shapeMismatch, determinism];

@@ -2,6 +2,7 @@
 // schema, defaults for fields nobody set, and the rules that tie fields together. Every entry
 // point (CLI, JSON, presets, code) ends here, so a run never starts on hyperparameters that
 // only one of them would have rejected.
+import { HparamsError } from '../../errors.ts';
 
 import { fieldsOf, checkValue, isRequired, noEffectDefault } from './schema.ts';
 import { GROUPS, GROUP_NAMES, type GroupName, type Hparams } from './groups.ts';
@@ -11,7 +12,7 @@ export const FIELD_GROUP: ReadonlyMap<string, GroupName> = (() => {
   const m = new Map<string, GroupName>();
   for (const g of GROUP_NAMES) {
     for (const [key] of fieldsOf(GROUPS[g])) {
-      if (m.has(key)) throw new Error(`hparams schema: field ${key} is in both ${m.get(key)} and ${g}`);
+      if (m.has(key)) throw new HparamsError(`hparams schema: field ${key} is in both ${m.get(key)} and ${g}`);
       m.set(key, g);
     }
   }
@@ -29,7 +30,7 @@ export function buildGroup(g: GroupName, values: Readonly<Record<string, unknown
   const specs = new Map(fieldsOf(GROUPS[g]));
   for (const key of Object.keys(values)) {
     if (!specs.has(key)) {
-      throw new Error(`${where}: unknown key "${g}.${key}"; known keys in ${g}: ${[...specs.keys()].join(', ')}`);
+      throw new HparamsError(`${where}: unknown key "${g}.${key}"; known keys in ${g}: ${[...specs.keys()].join(', ')}`);
     }
   }
   for (const [key, spec] of specs) {
@@ -47,10 +48,10 @@ export function validateHparams(h: Hparams, where = 'hparams'): Hparams {
   const out: Record<string, unknown> = {};
   for (const g of GROUP_NAMES) {
     const group: unknown = h[g];
-    if (typeof group !== 'object' || group === null) throw new Error(`${where}: group "${g}" is missing`);
+    if (typeof group !== 'object' || group === null) throw new HparamsError(`${where}: group "${g}" is missing`);
     out[g] = buildGroup(g, group as Record<string, unknown>, where, missing);
   }
-  if (missing.length) throw new Error(`${where}: missing required ${missing.join(', ')}`);
+  if (missing.length) throw new HparamsError(`${where}: missing required ${missing.join(', ')}`);
   checkCrossField(out as unknown as Hparams, where);
   return out as unknown as Hparams;
 }
@@ -59,18 +60,18 @@ export function validateHparams(h: Hparams, where = 'hparams'): Hparams {
 function checkCrossField(h: Hparams, where: string): void {
   const t = h.training;
   if ((t.milestone_steps === undefined) !== (t.gamma === undefined)) {
-    throw new Error(`${where}: training.milestone_steps and training.gamma must be set together ` +
+    throw new HparamsError(`${where}: training.milestone_steps and training.gamma must be set together ` +
       `(got milestone_steps=${t.milestone_steps ?? 'unset'}, gamma=${t.gamma ?? 'unset'})`);
   }
   if (t.momentum > 0 && t.nesterov_momentum > 0) {
-    throw new Error(`${where}: training.momentum (${t.momentum}) and training.nesterov_momentum ` +
+    throw new HparamsError(`${where}: training.momentum (${t.momentum}) and training.nesterov_momentum ` +
       `(${t.nesterov_momentum}) are exclusive; set one of them to 0`);
   }
   if (t.optimizer_name === 'adam' && (t.momentum > 0 || t.nesterov_momentum > 0)) {
-    throw new Error(`${where}: training.momentum / nesterov_momentum apply to sgd only, but optimizer_name is adam; set them to 0`);
+    throw new HparamsError(`${where}: training.momentum / nesterov_momentum apply to sgd only, but optimizer_name is adam; set them to 0`);
   }
   const m = h.model;
   if (m.others_frozen_exceptions !== undefined && !m.others_frozen) {
-    throw new Error(`${where}: model.others_frozen_exceptions only has an effect with model.others_frozen; set both or neither`);
+    throw new HparamsError(`${where}: model.others_frozen_exceptions only has an effect with model.others_frozen; set both or neither`);
   }
 }

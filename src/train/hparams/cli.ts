@@ -2,6 +2,7 @@
 // Flags are kebab-case (--batch-size); OpenLTH's underscore spelling (--batch_size) is the same
 // flag, so commands copied from OpenLTH's README work. `--default-hparams NAME` loads a preset
 // first; other flags override it, in any order. An empty value (--gamma=) unsets an optional field.
+import { HparamsError } from '../../errors.ts';
 
 import { fieldsOf, parseText, isRequired, type LooseSpec } from './schema.ts';
 import { GROUPS, GROUP_NAMES, type GroupName, type Hparams } from './groups.ts';
@@ -46,18 +47,18 @@ export function parseHparams(pairs: HparamPairs): Hparams {
   for (const [rawKey, raw] of entries) {
     const key = normalizeKey(rawKey);
     const flag = flagOf(key);
-    if (seen.has(key)) throw new Error(`${flag} is given twice (as ${seen.get(key)} and ${rawKey}); give it once`);
+    if (seen.has(key)) throw new HparamsError(`${flag} is given twice (as ${seen.get(key)} and ${rawKey}); give it once`);
     seen.set(key, rawKey);
     if (key === PRESET_KEY) {
-      if (typeof raw !== 'string' || raw === '') throw new Error(`${flag} needs a preset name, e.g. ${flag}=cifar_resnet_20`);
+      if (typeof raw !== 'string' || raw === '') throw new HparamsError(`${flag} needs a preset name, e.g. ${flag}=cifar_resnet_20`);
       preset = raw;
       continue;
     }
     const found = specOf(key);
-    if (!found) throw new Error(`unknown hyperparameter ${JSON.stringify(rawKey)}${suggest(key)}; see --help for the list`);
+    if (!found) throw new HparamsError(`unknown hyperparameter ${JSON.stringify(rawKey)}${suggest(key)}; see --help for the list`);
     const [g, spec] = found;
     if (typeof raw === 'boolean') {
-      if (spec.kind !== 'boolean') throw new Error(`${flag} needs a value: ${flag}=<${describeType(spec)}>`);
+      if (spec.kind !== 'boolean') throw new HparamsError(`${flag} needs a value: ${flag}=<${describeType(spec)}>`);
       updates.push([g, key, raw]);
     } else if (raw === '' && spec.optional) {
       updates.push([g, key, undefined]);
@@ -75,7 +76,7 @@ export function parseHparams(pairs: HparamPairs): Hparams {
   if (preset === undefined) {
     const missing = requiredKeys().filter(k => !seen.has(k));
     if (missing.length) {
-      throw new Error(`missing required hyperparameters ${missing.map(flagOf).join(', ')}; ` +
+      throw new HparamsError(`missing required hyperparameters ${missing.map(flagOf).join(', ')}; ` +
         `give them, or load a preset with --default-hparams NAME (e.g. cifar_resnet_20)`);
     }
   }
@@ -107,7 +108,7 @@ export function parseHparamArgv(argv: readonly string[]): { hparams: Hparams; re
     const key = normalizeKey(token);
     if (specOf(key)?.[1].kind === 'boolean') { pairs.push([token, true]); continue; }
     const value = argv[i + 1];
-    if (value === undefined) throw new Error(`${token} needs a value`);
+    if (value === undefined) throw new HparamsError(`${token} needs a value`);
     pairs.push([token, value]);
     i++;
   }

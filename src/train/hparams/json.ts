@@ -2,6 +2,7 @@
 // file reads on its own; loading checks it as strictly as flags are checked, with errors naming
 // the file and the key. Fields missing from an older file take their no-effect defaults, so
 // files written before a knob existed still load — to the same hash.
+import { HparamsError } from '../../errors.ts';
 
 import { GROUPS, GROUP_NAMES, type GroupName, type Hparams } from './groups.ts';
 import { buildGroup, validateHparams } from './build.ts';
@@ -28,34 +29,34 @@ export function hparamsToJSON(h: Hparams): HparamsJSON {
 export function hparamsFromJSON(json: unknown, file = 'hparams.json'): Hparams {
   let data = json;
   if (typeof json === 'string') {
-    try { data = JSON.parse(json); } catch (e) { throw new Error(`${file}: not valid JSON (${(e as Error).message})`); }
+    try { data = JSON.parse(json); } catch (e) { throw new HparamsError(`${file}: not valid JSON (${(e as Error).message})`); }
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new Error(`${file}: expected a JSON object with groups ${GROUP_NAMES.join(', ')}`);
+    throw new HparamsError(`${file}: expected a JSON object with groups ${GROUP_NAMES.join(', ')}`);
   }
   const obj = data as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
     if (key !== 'format' && key !== 'version' && !(GROUP_NAMES as string[]).includes(key)) {
-      throw new Error(`${file}: unknown key "${key}"; expected format, version, ${GROUP_NAMES.join(', ')}`);
+      throw new HparamsError(`${file}: unknown key "${key}"; expected format, version, ${GROUP_NAMES.join(', ')}`);
     }
   }
   if (obj.format !== undefined && obj.format !== HPARAMS_FORMAT) {
-    throw new Error(`${file}: key "format" is ${JSON.stringify(obj.format)}; expected "${HPARAMS_FORMAT}"`);
+    throw new HparamsError(`${file}: key "format" is ${JSON.stringify(obj.format)}; expected "${HPARAMS_FORMAT}"`);
   }
   if (obj.version !== undefined && obj.version !== HPARAMS_VERSION) {
-    throw new Error(`${file}: key "version" is ${JSON.stringify(obj.version)}; this build reads version ${HPARAMS_VERSION}`);
+    throw new HparamsError(`${file}: key "version" is ${JSON.stringify(obj.version)}; this build reads version ${HPARAMS_VERSION}`);
   }
   const missing: string[] = [];
   const h: Record<string, unknown> = {};
   for (const g of GROUP_NAMES) {
     const group = obj[g];
     if (typeof group !== 'object' || group === null || Array.isArray(group)) {
-      throw new Error(`${file}: key "${g}" must be an object of ${g} hyperparameters`);
+      throw new HparamsError(`${file}: key "${g}" must be an object of ${g} hyperparameters`);
     }
     // JSON null means unset (what Python's None becomes), the same as leaving the key out.
     const values = Object.fromEntries(Object.entries(group).filter(([, v]) => v !== null));
     h[g] = buildGroup(g, values, file, missing);
   }
-  if (missing.length) throw new Error(`${file}: missing required ${missing.join(', ')}`);
+  if (missing.length) throw new HparamsError(`${file}: missing required ${missing.join(', ')}`);
   return validateHparams(h as unknown as Hparams, file);
 }

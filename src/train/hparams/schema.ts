@@ -2,6 +2,7 @@
 // rest of the system needs: the type and range (validation), the no-effect default (hashing),
 // and the help text (CLI --help and the README table). GroupSchema<T> is checked by the compiler
 // against the group's interface, so a field cannot be added to one and forgotten in the other.
+import { HparamsError } from '../../errors.ts';
 
 import { canonicalStep, parseStepList } from '../steps.ts';
 
@@ -118,7 +119,7 @@ export function checkValue(spec: LooseSpec, value: unknown, key: string): unknow
     case 'string': {
       if (typeof value !== 'string' || value === '') throw bad(key, value, spec, 'must be a non-empty string');
       const expected = spec.check?.(value);
-      if (expected !== undefined) throw new Error(`${key}: invalid value ${JSON.stringify(value)}; expected ${expected}`);
+      if (expected !== undefined) throw new HparamsError(`${key}: invalid value ${JSON.stringify(value)}; expected ${expected}`);
       return value;
     }
     case 'step':

@@ -1,0 +1,37 @@
+// `earlyphase train`: validate everything (flags, model, dataset files) before touching the GPU,
+// then run the shared driver with Node's storage and terminal progress.
+import { formatHparamsHelp, hparamsHash, parseHparamArgv } from '../src/train/hparams.ts';
+import { HparamsError } from '../src/errors.ts';
+import { getModel } from '../src/nn/zoo.ts';
+import { train, unsupportedKnobs } from '../src/train/trainer.ts';
+import { UserError } from '../src/errors.ts';
+import { loadDataset } from './datasets.ts';
+import { openGpu } from './dawn.ts';
+import { FsStorage } from './fs-storage.ts';
+import { terminalSink } from './progress.ts';
+
+export interface TrainCommand {
+  root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean; hparamsHelp?: boolean;
+  adapter?: string; argv: string[];
+}
+
+export async function runTrain(o: TrainCommand): Promise<void> {
+  if (o.hparamsHelp) { console.log(formatHparamsHelp()); return; }
+  const { hparams, rest } = parseHparamArgv(o.argv);
+  if (rest.length) throw new HparamsError(`unknown argument${rest.length > 1 ? 's' : ''} ${rest.join(' ')} (see earlyphase train --hparams-help)`);
+  const bad = unsupportedKnobs(hparams);
+  if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
+  getModel(hparams.model.model_name);
+  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
+  const dir = `train_${hparamsHash(hparams)}/replicate_${o.replicate}/main`;
+  const storage = new FsStorage(o.root);
+  const gpu = await openGpu(o.adapter);
+  try {
+    const r = await train(gpu, storage, terminalSink({ quiet: o.quiet }), {
+      run: dir, dir, hparams, replicate: o.replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd,
+    });
+    console.log(JSON.stringify({ run: `${storage.root}/${dir}`, testAccuracy: r.testAccuracy, weightsSha256: r.weightsHash, iterations: r.iterations, skipped: r.skipped }));
+  } finally {
+    gpu.destroy();
+  }
+}

@@ -1,0 +1,74 @@
+// Checkpoints and weight files in safetensors. A weights file holds every parameter and batch-norm
+// running statistic under its OpenLTH name; a checkpoint adds the momentum buffers
+// (`momentum/<name>`) and the iteration in its metadata — everything needed to continue
+// bitwise-identically (data order and augmentation are pure functions of seeds and the iteration).
+import { decodeSafetensors, encodeSafetensors, expectTensors, type TensorSpec } from '../io/safetensors.ts';
+import { CorruptFileError } from './storage.ts';
+import type { Arena } from '../gpu/tensor.ts';
+
+export const CHECKPOINT_FORMAT = 'earlyphase.checkpoint.v1';
+export const WEIGHTS_FORMAT = 'earlyphase.weights.v1';
+
+export interface HostState {
+  params: Float32Array;
+  stats: Float32Array;
+  momenta?: Float32Array;
+}
+
+function tensorsOf(arena: Arena, flat: Float32Array, prefix = ''): Record<string, { shape: number[]; data: Float32Array }> {
+  const out: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const { name, offset, shape } of arena.layout()) {
+    out[prefix + name] = { shape, data: flat.slice(offset, offset + shape.reduce((a, b) => a * b, 1)) };
+  }
+  return out;
+}
+
+function specs(arena: Arena, prefix = ''): Record<string, TensorSpec> {
+  const out: Record<string, TensorSpec> = {};
+  for (const { name, shape } of arena.layout()) out[prefix + name] = { shape, dtype: 'F32' };
+  return out;
+}
+
+function unpack(arena: Arena, tensors: Map<string, { data: ArrayLike<number> }>, prefix = ''): Float32Array {
+  const flat = new Float32Array(arena.elements);
+  for (const { name, offset } of arena.layout()) flat.set(tensors.get(prefix + name)!.data as Float32Array, offset);
+  return flat;
+}
+
+export function encodeWeights(params: Arena, stats: Arena, s: HostState, meta: Record<string, string>): Uint8Array {
+  return encodeSafetensors({ ...tensorsOf(params, s.params), ...tensorsOf(stats, s.stats) }, { format: WEIGHTS_FORMAT, ...meta });
+}
+
+export function encodeCheckpoint(params: Arena, stats: Arena, s: Required<HostState>, iteration: number, meta: Record<string, string>): Uint8Array {
+  return encodeSafetensors(
+    { ...tensorsOf(params, s.params), ...tensorsOf(stats, s.stats), ...tensorsOf(params, s.momenta, 'momentum/') },
+    { format: CHECKPOINT_FORMAT, iteration: String(iteration), ...meta },
+  );
+}
+
+/** Strict load: every tensor the model has, with its shape, and nothing else; errors name the file. */
+export function decodeWeights(bytes: Uint8Array, file: string, params: Arena, stats: Arena): HostState {
+  const f = decodeSafetensors(bytes, file);
+  expectTensors(f, { ...specs(params), ...specs(stats) }, file);
+  checkFinite(f.tensors, file);
+  return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors) };
+}
+
+export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena, stats: Arena): Required<HostState> & { iteration: number } {
+  const f = decodeSafetensors(bytes, file);
+  expectTensors(f, { ...specs(params), ...specs(stats), ...specs(params, 'momentum/') }, file);
+  const iteration = Number(f.metadata?.iteration);
+  if (f.metadata?.format !== CHECKPOINT_FORMAT || !Number.isInteger(iteration) || iteration < 0) {
+    throw new CorruptFileError(file, `metadata must name format ${CHECKPOINT_FORMAT} and a non-negative iteration`);
+  }
+  checkFinite(f.tensors, file);
+  return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors), momenta: unpack(params, f.tensors, 'momentum/'), iteration };
+}
+
+function checkFinite(tensors: Map<string, { data: ArrayLike<number> }>, file: string): void {
+  for (const [name, t] of tensors) {
+    for (let i = 0; i < t.data.length; i++) {
+      if (!Number.isFinite(t.data[i]!)) throw new CorruptFileError(file, `tensor ${name} holds a non-finite value at index ${i}`);
+    }
+  }
+}

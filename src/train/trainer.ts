@@ -1,0 +1,314 @@
+// The training loop: one run folder, from a start iteration to the end of training. Used by
+// `earlyphase train` and by every lottery level and branch. Per iteration the CPU only writes two
+// small uniforms (learning rate, batch offset) and submits one command buffer: gather + augment →
+// forward → loss → backward → masked SGD. Loss and accuracy arrive asynchronously through the
+// Program's staging ring; a NaN/Inf loss stops the run within `RING` steps. State is checkpointed
+// at every epoch end (weights, momenta, BN statistics, metrics), so a killed run resumes from
+// the last epoch boundary and ends bitwise-identical to an uninterrupted one.
+import type { Gpu } from '../gpu/gpu.ts';
+import { createTensor, download, upload } from '../gpu/tensor.ts';
+import { Program } from '../gpu/program.ts';
+import { runDispatches } from '../gpu/dispatch.ts';
+import { UserError } from '../errors.ts';
+import type { Hparams } from './hparams.ts';
+import { hparamsToJSON } from './hparams.ts';
+import { getModel } from '../nn/zoo.ts';
+import { compileModel, createModelState, type CompiledModel, type ModelState } from '../nn/compile.ts';
+import { initParameters, initRunningStats, type BatchnormInit } from '../nn/init.ts';
+import { softmaxCrossEntropy, crossEntropyEval } from '../kernels/loss.ts';
+import { sgdMasked } from '../kernels/sgd.ts';
+import { learningRate } from './schedule.ts';
+import { Step, stepToIterations } from './steps.ts';
+import { formatMetrics, parseMetrics, type MetricRow } from './metrics.ts';
+import { decodeCheckpoint, encodeCheckpoint, encodeWeights, decodeWeights, type HostState } from './checkpoint.ts';
+import { CorruptFileError, bytes, text, type RunStorage } from './storage.ts';
+import type { EventSink } from './events.ts';
+import { sha256Hex } from './hash.ts';
+import type { DatasetSplits } from '../data/dataset.ts';
+import { DeviceDataset, BatchFeeder } from './device-data.ts';
+import type { BatchGather } from '../kernels/batch.ts';
+import type { Dispatch } from '../gpu/dispatch.ts';
+
+/** Snapshots in flight: NaN detection lags by at most this many iterations. */
+const RING = 2;
+
+export class DivergenceError extends UserError {
+  override name = 'DivergenceError';
+}
+
+export interface TrainJob {
+  /** Display name for progress lines, e.g. "lottery_ab12…/replicate_1/level_3". */
+  run: string;
+  /** Folder under the storage root. */
+  dir: string;
+  hparams: Hparams;
+  replicate: number;
+  data: DatasetSplits;
+  /** Start from these weights (rewind point) instead of the seeded initialisation. */
+  init?: HostState;
+  /** 0/1 per parameter element in arena layout; pruned weights and their momenta stay exactly 0. */
+  mask?: Float32Array;
+  /** First iteration (k when rewinding); the schedule and data order continue from there. */
+  startIteration?: number;
+  /** Save model_<step>.safetensors at these iterations (the start and the end are always saved). */
+  saveIterations?: number[];
+  evaluateOnlyAtEnd?: boolean;
+}
+
+export interface TrainResult {
+  final: HostState;
+  testAccuracy: number | null;
+  weightsHash: string;
+  iterations: number;
+  skipped: boolean;
+}
+
+export function unsupportedKnobs(h: Hparams): string[] {
+  const out: string[] = [];
+  if (h.training.optimizer_name !== 'sgd') out.push(`--optimizer-name ${h.training.optimizer_name} (only sgd is implemented)`);
+  if (h.model.model_init !== 'kaiming_normal') out.push(`--model-init ${h.model.model_init} (only kaiming_normal is implemented)`);
+  for (const k of ['batchnorm_frozen', 'output_frozen', 'others_frozen'] as const) if (h.model[k]) out.push(`--${k.replace(/_/g, '-')} (freezing is not implemented)`);
+  return out;
+}
+
+/** The model's state layout plus what a run needs to start, built before any long GPU work. */
+export function iterationsFor(h: Hparams, trainExamples: number): { perEpoch: number; total: number } {
+  const perEpoch = Math.ceil(trainExamples / h.dataset.batch_size);
+  return { perEpoch, total: stepToIterations(h.training.training_steps, perEpoch, 'training_steps') };
+}
+
+export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job: TrainJob): Promise<TrainResult> {
+  const h = job.hparams;
+  const bad = unsupportedKnobs(h);
+  if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
+  const spec = getModel(h.model.model_name);
+  const { perEpoch, total } = iterationsFor(h, job.data.train.count);
+  const start = job.startIteration ?? 0;
+  if (start > total) throw new UserError(`start iteration ${start} is past the end of training (${total} iterations = ${h.training.training_steps})`);
+  const t0 = Date.now();
+  const path = (f: string) => `${job.dir}/${f}`;
+  const stepName = (it: number) => `model_${Step.fromIteration(it, perEpoch).toString().replace(/(\d+)ep/, 'ep$1_').replace(/(\d+)it$/, 'it$1').replace(/_$/, '_it0')}.safetensors`;
+
+  const st = createModelState(gpu, spec);
+  try {
+    // Finished already: load the final weights and report, no GPU work.
+    const done = await readJson(storage, path('done.json'));
+    if (done && typeof done.weightsHash === 'string') {
+      const finalBytes = await storage.read(path(stepName(total)));
+      if (finalBytes) {
+        const final = decodeWeights(finalBytes, path(stepName(total)), st.params, st.stats);
+        sink({ type: 'done', run: job.run, iteration: total, testAccuracy: done.testAccuracy ?? null, weightsHash: done.weightsHash, seconds: 0, skipped: true });
+        return { final, testAccuracy: done.testAccuracy ?? null, weightsHash: done.weightsHash, iterations: total, skipped: true };
+      }
+    }
+    await storage.write(path('hparams.json'), JSON.stringify(hparamsToJSON(h), null, 2) + '\n');
+
+    // Initial state: a checkpoint to resume from, else the given weights, else the seeded init.
+    let iteration = start;
+    let metrics: MetricRow[] = [];
+    let state: HostState & { momenta: Float32Array };
+    const ckpt = await readOrDiscard(storage, path('checkpoint.safetensors'), sink, job.run);
+    const zeros = new Float32Array(st.params.elements);
+    if (ckpt) {
+      const c = decodeCheckpoint(ckpt, path('checkpoint.safetensors'), st.params, st.stats);
+      state = c; iteration = c.iteration;
+      const m = await storage.read(path('metrics.csv'));
+      metrics = m ? parseMetrics(text(m), path('metrics.csv')).filter((r) => r.iteration <= iteration) : [];
+    } else if (job.init) {
+      state = { ...job.init, momenta: zeros };
+    } else {
+      state = {
+        params: initParameters(spec, st.params, job.replicate, h.model.batchnorm_init as BatchnormInit),
+        stats: initRunningStats(st.stats), momenta: zeros,
+      };
+    }
+    const mask = job.mask ?? defaultMask(st);
+    applyMask(state.params, mask);
+    upload(gpu, st.params.all(), state.params);
+    upload(gpu, st.momenta.all(), state.momenta);
+    upload(gpu, st.masks.all(), mask);
+    if (st.stats.names.length) upload(gpu, st.stats.all(), state.stats);
+    sink({ type: 'start', run: job.run, model: spec.name, dataset: h.dataset.dataset_name, adapter: gpu.adapter.shortName, totalIterations: total, startIteration: iteration, resumed: !!ckpt });
+
+    const meta = { model: spec.name, adapter: gpu.adapter.description };
+    const saveWeights = async (it: number) => {
+      const s = await downloadState(gpu, st);
+      await storage.write(path(stepName(it)), encodeWeights(st.params, st.stats, s, { ...meta, iteration: String(it) }));
+      return s;
+    };
+    if (iteration === start && !ckpt) await saveWeights(start);
+
+    const dev = new DeviceDataset(gpu, job.data, h, job.replicate);
+    const trainModel = compileModel(gpu, st, h.dataset.batch_size);
+    const evaluator = new Evaluator(gpu, st, dev, h.dataset.batch_size);
+    const feeder = new BatchFeeder(gpu, dev, trainModel, h, job.replicate);
+    const stats = createTensor(gpu, 'train_stats', [2]);
+    const sgd = sgdMasked(gpu, { weights: st.params.all(), grads: st.grads.all(), momenta: st.momenta.all(), mask: st.masks.all() },
+      { lr: h.training.lr, momentum: h.training.momentum, weightDecay: h.training.weight_decay, nesterov: h.training.nesterov_momentum > 0 });
+    const loss = softmaxCrossEntropy(gpu, trainModel.logits, feeder.labels, dev.classes, trainModel.dlogits, { stats, slot: 0 });
+    const schedule = {
+      lr: h.training.lr, gamma: h.training.gamma ?? 1, warmup: h.training.warmup_steps ? stepToIterations(h.training.warmup_steps, perEpoch, 'warmup_steps') : 0,
+      milestones: (h.training.milestone_steps ?? []).map((m) => stepToIterations(m, perEpoch, 'milestone_steps')),
+    };
+
+    let diverged: string | null = null;
+    let epochLoss = 0, epochCorrect = 0, epochSeen = 0;
+    let lastReport = Date.now(), reportImages = 0;
+    // Program snapshots count steps since the Program started; runs may start at k or resume.
+    const programStart = iteration;
+    const program = new Program(gpu, 'train-step', [[feeder.dispatch, ...trainModel.forwardTrain, loss, ...trainModel.backward, sgd.dispatch]], {
+      tensor: stats, ringSize: RING,
+      onSnapshot: (p, v) => {
+        const it = programStart + p;
+        const [l, correct] = [v[0]!, v[1]!];
+        if (!Number.isFinite(l) && !diverged) diverged = `loss is ${l} at iteration ${it}`;
+        epochLoss += l; epochCorrect += correct; epochSeen += h.dataset.batch_size;
+        metrics.push({ name: 'train_loss', iteration: it, value: l });
+        const now = Date.now();
+        if (now - lastReport > 1000 || it === total - 1) {
+          sink({ type: 'step', run: job.run, iteration: it + 1, totalIterations: total, loss: l, accuracy: correct / h.dataset.batch_size,
+            lr: learningRate(schedule, it), imagesPerSecond: (reportImages * 1000) / Math.max(1, now - lastReport) });
+          lastReport = now; reportImages = 0;
+        }
+      },
+    });
+
+    const evaluate = async (it: number) => {
+      const e0 = Date.now();
+      const r = await evaluator.run();
+      metrics.push({ name: 'test_loss', iteration: it, value: r.loss }, { name: 'test_accuracy', iteration: it, value: r.accuracy });
+      sink({ type: 'eval', run: job.run, iteration: it, testLoss: r.loss, testAccuracy: r.accuracy, seconds: (Date.now() - e0) / 1000 });
+      return r.accuracy;
+    };
+    let testAccuracy: number | null = null;
+    if (iteration === start && !ckpt && !job.evaluateOnlyAtEnd) testAccuracy = await evaluate(iteration);
+
+    const saveAt = new Set(job.saveIterations ?? []);
+    while (iteration < total) {
+      const epoch = Math.floor(iteration / perEpoch);
+      const epochEnd = Math.min((epoch + 1) * perEpoch, total);
+      feeder.setEpoch(epoch);
+      epochLoss = 0; epochCorrect = 0; epochSeen = 0;
+      for (; iteration < epochEnd; iteration++) {
+        if (diverged) break;
+        sgd.setLearningRate(learningRate(schedule, iteration));
+        feeder.setStep(iteration, iteration - epoch * perEpoch);
+        await program.step(true);
+        reportImages += h.dataset.batch_size;
+        if (saveAt.has(iteration + 1) && iteration + 1 < total) { await program.flush(); await saveWeights(iteration + 1); }
+      }
+      await program.flush();
+      if (diverged) throw new DivergenceError(`training diverged: ${diverged}; no checkpoint was written after it. Lower --lr or check the data.`);
+      metrics.push({ name: 'train_epoch_loss', iteration, value: epochLoss / Math.max(1, epochSeen / h.dataset.batch_size) },
+        { name: 'train_accuracy', iteration, value: epochCorrect / Math.max(1, epochSeen) });
+      if (!job.evaluateOnlyAtEnd || iteration === total) testAccuracy = await evaluate(iteration);
+      const s = await downloadState(gpu, st, true);
+      await storage.write(path('metrics.csv'), formatMetrics(metrics));
+      await storage.write(path('checkpoint.safetensors'), encodeCheckpoint(st.params, st.stats, s, iteration, meta));
+      sink({ type: 'checkpoint', run: job.run, iteration });
+    }
+
+    const final = await saveWeights(total);
+    const weightsHash = sha256Hex(new Uint8Array(final.params.buffer)).slice(0, 16);
+    await storage.write(path('metrics.csv'), formatMetrics(metrics));
+    await storage.write(path('done.json'), JSON.stringify({ iteration: total, testAccuracy, weightsHash }) + '\n');
+    program.destroy(); trainModel.destroy(); evaluator.destroy(); feeder.destroy(); dev.destroy(); stats.buffer.destroy();
+    sink({ type: 'done', run: job.run, iteration: total, testAccuracy, weightsHash, seconds: (Date.now() - t0) / 1000, skipped: false });
+    return { final, testAccuracy, weightsHash, iterations: total, skipped: false };
+  } finally {
+    for (const a of [st.params, st.grads, st.momenta, st.masks]) a.buffer.destroy();
+    if (st.stats.names.length) st.stats.buffer.destroy();
+  }
+}
+
+/** All ones on real elements, zero on alignment padding. */
+export function defaultMask(st: ModelState): Float32Array {
+  const m = new Float32Array(st.params.elements);
+  for (const { offset, shape } of st.params.layout()) m.fill(1, offset, offset + shape.reduce((a, b) => a * b, 1));
+  return m;
+}
+
+function applyMask(params: Float32Array, mask: Float32Array): void {
+  if (mask.length !== params.length) throw new UserError(`mask has ${mask.length} elements, the model's parameters ${params.length}`);
+  for (let i = 0; i < params.length; i++) if (mask[i] === 0) params[i] = 0;
+}
+
+async function downloadState(gpu: Gpu, st: ModelState, withMomenta: true): Promise<Required<HostState>>;
+async function downloadState(gpu: Gpu, st: ModelState, withMomenta?: false): Promise<HostState>;
+async function downloadState(gpu: Gpu, st: ModelState, withMomenta = false): Promise<HostState> {
+  const params = await download(gpu, st.params.all());
+  const stats = st.stats.names.length ? await download(gpu, st.stats.all()) : new Float32Array(0);
+  for (let i = 0; i < params.length; i++) {
+    if (!Number.isFinite(params[i]!)) throw new DivergenceError(`a parameter became ${params[i]} (element ${i}); refusing to save it. Lower --lr.`);
+  }
+  return withMomenta ? { params, stats, momenta: await download(gpu, st.momenta.all()) } : { params, stats };
+}
+
+async function readJson(storage: RunStorage, p: string): Promise<Record<string, any> | null> {
+  try {
+    const b = await storage.read(p);
+    return b ? JSON.parse(text(b)) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** A corrupt file is reported and removed so the stage is recomputed, never silently used. */
+async function readOrDiscard(storage: RunStorage, p: string, sink: EventSink, run: string): Promise<Uint8Array | null> {
+  try {
+    return await storage.read(p);
+  } catch (e) {
+    if (!(e instanceof CorruptFileError)) throw e;
+    sink({ type: 'log', run, message: `${e.message}: discarding it and recomputing` });
+    await storage.remove(p);
+    return null;
+  }
+}
+
+/**
+ * Test-set evaluation in one submit: per test batch a gather (with its own static offset) + the
+ * eval-mode forward + loss/correct accumulation, built once; one readback at the end.
+ */
+class Evaluator {
+  private readonly models: CompiledModel[] = [];
+  private readonly gathers: BatchGather[] = [];
+  private readonly owned: ReturnType<typeof createTensor>[] = [];
+  private readonly dispatches: Dispatch[] = [];
+  private readonly stats: ReturnType<typeof createTensor>;
+
+  constructor(private readonly gpu: Gpu, st: ModelState, private readonly dev: DeviceDataset, batch: number) {
+    const n = dev.testCount;
+    const order = createTensor(gpu, 'test_order', [n], Uint32Array.from({ length: n }, (_, i) => i));
+    this.stats = createTensor(gpu, 'eval_stats', [2]);
+    this.owned.push(order, this.stats);
+    const full = compileModel(gpu, st, Math.min(batch, n));
+    this.models.push(full);
+    const rest = n % full.batch ? compileModel(gpu, st, n % full.batch) : null;
+    if (rest) this.models.push(rest);
+    for (const m of this.models) {
+      const labels = createTensor(gpu, `eval_labels_${m.batch}`, [m.batch]);
+      this.owned.push(labels);
+      const offsets = m === full ? [...Array(Math.floor(n / full.batch)).keys()].map((i) => i * full.batch) : [n - m.batch];
+      const loss = crossEntropyEval(gpu, m.logits, labels, dev.classes, { stats: this.stats, slot: 0, accumulate: true });
+      for (const off of offsets) {
+        const g = dev.gather(dev.test, order, m.input, labels, m.batch, false);
+        g.setStep(off, 0);
+        this.gathers.push(g);
+        this.dispatches.push(g.dispatch, ...m.forwardEval, loss);
+      }
+    }
+  }
+
+  async run(): Promise<{ loss: number; accuracy: number }> {
+    upload(this.gpu, this.stats, new Float32Array(2));
+    await runDispatches(this.gpu, this.dispatches, 'evaluate');
+    const [lossSum, correct] = await download(this.gpu, this.stats);
+    const n = this.dev.testCount;
+    return { loss: lossSum! / n, accuracy: correct! / n };
+  }
+
+  destroy(): void {
+    for (const m of this.models) m.destroy();
+    for (const t of this.owned) t.buffer.destroy();
+  }
+}
