@@ -1,8 +1,9 @@
 // 2-D convolution (PyTorch nn.Conv2d conventions, NCHW, weight [Cout, Cin, kh, kw]): forward,
-// the gradients of input, weight and bias. The weight and bias gradients are long reductions
-// (over N·Ho·Wo terms) into few outputs, so they run as two dispatches: fixed-size partial sums
-// into a caller-owned scratch tensor, then one pass adding the partials in order (deterministic,
-// no atomics). conv2dScratchLength says how big that scratch must be.
+// the gradients of input, weight and bias. Every call uses a caller-owned scratch tensor
+// (conv2dScratchLength elements): forward and input gradient first repack the weights into it
+// (8 channels per tap as two aligned vec4, see shaders/conv2d.wgsl); the weight and bias
+// gradients, long reductions over N·Ho·Wo terms into few outputs, write fixed-size partial sums
+// into it and a second dispatch adds them in order (deterministic, no atomics).
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import { type Dispatch, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
