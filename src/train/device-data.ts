@@ -21,13 +21,18 @@ export function normalizationFor(name: string, channels: number): { mean: number
   return NORMALIZATION[name] ?? { mean: Array(channels).fill(0.5), std: Array(channels).fill(0.25) };
 }
 
+/** Training examples after `subsample_fraction` (at least one). */
+export function trainExamples(h: Hparams, count: number): number {
+  return h.dataset.subsample_fraction === undefined ? count : Math.max(1, Math.round(count * h.dataset.subsample_fraction));
+}
+
 /** OpenLTH's dataset transformations on the host: subsample, then random labels. */
 export function transformTrainSet(d: Dataset, h: Hparams, seed: number): { images: Uint8Array; labels: Uint8Array; count: number } {
   let { images, labels, count } = d;
   const chw = d.channels * d.height * d.width;
   const rng = new Rng(tensorSeed(seed, 'dataset'));
   if (h.dataset.subsample_fraction !== undefined) {
-    const keep = Math.max(1, Math.round(count * h.dataset.subsample_fraction));
+    const keep = trainExamples(h, count);
     const idx = Uint32Array.from({ length: count }, (_, i) => i);
     rng.shuffle(idx);
     const chosen = [...idx.subarray(0, keep)].sort((a, b) => a - b);

@@ -1,5 +1,6 @@
 // Metric rows `name,iteration,value` (OpenLTH's logger format), read by the CLI report and the
 // viewer alike.
+import { CorruptFileError } from './storage.ts';
 
 export interface MetricRow { name: string; iteration: number; value: number }
 
@@ -14,7 +15,7 @@ export function parseMetrics(csv: string, file: string): MetricRow[] {
     const [name, it, value, extra] = line.split(',');
     const iteration = Number(it), v = Number(value);
     if (!name || extra !== undefined || !Number.isInteger(iteration) || iteration < 0 || value === undefined || value.trim() === '' || Number.isNaN(v) && value !== 'NaN') {
-      throw new Error(`${file}:${i + 1}: expected "name,iteration,value", got "${line}"`);
+      throw new CorruptFileError(file, `line ${i + 1}: expected "name,iteration,value", got "${line}"`);
     }
     out.push({ name, iteration, value: v });
   }

@@ -18,14 +18,14 @@ import { initParameters, initRunningStats, type BatchnormInit } from '../nn/init
 import { softmaxCrossEntropy, crossEntropyEval } from '../kernels/loss.ts';
 import { sgdMasked } from '../kernels/sgd.ts';
 import { learningRate } from './schedule.ts';
-import { Step, stepToIterations } from './steps.ts';
+import { stepToIterations } from './steps.ts';
 import { formatMetrics, parseMetrics, type MetricRow } from './metrics.ts';
 import { decodeCheckpoint, encodeCheckpoint, encodeWeights, decodeWeights, type HostState } from './checkpoint.ts';
-import { CorruptFileError, bytes, text, type RunStorage } from './storage.ts';
+import { text, type RunStorage } from './storage.ts';
 import type { EventSink } from './events.ts';
 import { sha256Hex } from './hash.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
-import { DeviceDataset, BatchFeeder } from './device-data.ts';
+import { DeviceDataset, BatchFeeder, trainExamples } from './device-data.ts';
 import type { BatchGather } from '../kernels/batch.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 
@@ -72,8 +72,8 @@ export function unsupportedKnobs(h: Hparams): string[] {
 }
 
 /** The model's state layout plus what a run needs to start, built before any long GPU work. */
-export function iterationsFor(h: Hparams, trainExamples: number): { perEpoch: number; total: number } {
-  const perEpoch = Math.ceil(trainExamples / h.dataset.batch_size);
+export function iterationsFor(h: Hparams, datasetExamples: number): { perEpoch: number; total: number } {
+  const perEpoch = Math.ceil(trainExamples(h, datasetExamples) / h.dataset.batch_size);
   return { perEpoch, total: stepToIterations(h.training.training_steps, perEpoch, 'training_steps') };
 }
 
@@ -87,16 +87,16 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   if (start > total) throw new UserError(`start iteration ${start} is past the end of training (${total} iterations = ${h.training.training_steps})`);
   const t0 = Date.now();
   const path = (f: string) => `${job.dir}/${f}`;
-  const stepName = (it: number) => `model_${Step.fromIteration(it, perEpoch).toString().replace(/(\d+)ep/, 'ep$1_').replace(/(\d+)it$/, 'it$1').replace(/_$/, '_it0')}.safetensors`;
+  const stepName = (it: number) => `model_ep${Math.floor(it / perEpoch)}_it${it % perEpoch}.safetensors`; // OpenLTH's naming
 
   const st = createModelState(gpu, spec);
   try {
     // Finished already: load the final weights and report, no GPU work.
     const done = await readJson(storage, path('done.json'));
     if (done && typeof done.weightsHash === 'string') {
-      const finalBytes = await storage.read(path(stepName(total)));
-      if (finalBytes) {
-        const final = decodeWeights(finalBytes, path(stepName(total)), st.params, st.stats);
+      const final = await readOrDiscard(storage, path(stepName(total)), sink, job.run,
+        (b) => decodeWeights(b, path(stepName(total)), st.params, st.stats));
+      if (final) {
         sink({ type: 'done', run: job.run, iteration: total, testAccuracy: done.testAccuracy ?? null, weightsHash: done.weightsHash, seconds: 0, skipped: true });
         return { final, testAccuracy: done.testAccuracy ?? null, weightsHash: done.weightsHash, iterations: total, skipped: true };
       }
@@ -107,11 +107,11 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     let iteration = start;
     let metrics: MetricRow[] = [];
     let state: HostState & { momenta: Float32Array };
-    const ckpt = await readOrDiscard(storage, path('checkpoint.safetensors'), sink, job.run);
+    const ckpt = await readOrDiscard(storage, path('checkpoint.safetensors'), sink, job.run,
+      (b) => decodeCheckpoint(b, path('checkpoint.safetensors'), st.params, st.stats));
     const zeros = new Float32Array(st.params.elements);
     if (ckpt) {
-      const c = decodeCheckpoint(ckpt, path('checkpoint.safetensors'), st.params, st.stats);
-      state = c; iteration = c.iteration;
+      state = ckpt; iteration = ckpt.iteration;
       const m = await storage.read(path('metrics.csv'));
       metrics = m ? parseMetrics(text(m), path('metrics.csv')).filter((r) => r.iteration <= iteration) : [];
     } else if (job.init) {
@@ -253,13 +253,18 @@ async function readJson(storage: RunStorage, p: string): Promise<Record<string, 
   }
 }
 
-/** A corrupt file is reported and removed so the stage is recomputed, never silently used. */
-async function readOrDiscard(storage: RunStorage, p: string, sink: EventSink, run: string): Promise<Uint8Array | null> {
+/**
+ * Reads and decodes a file of the run folder. A corrupt one (failed checksum, lying header,
+ * non-finite values) is reported, removed and treated as missing, so its stage is recomputed —
+ * never silently used.
+ */
+async function readOrDiscard<T>(storage: RunStorage, p: string, sink: EventSink, run: string, decode: (b: Uint8Array) => T): Promise<T | null> {
   try {
-    return await storage.read(p);
+    const b = await storage.read(p);
+    return b ? decode(b) : null;
   } catch (e) {
-    if (!(e instanceof CorruptFileError)) throw e;
-    sink({ type: 'log', run, message: `${e.message}: discarding it and recomputing` });
+    if (!(e instanceof UserError)) throw e;
+    sink({ type: 'log', run, message: `${e.message} — discarding ${p} and recomputing` });
     await storage.remove(p);
     return null;
   }

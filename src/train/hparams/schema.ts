@@ -100,7 +100,7 @@ function rangeText(min?: number, max?: number, minEx?: boolean, maxEx?: boolean)
 }
 
 function bad(key: string, value: unknown, spec: LooseSpec, why?: string): Error {
-  return new Error(`${key}: invalid value ${JSON.stringify(value)}${why ? ` (${why})` : ''}; expected ${expectedText(spec)}`);
+  return new HparamsError(`${key}: invalid value ${JSON.stringify(value)}${why ? ` (${why})` : ''}; expected ${expectedText(spec)}`);
 }
 
 /**
