@@ -47,6 +47,23 @@ program.command('adapters')
     }
   });
 
+program.command('models')
+  .description('list the model zoo with total and prunable parameter counts (OpenLTH names and counts)')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { json?: boolean }) => {
+    const { MODEL_EXAMPLES, getModel } = await import('../src/nn/zoo.ts');
+    const { countParameters } = await import('../src/nn/graph.ts');
+    const rows = MODEL_EXAMPLES.map((name) => {
+      const m = getModel(name);
+      return { name, input: m.input.join('x'), ...countParameters(m), unprunedByDefault: m.defaultIgnored };
+    });
+    if (opts.json) { console.log(JSON.stringify(rows, null, 2)); return; }
+    console.log(`${'model'.padEnd(22)}${'input'.padEnd(10)}${'total'.padStart(13)}${'prunable'.padStart(13)}  not pruned by default`);
+    for (const r of rows) {
+      console.log(`${r.name.padEnd(22)}${r.input.padEnd(10)}${r.total.toLocaleString('en-US').padStart(13)}${r.prunable.toLocaleString('en-US').padStart(13)}  ${r.unprunedByDefault.join(', ') || '-'}`);
+    }
+  });
+
 program.command('check')
   .description('run the kernel correctness suite (every kernel against its float64 CPU reference) on one adapter')
   .option('--filter <text>', 'only cases whose "family: name" contains text')
@@ -91,11 +108,12 @@ program.command('train')
   .option('--replicate <n>', 'replicate number (seeds the initialisation, data order and augmentation when their seeds are unset)', positiveInt, 1)
   .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
   .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration')
+  .option('--save-steps <steps>', 'also save the weights at these steps, e.g. 100it,500it,2ep (the start and end are always saved)')
   .option('--quiet', 'print only the final summary')
   .option('--hparams-help', 'list every hyperparameter flag with its type and help, then exit')
   .allowUnknownOption()
   .allowExcessArguments()
-  .action(async (opts: { root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean; hparamsHelp?: boolean }, cmd: Command) => {
+  .action(async (opts: { root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; quiet?: boolean; hparamsHelp?: boolean }, cmd: Command) => {
     const { runTrain } = await import('./train-command.ts');
     await runTrain({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });

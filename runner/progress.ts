@@ -30,7 +30,7 @@ export function terminalSink(opts: { quiet?: boolean; stream?: NodeJS.WriteStrea
         break;
       }
       case 'eval':
-        line(`${e.run}: it ${e.iteration} test accuracy ${(100 * e.testAccuracy).toFixed(2)}% loss ${e.testLoss.toFixed(4)} (${e.seconds.toFixed(1)} s)`);
+        line(`${e.run}: it ${e.iteration} test accuracy ${(100 * e.testAccuracy).toFixed(2)}% loss ${e.testLoss.toFixed(4)} (eval ${e.seconds.toFixed(1)} s, ${e.elapsedSeconds.toFixed(0)} s since start)`);
         break;
       case 'checkpoint':
         break;

@@ -3,7 +3,8 @@
 import { formatHparamsHelp, hparamsHash, parseHparamArgv } from '../src/train/hparams.ts';
 import { HparamsError } from '../src/errors.ts';
 import { getModel } from '../src/nn/zoo.ts';
-import { train, unsupportedKnobs } from '../src/train/trainer.ts';
+import { iterationsFor, train, unsupportedKnobs } from '../src/train/trainer.ts';
+import { parseStepList, stepToIterations } from '../src/train/steps.ts';
 import { UserError } from '../src/errors.ts';
 import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
@@ -11,7 +12,7 @@ import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 
 export interface TrainCommand {
-  root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean; hparamsHelp?: boolean;
+  root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; quiet?: boolean; hparamsHelp?: boolean;
   adapter?: string; argv: string[];
 }
 
@@ -23,12 +24,16 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
   getModel(hparams.model.model_name);
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
+  const { perEpoch, total } = iterationsFor(hparams, data.train.count);
+  const saveIterations = o.saveSteps ? parseStepList(o.saveSteps, '--save-steps').map((s) => stepToIterations(s, perEpoch, '--save-steps')) : [];
+  const late = saveIterations.filter((i) => i > total);
+  if (late.length) throw new HparamsError(`--save-steps ${o.saveSteps}: iteration ${late[0]} is past the end of training (${total})`);
   const dir = `train_${hparamsHash(hparams)}/replicate_${o.replicate}/main`;
   const storage = new FsStorage(o.root);
   const gpu = await openGpu(o.adapter);
   try {
     const r = await train(gpu, storage, terminalSink({ quiet: o.quiet }), {
-      run: dir, dir, hparams, replicate: o.replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd,
+      run: dir, dir, hparams, replicate: o.replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, saveIterations,
     });
     console.log(JSON.stringify({ run: `${storage.root}/${dir}`, testAccuracy: r.testAccuracy, weightsSha256: r.weightsHash, iterations: r.iterations, skipped: r.skipped }));
   } finally {

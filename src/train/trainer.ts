@@ -177,7 +177,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
       const e0 = Date.now();
       const r = await evaluator.run();
       metrics.push({ name: 'test_loss', iteration: it, value: r.loss }, { name: 'test_accuracy', iteration: it, value: r.accuracy });
-      sink({ type: 'eval', run: job.run, iteration: it, testLoss: r.loss, testAccuracy: r.accuracy, seconds: (Date.now() - e0) / 1000 });
+      sink({ type: 'eval', run: job.run, iteration: it, testLoss: r.loss, testAccuracy: r.accuracy, seconds: (Date.now() - e0) / 1000, elapsedSeconds: (Date.now() - t0) / 1000 });
       return r.accuracy;
     };
     let testAccuracy: number | null = null;
