@@ -73,6 +73,9 @@ async function runCase(gpu: Gpu, c: ModelCase): Promise<Comparison[]> {
     upload(gpu, m.input, host.x);
     const loss = softmaxCrossEntropy(gpu, m.logits, labels, c.spec.classes, m.dlogits, { stats: lossStats, slot: 0 });
     const program = new Program(gpu, `${c.spec.name}-step`, [[...m.forwardTrain, loss, ...m.backward]]);
+    // Two identical steps: gradients must be overwritten, not accumulated, and the running
+    // statistics must be updated twice.
+    await program.step();
     await program.step();
     await program.flush();
     program.destroy();
@@ -87,7 +90,8 @@ async function runCase(gpu: Gpu, c: ModelCase): Promise<Comparison[]> {
 
     const params = refModel.unpack(st.params.layout(), host.params);
     const x = Float64Array.from(host.x);
-    const ref = refModel.trainStep(c.spec, params, refModel.unpack(st.stats.layout(), host.stats), x, host.labels);
+    const first = refModel.trainStep(c.spec, params, refModel.unpack(st.stats.layout(), host.stats), x, host.labels);
+    const ref = refModel.trainStep(c.spec, params, first.stats, x, host.labels);
     const refEval = refModel.forward(c.spec, params, ref.stats, x, c.batch, false);
 
     const out: Comparison[] = [];
