@@ -40,7 +40,7 @@ export const DATASET_GROUP: GroupDef<DatasetHparams> = {
     do_not_augment: { kind: 'boolean', help: 'Disable data augmentation (random crop + flip on CIFAR-10).' },
     transformation_seed: {
       kind: 'integer', min: 0, max: SEED_MAX, optional: true,
-      help: 'Seed for dataset transformations: random labels, subsampling, unsupervised labels.',
+      help: 'Seed for dataset transformations (random labels, subsampling, rotation labels, crop/flip draws); unset: derived from --replicate.',
     },
     subsample_fraction: {
       kind: 'number', min: 0, minExclusive: true, max: 1, optional: true,
@@ -124,7 +124,7 @@ export const TRAINING_GROUP: GroupDef<TrainingHparams> = {
     training_steps: { kind: 'step', help: 'How long to train, e.g. 160ep or 50000it.' },
     data_order_seed: {
       kind: 'integer', min: 0, max: SEED_MAX, optional: true,
-      help: 'Seed for the order of training examples; unset means a fresh random order each run.',
+      help: 'Seed for the order of training examples; unset: derived from --replicate, so the same command always sees the same order.',
     },
     momentum: { kind: 'number', min: 0, max: 1, maxExclusive: true, default: 0, help: 'SGD momentum.' },
     nesterov_momentum: {
