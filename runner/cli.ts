@@ -118,6 +118,21 @@ program.command('train')
     await runTrain({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });
 
+program.command('lottery')
+  .description('iterative magnitude pruning with rewinding (OpenLTH `lottery`): earlyphase lottery --default-hparams NAME --levels 0-8 [--rewinding-steps 500it] [--pretrain --pretrain-<hparam> V …]')
+  .option('--levels <levels>', 'levels to run and report: N (0…N, as OpenLTH), or ranges like 0-5,8 (every lower level runs too)', '3')
+  .option('--root <dir>', 'folder holding run folders', 'runs')
+  .option('--replicate <n>', 'replicate number (seeds initialisation, data order and augmentation)', positiveInt, 1)
+  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
+  .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration of each level')
+  .option('--quiet', 'print only summaries')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (opts: { levels: string; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean }, cmd: Command) => {
+    const { runLotteryCommand } = await import('./lottery-command.ts');
+    await runLotteryCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
+  });
+
 /** Errors the engine raises on purpose are printed as their message; anything else keeps its stack. */
 function report(e: unknown): never {
   const known = e instanceof UserError || e instanceof InvalidArgumentError;

@@ -135,3 +135,14 @@ export function getModel(name: string): ModelSpec {
   }
   return { name, ...body };
 }
+
+/**
+ * The same network with an output layer of `classes` units (the rotation pre-training task has 4;
+ * OpenLTH builds the model with `outputs`). Only the final `fc` layer changes.
+ */
+export function withClasses(spec: ModelSpec, classes: number): ModelSpec {
+  if (classes === spec.classes) return spec;
+  const last = spec.layers.at(-1);
+  if (!last || last.op !== 'linear' || last.name !== 'fc') throw new Error(`${spec.name}: the last layer is not the fc output layer`);
+  return { ...spec, classes, layers: [...spec.layers.slice(0, -1), { ...last, out: classes }] };
+}

@@ -21,6 +21,11 @@ export function normalizationFor(name: string, channels: number): { mean: number
   return NORMALIZATION[name] ?? { mean: Array(channels).fill(0.5), std: Array(channels).fill(0.25) };
 }
 
+/** Output classes of the task: 4 for the rotation-prediction task, else the dataset's. */
+export function taskClasses(h: Hparams, datasetClasses: number): number {
+  return h.dataset.unsupervised_labels === 'rotation' ? 4 : datasetClasses;
+}
+
 /** Training examples after `subsample_fraction` (at least one). */
 export function trainExamples(h: Hparams, count: number): number {
   return h.dataset.subsample_fraction === undefined ? count : Math.max(1, Math.round(count * h.dataset.subsample_fraction));
@@ -75,7 +80,7 @@ export class DeviceDataset {
     const t = transformTrainSet(splits.train, h, this.transformSeed);
     this.train = uploadSet(gpu, 'train', splits.train, t.images, t.labels, t.count);
     this.test = uploadSet(gpu, 'test', splits.test, splits.test.images, splits.test.labels, splits.test.count);
-    this.classes = h.dataset.unsupervised_labels === 'rotation' ? 4 : splits.train.classes;
+    this.classes = taskClasses(h, splits.train.classes);
     this.norm = normalizationFor(h.dataset.dataset_name, splits.train.channels);
   }
 

@@ -12,7 +12,7 @@ import { runDispatches } from '../gpu/dispatch.ts';
 import { UserError } from '../errors.ts';
 import type { Hparams } from './hparams.ts';
 import { hparamsToJSON } from './hparams.ts';
-import { getModel } from '../nn/zoo.ts';
+import { getModel, withClasses } from '../nn/zoo.ts';
 import { compileModel, createModelState, type CompiledModel, type ModelState } from '../nn/compile.ts';
 import { initParameters, initRunningStats, type BatchnormInit } from '../nn/init.ts';
 import { softmaxCrossEntropy, crossEntropyEval } from '../kernels/loss.ts';
@@ -25,7 +25,7 @@ import { text, type RunStorage } from './storage.ts';
 import type { EventSink } from './events.ts';
 import { sha256Hex } from './hash.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
-import { DeviceDataset, BatchFeeder, trainExamples } from './device-data.ts';
+import { DeviceDataset, BatchFeeder, trainExamples, taskClasses } from './device-data.ts';
 import type { BatchGather } from '../kernels/batch.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 
@@ -81,13 +81,13 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   const h = job.hparams;
   const bad = unsupportedKnobs(h);
   if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
-  const spec = getModel(h.model.model_name);
+  const spec = withClasses(getModel(h.model.model_name), taskClasses(h, job.data.train.classes));
   const { perEpoch, total } = iterationsFor(h, job.data.train.count);
   const start = job.startIteration ?? 0;
   if (start > total) throw new UserError(`start iteration ${start} is past the end of training (${total} iterations = ${h.training.training_steps})`);
   const t0 = Date.now();
   const path = (f: string) => `${job.dir}/${f}`;
-  const stepName = (it: number) => `model_ep${Math.floor(it / perEpoch)}_it${it % perEpoch}.safetensors`; // OpenLTH's naming
+  const stepName = (it: number) => weightsFileName(it, perEpoch);
 
   const st = createModelState(gpu, spec);
   try {
@@ -221,6 +221,11 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   }
 }
 
+/** OpenLTH's name for the weights at an iteration: model_ep<E>_it<I>.safetensors. */
+export function weightsFileName(iteration: number, perEpoch: number): string {
+  return `model_ep${Math.floor(iteration / perEpoch)}_it${iteration % perEpoch}.safetensors`;
+}
+
 /** All ones on real elements, zero on alignment padding. */
 export function defaultMask(st: ModelState): Float32Array {
   const m = new Float32Array(st.params.elements);
@@ -258,7 +263,7 @@ async function readJson(storage: RunStorage, p: string): Promise<Record<string, 
  * non-finite values) is reported, removed and treated as missing, so its stage is recomputed —
  * never silently used.
  */
-async function readOrDiscard<T>(storage: RunStorage, p: string, sink: EventSink, run: string, decode: (b: Uint8Array) => T): Promise<T | null> {
+export async function readOrDiscard<T>(storage: RunStorage, p: string, sink: EventSink, run: string, decode: (b: Uint8Array) => T): Promise<T | null> {
   try {
     const b = await storage.read(p);
     return b ? decode(b) : null;

@@ -1,0 +1,51 @@
+// `earlyphase lottery`: IMP with rewinding (OpenLTH `lottery`). Flags, levels, the model and the
+// dataset files are all checked before the GPU is touched; then every level runs (or is skipped
+// when its folder is complete) and a table of accuracy against weights remaining is printed.
+import { HparamsError } from '../src/errors.ts';
+import { parseLotteryArgv } from '../src/lottery/options.ts';
+import { planLottery, runLottery, type LevelResult } from '../src/lottery/lottery.ts';
+import { parseLevels } from '../src/lottery/levels.ts';
+import { unsupportedKnobs } from '../src/train/trainer.ts';
+import { UserError } from '../src/errors.ts';
+import { loadDataset } from './datasets.ts';
+import { openGpu } from './dawn.ts';
+import { FsStorage } from './fs-storage.ts';
+import { terminalSink } from './progress.ts';
+
+export interface LotteryCommand {
+  root: string; replicate: number; dataDir?: string; levels: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean;
+  adapter?: string; argv: string[];
+}
+
+export function formatLevels(title: string, rows: readonly LevelResult[]): string {
+  const lines = [title, `${'level'.padStart(5)}  ${'weights remaining'.padStart(17)}  ${'test accuracy'.padStart(13)}`];
+  for (const r of rows) {
+    lines.push(`${String(r.level).padStart(5)}  ${(100 * r.density).toFixed(2).padStart(16)}%  ${r.testAccuracy === null ? 'n/a'.padStart(13) : ((100 * r.testAccuracy).toFixed(2) + '%').padStart(13)}`);
+  }
+  return lines.join('\n');
+}
+
+export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[]> {
+  const { hparams, lottery, rest } = parseLotteryArgv(o.argv);
+  if (rest.length) throw new HparamsError(`unknown argument${rest.length > 1 ? 's' : ''} ${rest.join(' ')} (see earlyphase train --hparams-help)`);
+  for (const h of [hparams, lottery.pretrain?.hparams]) {
+    const bad = h ? unsupportedKnobs(h) : [];
+    if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
+  }
+  const levels = parseLevels(o.levels);
+  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
+  const pre = lottery.pretrain?.hparams.dataset.dataset_name;
+  const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir }) : undefined;
+  const job = { hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), evaluateOnlyAtEnd: o.evaluateOnlyAtEnd };
+  const plan = planLottery(job, data); // validates k, pre-training length, levels — still no GPU
+  const storage = new FsStorage(o.root);
+  const gpu = await openGpu(o.adapter);
+  try {
+    const results = await runLottery({ gpu, storage, sink: terminalSink({ quiet: o.quiet }), data, pretrainData }, job);
+    const shown = results.filter((r) => levels.includes(r.level));
+    console.log(formatLevels(`${storage.root}/${plan.root} (rewind to ${lottery.pretrain ? 'the pre-trained weights' : lottery.rewindingSteps})`, shown));
+    return results;
+  } finally {
+    gpu.destroy();
+  }
+}

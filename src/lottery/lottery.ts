@@ -1,0 +1,182 @@
+// Iterative magnitude pruning with rewinding (PAPER.md §1), on top of the training driver.
+// Level 0 trains the dense network from step 0 (or from pre-trained weights) to T and saves w_k;
+// level L prunes `pruning_fraction` of the weights level L−1 kept (by magnitude of its final
+// weights), rewinds the survivors and every non-prunable tensor to w_k, and trains k → T with
+// zero momentum and the schedule continued from k. Every stage lives in its own folder and is
+// skipped when done, so a killed lottery continues where it stopped.
+import type { Gpu } from '../gpu/gpu.ts';
+import { Arena } from '../gpu/tensor.ts';
+import { UserError } from '../errors.ts';
+import type { DatasetSplits } from '../data/dataset.ts';
+import type { Hparams } from '../train/hparams.ts';
+import { parameters, type ModelSpec } from '../nn/graph.ts';
+import { getModel, withClasses } from '../nn/zoo.ts';
+import { initParameters, type BatchnormInit } from '../nn/init.ts';
+import { buffers } from '../nn/graph.ts';
+import { taskClasses, trainExamples } from '../train/device-data.ts';
+import { iterationsFor, readOrDiscard, train, weightsFileName, type TrainResult } from '../train/trainer.ts';
+import { stepToIterations } from '../train/steps.ts';
+import { decodeWeights, type HostState } from '../train/checkpoint.ts';
+import type { RunStorage } from '../train/storage.ts';
+import type { EventSink } from '../train/events.ts';
+import { denseMask, decodeMask, density, encodeMask } from './mask.ts';
+import { prune } from './pruning.ts';
+import { sparsityReport } from './sparsity.ts';
+import { lotteryHash, type LotteryOptions } from './options.ts';
+
+export interface LotteryEnv {
+  gpu: Gpu;
+  storage: RunStorage;
+  sink: EventSink;
+  data: DatasetSplits;
+  /** The pre-training task's data, when it uses another dataset. */
+  pretrainData?: DatasetSplits;
+}
+
+export interface LotteryJob {
+  hparams: Hparams;
+  lottery: LotteryOptions;
+  replicate: number;
+  /** Highest level to run; levels 0…maxLevel all run (each needs the previous one's weights). */
+  maxLevel: number;
+  evaluateOnlyAtEnd?: boolean;
+}
+
+export interface LevelResult { level: number; density: number; testAccuracy: number | null; dir: string; weightsHash: string }
+
+/** Everything about a lottery that is known before any GPU work: folders, k, layouts. */
+export interface LotteryPlan {
+  root: string;
+  spec: ModelSpec;
+  /** Parameter and BN-statistics layouts, as the trainer's arenas lay them out. */
+  params: Arena;
+  stats: Arena;
+  perEpoch: number;
+  total: number;
+  /** Where level 0 starts: 0, or the pre-training length P when pre-training counts against the budget. */
+  level0Start: number;
+  /** k: where levels ≥ 1 start, rewound to level 0's weights at k (with pre-training: level0Start). */
+  rewindIteration: number;
+}
+
+export function planLottery(job: LotteryJob, data: DatasetSplits): LotteryPlan {
+  const h = job.hparams;
+  const spec = withClasses(getModel(h.model.model_name), taskClasses(h, data.train.classes));
+  const params = new Arena('params'), stats = new Arena('bn_stats');
+  for (const p of parameters(spec.layers)) params.add(p.name, p.shape);
+  for (const b of buffers(spec.layers)) stats.add(b.name, b.shape);
+  const { perEpoch, total } = iterationsFor(h, data.train.count);
+  const k = stepToIterations(job.lottery.rewindingSteps, perEpoch, '--rewinding-steps');
+  if (k > total) throw new UserError(`--rewinding-steps ${job.lottery.rewindingSteps} (${k} iterations) is past the end of training (${h.training.training_steps} = ${total} iterations)`);
+  let start = 0;
+  if (job.lottery.pretrain) {
+    if (k !== 0) throw new UserError('--pretrain makes the pre-trained weights the rewind point; do not also give --rewinding-steps');
+    if (job.lottery.pretrain.countsAgainstBudget) {
+      const ph = job.lottery.pretrain.hparams;
+      const p = iterationsFor(ph, trainExamples(ph, data.train.count)).total;
+      // Pre-training steps are counted in the main task's iterations (OpenLTH: same step budget).
+      start = Math.min(p, total);
+      if (p >= total) throw new UserError(`pre-training (${ph.training.training_steps}) uses the whole training budget (${h.training.training_steps}); shorten it or pass --pretrain-counts-against-budget=false`);
+    }
+  }
+  if (!Number.isInteger(job.maxLevel) || job.maxLevel < 0) throw new UserError(`levels must be non-negative integers, got ${job.maxLevel}`);
+  const root = `lottery_${lotteryHash(h, job.lottery)}/replicate_${job.replicate}`;
+  return { root, spec, params, stats, perEpoch, total, level0Start: start, rewindIteration: job.lottery.pretrain ? start : k };
+}
+
+export const levelDir = (plan: LotteryPlan, level: number) => `${plan.root}/level_${level}/main`;
+
+/** Applies a mask to a weight state: pruned weights 0, everything else (incl. BN statistics) as given. */
+export function maskedState(s: HostState, mask: Float32Array): HostState {
+  return { params: s.params.map((v, i) => (mask[i] === 0 ? 0 : v)), stats: s.stats };
+}
+
+/** Reads a weights file of the run; a missing or corrupt one is an error naming it and what to run. */
+export async function readWeights(env: LotteryEnv, plan: LotteryPlan, path: string, what: string): Promise<HostState> {
+  const w = await readOrDiscard(env.storage, path, env.sink, plan.root, (b) => decodeWeights(b, path, plan.params, plan.stats));
+  if (!w) throw new UserError(`${what} (${path}) is missing; run the lottery trunk first (earlyphase lottery with the same options)`);
+  return w;
+}
+
+/** w_0 and w_k: level 0's weights at its start and at the rewind point (saved once, reused by every level and branch). */
+export async function trunkWeights(env: LotteryEnv, plan: LotteryPlan): Promise<{ w0: HostState; wk: HostState }> {
+  const dir = levelDir(plan, 0);
+  const w0 = await readWeights(env, plan, `${dir}/${weightsFileName(plan.level0Start, plan.perEpoch)}`, 'the level-0 starting weights w_0');
+  const wk = plan.rewindIteration === plan.level0Start ? w0
+    : await readWeights(env, plan, `${dir}/${weightsFileName(plan.rewindIteration, plan.perEpoch)}`, 'the rewind point w_k');
+  return { w0, wk };
+}
+
+export async function runLottery(env: LotteryEnv, job: LotteryJob): Promise<LevelResult[]> {
+  const h = job.hparams;
+  const plan = planLottery(job, env.data);
+  const results: LevelResult[] = [];
+  const layout = plan.params.layout();
+
+  // Level 0's starting weights: the seeded initialisation, or the pre-trained network.
+  let init: HostState | undefined;
+  if (job.lottery.pretrain) init = await pretrain(env, job, plan);
+
+  let mask = denseMask(plan.spec, layout);
+  let prev: TrainResult | null = null;
+  let wk: HostState | null = null;
+  for (let level = 0; level <= job.maxLevel; level++) {
+    const dir = levelDir(plan, level);
+    if (level > 0) {
+      mask = await levelMask(env, plan, level, prev!.final, mask, h);
+      wk ??= (await trunkWeights(env, plan)).wk;
+    }
+    const r = await train(env.gpu, env.storage, env.sink, {
+      run: `${plan.root}/level_${level}`, dir, hparams: h, replicate: job.replicate, data: env.data,
+      init: level === 0 ? init : maskedState(wk!, mask),
+      mask, startIteration: level === 0 ? plan.level0Start : plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd,
+      saveIterations: level === 0 && plan.rewindIteration > plan.level0Start ? [plan.rewindIteration] : [],
+    });
+    prev = r;
+    results.push({ level, density: density(plan.spec, layout, mask), testAccuracy: r.testAccuracy, dir, weightsHash: r.weightsHash });
+  }
+  return results;
+}
+
+/** Level L's mask: read it if present and valid, else prune level L−1's final weights and save it. */
+async function levelMask(env: LotteryEnv, plan: LotteryPlan, level: number, prevFinal: HostState, prevMask: Float32Array, h: Hparams): Promise<Float32Array> {
+  const dir = levelDir(plan, level);
+  const layout = plan.params.layout();
+  const existing = await readOrDiscard(env.storage, `${dir}/mask.safetensors`, env.sink, plan.root,
+    (b) => decodeMask(plan.spec, layout, b, `${dir}/mask.safetensors`));
+  if (existing) return existing;
+  const ignore = h.pruning.pruning_layers_to_ignore ?? [];
+  const mask = prune(h.pruning.pruning_strategy, { spec: plan.spec, layout, weights: prevFinal.params, mask: prevMask, fraction: h.pruning.pruning_fraction, layersToIgnore: ignore });
+  await env.storage.write(`${dir}/sparsity_report.json`, JSON.stringify(sparsityReport(plan.spec, layout, mask), null, 2) + '\n');
+  await env.storage.write(`${dir}/mask.safetensors`, encodeMask(plan.spec, layout, mask, 'U8', { level: String(level) }));
+  return mask;
+}
+
+/**
+ * Trains the dense network on the pre-training task, then (when its output layer has another
+ * size, e.g. the 4-way rotation head) replaces the output layer with a fresh draw of the real
+ * task's head. The result is level 0's starting point and the rewind point of every level.
+ */
+async function pretrain(env: LotteryEnv, job: LotteryJob, plan: LotteryPlan): Promise<HostState> {
+  const ph = job.lottery.pretrain!.hparams;
+  const data = env.pretrainData ?? env.data;
+  const r = await train(env.gpu, env.storage, env.sink, {
+    run: `${plan.root}/pretrain`, dir: `${plan.root}/pretrain/main`, hparams: ph, replicate: job.replicate, data,
+    evaluateOnlyAtEnd: job.evaluateOnlyAtEnd,
+  });
+  const pre = withClasses(getModel(ph.model.model_name), taskClasses(ph, data.train.classes));
+  if (pre.classes === plan.spec.classes) return r.final;
+  // Copy every tensor but the head; the head is the seeded initialisation of the real task's.
+  const fresh = initParameters(plan.spec, plan.params, job.replicate, job.hparams.model.batchnorm_init as BatchnormInit);
+  const preLayout = new Arena('pre');
+  for (const p of parameters(pre.layers)) preLayout.add(p.name, p.shape);
+  const out = fresh.slice();
+  const src = new Map(preLayout.layout().map((e) => [e.name, e]));
+  for (const e of plan.params.layout()) {
+    if (e.name.startsWith('fc.')) continue;
+    const s = src.get(e.name)!;
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    out.set(r.final.params.subarray(s.offset, s.offset + n), e.offset);
+  }
+  return { params: out, stats: r.final.stats };
+}
