@@ -133,6 +133,26 @@ program.command('lottery')
     await runLotteryCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });
 
+for (const alias of ['branch', 'lottery_branch']) {
+  program.command(`${alias} <name>`, { hidden: alias !== 'branch' })
+    .description('a branch of an existing lottery at the rewind point (OpenLTH `lottery_branch`): perturbations, random pruning, reinitialisation, retraining; `earlyphase branch list` shows them')
+    .option('--levels <levels>', 'levels to branch from: N (0…N) or ranges like 0-5,8', '3')
+    .option('--seed <n>', 'seed of the branch\'s random draws (default: derived from --replicate and the branch name)', (v: string) => positiveInt(v))
+    .option('--root <dir>', 'folder holding run folders', 'runs')
+    .option('--replicate <n>', 'replicate of the lottery to branch from', positiveInt, 1)
+    .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
+    .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration')
+    .option('--quiet', 'print only summaries')
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (name: string, opts: { levels: string; seed?: number; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean }, cmd: Command) => {
+      const { describeBranches } = await import('../src/lottery/branch.ts');
+      if (name === 'list') { console.log(describeBranches()); return; }
+      const { runBranchCommand } = await import('./branch-command.ts');
+      await runBranchCommand({ ...opts, name, adapter: program.opts().adapter, argv: cmd.args.slice(1) });
+    });
+}
+
 /** Errors the engine raises on purpose are printed as their message; anything else keeps its stack. */
 function report(e: unknown): never {
   const known = e instanceof UserError || e instanceof InvalidArgumentError;

@@ -1,0 +1,77 @@
+// `earlyphase branch NAME` (also `lottery_branch NAME`): a branch at the given levels of an
+// existing lottery. The trunk (masks, w_0, w_k) is read and checked before the GPU is touched.
+import { HparamsError, UserError } from '../src/errors.ts';
+import { parseLotteryArgv } from '../src/lottery/options.ts';
+import { allBranchNames, describeBranches, runBranch } from '../src/lottery/branch.ts';
+import { getBranch } from '../src/lottery/branches/registry.ts';
+import { parseLevels } from '../src/lottery/levels.ts';
+import { parseHparams, hparamsToJSON } from '../src/train/hparams.ts';
+import { tensorSeed } from '../src/nn/init.ts';
+import { loadDataset } from './datasets.ts';
+import { openGpu } from './dawn.ts';
+import { FsStorage } from './fs-storage.ts';
+import { terminalSink } from './progress.ts';
+import { formatLevels } from './lottery-command.ts';
+
+export interface BranchCommand {
+  name: string; root: string; replicate: number; dataDir?: string; levels: string; seed?: number; evaluateOnlyAtEnd?: boolean; quiet?: boolean;
+  adapter?: string; argv: string[];
+}
+
+/** Takes `--<option> V` for the branch's own options (and --retrain-<hparam> V for retrain) out of argv. */
+function splitBranchArgs(name: string, argv: readonly string[]): { options: Record<string, string>; retrain: [string, string][]; rest: string[] } {
+  const names = name === 'randomly_prune' ? ['strategy'] : name === 'retrain' ? [] : Object.keys(getBranch(name).options);
+  const options: Record<string, string> = {}, retrain: [string, string][] = [], rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const t = argv[i]!;
+    const [flag, inline] = t.includes('=') ? [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)] : [t, undefined];
+    const key = flag.replace(/^--/, '').replace(/-/g, '_');
+    const isRetrain = name === 'retrain' && /^--retrain[-_]/.test(flag);
+    if (!flag.startsWith('--') || (!names.includes(key) && !isRetrain)) { rest.push(t); continue; }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new HparamsError(`${flag} needs a value`);
+    if (isRetrain) retrain.push([key.replace(/^retrain_/, ''), value]);
+    else options[key] = value;
+  }
+  return { options, retrain, rest };
+}
+
+export async function runBranchCommand(o: BranchCommand): Promise<void> {
+  if (!allBranchNames().includes(o.name)) {
+    throw new UserError(`unknown branch ${JSON.stringify(o.name)}; branches:\n${describeBranches()}`);
+  }
+  const { options, retrain, rest: lotteryArgs } = splitBranchArgs(o.name, o.argv);
+  const { hparams, lottery, rest } = parseLotteryArgv(lotteryArgs);
+  if (rest.length) throw new HparamsError(`unknown argument${rest.length > 1 ? 's' : ''} ${rest.join(' ')} for branch ${o.name}`);
+  let retrainHparams;
+  if (retrain.length) {
+    const pairs: Record<string, string | boolean> = {};
+    const j = hparamsToJSON(hparams) as unknown as Record<string, Record<string, unknown>>;
+    for (const g of ['dataset', 'model', 'training', 'pruning']) {
+      for (const [k, v] of Object.entries(j[g] ?? {})) if (v !== undefined && v !== null && v !== false) pairs[k] = v === true ? true : Array.isArray(v) ? v.join(',') : String(v);
+    }
+    for (const [k, v] of retrain) pairs[k] = v;
+    retrainHparams = parseHparams(pairs);
+  }
+  const levels = parseLevels(o.levels);
+  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
+  const storage = new FsStorage(o.root);
+  const sink = terminalSink({ quiet: o.quiet });
+  const job = {
+    hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), levels, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd,
+    branch: o.name, options, retrain: retrainHparams, seed: o.seed ?? tensorSeed(o.replicate, `branch:${o.name}`),
+  };
+  // Resolve options and read the whole trunk before opening the GPU: bad input fails fast.
+  const { planLottery } = await import('../src/lottery/lottery.ts');
+  const { resolveBranch, trunkFor } = await import('../src/lottery/branch.ts');
+  const plan = planLottery(job, data);
+  resolveBranch(job);
+  for (const l of levels) await trunkFor({ gpu: null as never, storage, sink, data }, plan, l);
+  const gpu = await openGpu(o.adapter);
+  try {
+    const results = await runBranch({ gpu, storage, sink, data }, job);
+    console.log(formatLevels(`${storage.root}/${plan.root} branch ${o.name}`, results));
+  } finally {
+    gpu.destroy();
+  }
+}

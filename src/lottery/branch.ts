@@ -1,0 +1,117 @@
+// Branches: runs that start from a lottery level's state at the rewind point with something
+// changed (OpenLTH `lottery_branch`). The weight perturbations come from branches/registry.ts;
+// randomly_prune swaps the mask for a random one with the same counts; retrain trains the same
+// rewound subnetwork with other training hyperparameters. Each branch run has its own hashed
+// folder under the level and is skipped when done.
+import { UserError } from '../errors.ts';
+import type { Hparams } from '../train/hparams.ts';
+import { canonicalJSON, sha256Hex } from '../train/hash.ts';
+import { initRunningStats, type BatchnormInit } from '../nn/init.ts';
+import { train } from '../train/trainer.ts';
+import type { HostState } from '../train/checkpoint.ts';
+import { decodeMask, denseMask, density } from './mask.ts';
+import { randomPrune } from './pruning.ts';
+import { applyBranch, branchNames, getBranch, parseBranchOptions } from './branches/registry.ts';
+import { levelDir, maskedState, planLottery, trunkWeights, type LevelResult, type LotteryEnv, type LotteryJob, type LotteryPlan } from './lottery.ts';
+
+/** Branches that are not weight perturbations, with their options. */
+const SPECIAL: Record<string, { description: string; options: Record<string, string> }> = {
+  randomly_prune: { description: 'a random mask with the same surviving count (strategy=layerwise|global), from w_k', options: { strategy: 'layerwise' } },
+  retrain: { description: 'the same rewound subnetwork trained with other training hyperparameters (--retrain-<hparam> V)', options: {} },
+};
+
+export function allBranchNames(): string[] {
+  return [...branchNames(), ...Object.keys(SPECIAL)];
+}
+
+export function describeBranches(): string {
+  const perturb = branchNames().map((n) => {
+    const b = getBranch(n);
+    const opts = Object.keys(b.options);
+    return `  ${n}${opts.length ? ` (${opts.map((o) => `--${o.replace(/_/g, '-')}`).join(', ')})` : ''}: ${b.description}`;
+  });
+  const special = Object.entries(SPECIAL).map(([n, s]) => `  ${n}: ${s.description}`);
+  return [...perturb, ...special].join('\n');
+}
+
+export interface BranchJob extends LotteryJob {
+  branch: string;
+  /** Option texts as given on the command line (name → value). */
+  options: Record<string, string>;
+  /** For `retrain`: the training hyperparameters to use instead. */
+  retrain?: Hparams;
+  seed: number;
+  levels: number[];
+}
+
+/** Validates the branch name and options; returns the resolved options and the folder hash. */
+export function resolveBranch(job: BranchJob): { options: Record<string, unknown>; hash: string } {
+  let options: Record<string, unknown>;
+  if (job.branch === 'randomly_prune') {
+    const unknown = Object.keys(job.options).filter((k) => k !== 'strategy');
+    if (unknown.length) throw new UserError(`randomly_prune has no option ${unknown.join(', ')}; it takes --strategy layerwise|global`);
+    const strategy = job.options.strategy ?? 'layerwise';
+    if (strategy !== 'layerwise' && strategy !== 'global') throw new UserError(`randomly_prune.strategy: expected layerwise or global, got ${JSON.stringify(strategy)}`);
+    options = { strategy };
+  } else if (job.branch === 'retrain') {
+    if (!job.retrain) throw new UserError('retrain needs at least one --retrain-<hparam> flag, e.g. --retrain-lr 0.05');
+    options = { training: job.retrain.training };
+  } else {
+    options = parseBranchOptions(getBranch(job.branch), job.options);
+  }
+  const hash = sha256Hex(canonicalJSON({ branch: job.branch, options, seed: job.seed })).slice(0, 10);
+  return { options, hash };
+}
+
+/** Reads everything a branch needs from the trunk (host only); missing trunk stages are errors naming them. */
+export async function trunkFor(env: LotteryEnv, plan: LotteryPlan, level: number): Promise<{ mask: Float32Array; w0: HostState; wk: HostState }> {
+  const layout = plan.params.layout();
+  let mask = denseMask(plan.spec, layout);
+  if (level > 0) {
+    const p = `${levelDir(plan, level)}/mask.safetensors`;
+    const bytes = await env.storage.read(p);
+    if (!bytes) throw new UserError(`branch at level ${level}: the trunk has no ${p}; run earlyphase lottery with the same flags and --levels ${level} first`);
+    mask = decodeMask(plan.spec, layout, bytes, p);
+  }
+  const { w0, wk } = await trunkWeights(env, plan);
+  return { mask, w0, wk };
+}
+
+export async function runBranch(env: LotteryEnv, job: BranchJob): Promise<LevelResult[]> {
+  const plan = planLottery(job, env.data);
+  const { options, hash } = resolveBranch(job);
+  const layout = plan.params.layout();
+  const h = job.hparams;
+  // Every level's trunk must exist before any training starts.
+  const trunks = new Map<number, Awaited<ReturnType<typeof trunkFor>>>();
+  for (const level of job.levels) trunks.set(level, await trunkFor(env, plan, level));
+  const out: LevelResult[] = [];
+  for (const level of job.levels) {
+    const { w0, wk } = trunks.get(level)!;
+    let { mask } = trunks.get(level)!;
+    let init: HostState;
+    let hparams = h;
+    if (job.branch === 'randomly_prune') {
+      mask = randomPrune(options.strategy as string, { spec: plan.spec, layout, mask, seed: job.seed, layersToIgnore: h.pruning.pruning_layers_to_ignore ?? [] });
+      init = maskedState(wk, mask);
+    } else if (job.branch === 'retrain') {
+      hparams = job.retrain!;
+      init = maskedState(wk, mask);
+    } else {
+      const params = applyBranch(job.branch, {
+        spec: plan.spec, layout, mask, w0: w0.params, wk: wk.params, seed: job.seed, options,
+        bnInit: h.model.batchnorm_init as BatchnormInit,
+      });
+      // A re-initialised network also starts with fresh batch-norm statistics (OpenLTH builds a new model).
+      init = { params, stats: job.branch === 'randomly_reinitialize' ? initRunningStats(plan.stats) : wk.stats };
+    }
+    const dir = `${plan.root}/level_${level}/branch_${job.branch}_${hash}`;
+    await env.storage.write(`${dir}/branch.json`, JSON.stringify({ branch: job.branch, options, seed: job.seed }, null, 2) + '\n');
+    const r = await train(env.gpu, env.storage, env.sink, {
+      run: `${plan.root}/level_${level}/${job.branch}`, dir, hparams, replicate: job.replicate, data: env.data,
+      init, mask, startIteration: plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd,
+    });
+    out.push({ level, density: density(plan.spec, layout, mask), testAccuracy: r.testAccuracy, dir, weightsHash: r.weightsHash });
+  }
+  return out;
+}
