@@ -133,6 +133,22 @@ program.command('lottery')
     await runLotteryCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });
 
+program.command('demo')
+  .description('the main job: a small real lottery-ticket experiment on Fashion-MNIST (LeNet-300-100; rewind to 0 and to k; random reinit), with a table')
+  .option('--levels <levels>', 'IMP levels', '0-11')
+  .option('--reinit-levels <levels>', 'levels of the random-reinitialisation baseline', '2,5,8,11')
+  .option('--rewind <step>', 'the rewind point k of the second lottery', '30it')
+  .option('--training-steps <step>', 'training length of every level', '6ep')
+  .option('--subsample <fraction>', 'fraction of the 60,000 training images used (1 = all)', '0.1')
+  .option('--root <dir>', 'folder holding run folders', 'runs')
+  .option('--replicate <n>', 'replicate (seeds everything); run 1 and 2 to see the spread', positiveInt, 1)
+  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
+  .option('--quiet', 'print only the table')
+  .action(async (opts: { levels: string; reinitLevels: string; rewind: string; trainingSteps: string; subsample: string; root: string; replicate: number; dataDir?: string; quiet?: boolean }) => {
+    const { runDemo } = await import('./demo-command.ts');
+    await runDemo({ ...opts, adapter: program.opts().adapter });
+  });
+
 for (const alias of ['branch', 'lottery_branch']) {
   program.command(`${alias} <name>`, { hidden: alias !== 'branch' })
     .description('a branch of an existing lottery at the rewind point (OpenLTH `lottery_branch`): perturbations, random pruning, reinitialisation, retraining; `earlyphase branch list` shows them')

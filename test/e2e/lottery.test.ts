@@ -1,0 +1,134 @@
+// `earlyphase lottery` and `earlyphase branch` end to end on a tiny Fashion-MNIST subsample
+// (lavapipe): the IMP invariants read back from the run folders, the pinned folder hash, resume
+// and recomputation of a corrupt mask, and bad input rejected before any GPU work.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeSafetensors } from '../../src/io/safetensors.ts';
+import { getModel } from '../../src/nn/zoo.ts';
+import { parameters } from '../../src/nn/graph.ts';
+
+const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
+const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02',
+  '--training-steps', '2ep', '--rewinding-steps', '5it', '--adapter', 'llvmpipe', '--quiet', '--evaluate-only-at-end'];
+const NO_GPU = { VK_ICD_FILENAMES: '/nonexistent.json', VK_ADD_DRIVER_FILES: '' };
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+}
+const tensors = (p: string) => decodeSafetensors(new Uint8Array(readFileSync(p)), p).tensors;
+const prunable = parameters(getModel('mnist_lenet_300_100').layers).filter((p) => p.prunable).map((p) => p.name);
+
+const root = mkdtempSync(join(tmpdir(), 'earlyphase-lottery-'));
+const trunk = () => join(root, readdirSync(root).find((d) => d.startsWith('lottery_'))!, 'replicate_1');
+
+test('lottery: folder hash, densities 0.8^L, masks prune the smallest surviving weights, levels start at mask ⊙ w_k', () => {
+  const r = run(['lottery', ...FLAGS, '--levels', '3', '--root', root]);
+  assert.equal(r.status, 0, r.err);
+  assert.match(r.out, /level\s+weights remaining\s+test accuracy/);
+  // Pinned: changing the hash scheme would orphan every existing run folder.
+  assert.deepEqual(readdirSync(root), ['lottery_cf1d00f6e4']);
+  const t = trunk();
+  // 20 iterations per run (1,200 examples / 128 → 10 per epoch); k = 5 → model_ep0_it5.
+  const wk = tensors(join(t, 'level_0/main/model_ep0_it5.safetensors'));
+  for (let level = 1; level <= 3; level++) {
+    const dir = join(t, `level_${level}/main`);
+    const report = JSON.parse(readFileSync(join(dir, 'sparsity_report.json'), 'utf8'));
+    assert.ok(Math.abs(report.unpruned / report.total - 0.8 ** level) < 0.01, `level ${level} density ${report.unpruned / report.total}`);
+    const mask = tensors(join(dir, 'mask.safetensors'));
+    const prevMask = level > 1 ? tensors(join(t, `level_${level - 1}/main/mask.safetensors`)) : null;
+    const prevFinal = tensors(join(t, `level_${level - 1}/main/model_ep2_it0.safetensors`));
+    // Global magnitude pruning over the prunable tensors except the ignored output layer.
+    const candidates: { name: string; i: number; m: number }[] = [];
+    let remaining = 0;
+    for (const name of prunable) {
+      const w = prevFinal.get(name)!.data, pm = prevMask?.get(name)!.data;
+      for (let i = 0; i < w.length; i++) {
+        if (pm && pm[i] === 0) continue;
+        remaining++;
+        if (name !== 'fc.weight') candidates.push({ name, i, m: Math.abs(w[i]!) });
+      }
+    }
+    candidates.sort((a, b) => a.m - b.m);
+    const count = Math.ceil(0.2 * remaining);
+    const pruned = new Set(candidates.slice(0, count).map((c) => `${c.name}:${c.i}`));
+    for (const name of prunable) {
+      const m = mask.get(name)!.data, pm = prevMask?.get(name)!.data;
+      for (let i = 0; i < m.length; i++) {
+        const expected = (pm && pm[i] === 0) || pruned.has(`${name}:${i}`) ? 0 : 1;
+        assert.equal(m[i], expected, `level ${level} ${name}[${i}]`);
+      }
+    }
+    // The level starts bitwise at mask ⊙ w_k (and BN statistics / biases from w_k).
+    const start = tensors(join(dir, 'model_ep0_it5.safetensors'));
+    for (const [name, tw] of start) {
+      const m = mask.get(name)?.data;
+      const ref = wk.get(name)!.data;
+      for (let i = 0; i < tw.data.length; i++) assert.ok(Object.is(tw.data[i], m && m[i] === 0 ? 0 : ref[i]), `level ${level} start ${name}[${i}]`);
+    }
+    // After training, pruned weights and their momenta are exactly 0.
+    const ck = tensors(join(dir, 'checkpoint.safetensors'));
+    for (const name of prunable) {
+      const m = mask.get(name)!.data, w = ck.get(name)!.data, mom = ck.get(`momentum/${name}`)!.data;
+      for (let i = 0; i < m.length; i++) if (m[i] === 0) assert.ok(w[i] === 0 && mom[i] === 0, `level ${level} ${name}[${i}] moved`);
+    }
+  }
+});
+
+test('lottery re-run skips finished levels; a corrupt mask is reported, recomputed and identical', () => {
+  const maskPath = join(trunk(), 'level_2/main/mask.safetensors');
+  const before = readFileSync(maskPath);
+  const corrupted = Buffer.from(before);
+  corrupted[corrupted.length - 1] ^= 1;
+  writeFileSync(maskPath, corrupted);
+  rmSync(join(trunk(), 'level_2/main/done.json'));
+  const r = run(['lottery', ...FLAGS, '--levels', '3', '--root', root]);
+  assert.equal(r.status, 0, r.err);
+  assert.match(r.err, /mask\.safetensors.*corrupt.*recomputing/s);
+  assert.deepEqual(readFileSync(maskPath), before);
+});
+
+test('branch: randomly_reinitialize and sign_preserving_reinit run from the trunk and keep the mask', () => {
+  for (const [name, extra] of [['randomly_reinitialize', []], ['sign_preserving_reinit', []], ['randomly_prune', ['--strategy', 'global']]] as const) {
+    const r = run(['branch', name, ...extra, ...FLAGS, '--levels', '2-2', '--root', root]);
+    assert.equal(r.status, 0, `${name}: ${r.err}`);
+    const dir = readdirSync(join(trunk(), 'level_2')).find((d) => d.startsWith(`branch_${name}_`));
+    assert.ok(dir, `no branch folder for ${name}`);
+    const start = tensors(join(trunk(), 'level_2', dir!, 'model_ep0_it5.safetensors'));
+    const mask = tensors(join(trunk(), 'level_2/main/mask.safetensors'));
+    let zeros = 0, total = 0;
+    for (const p of prunable) {
+      const w = start.get(p)!.data, m = mask.get(p)!.data;
+      for (let i = 0; i < w.length; i++) {
+        total++;
+        if (w[i] === 0) zeros++;
+        if (name !== 'randomly_prune' && m[i] === 0) assert.equal(w[i], 0, `${name} ${p}[${i}] not pruned`);
+      }
+    }
+    assert.ok(Math.abs(1 - zeros / total - 0.64) < 0.01, `${name}: density ${1 - zeros / total}`);
+  }
+});
+
+test('bad input fails before GPU work: branch before trunk, levels, rewind past the end, pruning fraction', () => {
+  const empty = mkdtempSync(join(tmpdir(), 'earlyphase-empty-'));
+  const cases: [string[], RegExp][] = [
+    [['branch', 'sign_preserving_reinit', ...FLAGS, '--levels', '2-2', '--root', empty], /trunk has no .*level_2.*mask\.safetensors.*earlyphase lottery/],
+    [['lottery', ...FLAGS, '--levels', '5-3', '--root', empty], /5-3/],
+    [['lottery', ...FLAGS, '--levels', '3', '--rewinding-steps', '9ep', '--root', empty], /9ep.*past the end of training/],
+    [['lottery', ...FLAGS, '--levels', '3', '--pruning-fraction', '1.5', '--root', empty], /pruning.fraction.*1\.5/],
+    [['branch', 'gaussian_noise', ...FLAGS, '--levels', '2-2', '--alpha', '-1', '--root', root], /alpha.*-1/],
+    [['branch', 'no_such_branch', ...FLAGS, '--root', root], /unknown branch "no_such_branch"/],
+  ];
+  for (const [args, msg] of cases) {
+    const r = run(args, NO_GPU);
+    assert.equal(r.status, 2, `${args.slice(0, 2).join(' ')}: ${r.err}`);
+    assert.match(r.err, msg);
+    assert.doesNotMatch(r.err, /Vulkan|adapter found|    at /);
+  }
+  assert.equal(existsSync(join(empty, 'lottery_cf1d00f6e4')), false);
+});
