@@ -1,11 +1,10 @@
 // `earlyphase branch NAME` (also `lottery_branch NAME`): a branch at the given levels of an
 // existing lottery. The trunk (masks, w_0, w_k) is read and checked before the GPU is touched.
 import { HparamsError, UserError } from '../src/errors.ts';
-import { parseLotteryArgv } from '../src/lottery/options.ts';
+import { hparamsWithOverrides, parseLotteryArgv } from '../src/lottery/options.ts';
 import { allBranchNames, describeBranches, runBranch } from '../src/lottery/branch.ts';
 import { getBranch } from '../src/lottery/branches/registry.ts';
 import { parseLevels } from '../src/lottery/levels.ts';
-import { parseHparams, hparamsToJSON } from '../src/train/hparams.ts';
 import { tensorSeed } from '../src/nn/init.ts';
 import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
@@ -43,16 +42,7 @@ export async function runBranchCommand(o: BranchCommand): Promise<void> {
   const { options, retrain, rest: lotteryArgs } = splitBranchArgs(o.name, o.argv);
   const { hparams, lottery, rest } = parseLotteryArgv(lotteryArgs);
   if (rest.length) throw new HparamsError(`unknown argument${rest.length > 1 ? 's' : ''} ${rest.join(' ')} for branch ${o.name}`);
-  let retrainHparams;
-  if (retrain.length) {
-    const pairs: Record<string, string | boolean> = {};
-    const j = hparamsToJSON(hparams) as unknown as Record<string, Record<string, unknown>>;
-    for (const g of ['dataset', 'model', 'training', 'pruning']) {
-      for (const [k, v] of Object.entries(j[g] ?? {})) if (v !== undefined && v !== null && v !== false) pairs[k] = v === true ? true : Array.isArray(v) ? v.join(',') : String(v);
-    }
-    for (const [k, v] of retrain) pairs[k] = v;
-    retrainHparams = parseHparams(pairs);
-  }
+  const retrainHparams = retrain.length ? hparamsWithOverrides(hparams, retrain) : undefined;
   const levels = parseLevels(o.levels);
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
   const storage = new FsStorage(o.root);

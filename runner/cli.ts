@@ -102,11 +102,16 @@ program.command('bench')
     else console.log(`adapter: ${result.adapter}\n${formatBenchTable(result.rows)}`);
   });
 
-program.command('train')
+/** Options every run command shares (train, lottery, branch, demo). */
+function runOptions(cmd: Command, what: string): Command {
+  return cmd
+    .option('--root <dir>', 'folder holding run folders', 'runs')
+    .option('--replicate <n>', `replicate number (${what})`, positiveInt, 1)
+    .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)');
+}
+
+runOptions(program.command('train'), 'seeds the initialisation, data order and augmentation when their seeds are unset')
   .description('train one network (OpenLTH `train`): earlyphase train --default-hparams mnist_lenet_300_100 --dataset-name fashion_mnist [--<hparam> VALUE …]')
-  .option('--root <dir>', 'folder holding run folders', 'runs')
-  .option('--replicate <n>', 'replicate number (seeds the initialisation, data order and augmentation when their seeds are unset)', positiveInt, 1)
-  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
   .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration')
   .option('--save-steps <steps>', 'also save the weights at these steps, e.g. 100it,500it,2ep (the start and end are always saved)')
   .option('--quiet', 'print only the final summary')
@@ -118,12 +123,9 @@ program.command('train')
     await runTrain({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });
 
-program.command('lottery')
+runOptions(program.command('lottery'), 'seeds initialisation, data order and augmentation')
   .description('iterative magnitude pruning with rewinding (OpenLTH `lottery`): earlyphase lottery --default-hparams NAME --levels 0-8 [--rewinding-steps 500it] [--pretrain --pretrain-<hparam> V …]')
   .option('--levels <levels>', 'levels to run and report: N (0…N, as OpenLTH), or ranges like 0-5,8 (every lower level runs too)', '3')
-  .option('--root <dir>', 'folder holding run folders', 'runs')
-  .option('--replicate <n>', 'replicate number (seeds initialisation, data order and augmentation)', positiveInt, 1)
-  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
   .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration of each level')
   .option('--quiet', 'print only summaries')
   .allowUnknownOption()
@@ -133,16 +135,13 @@ program.command('lottery')
     await runLotteryCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });
 
-program.command('demo')
+runOptions(program.command('demo'), 'seeds everything; run 1 and 2 to see the spread')
   .description('the main job: a small real lottery-ticket experiment on Fashion-MNIST (LeNet-300-100; rewind to 0 and to k; random reinit), with a table')
   .option('--levels <levels>', 'IMP levels', '0-11')
   .option('--reinit-levels <levels>', 'levels of the random-reinitialisation baseline', '2,5,8,11')
   .option('--rewind <step>', 'the rewind point k of the second lottery', '30it')
   .option('--training-steps <step>', 'training length of every level', '6ep')
   .option('--subsample <fraction>', 'fraction of the 60,000 training images used (1 = all)', '0.1')
-  .option('--root <dir>', 'folder holding run folders', 'runs')
-  .option('--replicate <n>', 'replicate (seeds everything); run 1 and 2 to see the spread', positiveInt, 1)
-  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
   .option('--quiet', 'print only the table')
   .action(async (opts: { levels: string; reinitLevels: string; rewind: string; trainingSteps: string; subsample: string; root: string; replicate: number; dataDir?: string; quiet?: boolean }) => {
     const { runDemo } = await import('./demo-command.ts');
@@ -150,13 +149,10 @@ program.command('demo')
   });
 
 for (const alias of ['branch', 'lottery_branch']) {
-  program.command(`${alias} <name>`, { hidden: alias !== 'branch' })
+  runOptions(program.command(`${alias} <name>`, { hidden: alias !== 'branch' }), 'of the lottery to branch from')
     .description('a branch of an existing lottery at the rewind point (OpenLTH `lottery_branch`): perturbations, random pruning, reinitialisation, retraining; `earlyphase branch list` shows them')
     .option('--levels <levels>', 'levels to branch from: N (0…N) or ranges like 0-5,8', '3')
     .option('--seed <n>', 'seed of the branch\'s random draws (default: derived from --replicate and the branch name)', (v: string) => positiveInt(v))
-    .option('--root <dir>', 'folder holding run folders', 'runs')
-    .option('--replicate <n>', 'replicate of the lottery to branch from', positiveInt, 1)
-    .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
     .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration')
     .option('--quiet', 'print only summaries')
     .allowUnknownOption()

@@ -22,6 +22,16 @@ export interface LotteryOptions {
 
 const PRETRAIN_FLAG = /^--pretrain[-_](?!counts[-_]against[-_]budget)(.+)$/;
 
+/**
+ * `h` with some fields replaced, validated as a whole (pre-training and retrain branches):
+ * overrides are flag/value pairs like `[['lr', '0.05']]`.
+ */
+export function hparamsWithOverrides(h: Hparams, overrides: readonly (readonly [string, string])[]): Hparams {
+  const pairs = asPairs(h);
+  for (const [k, v] of overrides) pairs[k.replace(/^--/, '').replace(/-/g, '_')] = v;
+  return parseHparams(pairs);
+}
+
 /** Hparams as flag pairs (unset optionals and false booleans omitted), to re-parse with overrides. */
 function asPairs(h: Hparams): Record<string, string | boolean> {
   const out: Record<string, string | boolean> = {};
@@ -64,9 +74,8 @@ export function parseLotteryArgv(argv: readonly string[]): { hparams: Hparams; l
   if (pre.length && !pretrain) throw new HparamsError(`${pre.filter((_, i) => i % 2 === 0).map((f) => `--pretrain-${f.slice(2)}`).join(', ')} given without --pretrain`);
   let pretrainOpts: PretrainOptions | null = null;
   if (pretrain) {
-    const pairs = asPairs(hparams);
-    for (let i = 0; i < pre.length; i += 2) pairs[pre[i]!.slice(2).replace(/-/g, '_')] = pre[i + 1]!;
-    pretrainOpts = { hparams: parseHparams(pairs), countsAgainstBudget: counts };
+    const overrides = pre.flatMap((f, i) => (i % 2 === 0 ? [[f, pre[i + 1]!] as const] : []));
+    pretrainOpts = { hparams: hparamsWithOverrides(hparams, overrides), countsAgainstBudget: counts };
   }
   return { hparams, lottery: { rewindingSteps: rewinding, pretrain: pretrainOpts }, rest };
 }

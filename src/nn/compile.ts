@@ -109,7 +109,8 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
   const { gpu, st } = b;
   for (const [i, n] of nodes.entries()) {
     const tag = `${prefix}${i}`;
-    const requireDx = needDx || i > 0;
+    // A flatten in front only renames the network input (LeNet): the first linear still needs no dx.
+    const requireDx = needDx || nodes.slice(0, i).some((p) => p.op !== 'flatten');
     switch (n.op) {
       case 'conv': {
         const { c, h, w } = spatial(shape);
