@@ -45,6 +45,8 @@ export async function runBranchCommand(o: BranchCommand): Promise<void> {
   const retrainHparams = retrain.length ? hparamsWithOverrides(hparams, retrain) : undefined;
   const levels = parseLevels(o.levels);
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
+  const pre = lottery.pretrain?.hparams.dataset.dataset_name;
+  const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir }) : undefined;
   const storage = new FsStorage(o.root);
   const sink = terminalSink({ quiet: o.quiet });
   const job = {
@@ -54,12 +56,12 @@ export async function runBranchCommand(o: BranchCommand): Promise<void> {
   // Resolve options and read the whole trunk before opening the GPU: bad input fails fast.
   const { planLottery } = await import('../src/lottery/lottery.ts');
   const { resolveBranch, trunkFor } = await import('../src/lottery/branch.ts');
-  const plan = planLottery(job, data);
+  const plan = planLottery(job, data, pretrainData);
   resolveBranch(job);
-  for (const l of levels) await trunkFor({ gpu: null as never, storage, sink, data }, plan, l);
+  for (const l of levels) await trunkFor({ gpu: null as never, storage, sink, data, pretrainData }, plan, l);
   const gpu = await openGpu(o.adapter);
   try {
-    const results = await runBranch({ gpu, storage, sink, data }, job);
+    const results = await runBranch({ gpu, storage, sink, data, pretrainData }, job);
     console.log(formatLevels(`${storage.root}/${plan.root} branch ${o.name}`, results));
   } finally {
     gpu.destroy();

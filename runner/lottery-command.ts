@@ -37,7 +37,7 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
   const pre = lottery.pretrain?.hparams.dataset.dataset_name;
   const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir }) : undefined;
   const job = { hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), evaluateOnlyAtEnd: o.evaluateOnlyAtEnd };
-  const plan = planLottery(job, data); // validates k, pre-training length, levels — still no GPU
+  const plan = planLottery(job, data, pretrainData); // validates k, pre-training length, levels — still no GPU
   const storage = new FsStorage(o.root);
   const gpu = await openGpu(o.adapter);
   try {

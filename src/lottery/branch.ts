@@ -78,7 +78,7 @@ export async function trunkFor(env: LotteryEnv, plan: LotteryPlan, level: number
 }
 
 export async function runBranch(env: LotteryEnv, job: BranchJob): Promise<LevelResult[]> {
-  const plan = planLottery(job, env.data);
+  const plan = planLottery(job, env.data, env.pretrainData);
   const { options, hash } = resolveBranch(job);
   const layout = plan.params.layout();
   const h = job.hparams;

@@ -13,7 +13,7 @@ import { parameters, type ModelSpec } from '../nn/graph.ts';
 import { getModel, withClasses } from '../nn/zoo.ts';
 import { initParameters, type BatchnormInit } from '../nn/init.ts';
 import { buffers } from '../nn/graph.ts';
-import { taskClasses, trainExamples } from '../train/device-data.ts';
+import { taskClasses } from '../train/device-data.ts';
 import { iterationsFor, readOrDiscard, train, weightsFileName, type TrainResult } from '../train/trainer.ts';
 import { stepToIterations } from '../train/steps.ts';
 import { decodeWeights, type HostState } from '../train/checkpoint.ts';
@@ -59,7 +59,7 @@ export interface LotteryPlan {
   rewindIteration: number;
 }
 
-export function planLottery(job: LotteryJob, data: DatasetSplits): LotteryPlan {
+export function planLottery(job: LotteryJob, data: DatasetSplits, pretrainData: DatasetSplits = data): LotteryPlan {
   const h = job.hparams;
   const spec = withClasses(getModel(h.model.model_name), taskClasses(h, data.train.classes));
   const params = new Arena('params'), stats = new Arena('bn_stats');
@@ -73,7 +73,7 @@ export function planLottery(job: LotteryJob, data: DatasetSplits): LotteryPlan {
     if (k !== 0) throw new UserError('--pretrain makes the pre-trained weights the rewind point; do not also give --rewinding-steps');
     if (job.lottery.pretrain.countsAgainstBudget) {
       const ph = job.lottery.pretrain.hparams;
-      const p = iterationsFor(ph, trainExamples(ph, data.train.count)).total;
+      const p = iterationsFor(ph, pretrainData.train.count).total;
       // Pre-training steps are counted in the main task's iterations (OpenLTH: same step budget).
       start = Math.min(p, total);
       if (p >= total) throw new UserError(`pre-training (${ph.training.training_steps}) uses the whole training budget (${h.training.training_steps}); shorten it or pass --pretrain-counts-against-budget=false`);
@@ -109,7 +109,7 @@ export async function trunkWeights(env: LotteryEnv, plan: LotteryPlan): Promise<
 
 export async function runLottery(env: LotteryEnv, job: LotteryJob): Promise<LevelResult[]> {
   const h = job.hparams;
-  const plan = planLottery(job, env.data);
+  const plan = planLottery(job, env.data, env.pretrainData);
   const results: LevelResult[] = [];
   const layout = plan.params.layout();
 

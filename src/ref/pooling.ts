@@ -3,15 +3,15 @@
 
 export interface Dims { n: number; c: number; h: number; w: number }
 
-/** Calls f(output index, window) for every output; window = its input indices in row-major order. */
-function forEachWindow(d: Dims, k: number, f: (outIndex: number, window: number[]) => void): void {
+/** Calls f(output index, cells) for every output; cells = its input indices in row-major order. */
+function forEachWindow(d: Dims, k: number, f: (outIndex: number, cells: number[]) => void): void {
   const oh = Math.floor(d.h / k), ow = Math.floor(d.w / k);
   for (let plane = 0; plane < d.n * d.c; plane++) {
     for (let oy = 0; oy < oh; oy++) {
       for (let ox = 0; ox < ow; ox++) {
-        const window: number[] = [];
-        for (let r = 0; r < k; r++) for (let c = 0; c < k; c++) window.push((plane * d.h + oy * k + r) * d.w + ox * k + c);
-        f((plane * oh + oy) * ow + ox, window);
+        const cells: number[] = [];
+        for (let r = 0; r < k; r++) for (let c = 0; c < k; c++) cells.push((plane * d.h + oy * k + r) * d.w + ox * k + c);
+        f((plane * oh + oy) * ow + ox, cells);
       }
     }
   }
@@ -21,10 +21,10 @@ function outLength(d: Dims, k: number): number {
   return d.n * d.c * Math.floor(d.h / k) * Math.floor(d.w / k);
 }
 
-/** Index (into x) of the first maximum of the window, as PyTorch breaks ties. */
-function argmax(x: Float64Array, window: number[]): number {
-  let best = window[0]!;
-  for (const i of window) if (x[i]! > x[best]!) best = i;
+/** Index (into x) of the first maximum of the cells, as PyTorch breaks ties. */
+function argmax(x: Float64Array, cells: number[]): number {
+  let best = cells[0]!;
+  for (const i of cells) if (x[i]! > x[best]!) best = i;
   return best;
 }
 

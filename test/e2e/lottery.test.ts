@@ -15,6 +15,7 @@ import { parameters } from '../../src/nn/graph.ts';
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02',
   '--training-steps', '2ep', '--rewinding-steps', '5it', '--adapter', 'llvmpipe', '--quiet', '--evaluate-only-at-end'];
+const BRANCH_REINIT_DIR = 'branch_randomly_reinitialize_b508719b5a';
 const NO_GPU = { VK_ICD_FILENAMES: '/nonexistent.json', VK_ADD_DRIVER_FILES: '' };
 
 function run(args: string[], env: Record<string, string> = {}) {
@@ -99,6 +100,7 @@ test('branch: randomly_reinitialize and sign_preserving_reinit run from the trun
     assert.equal(r.status, 0, `${name}: ${r.err}`);
     const dir = readdirSync(join(trunk(), 'level_2')).find((d) => d.startsWith(`branch_${name}_`));
     assert.ok(dir, `no branch folder for ${name}`);
+    if (name === 'randomly_reinitialize') assert.equal(dir, BRANCH_REINIT_DIR, 'branch folder hash is pinned');
     const start = tensors(join(trunk(), 'level_2', dir!, 'model_ep0_it5.safetensors'));
     const mask = tensors(join(trunk(), 'level_2/main/mask.safetensors'));
     let zeros = 0, total = 0;
@@ -131,4 +133,28 @@ test('bad input fails before GPU work: branch before trunk, levels, rewind past 
     assert.doesNotMatch(r.err, /Vulkan|adapter found|    at /);
   }
   assert.equal(existsSync(join(empty, 'lottery_cf1d00f6e4')), false);
+});
+
+test('pre-training on rotation: a 4-way head trained, replaced by a fresh 10-way head, pre-trained weights are the rewind point', () => {
+  const proot = mkdtempSync(join(tmpdir(), 'earlyphase-pretrain-'));
+  const flags = FLAGS.filter((f) => f !== '--rewinding-steps' && f !== '5it');
+  const r = run(['lottery', ...flags, '--levels', '1', '--pretrain', '--pretrain-unsupervised-labels', 'rotation',
+    '--pretrain-training-steps', '1ep', '--root', proot]);
+  assert.equal(r.status, 0, r.err);
+  const t = join(proot, readdirSync(proot)[0]!, 'replicate_1');
+  const pre = tensors(join(t, 'pretrain/main/model_ep1_it0.safetensors'));
+  assert.deepEqual(pre.get('fc.weight')!.shape, [4, 100], 'rotation head has 4 outputs');
+  // Pre-training counts against the budget: level 0 starts at P = 10 iterations = 1 epoch.
+  const start = tensors(join(t, 'level_0/main/model_ep1_it0.safetensors'));
+  assert.deepEqual(start.get('fc.weight')!.shape, [10, 100]);
+  for (const name of ['fc_layers.0.weight', 'fc_layers.1.bias']) {
+    assert.deepEqual(start.get(name)!.data, pre.get(name)!.data, `${name} is the pre-trained tensor`);
+  }
+  const init = tensors(join(t, 'pretrain/main/model_ep0_it0.safetensors'));
+  assert.notDeepEqual(start.get('fc_layers.0.weight')!.data, init.get('fc_layers.0.weight')!.data, 'pre-training changed the weights');
+  // Level 1 rewinds to the pre-trained weights (masked).
+  const l1 = tensors(join(t, 'level_1/main/model_ep1_it0.safetensors'));
+  const mask = tensors(join(t, 'level_1/main/mask.safetensors')).get('fc_layers.0.weight')!.data;
+  const w = l1.get('fc_layers.0.weight')!.data, wk = start.get('fc_layers.0.weight')!.data;
+  for (let i = 0; i < w.length; i++) assert.ok(Object.is(w[i], mask[i] === 0 ? 0 : wk[i]));
 });
