@@ -148,6 +148,19 @@ runOptions(program.command('demo'), 'seeds everything; run 1 and 2 to see the sp
     await runDemo({ ...opts, adapter: program.opts().adapter });
   });
 
+runOptions(program.command('instability'), 'of the lottery')
+  .description('linear mode connectivity: two copies from a level\'s rewind point with different data orders, test error along the line between them, and the error barrier')
+  .option('--levels <levels>', 'lottery levels to analyse (their trunk must exist): N (0…N) or a list like 0,3,6', '0-0')
+  .option('--points <n>', 'evaluation points on the line, endpoints included', positiveInt, 11)
+  .option('--same-order', 'train both copies with the same data order (a sanity check: barrier 0)')
+  .option('--quiet', 'print only the table')
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (opts: { levels: string; points: number; sameOrder?: boolean; root: string; replicate: number; dataDir?: string; quiet?: boolean }, cmd: Command) => {
+    const { runInstabilityCommand } = await import('./instability-command.ts');
+    await runInstabilityCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
+  });
+
 for (const alias of ['branch', 'lottery_branch']) {
   runOptions(program.command(`${alias} <name>`, { hidden: alias !== 'branch' }), 'of the lottery to branch from')
     .description('a branch of an existing lottery at the rewind point (OpenLTH `lottery_branch`): perturbations, random pruning, reinitialisation, retraining; `earlyphase branch list` shows them')

@@ -6,10 +6,12 @@ import { releaseTfjs, tfjsOn } from './tfjs.ts';
 import { gflops } from './time.ts';
 import { benchMatmul } from './matmul.ts';
 import { benchConv2d } from './conv2d.ts';
+import { benchTraining } from './training.ts';
 
 export const SUITES: Record<string, (ctx: BenchContext) => Promise<BenchRow[]>> = {
   matmul: benchMatmul,
   conv2d: benchConv2d,
+  training: benchTraining,
 };
 
 export interface BenchOptions {
@@ -40,13 +42,39 @@ export async function runBench(opts: BenchOptions): Promise<{ adapter: string; r
   }
 }
 
-/** Plain-text table: one row per case, GFLOP/s from median times, min times in brackets. */
+/**
+ * Plain-text tables. Kernel rows: GFLOP/s from median times, min times in brackets. Training-step
+ * rows (a second table): ms/step and images/s, plus our step's dispatches, submits, readbacks and
+ * GPU memory.
+ */
 export function formatBenchTable(rows: BenchRow[]): string {
-  const header = ['suite', 'case', 'ours GFLOP/s', 'peer GFLOP/s', 'peer', 'ours/peer'];
+  const kernels = rows.filter((r) => !r.training), steps = rows.filter((r) => r.training);
   const fmt = (flops: number, t: BenchRow['ours']) =>
     `${gflops(flops, t.medianMs).toFixed(1)} (best ${gflops(flops, t.minMs).toFixed(1)})`;
-  const body = rows.map((r) => [r.suite, r.case, fmt(r.flops, r.ours), fmt(r.flops, r.peer), r.peerName, `${r.ratio.toFixed(2)}x`]);
+  const tables: string[] = [];
+  if (kernels.length) {
+    tables.push(table(['suite', 'case', 'ours GFLOP/s', 'peer GFLOP/s', 'peer', 'ours/peer'], [0, 1, 4],
+      kernels.map((r) => [r.suite, r.case, fmt(r.flops, r.ours), fmt(r.flops, r.peer), r.peerName, `${r.ratio.toFixed(2)}x`])));
+  }
+  if (steps.length) {
+    const ms = (t: BenchRow['ours']) => `${t.medianMs.toFixed(1)} (best ${t.minMs.toFixed(1)})`;
+    const ips = (batch: number, t: BenchRow['ours']) => (batch * 1000 / t.medianMs).toFixed(0);
+    tables.push(table(
+      ['suite', 'case', 'ours ms/step', 'peer ms/step', 'ours img/s', 'peer img/s', 'peer', 'ours/peer', 'disp/submit/readback per step', 'GPU MiB'],
+      [0, 1, 6, 8],
+      steps.map((r) => {
+        const t = r.training!;
+        return [r.suite, r.case, ms(r.ours), ms(r.peer), ips(t.batch, r.ours), ips(t.batch, r.peer), r.peerName, `${r.ratio.toFixed(2)}x`,
+          `${t.dispatchesPerStep}/${t.submitsPerStep}/${t.asyncReadbacksPerStep} async, ${t.blockingReadbacksPerStep} blocking`,
+          (t.gpuBytes / 2 ** 20).toFixed(1)];
+      })));
+  }
+  return tables.join('\n\n');
+}
+
+/** Columns in `left` are left-aligned (text), the rest right-aligned (numbers). */
+function table(header: string[], left: number[], body: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 && i !== 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) => cells.map((c, i) => (left.includes(i) ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }

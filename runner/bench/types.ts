@@ -13,6 +13,23 @@ export interface BenchRow {
   peerName: string;       // e.g. "tfjs-webgpu 4.22"
   /** ours / peer throughput from median times (>1 means we are faster). */
   ratio: number;
+  /** Whole-training-step rows (suite "training") only: what our step does besides its time. */
+  training?: TrainingStats;
+}
+
+/** Our side of a training-step row, counted by the Program over the timed steps. */
+export interface TrainingStats {
+  /** Images per step: images/s = batch / (ms/step) · 1000. */
+  batch: number;
+  dispatchesPerStep: number;
+  submitsPerStep: number;
+  /** Asynchronous metric snapshots (the staging ring) per step. */
+  asyncReadbacksPerStep: number;
+  /** Readbacks a step waits for: none by construction (Program has no synchronous read). */
+  blockingReadbacksPerStep: number;
+  /** Bytes of every GPU buffer our step allocated (device.createBuffer tracked during construction). */
+  gpuBytes: number;
+  gpuBytesByKind: Record<string, number>;
 }
 
 export interface BenchContext {

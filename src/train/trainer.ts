@@ -8,14 +8,13 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import { createTensor, download, upload } from '../gpu/tensor.ts';
 import { Program } from '../gpu/program.ts';
-import { runDispatches } from '../gpu/dispatch.ts';
 import { UserError } from '../errors.ts';
 import type { Hparams } from './hparams.ts';
 import { hparamsToJSON } from './hparams.ts';
 import { getModel, withClasses } from '../nn/zoo.ts';
-import { compileModel, createModelState, type CompiledModel, type ModelState } from '../nn/compile.ts';
+import { compileModel, createModelState, type ModelState } from '../nn/compile.ts';
 import { initParameters, initRunningStats, type BatchnormInit } from '../nn/init.ts';
-import { softmaxCrossEntropy, crossEntropyEval } from '../kernels/loss.ts';
+import { softmaxCrossEntropy } from '../kernels/loss.ts';
 import { sgdMasked } from '../kernels/sgd.ts';
 import { learningRate } from './schedule.ts';
 import { stepToIterations } from './steps.ts';
@@ -26,8 +25,7 @@ import type { EventSink } from './events.ts';
 import { sha256Hex } from './hash.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
 import { DeviceDataset, BatchFeeder, trainExamples, taskClasses } from './device-data.ts';
-import type { BatchGather } from '../kernels/batch.ts';
-import type { Dispatch } from '../gpu/dispatch.ts';
+import { Evaluator } from './evaluator.ts';
 
 /** Snapshots in flight: NaN detection lags by at most this many iterations. */
 const RING = 2;
@@ -272,53 +270,5 @@ export async function readOrDiscard<T>(storage: RunStorage, p: string, sink: Eve
     sink({ type: 'log', run, message: `${e.message} — discarding ${p} and recomputing` });
     await storage.remove(p);
     return null;
-  }
-}
-
-/**
- * Test-set evaluation in one submit: per test batch a gather (with its own static offset) + the
- * eval-mode forward + loss/correct accumulation, built once; one readback at the end.
- */
-class Evaluator {
-  private readonly models: CompiledModel[] = [];
-  private readonly gathers: BatchGather[] = [];
-  private readonly owned: ReturnType<typeof createTensor>[] = [];
-  private readonly dispatches: Dispatch[] = [];
-  private readonly stats: ReturnType<typeof createTensor>;
-
-  constructor(private readonly gpu: Gpu, st: ModelState, private readonly dev: DeviceDataset, batch: number) {
-    const n = dev.testCount;
-    const order = createTensor(gpu, 'test_order', [n], Uint32Array.from({ length: n }, (_, i) => i));
-    this.stats = createTensor(gpu, 'eval_stats', [2]);
-    this.owned.push(order, this.stats);
-    const full = compileModel(gpu, st, Math.min(batch, n));
-    this.models.push(full);
-    const rest = n % full.batch ? compileModel(gpu, st, n % full.batch) : null;
-    if (rest) this.models.push(rest);
-    for (const m of this.models) {
-      const labels = createTensor(gpu, `eval_labels_${m.batch}`, [m.batch]);
-      this.owned.push(labels);
-      const offsets = m === full ? [...Array(Math.floor(n / full.batch)).keys()].map((i) => i * full.batch) : [n - m.batch];
-      const loss = crossEntropyEval(gpu, m.logits, labels, dev.classes, { stats: this.stats, slot: 0, accumulate: true });
-      for (const off of offsets) {
-        const g = dev.gather(dev.test, order, m.input, labels, m.batch, false);
-        g.setStep(off, 0);
-        this.gathers.push(g);
-        this.dispatches.push(g.dispatch, ...m.forwardEval, loss);
-      }
-    }
-  }
-
-  async run(): Promise<{ loss: number; accuracy: number }> {
-    upload(this.gpu, this.stats, new Float32Array(2));
-    await runDispatches(this.gpu, this.dispatches, 'evaluate');
-    const [lossSum, correct] = await download(this.gpu, this.stats);
-    const n = this.dev.testCount;
-    return { loss: lossSum! / n, accuracy: correct! / n };
-  }
-
-  destroy(): void {
-    for (const m of this.models) m.destroy();
-    for (const t of this.owned) t.buffer.destroy();
   }
 }

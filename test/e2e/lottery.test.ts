@@ -158,3 +158,24 @@ test('pre-training on rotation: a 4-way head trained, replaced by a fresh 10-way
   const w = l1.get('fc_layers.0.weight')!.data, wk = start.get('fc_layers.0.weight')!.data;
   for (let i = 0; i < w.length; i++) assert.ok(Object.is(w[i], mask[i] === 0 ? 0 : wk[i]));
 });
+
+test('instability: identical data orders give identical copies and a zero barrier; different orders are measured', () => {
+  const IFLAGS = FLAGS.filter((f) => f !== '--evaluate-only-at-end'); // the copies are only evaluated at the end anyway
+  const same = run(['instability', ...IFLAGS, '--levels', '2-2', '--points', '3', '--same-order', '--root', root]);
+  assert.equal(same.status, 0, same.err);
+  const dirs = readdirSync(join(trunk(), 'level_2')).filter((d) => d.startsWith('instability_'));
+  assert.equal(dirs.length, 1);
+  const s = JSON.parse(readFileSync(join(trunk(), 'level_2', dirs[0]!, 'instability.json'), 'utf8'));
+  assert.deepEqual(s.alphas, [0, 0.5, 1]);
+  assert.equal(s.barrier, 0);
+  assert.ok(s.errors.every((e: number) => e === s.errors[0]), `errors along the line differ: ${s.errors}`);
+  const diff = run(['instability', ...IFLAGS, '--levels', '2-2', '--points', '3', '--root', root]);
+  assert.equal(diff.status, 0, diff.err);
+  assert.match(diff.out, /barrier/);
+  const d = readdirSync(join(trunk(), 'level_2')).filter((x) => x.startsWith('instability_')).find((x) => x !== dirs[0])!;
+  const j = JSON.parse(readFileSync(join(trunk(), 'level_2', d, 'instability.json'), 'utf8'));
+  const a = readFileSync(join(trunk(), 'level_2', d, 'copy_1/model_ep2_it0.safetensors'));
+  const b = readFileSync(join(trunk(), 'level_2', d, 'copy_2/model_ep2_it0.safetensors'));
+  assert.notDeepEqual(a, b, 'different data orders must give different networks');
+  assert.ok(j.barrier >= 0 && j.barrier < 1);
+});

@@ -1,0 +1,252 @@
+// `bench --suite training`: whole SGD steps of LeNet-300-100 and ResNet-20 (batch 128), dense and
+// at 80% sparsity, ours against TensorFlow.js on the same Dawn device (webgpu backend) and on its
+// wasm backend (the CPU-native peer). Our step is the trainer's Program: on-GPU batch gather (+
+// crop/flip for ResNet-20) → forward (training-mode BN) → softmax cross-entropy → backward →
+// masked SGD, one submit, loss/accuracy copied to the staging ring. The dataset is synthetic
+// bytes of the real size, uploaded once; TF.js gets a random batch created once (no gather, no
+// augmentation). Both sides: one step per timed rep, waited for before the next.
+import { randomFillSync } from 'node:crypto';
+import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import { createTensor, upload } from '../../src/gpu/tensor.ts';
+import { Program } from '../../src/gpu/program.ts';
+import { compileModel, createModelState } from '../../src/nn/compile.ts';
+import { getModel } from '../../src/nn/zoo.ts';
+import { parameters } from '../../src/nn/graph.ts';
+import { initParameters, initRunningStats } from '../../src/nn/init.ts';
+import { batchGather, packImageShards } from '../../src/kernels/batch.ts';
+import { softmaxCrossEntropy } from '../../src/kernels/loss.ts';
+import { sgdMasked } from '../../src/kernels/sgd.ts';
+import { normalizationFor } from '../../src/train/device-data.ts';
+import { Rng } from '../../src/rng.ts';
+import type { BenchContext, BenchRow, Timing, TrainingStats } from './types.ts';
+import { TFJS_PEER_NAME, tfjsSync } from './tfjs.ts';
+import { summarize } from './time.ts';
+import { disposeModel, enableWasm, tfModel, tfTrainStep, type TfModelName, WASM_BACKEND } from './tfjs-models.ts';
+
+const BATCH = 128;
+const DENSITIES = [1, 0.2];
+
+interface TrainingCase {
+  model: TfModelName;
+  dataset: string;
+  /** Training-set size of the real dataset: the synthetic set has the same bytes on the GPU. */
+  examples: number;
+  lr: number; momentum: number; weightDecay: number; augment: boolean;
+  /** ResNet-20 steps take seconds on a CPU adapter: fewer reps than the kernel suites. */
+  heavy: boolean;
+}
+
+export const TRAINING_CASES: TrainingCase[] = [
+  { model: 'mnist_lenet_300_100', dataset: 'fashion_mnist', examples: 60000, lr: 0.1, momentum: 0, weightDecay: 0, augment: false, heavy: false },
+  { model: 'cifar_resnet_20', dataset: 'cifar10', examples: 50000, lr: 0.1, momentum: 0.9, weightDecay: 1e-4, augment: true, heavy: true },
+];
+
+/** Warm-up 1 and a third of --reps (10 → 4) for heavy models; the kernel-suite counts otherwise. */
+function repsFor(c: TrainingCase, ctx: BenchContext): { warmup: number; reps: number } {
+  return c.heavy ? { warmup: Math.min(ctx.warmup, 1), reps: Math.max(1, Math.ceil(ctx.reps / 3)) } : { warmup: ctx.warmup, reps: ctx.reps };
+}
+
+type MemoryKind = 'arenas' | 'dataset' | 'activations' | 'scratch' | 'uniforms' | 'metrics';
+
+/**
+ * Counts the bytes of every buffer created on the device while `phase` is set, by wrapping
+ * device.createBuffer for the duration of our step's construction. Uniform buffers are counted
+ * apart from the phase they were created in; the conv scratch apart from the activations.
+ */
+class BufferTracker {
+  readonly bytes: Record<MemoryKind, number> = { arenas: 0, dataset: 0, activations: 0, scratch: 0, uniforms: 0, metrics: 0 };
+  private phase: MemoryKind = 'metrics';
+  private readonly original: GPUDevice['createBuffer'];
+
+  constructor(private readonly device: GPUDevice) {
+    this.original = device.createBuffer;
+    const self = this;
+    device.createBuffer = function (desc: GPUBufferDescriptor) {
+      const kind: MemoryKind = desc.usage & 0x40 /* UNIFORM */ ? 'uniforms' : desc.label === 'conv_scratch' ? 'scratch' : self.phase;
+      self.bytes[kind] += desc.size;
+      return self.original.call(device, desc);
+    };
+  }
+
+  set(phase: MemoryKind): void { this.phase = phase; }
+
+  stop(): void { this.device.createBuffer = this.original; }
+
+  get total(): number { return Object.values(this.bytes).reduce((a, b) => a + b, 0); }
+}
+
+interface OurStep {
+  program: Program;
+  /** Picks the batch and augmentation draws of step `i`. */
+  setStep(i: number): void;
+  memory: BufferTracker;
+  lastLoss(): number;
+  destroy(): void;
+}
+
+function randomMask(spec: ReturnType<typeof getModel>, layout: { name: string; offset: number; shape: number[] }[], elements: number, density: number): Float32Array {
+  const prunable = new Set(parameters(spec.layers).filter((p) => p.prunable).map((p) => p.name));
+  const mask = new Float32Array(elements);
+  const rng = new Rng(0x5eed);
+  for (const { name, offset, shape } of layout) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    for (let i = 0; i < n; i++) mask[offset + i] = !prunable.has(name) || rng.uniform() < density ? 1 : 0;
+  }
+  return mask;
+}
+
+function buildOurStep(gpu: Gpu, c: TrainingCase, density: number): OurStep {
+  const spec = getModel(c.model);
+  const [C, H, W] = spec.input;
+  const memory = new BufferTracker(gpu.device);
+  const owned: { buffer: GPUBuffer }[] = [];
+  try {
+    memory.set('arenas');
+    const st = createModelState(gpu, spec);
+    const params = initParameters(spec, st.params, 1, 'uniform');
+    const mask = randomMask(spec, st.params.layout(), st.params.elements, density);
+    for (let i = 0; i < params.length; i++) params[i]! *= mask[i]!;
+    upload(gpu, st.params.all(), params);
+    upload(gpu, st.momenta.all(), new Float32Array(st.params.elements));
+    upload(gpu, st.masks.all(), mask);
+    if (st.stats.names.length) upload(gpu, st.stats.all(), initRunningStats(st.stats));
+    owned.push(st.params, st.grads, st.momenta, st.masks, ...(st.stats.names.length ? [st.stats] : []));
+
+    memory.set('dataset');
+    const chw = C * H * W;
+    const bytes = randomFillSync(new Uint8Array(c.examples * chw));
+    const shards = packImageShards(bytes, chw, gpu.device.limits.maxStorageBufferBindingSize).map((s, i) => ({
+      tensor: createTensor(gpu, `bench.images${i}`, [s.words.length], s.words), examples: s.examples,
+    }));
+    const labels = createTensor(gpu, 'bench.labels', [c.examples], Uint32Array.from(bytes.subarray(0, c.examples), (b) => b % spec.classes));
+    const order = new Uint32Array(Math.ceil(c.examples / BATCH) * BATCH).map((_, i) => i % c.examples);
+    new Rng(7).shuffle(order);
+    const orderT = createTensor(gpu, 'bench.order', [order.length], order);
+    const batchLabels = createTensor(gpu, 'bench.batch_labels', [BATCH]);
+    owned.push(...shards.map((s) => s.tensor), labels, orderT, batchLabels);
+
+    memory.set('activations');
+    const model = compileModel(gpu, st, BATCH);
+    memory.set('metrics');
+    const norm = normalizationFor(c.dataset, C);
+    const gather = batchGather(gpu, { images: shards, labels, count: c.examples, channels: C, height: H, width: W }, orderT,
+      { x: model.input, labels: batchLabels }, { batch: BATCH, ...norm, augment: c.augment, rotation: false, blurFactor: 1, seed: 11 });
+    const stats = createTensor(gpu, 'bench.train_stats', [2]);
+    owned.push(stats);
+    const loss = softmaxCrossEntropy(gpu, model.logits, batchLabels, spec.classes, model.dlogits, { stats, slot: 0 });
+    const sgd = sgdMasked(gpu, { weights: st.params.all(), grads: st.grads.all(), momenta: st.momenta.all(), mask: st.masks.all() },
+      { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: false });
+    let last = NaN;
+    const program = new Program(gpu, 'bench-train-step', [[gather.dispatch, ...model.forwardTrain, loss, ...model.backward, sgd.dispatch]],
+      { tensor: stats, ringSize: 2, onSnapshot: (_, v) => { last = v[0]!; } });
+    const batches = order.length / BATCH;
+    return {
+      program, memory, lastLoss: () => last,
+      setStep: (i) => gather.setStep((i % batches) * BATCH, i),
+      destroy() { program.destroy(); model.destroy(); for (const o of owned) o.buffer.destroy(); },
+    };
+  } finally {
+    memory.stop();
+  }
+}
+
+async function sampleSteps(warmup: number, reps: number, step: (i: number) => Promise<void>): Promise<Timing> {
+  let i = 0;
+  for (; i < warmup; i++) await step(i);
+  const ms: number[] = [];
+  for (let r = 0; r < reps; r++, i++) {
+    const t0 = performance.now();
+    await step(i);
+    ms.push(performance.now() - t0);
+  }
+  return summarize(ms);
+}
+
+async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { warmup: number; reps: number }):
+  Promise<{ timing: Timing; stats: TrainingStats; loss: number }> {
+  const s = buildOurStep(gpu, c, density);
+  try {
+    const run = async (i: number) => { s.setStep(i); await s.program.step(true); await s.program.flush(); };
+    // The first step runs inside an error scope so a broken dispatch fails loudly instead of timing a no-op.
+    gpu.device.pushErrorScope('validation');
+    await run(0);
+    const err = await gpu.device.popErrorScope();
+    if (err) throw new Error(`bench training: WebGPU validation error: ${err.message}`);
+    const before = { ...s.program.counters };
+    const timing = await sampleSteps(Math.max(0, o.warmup - 1), o.reps, (i) => run(i + 1));
+    gpu.checkAlive();
+    const k = s.program.counters, steps = k.steps - before.steps;
+    const per = (a: number, b: number) => (a - b) / steps;
+    return {
+      timing, loss: s.lastLoss(),
+      stats: {
+        batch: BATCH, dispatchesPerStep: per(k.dispatches, before.dispatches), submitsPerStep: per(k.submits, before.submits),
+        asyncReadbacksPerStep: per(k.snapshots, before.snapshots), blockingReadbacksPerStep: 0,
+        gpuBytes: s.memory.total, gpuBytesByKind: { ...s.memory.bytes },
+      },
+    };
+  } finally {
+    s.destroy();
+  }
+}
+
+async function timeTfjsSteps(ctx: BenchContext, c: TrainingCase, density: number, o: { warmup: number; reps: number }, sync: () => Promise<void>): Promise<Timing> {
+  const { tf } = ctx;
+  const model = tfModel(tf, c.model);
+  const [C, H, W] = getModel(c.model).input;
+  const x = tf.randomNormal([BATCH, H, W, C]);
+  const onehot = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([BATCH], 0, 10, 'int32') as Tensor1D, 10), 'float32')) as Tensor2D;
+  const step = tfTrainStep(tf, model, x, onehot, { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, density }, 1234);
+  try {
+    return await sampleSteps(Math.max(1, o.warmup), o.reps, async () => { step.run(); await sync(); });
+  } finally {
+    step.dispose();
+    tf.dispose([x, onehot]);
+    disposeModel(tf, model);
+  }
+}
+
+const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+
+export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
+  const { gpu, tf } = ctx;
+  const rows: BenchRow[] = [];
+  const webgpuBackend = tf.getBackend();
+  for (const c of TRAINING_CASES) {
+    const o = repsFor(c, ctx);
+    const ours = new Map<number, Awaited<ReturnType<typeof timeOurs>>>();
+    for (const d of DENSITIES) {
+      const r = await timeOurs(gpu, c, d, o);
+      ours.set(d, r);
+      const k = r.stats.gpuBytesByKind;
+      ctx.log(`training ${c.model} ${densityName(d)}: ours ${r.timing.medianMs.toFixed(1)} ms/step (best ${r.timing.minMs.toFixed(1)}), ` +
+        `${r.stats.dispatchesPerStep} dispatches, ${r.stats.submitsPerStep} submit, loss ${r.loss.toFixed(3)}; GPU ${mib(r.stats.gpuBytes)} MiB ` +
+        `(${Object.entries(k).map(([n, b]) => `${n} ${mib(b)}`).join(', ')})`);
+    }
+    const peers: { name: string; enter: () => Promise<string>; sync: () => Promise<void> }[] = [
+      { name: TFJS_PEER_NAME, enter: async () => { await tf.setBackend(webgpuBackend); return TFJS_PEER_NAME; }, sync: () => tfjsSync(tf) },
+      // wasm ops run synchronously on the calling thread: the step is done when run() returns.
+      { name: WASM_BACKEND, enter: () => enableWasm(tf), sync: async () => {} },
+    ];
+    for (const p of peers) {
+      const peerName = await p.enter();
+      for (const d of DENSITIES) {
+        const peer = await timeTfjsSteps(ctx, c, d, o, p.sync);
+        const mine = ours.get(d)!;
+        const ratio = peer.medianMs / mine.timing.medianMs;
+        ctx.log(`training ${c.model} ${densityName(d)}: ${peerName} ${peer.medianMs.toFixed(1)} ms/step (best ${peer.minMs.toFixed(1)}), ours/peer ${ratio.toFixed(2)}x`);
+        rows.push({
+          suite: 'training', case: `${c.model} b${BATCH} ${densityName(d)}`, flops: 0,
+          ours: mine.timing, peer, peerName, ratio, training: mine.stats,
+        });
+      }
+    }
+    await tf.setBackend(webgpuBackend);
+  }
+  return rows;
+}
+
+function densityName(d: number): string {
+  return d === 1 ? 'dense' : `${Math.round((1 - d) * 100)}% sparse`;
+}
