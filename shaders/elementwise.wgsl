@@ -37,3 +37,12 @@ fn add_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   if (i >= p.n) { return; }
   out[i] = a[i] + b[i];
 }
+
+// out[i] = a[index_i] with the indices stored as u32 bits in b (telemetry: trajectories of a few
+// chosen weights, copied out of the parameter arena without reading the whole arena back).
+@compute @workgroup_size(WG)
+fn gather_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat(gid, nwg);
+  if (i >= p.n) { return; }
+  out[i] = a[bitcast<u32>(b[i])];
+}

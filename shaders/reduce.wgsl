@@ -6,6 +6,7 @@
 //   *_final:    one workgroup sums the partials the same way → out[index].
 // The summation order depends only on n, WG and ITEMS, so the same input gives the same bits.
 // Counts (sign_diff) are u32 throughout and exact.
+// Ops: sum, sumsq, sum_abs, dot, dist_sq (Σ(a−b)²), sign_diff.
 
 // Set per adapter class by src/kernels/reduce.ts (big chunks on CPU drivers). WG must be a
 // power of two for the halving tree.
@@ -87,6 +88,31 @@ fn reduce_dot_partials(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroup
   if (g >= p.groups) { return; }
   var acc = 0.0;
   for (var i = chunk_start(g) + t; i < chunk_end(g); i += WG) { acc += in_a[i] * in_b[i]; }
+  let total = tree_sum_f32(t, acc);
+  if (t == 0u) { part_f32[g] = total; }
+}
+
+// Σ|a| (mean weight magnitude).
+@compute @workgroup_size(WG)
+fn reduce_sum_abs_partials(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                           @builtin(local_invocation_index) t: u32) {
+  let g = group_of(wid, nwg);
+  if (g >= p.groups) { return; }
+  var acc = 0.0;
+  for (var i = chunk_start(g) + t; i < chunk_end(g); i += WG) { acc += abs(in_a[i]); }
+  let total = tree_sum_f32(t, acc);
+  if (t == 0u) { part_f32[g] = total; }
+}
+
+// Σ(a−b)²: the squared L2 distance, summed directly rather than as Σa² − 2Σab + Σb², which
+// cancels catastrophically while the weights are still close to where they started.
+@compute @workgroup_size(WG)
+fn reduce_dist_sq_partials(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                           @builtin(local_invocation_index) t: u32) {
+  let g = group_of(wid, nwg);
+  if (g >= p.groups) { return; }
+  var acc = 0.0;
+  for (var i = chunk_start(g) + t; i < chunk_end(g); i += WG) { let d = in_a[i] - in_b[i]; acc += d * d; }
   let total = tree_sum_f32(t, acc);
   if (t == 0u) { part_f32[g] = total; }
 }

@@ -37,3 +37,19 @@ export function reluBackward(gpu: Gpu, x: Tensor, dy: Tensor, dx: Tensor): Dispa
 export function add(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor): Dispatch {
   return binary(gpu, 'add_forward', a, b, out);
 }
+
+/** out[i] = src[indices[i]]; `indices` holds u32 bits (see indexTensorData), each < src.length. */
+export function gather(gpu: Gpu, src: Tensor, indices: Tensor, out: Tensor): Dispatch {
+  const n = sameLength('gather_forward', indices, out);
+  return makeDispatch(gpu, {
+    shader: SHADER, entry: 'gather_forward', constants: { WG }, label: `gather_forward(${src.name} → ${out.name})`,
+    bindings: [{ read: src }, { read: indices }, { write: out }, { uniform: createUniform(gpu, 'gather_forward-params', PARAMS, { n }) }],
+    workgroups: grid1d(n, WG),
+  });
+}
+
+/** Host data for gather's index tensor: the indices as u32 bits, range-checked against `length`. */
+export function indexTensorData(indices: readonly number[], length: number): Uint32Array {
+  for (const i of indices) assertShape(Number.isInteger(i) && i >= 0 && i < length, `gather: index ${i} outside [0, ${length})`);
+  return Uint32Array.from(indices);
+}

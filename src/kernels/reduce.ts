@@ -1,4 +1,4 @@
-// Telemetry reductions: Σx, Σx², Σa·b and #{i : sign(a_i) ≠ sign(b_i)} over a tensor slice, each
+// Telemetry reductions: Σx, Σx², Σ|x|, Σa·b, Σ(a−b)² and #{i : sign(a_i) ≠ sign(b_i)} over a tensor slice, each
 // written into one element of an output tensor, so any number of them fill one buffer that is
 // read back once. Two dispatches each (partials, then final; see shaders/reduce.wgsl); the
 // partials scratch is allocated here once and reused every time the dispatches are encoded.
@@ -30,7 +30,7 @@ export interface Reduction {
   destroy(): void;
 }
 
-type Op = 'sum' | 'sumsq' | 'dot' | 'sign_diff';
+type Op = 'sum' | 'sumsq' | 'sum_abs' | 'dot' | 'dist_sq' | 'sign_diff';
 
 function reduction(gpu: Gpu, op: Op, a: Tensor, b: Tensor, out: Tensor, index: number, variant: AdapterClass): Reduction {
   const entry = `reduce_${op}`;
@@ -69,6 +69,16 @@ export function reduceSum(gpu: Gpu, x: Tensor, out: Tensor, index: number, varia
 /** out[index] = Σ x_i² (f32). */
 export function reduceSumSq(gpu: Gpu, x: Tensor, out: Tensor, index: number, variant = gpu.adapter.class): Reduction {
   return reduction(gpu, 'sumsq', x, x, out, index, variant);
+}
+
+/** out[index] = Σ |x_i| (f32). */
+export function reduceSumAbs(gpu: Gpu, x: Tensor, out: Tensor, index: number, variant = gpu.adapter.class): Reduction {
+  return reduction(gpu, 'sum_abs', x, x, out, index, variant);
+}
+
+/** out[index] = Σ (a_i − b_i)² (f32), summed directly (no cancellation when a ≈ b). */
+export function reduceDistSq(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor, index: number, variant = gpu.adapter.class): Reduction {
+  return reduction(gpu, 'dist_sq', a, b, out, index, variant);
 }
 
 /** out[index] = Σ a_i·b_i (f32). */

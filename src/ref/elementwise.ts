@@ -10,3 +10,7 @@ export function reluBackward(x: Float64Array, dy: Float64Array): Float64Array {
 export function add(a: Float64Array, b: Float64Array): Float64Array {
   return a.map((v, i) => v + b[i]!);
 }
+
+export function gather(src: ArrayLike<number>, indices: readonly number[]): Float64Array {
+  return Float64Array.from(indices, (i) => src[i]!);
+}

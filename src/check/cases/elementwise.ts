@@ -6,7 +6,19 @@ import { type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
 // 1 and 257 are off the workgroup size; 70,000 × 256 needs the folded 2-D grid (> 65,535 groups).
 const SIZES = [1, 257, 4099, 70_000 * 256];
 
-export const elementwiseCases: KernelCase[] = SIZES.flatMap((n): KernelCase[] => [
+const gatherCase: KernelCase = {
+  family: 'elementwise', name: 'gather 37 chosen elements of n=100,003 (first, last, repeats)',
+  async run(gpu) {
+    const n = 100_003, rng = new Rng(5);
+    const src = randomArray(rng, n);
+    const idx = [0, n - 1, 5, 5, ...Array.from({ length: 33 }, () => rng.int(n))];
+    const out = await runOnGpu(gpu, { src: { shape: [n], data: src.f32 }, idx: { shape: [idx.length], data: k.indexTensorData(idx, n) } },
+      { y: [idx.length] }, (t) => [k.gather(gpu, t.src!, t.idx!, t.y!)]);
+    return [compare('gather_forward', out.y!, ref.gather(src.f32, idx), EXACT)];
+  },
+};
+
+export const elementwiseCases: KernelCase[] = [gatherCase, ...SIZES.flatMap((n): KernelCase[] => [
   {
     family: 'elementwise', name: `relu forward+backward n=${n}`,
     async run(gpu) {
@@ -33,4 +45,4 @@ export const elementwiseCases: KernelCase[] = SIZES.flatMap((n): KernelCase[] =>
       return [compare('add_forward', out.y!, Float32Array.from(ref.add(a.f64, b.f64)), EXACT)];
     },
   },
-]);
+])];

@@ -36,17 +36,20 @@ const VARIANTS = ['cpu', 'gpu'] as const;
 
 export const reduceCases: KernelCase[] = [
   ...VARIANTS.flatMap((variant) => SIZES.map((n): KernelCase => ({
-    family: 'reduce', name: `sum, sumsq, dot, sign_diff into one output n=${n} variant=${variant}`,
+    family: 'reduce', name: `sum, sumsq, sum_abs, dot, dist_sq, sign_diff into one output n=${n} variant=${variant}`,
     async run(gpu) {
       const { a, b } = inputs(n);
       // Out of index order on purpose: each reduction must land exactly at its own index.
-      const out = await runReductions(gpu, { a, b }, 5, (t) => [
+      const out = await runReductions(gpu, { a, b }, 7, (t) => [
         k.reduceSum(gpu, t.a!, t.out!, 3, variant), k.reduceSumSq(gpu, t.a!, t.out!, 0, variant),
         k.reduceDot(gpu, t.a!, t.b!, t.out!, 4, variant), k.reduceSignDiff(gpu, t.a!, t.b!, t.out!, 1, variant),
+        k.reduceSumAbs(gpu, t.a!, t.out!, 6, variant), k.reduceDistSq(gpu, t.a!, t.b!, t.out!, 5, variant),
       ]);
       const tol = reductionTolerance(n);
       return [
-        compare('sum, sumsq, (untouched), dot', [out.f32[3]!, out.f32[0]!, out.f32[2]!, out.f32[4]!], [ref.sum(a), ref.sumSq(a), 0, ref.dot(a, b)], tol),
+        compare('sum, sumsq, (untouched), dot, dist_sq, sum_abs',
+          [out.f32[3]!, out.f32[0]!, out.f32[2]!, out.f32[4]!, out.f32[5]!, out.f32[6]!],
+          [ref.sum(a), ref.sumSq(a), 0, ref.dot(a, b), ref.distSq(a, b), ref.sumAbs(a)], tol),
         compare('sign_diff count (u32)', [out.u32[1]!], [ref.signDiff(a, b)], EXACT),
       ];
     },
