@@ -114,11 +114,12 @@ runOptions(program.command('train'), 'seeds the initialisation, data order and a
   .description('train one network (OpenLTH `train`): earlyphase train --default-hparams mnist_lenet_300_100 --dataset-name fashion_mnist [--<hparam> VALUE …]')
   .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration')
   .option('--save-steps <steps>', 'also save the weights at these steps, e.g. 100it,500it,2ep (the start and end are always saved)')
+  .option('--telemetry', 'record early-training telemetry: gradient norm, weight magnitude, sign changes, distance/cosine to the start, weight trajectories (every iteration to 100, log-spaced to 4000, then every epoch)')
   .option('--quiet', 'print only the final summary')
   .option('--hparams-help', 'list every hyperparameter flag with its type and help, then exit')
   .allowUnknownOption()
   .allowExcessArguments()
-  .action(async (opts: { root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; quiet?: boolean; hparamsHelp?: boolean }, cmd: Command) => {
+  .action(async (opts: { root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean }, cmd: Command) => {
     const { runTrain } = await import('./train-command.ts');
     await runTrain({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });
@@ -127,10 +128,11 @@ runOptions(program.command('lottery'), 'seeds initialisation, data order and aug
   .description('iterative magnitude pruning with rewinding (OpenLTH `lottery`): earlyphase lottery --default-hparams NAME --levels 0-8 [--rewinding-steps 500it] [--pretrain --pretrain-<hparam> V …]')
   .option('--levels <levels>', 'levels to run and report: N (0…N, as OpenLTH), or ranges like 0-5,8 (every lower level runs too)', '3')
   .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration of each level')
+  .option('--telemetry', 'record early-training telemetry in every level (see train --help)')
   .option('--quiet', 'print only summaries')
   .allowUnknownOption()
   .allowExcessArguments()
-  .action(async (opts: { levels: string; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean }, cmd: Command) => {
+  .action(async (opts: { levels: string; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean }, cmd: Command) => {
     const { runLotteryCommand } = await import('./lottery-command.ts');
     await runLotteryCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });

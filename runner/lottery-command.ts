@@ -6,6 +6,7 @@ import { parseLotteryArgv } from '../src/lottery/options.ts';
 import { planLottery, runLottery, type LevelResult } from '../src/lottery/lottery.ts';
 import { parseLevels } from '../src/lottery/levels.ts';
 import { unsupportedKnobs } from '../src/train/trainer.ts';
+import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
 import { UserError } from '../src/errors.ts';
 import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
@@ -13,7 +14,7 @@ import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 
 export interface LotteryCommand {
-  root: string; replicate: number; dataDir?: string; levels: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean;
+  root: string; replicate: number; dataDir?: string; levels: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean;
   adapter?: string; argv: string[];
 }
 
@@ -36,7 +37,7 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
   const pre = lottery.pretrain?.hparams.dataset.dataset_name;
   const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir }) : undefined;
-  const job = { hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), evaluateOnlyAtEnd: o.evaluateOnlyAtEnd };
+  const job = { hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined };
   const plan = planLottery(job, data, pretrainData); // validates k, pre-training length, levels — still no GPU
   const storage = new FsStorage(o.root);
   const gpu = await openGpu(o.adapter);

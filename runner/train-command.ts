@@ -4,6 +4,7 @@ import { formatHparamsHelp, hparamsHash, parseHparamArgv } from '../src/train/hp
 import { HparamsError } from '../src/errors.ts';
 import { getModel } from '../src/nn/zoo.ts';
 import { iterationsFor, train, unsupportedKnobs } from '../src/train/trainer.ts';
+import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
 import { parseStepList, stepToIterations } from '../src/train/steps.ts';
 import { UserError } from '../src/errors.ts';
 import { loadDataset } from './datasets.ts';
@@ -12,7 +13,7 @@ import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 
 export interface TrainCommand {
-  root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; quiet?: boolean; hparamsHelp?: boolean;
+  root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean;
   adapter?: string; argv: string[];
 }
 
@@ -33,7 +34,7 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   const gpu = await openGpu(o.adapter);
   try {
     const r = await train(gpu, storage, terminalSink({ quiet: o.quiet }), {
-      run: dir, dir, hparams, replicate: o.replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, saveIterations,
+      run: dir, dir, hparams, replicate: o.replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, saveIterations, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined,
     });
     console.log(JSON.stringify({ run: `${storage.root}/${dir}`, testAccuracy: r.testAccuracy, weightsSha256: r.weightsHash, iterations: r.iterations, skipped: r.skipped }));
   } finally {

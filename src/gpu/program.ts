@@ -1,8 +1,10 @@
 // The step scheduler. A Program is the fixed list of dispatches of one training step (forward,
 // loss, backward, masked SGD), built once with bind groups and pipelines cached. Every step it is
-// encoded into ONE command buffer with one compute pass and submitted ONCE; metrics that the
-// kernels accumulate in a GPU buffer are copied into a ring of staging buffers in the same
-// command buffer and mapped asynchronously, so the CPU never waits for the GPU on the hot path.
+// encoded into ONE command buffer and submitted ONCE; metrics that the kernels accumulate in a
+// GPU buffer are copied into a ring of staging buffers in the same command buffer and mapped
+// asynchronously, so the CPU never waits for the GPU on the hot path. Some steps carry extra
+// work (telemetry): its dispatches join the same command buffer and its output goes to a ring of
+// its own.
 import type { Gpu } from './gpu.ts';
 import { type Dispatch, encodeDispatches } from './dispatch.ts';
 import type { Tensor } from './tensor.ts';
@@ -18,79 +20,30 @@ export interface StepCounters {
    */
   ringWaits: number;
   /**
-   * Asynchronous metric snapshots delivered: the only readbacks a Program does. It has no
-   * synchronous read, so no step ever waits for its own results.
+   * Asynchronous snapshots delivered: the only readbacks a Program does. It has no synchronous
+   * read, so no step ever waits for its own results.
    */
   snapshots: number;
 }
 
-interface RingSlot { buffer: GPUBuffer; pending: Promise<void> | null; step: number }
-
 export type SnapshotHandler = (step: number, values: Float32Array) => void;
 
-export class Program {
+interface RingSlot { buffer: GPUBuffer; pending: Promise<void> | null; step: number }
+
+/** A GPU tensor copied after a step into a ring of mappable buffers, delivered a few steps later. */
+class Channel {
   private readonly slots: RingSlot[] = [];
   private next = 0;
-  readonly counters: StepCounters = { steps: 0, dispatches: 0, submits: 0, ringWaits: 0, snapshots: 0 };
 
-  /**
-   * @param passes  dispatch lists encoded in order, one compute pass each (a pass boundary is
-   *                where WebGPU guarantees writes are visible; within a pass dispatches are also
-   *                ordered for storage buffers, so one pass is the norm).
-   * @param metrics optional GPU tensor copied to the staging ring after each step.
-   */
-  constructor(
-    private readonly gpu: Gpu,
-    readonly label: string,
-    private readonly passes: readonly (readonly Dispatch[])[],
-    private readonly metrics?: { tensor: Tensor; ringSize?: number; onSnapshot: SnapshotHandler },
-  ) {
-    if (metrics) {
-      const bytes = metrics.tensor.length * 4;
-      for (let i = 0; i < (metrics.ringSize ?? 4); i++) {
-        const buffer = gpu.device.createBuffer({ label: `${label}-metrics-ring-${i}`, size: Math.max(16, Math.ceil(bytes / 4) * 4), usage: 0x01 | 0x08 });
-        this.slots.push({ buffer, pending: null, step: -1 });
-      }
-    }
-  }
-
-  get dispatchesPerStep(): number {
-    return this.passes.reduce((n, p) => n + p.filter((d) => d.workgroups[0] * d.workgroups[1] * d.workgroups[2] > 0).length, 0);
-  }
-
-  /**
-   * Encodes and submits one step. `snapshot` copies the metrics tensor into the next ring slot;
-   * the values reach `onSnapshot` when the GPU is done, a few steps later.
-   */
-  async step(snapshot = false): Promise<void> {
-    this.gpu.checkAlive();
-    const slot = snapshot && this.metrics ? await this.freeSlot() : null;
-    const enc = this.gpu.device.createCommandEncoder({ label: `${this.label}-step` });
-    for (const [i, list] of this.passes.entries()) {
-      const pass = enc.beginComputePass({ label: `${this.label}-pass${i}` });
-      encodeDispatches(pass, list);
-      pass.end();
-    }
-    const m = this.metrics;
-    if (slot && m) enc.copyBufferToBuffer(m.tensor.buffer, m.tensor.offset * 4, slot.buffer, 0, m.tensor.length * 4);
-    this.gpu.device.queue.submit([enc.finish()]);
-    const step = this.counters.steps++;
-    this.counters.submits++;
-    this.counters.dispatches += this.dispatchesPerStep;
-    if (slot && m) {
-      slot.step = step;
-      slot.pending = slot.buffer.mapAsync(0x0001).then(() => {
-        const values = new Float32Array(slot.buffer.getMappedRange(0, m.tensor.length * 4).slice(0));
-        slot.buffer.unmap();
-        slot.pending = null;
-        this.counters.snapshots++;
-        m.onSnapshot(slot.step, values);
-      });
+  constructor(gpu: Gpu, label: string, readonly tensor: Tensor, readonly onSnapshot: SnapshotHandler, ringSize: number, private readonly counters: StepCounters) {
+    for (let i = 0; i < ringSize; i++) {
+      const buffer = gpu.device.createBuffer({ label: `${label}-ring-${i}`, size: Math.max(16, tensor.length * 4), usage: 0x01 | 0x08 });
+      this.slots.push({ buffer, pending: null, step: -1 });
     }
   }
 
   /** The next ring slot; waiting for it only happens when the GPU is a whole ring behind the CPU. */
-  private async freeSlot(): Promise<RingSlot> {
+  async acquire(): Promise<RingSlot> {
     const slot = this.slots[this.next]!;
     this.next = (this.next + 1) % this.slots.length;
     if (slot.pending) {
@@ -100,14 +53,104 @@ export class Program {
     return slot;
   }
 
-  /** Waits for all submitted work and delivers every outstanding snapshot (end of epoch / run). */
-  async flush(): Promise<void> {
-    await this.gpu.device.queue.onSubmittedWorkDone();
+  copy(enc: GPUCommandEncoder, slot: RingSlot): void {
+    enc.copyBufferToBuffer(this.tensor.buffer, this.tensor.offset * 4, slot.buffer, 0, this.tensor.length * 4);
+  }
+
+  /** After the submit: map the slot and hand the values over when the GPU is done. */
+  deliver(slot: RingSlot, step: number): void {
+    slot.step = step;
+    slot.pending = slot.buffer.mapAsync(0x0001).then(() => {
+      const values = new Float32Array(slot.buffer.getMappedRange(0, this.tensor.length * 4).slice(0));
+      slot.buffer.unmap();
+      slot.pending = null;
+      this.counters.snapshots++;
+      this.onSnapshot(slot.step, values);
+    });
+  }
+
+  async drain(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.pending));
-    this.gpu.checkAlive();
   }
 
   destroy(): void {
     for (const s of this.slots) s.buffer.destroy();
   }
+}
+
+/** Extra work for one step (e.g. telemetry): dispatches after the step's, and their output tensor. */
+export interface ExtraWork { dispatches: readonly Dispatch[]; channel: number }
+
+export class Program {
+  private readonly channels: Channel[] = [];
+  readonly counters: StepCounters = { steps: 0, dispatches: 0, submits: 0, ringWaits: 0, snapshots: 0 };
+
+  /**
+   * @param passes  dispatch lists encoded in order, one compute pass each (a pass boundary is
+   *                where WebGPU guarantees writes are visible; within a pass dispatches are also
+   *                ordered for storage buffers, so one pass is the norm).
+   * @param metrics optional GPU tensor copied to the staging ring after a step (channel 0).
+   */
+  constructor(
+    private readonly gpu: Gpu,
+    readonly label: string,
+    private readonly passes: readonly (readonly Dispatch[])[],
+    metrics?: { tensor: Tensor; ringSize?: number; onSnapshot: SnapshotHandler },
+  ) {
+    if (metrics) this.addChannel(metrics.tensor, metrics.onSnapshot, metrics.ringSize);
+  }
+
+  /** A further output that steps with ExtraWork snapshot; returns its channel number. */
+  addChannel(tensor: Tensor, onSnapshot: SnapshotHandler, ringSize = 4): number {
+    this.channels.push(new Channel(this.gpu, `${this.label}-channel${this.channels.length}`, tensor, onSnapshot, ringSize, this.counters));
+    return this.channels.length - 1;
+  }
+
+  get dispatchesPerStep(): number {
+    return this.passes.reduce((n, p) => n + active(p), 0);
+  }
+
+  /**
+   * Encodes and submits one step. `snapshot` copies channel 0 (the metrics) into its ring; the
+   * values reach its handler when the GPU is done, a few steps later. `extra` appends dispatches
+   * in a pass of their own and snapshots their channel.
+   */
+  async step(snapshot = false, extra: ExtraWork | null = null): Promise<void> {
+    this.gpu.checkAlive();
+    const main = snapshot && this.channels[0] ? this.channels[0] : null;
+    const side = extra ? this.channels[extra.channel] : null;
+    if (extra && !side) throw new Error(`${this.label}: no channel ${extra.channel}`);
+    const mainSlot = main ? await main.acquire() : null;
+    const sideSlot = side ? await side.acquire() : null;
+    const enc = this.gpu.device.createCommandEncoder({ label: `${this.label}-step` });
+    const lists = extra ? [...this.passes, extra.dispatches] : this.passes;
+    for (const [i, list] of lists.entries()) {
+      const pass = enc.beginComputePass({ label: `${this.label}-pass${i}` });
+      encodeDispatches(pass, list);
+      pass.end();
+    }
+    if (main && mainSlot) main.copy(enc, mainSlot);
+    if (side && sideSlot) side.copy(enc, sideSlot);
+    this.gpu.device.queue.submit([enc.finish()]);
+    const step = this.counters.steps++;
+    this.counters.submits++;
+    this.counters.dispatches += this.dispatchesPerStep + (extra ? active(extra.dispatches) : 0);
+    if (main && mainSlot) main.deliver(mainSlot, step);
+    if (side && sideSlot) side.deliver(sideSlot, step);
+  }
+
+  /** Waits for all submitted work and delivers every outstanding snapshot (end of epoch / run). */
+  async flush(): Promise<void> {
+    await this.gpu.device.queue.onSubmittedWorkDone();
+    await Promise.all(this.channels.map((c) => c.drain()));
+    this.gpu.checkAlive();
+  }
+
+  destroy(): void {
+    for (const c of this.channels) c.destroy();
+  }
+}
+
+function active(list: readonly Dispatch[]): number {
+  return list.filter((d) => d.workgroups[0] * d.workgroups[1] * d.workgroups[2] > 0).length;
 }

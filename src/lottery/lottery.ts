@@ -19,6 +19,7 @@ import { stepToIterations } from '../train/steps.ts';
 import { decodeWeights, type HostState } from '../train/checkpoint.ts';
 import type { RunStorage } from '../train/storage.ts';
 import type { EventSink } from '../train/events.ts';
+import type { TelemetryOptions } from '../train/telemetry.ts';
 import { denseMask, decodeMask, density, encodeMask } from './mask.ts';
 import { prune } from './pruning.ts';
 import { sparsityReport } from './sparsity.ts';
@@ -40,6 +41,8 @@ export interface LotteryJob {
   /** Highest level to run; levels 0…maxLevel all run (each needs the previous one's weights). */
   maxLevel: number;
   evaluateOnlyAtEnd?: boolean;
+  /** Early-training telemetry in every level's training run. */
+  telemetry?: TelemetryOptions;
 }
 
 export interface LevelResult { level: number; density: number; testAccuracy: number | null; dir: string; weightsHash: string }
@@ -129,7 +132,7 @@ export async function runLottery(env: LotteryEnv, job: LotteryJob): Promise<Leve
     const r = await train(env.gpu, env.storage, env.sink, {
       run: `${plan.root}/level_${level}`, dir, hparams: h, replicate: job.replicate, data: env.data,
       init: level === 0 ? init : maskedState(wk!, mask),
-      mask, startIteration: level === 0 ? plan.level0Start : plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd,
+      mask, startIteration: level === 0 ? plan.level0Start : plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, telemetry: job.telemetry,
       saveIterations: level === 0 && plan.rewindIteration > plan.level0Start ? [plan.rewindIteration] : [],
     });
     prev = r;

@@ -26,6 +26,7 @@ import { sha256Hex } from './hash.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
 import { DeviceDataset, BatchFeeder, trainExamples, taskClasses } from './device-data.ts';
 import { Evaluator } from './evaluator.ts';
+import { Telemetry, telemetrySchedule, type TelemetryOptions } from './telemetry.ts';
 
 /** Snapshots in flight: NaN detection lags by at most this many iterations. */
 const RING = 2;
@@ -51,6 +52,8 @@ export interface TrainJob {
   /** Save model_<step>.safetensors at these iterations (the start and the end are always saved). */
   saveIterations?: number[];
   evaluateOnlyAtEnd?: boolean;
+  /** Early-training telemetry (src/train/telemetry.ts); off when absent. */
+  telemetry?: TelemetryOptions;
 }
 
 export interface TrainResult {
@@ -171,6 +174,18 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
       },
     });
 
+    // Telemetry against the run's starting weights (re-read from its start file after a resume).
+    let telemetry: { t: Telemetry; channel: number; at: Set<number> } | null = null;
+    if (job.telemetry) {
+      const startState = ckpt
+        ? await readOrDiscard(storage, path(stepName(start)), sink, job.run, (b) => decodeWeights(b, path(stepName(start)), st.params, st.stats))
+        : state;
+      if (!startState) throw new UserError(`${path(stepName(start))} is missing: telemetry needs the run's starting weights; delete ${job.dir} to rerun`);
+      const t = new Telemetry(gpu, st, startState.params, mask, job.telemetry, job.replicate);
+      const channel = program.addChannel(t.output, (p, v) => { metrics.push(...t.rows(programStart + p + 1, v)); }, RING);
+      telemetry = { t, channel, at: telemetrySchedule(job.telemetry, start, total, perEpoch) };
+    }
+
     const evaluate = async (it: number) => {
       const e0 = Date.now();
       const r = await evaluator.run();
@@ -191,7 +206,8 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
         if (diverged) break;
         sgd.setLearningRate(learningRate(schedule, iteration));
         feeder.setStep(iteration, iteration - epoch * perEpoch);
-        await program.step(true);
+        const extra = telemetry?.at.has(iteration + 1) ? { dispatches: telemetry.t.dispatches, channel: telemetry.channel } : null;
+        await program.step(true, extra);
         reportImages += h.dataset.batch_size;
         if (saveAt.has(iteration + 1) && iteration + 1 < total) { await program.flush(); await saveWeights(iteration + 1); }
       }
@@ -210,6 +226,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     const weightsHash = sha256Hex(new Uint8Array(final.params.buffer)).slice(0, 16);
     await storage.write(path('metrics.csv'), formatMetrics(metrics));
     await storage.write(path('done.json'), JSON.stringify({ iteration: total, testAccuracy, weightsHash }) + '\n');
+    telemetry?.t.destroy();
     program.destroy(); trainModel.destroy(); evaluator.destroy(); feeder.destroy(); dev.destroy(); stats.buffer.destroy();
     sink({ type: 'done', run: job.run, iteration: total, testAccuracy, weightsHash, seconds: (Date.now() - t0) / 1000, skipped: false });
     return { final, testAccuracy, weightsHash, iterations: total, skipped: false };
