@@ -163,6 +163,18 @@ runOptions(program.command('instability'), 'of the lottery')
     await runInstabilityCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });
 
+program.command('sweep <spec>')
+  .description('run a sweep: a preset named after the paper\'s figures (rewinding, telemetry, perturbations, pretraining) or a JSON spec file; runs what is missing')
+  .option('--setup <name>', 'for presets: lenet (Fashion-MNIST, fits a CPU) or resnet20 (the paper\'s CIFAR-10 setup, for a GPU)', 'lenet')
+  .option('--root <dir>', 'folder holding run folders', 'runs')
+  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
+  .option('--dry-run', 'list the jobs and exit (everything is still validated)')
+  .option('--quiet', 'print only summaries')
+  .action(async (spec: string, opts: { setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean }) => {
+    const { runSweep } = await import('./sweep-command.ts');
+    await runSweep({ ...opts, spec, adapter: program.opts().adapter });
+  });
+
 for (const alias of ['branch', 'lottery_branch']) {
   runOptions(program.command(`${alias} <name>`, { hidden: alias !== 'branch' }), 'of the lottery to branch from')
     .description('a branch of an existing lottery at the rewind point (OpenLTH `lottery_branch`): perturbations, random pruning, reinitialisation, retraining; `earlyphase branch list` shows them')

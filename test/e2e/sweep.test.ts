@@ -1,0 +1,63 @@
+// `earlyphase sweep`: specs are validated before anything runs; a small sweep runs its lotteries,
+// branches and instability analyses, and running it again only skips finished stages.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
+const run = (args: string[], env: Record<string, string> = {}) => {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+};
+const dir = mkdtempSync(join(tmpdir(), 'earlyphase-sweep-'));
+const spec = {
+  name: 'tiny',
+  flags: ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02', '--training-steps', '2ep'],
+  evaluate_only_at_end: true,
+  levels: '0-1', replicates: [1], rewinding_steps: ['0it', '5it'],
+  branches: [{ name: 'randomly_reinitialize', levels: '1-1' }], instability: { levels: '1-1', points: 3 },
+};
+
+test('a sweep spec with an unknown key or a bad value fails before running anything, naming it', () => {
+  const bad = join(dir, 'bad.json');
+  const cases: [object, RegExp][] = [
+    [{ ...spec, colour: 'blue' }, /colour: unknown key/],
+    [{ ...spec, rewinding_steps: ['5 it'] }, /5 it/],
+    [{ ...spec, branches: [{ name: 'gaussian_noise', options: { alpha: '-2' }, levels: '1-1' }] }, /alpha.*-2/],
+    [{ ...spec, instability: { levels: '4-4', points: 3 } }, /instability: level 4/],
+  ];
+  for (const [s, msg] of cases) {
+    writeFileSync(bad, JSON.stringify(s));
+    const r = run(['sweep', bad, '--root', join(dir, 'never')], { VK_ICD_FILENAMES: '/nonexistent.json', VK_ADD_DRIVER_FILES: '' });
+    assert.equal(r.status, 2, r.err);
+    assert.match(r.err, msg);
+  }
+  const p = run(['sweep', 'no-such-preset', '--root', join(dir, 'never')]);
+  assert.equal(p.status, 2);
+  assert.match(p.err, /unknown sweep preset "no-such-preset"; presets: rewinding, telemetry, perturbations, pretraining/);
+});
+
+test('a small sweep runs everything once; a second run only skips', () => {
+  const file = join(dir, 'tiny.json');
+  writeFileSync(file, JSON.stringify(spec));
+  const root = join(dir, 'runs');
+  const first = run(['sweep', file, '--adapter', 'llvmpipe', '--root', root]);
+  assert.equal(first.status, 0, first.err);
+  assert.match(first.err, /sweep tiny: 6 jobs \(2 lotteries, 2 branches, 2 instability analyses\)/);
+  assert.match(first.err, /job 6\/6: instability/);
+  const lotteries = readdirSync(root).filter((d) => d.startsWith('lottery_'));
+  assert.equal(lotteries.length, 2);
+  for (const l of lotteries) {
+    const level1 = readdirSync(join(root, l, 'replicate_1', 'level_1'));
+    assert.ok(level1.some((d) => d.startsWith('branch_randomly_reinitialize_')), `${l}: no branch`);
+    assert.ok(level1.some((d) => d.startsWith('instability_')), `${l}: no instability analysis`);
+  }
+  const again = run(['sweep', file, '--adapter', 'llvmpipe', '--root', root]);
+  assert.equal(again.status, 0, again.err);
+  assert.doesNotMatch(again.err, /iterations \d+→/, 'nothing should train again');
+  assert.match(again.err, /already done/);
+});
