@@ -174,6 +174,25 @@ export function disposeModel(tf: Tf, m: TfModel): void {
   tf.dispose([...m.params, ...m.buffers]);
 }
 
+/**
+ * tfjs-core's Node build (tf-core.node.js) carries no gradient functions: the union package
+ * @tensorflow/tfjs bundles dist/register_all_gradients.js in, and that file is ESM with
+ * extension-less and directory imports that Node cannot load. We bundle it with esbuild (a
+ * project dependency) and run it once. Its copy of the op code shares tfjs's global engine,
+ * kernel and gradient registries, so the gradients it registers serve the package's ops.
+ */
+export async function registerTfjsGradients(tf: Tf): Promise<void> {
+  if (tf.getGradient('Conv2D')) return;
+  const { build } = await import('esbuild');
+  const req = createRequire(import.meta.url);
+  const out = await build({
+    entryPoints: [req.resolve('@tensorflow/tfjs-core/dist/register_all_gradients.js')],
+    bundle: true, write: false, format: 'cjs', platform: 'node', logLevel: 'silent',
+  });
+  new Function('require', 'module', 'exports', out.outputFiles[0]!.text)(req, { exports: {} }, {});
+  if (!tf.getGradient('Conv2D')) throw new Error('tfjs: registering the gradient functions failed');
+}
+
 export const WASM_BACKEND = 'wasm';
 
 /**

@@ -8,6 +8,7 @@
 import { randomFillSync } from 'node:crypto';
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import type { Gpu } from '../../src/gpu/gpu.ts';
+import type { Dispatch } from '../../src/gpu/dispatch.ts';
 import { createTensor, upload } from '../../src/gpu/tensor.ts';
 import { Program } from '../../src/gpu/program.ts';
 import { compileModel, createModelState } from '../../src/nn/compile.ts';
@@ -22,7 +23,7 @@ import { Rng } from '../../src/rng.ts';
 import type { BenchContext, BenchRow, Timing, TrainingStats } from './types.ts';
 import { TFJS_PEER_NAME, tfjsSync } from './tfjs.ts';
 import { summarize } from './time.ts';
-import { disposeModel, enableWasm, tfModel, tfTrainStep, type TfModelName, WASM_BACKEND } from './tfjs-models.ts';
+import { disposeModel, enableWasm, registerTfjsGradients, tfModel, tfTrainStep, type TfModelName, WASM_BACKEND } from './tfjs-models.ts';
 
 const BATCH = 128;
 const DENSITIES = [1, 0.2];
@@ -42,9 +43,14 @@ export const TRAINING_CASES: TrainingCase[] = [
   { model: 'cifar_resnet_20', dataset: 'cifar10', examples: 50000, lr: 0.1, momentum: 0.9, weightDecay: 1e-4, augment: true, heavy: true },
 ];
 
-/** Warm-up 1 and a third of --reps (10 → 4) for heavy models; the kernel-suite counts otherwise. */
-function repsFor(c: TrainingCase, ctx: BenchContext): { warmup: number; reps: number } {
-  return c.heavy ? { warmup: Math.min(ctx.warmup, 1), reps: Math.max(1, Math.ceil(ctx.reps / 3)) } : { warmup: ctx.warmup, reps: ctx.reps };
+/**
+ * Heavy models (a ResNet-20 step takes seconds on a CPU adapter, a TF.js webgpu one ~30 s): warm-up
+ * 1, a third of --reps for ours (10 → 4) and a tenth for the peers (10 → 1), which keeps the suite
+ * near 4 minutes on lavapipe with the defaults. Light models use the kernel suites' counts.
+ */
+function repsFor(c: TrainingCase, ctx: BenchContext, side: 'ours' | 'peer'): { warmup: number; reps: number } {
+  if (!c.heavy) return { warmup: ctx.warmup, reps: ctx.reps };
+  return { warmup: Math.min(ctx.warmup, 1), reps: Math.max(1, Math.ceil(ctx.reps / (side === 'ours' ? 3 : 10))) };
 }
 
 type MemoryKind = 'arenas' | 'dataset' | 'activations' | 'scratch' | 'uniforms' | 'metrics';
@@ -76,8 +82,10 @@ class BufferTracker {
   get total(): number { return Object.values(this.bytes).reduce((a, b) => a + b, 0); }
 }
 
-interface OurStep {
+export interface OurStep {
   program: Program;
+  /** The step's dispatch list in order (for profiling subsets of it). */
+  dispatches: Dispatch[];
   /** Picks the batch and augmentation draws of step `i`. */
   setStep(i: number): void;
   memory: BufferTracker;
@@ -96,7 +104,8 @@ function randomMask(spec: ReturnType<typeof getModel>, layout: { name: string; o
   return mask;
 }
 
-function buildOurStep(gpu: Gpu, c: TrainingCase, density: number): OurStep {
+/** Our training step for case `c` at weight `density`, as the trainer assembles it. */
+export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number): OurStep {
   const spec = getModel(c.model);
   const [C, H, W] = spec.input;
   const memory = new BufferTracker(gpu.device);
@@ -138,11 +147,12 @@ function buildOurStep(gpu: Gpu, c: TrainingCase, density: number): OurStep {
     const sgd = sgdMasked(gpu, { weights: st.params.all(), grads: st.grads.all(), momenta: st.momenta.all(), mask: st.masks.all() },
       { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: false });
     let last = NaN;
-    const program = new Program(gpu, 'bench-train-step', [[gather.dispatch, ...model.forwardTrain, loss, ...model.backward, sgd.dispatch]],
+    const dispatches = [gather.dispatch, ...model.forwardTrain, loss, ...model.backward, sgd.dispatch];
+    const program = new Program(gpu, 'bench-train-step', [dispatches],
       { tensor: stats, ringSize: 2, onSnapshot: (_, v) => { last = v[0]!; } });
     const batches = order.length / BATCH;
     return {
-      program, memory, lastLoss: () => last,
+      program, dispatches, memory, lastLoss: () => last,
       setStep: (i) => gather.setStep((i % batches) * BATCH, i),
       destroy() { program.destroy(); model.destroy(); for (const o of owned) o.buffer.destroy(); },
     };
@@ -213,11 +223,11 @@ export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
   const { gpu, tf } = ctx;
   const rows: BenchRow[] = [];
   const webgpuBackend = tf.getBackend();
+  await registerTfjsGradients(tf);
   for (const c of TRAINING_CASES) {
-    const o = repsFor(c, ctx);
     const ours = new Map<number, Awaited<ReturnType<typeof timeOurs>>>();
     for (const d of DENSITIES) {
-      const r = await timeOurs(gpu, c, d, o);
+      const r = await timeOurs(gpu, c, d, repsFor(c, ctx, 'ours'));
       ours.set(d, r);
       const k = r.stats.gpuBytesByKind;
       ctx.log(`training ${c.model} ${densityName(d)}: ours ${r.timing.medianMs.toFixed(1)} ms/step (best ${r.timing.minMs.toFixed(1)}), ` +
@@ -232,7 +242,7 @@ export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
     for (const p of peers) {
       const peerName = await p.enter();
       for (const d of DENSITIES) {
-        const peer = await timeTfjsSteps(ctx, c, d, o, p.sync);
+        const peer = await timeTfjsSteps(ctx, c, d, repsFor(c, ctx, 'peer'), p.sync);
         const mine = ours.get(d)!;
         const ratio = peer.medianMs / mine.timing.medianMs;
         ctx.log(`training ${c.model} ${densityName(d)}: ${peerName} ${peer.medianMs.toFixed(1)} ms/step (best ${peer.minMs.toFixed(1)}), ours/peer ${ratio.toFixed(2)}x`);

@@ -124,3 +124,38 @@ export class Telemetry {
     for (const t of this.owned) t.buffer.destroy();
   }
 }
+
+/**
+ * Iterations whose weights are kept on disk when telemetry is on, so distances to the final
+ * weights can be computed after training: 1, 2, 5, 10, 20, 50, … and the epoch ends at 1, 2, 5,
+ * 10, 20, 40, 80, 160 epochs — a log-spaced handful, not every telemetry point.
+ */
+export function finalComparisonIterations(start: number, total: number, perEpoch: number): number[] {
+  const its = new Set<number>();
+  for (let d = 1; d <= total; d *= 10) for (const m of [1, 2, 5]) its.add(d * m);
+  for (const e of [1, 2, 5, 10, 20, 40, 80, 160]) its.add(e * perEpoch);
+  return [...its].filter((i) => i > start && i < total).sort((a, b) => a - b);
+}
+
+/** Rows of ‖w_i − w_T‖ and cos(w_i, w_T) per tensor and globally, from weights saved during the run. */
+export function distanceToFinalRows(layout: readonly { name: string; offset: number; shape: readonly number[] }[],
+  saved: ReadonlyMap<number, Float32Array>, final: Float32Array): MetricRow[] {
+  const rows: MetricRow[] = [];
+  for (const [iteration, w] of saved) {
+    let gd = 0, gdot = 0, gw = 0, gf = 0;
+    for (const e of layout) {
+      const n = e.shape.reduce((a, b) => a * b, 1);
+      let d = 0, dot = 0, ww = 0, ff = 0;
+      for (let i = e.offset; i < e.offset + n; i++) {
+        const a = w[i]!, b = final[i]!;
+        d += (a - b) ** 2; dot += a * b; ww += a * a; ff += b * b;
+      }
+      rows.push({ name: `telemetry/l2_to_final/${e.name}`, iteration, value: Math.sqrt(d) },
+        { name: `telemetry/cosine_to_final/${e.name}`, iteration, value: ww > 0 && ff > 0 ? dot / Math.sqrt(ww * ff) : 0 });
+      gd += d; gdot += dot; gw += ww; gf += ff;
+    }
+    rows.push({ name: 'telemetry/l2_to_final/global', iteration, value: Math.sqrt(gd) },
+      { name: 'telemetry/cosine_to_final/global', iteration, value: gw > 0 && gf > 0 ? gdot / Math.sqrt(gw * gf) : 0 });
+  }
+  return rows;
+}

@@ -26,7 +26,7 @@ import { sha256Hex } from './hash.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
 import { DeviceDataset, BatchFeeder, trainExamples, taskClasses } from './device-data.ts';
 import { Evaluator } from './evaluator.ts';
-import { Telemetry, telemetrySchedule, type TelemetryOptions } from './telemetry.ts';
+import { Telemetry, distanceToFinalRows, finalComparisonIterations, telemetrySchedule, type TelemetryOptions } from './telemetry.ts';
 
 /** Snapshots in flight: NaN detection lags by at most this many iterations. */
 const RING = 2;
@@ -196,7 +196,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     let testAccuracy: number | null = null;
     if (iteration === start && !ckpt && !job.evaluateOnlyAtEnd) testAccuracy = await evaluate(iteration);
 
-    const saveAt = new Set(job.saveIterations ?? []);
+    const saveAt = new Set([...(job.saveIterations ?? []), ...(job.telemetry ? finalComparisonIterations(start, total, perEpoch) : [])]);
     while (iteration < total) {
       const epoch = Math.floor(iteration / perEpoch);
       const epochEnd = Math.min((epoch + 1) * perEpoch, total);
@@ -224,6 +224,15 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
 
     const final = await saveWeights(total);
     const weightsHash = sha256Hex(new Uint8Array(final.params.buffer)).slice(0, 16);
+    if (job.telemetry) {
+      // Distances to the final weights, from the weights saved along the way (the start included).
+      const saved = new Map<number, Float32Array>();
+      for (const it of [start, ...finalComparisonIterations(start, total, perEpoch)]) {
+        const w = await readOrDiscard(storage, path(stepName(it)), sink, job.run, (b) => decodeWeights(b, path(stepName(it)), st.params, st.stats));
+        if (w) saved.set(it, w.params);
+      }
+      metrics.push(...distanceToFinalRows(st.params.layout(), saved, final.params));
+    }
     await storage.write(path('metrics.csv'), formatMetrics(metrics));
     await storage.write(path('done.json'), JSON.stringify({ iteration: total, testAccuracy, weightsHash }) + '\n');
     telemetry?.t.destroy();

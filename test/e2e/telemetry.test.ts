@@ -71,4 +71,15 @@ test('telemetry equals a float64 recomputation from the saved weights', () => {
     }
   }
   assert.ok(readdirSync(dir).includes('model_ep0_it7.safetensors'));
+  // Distances to the final weights, from the weights kept along the way (1, 2, 5, 10, 20 iterations, 1 epoch…).
+  const final = load('model_ep2_it0.safetensors');
+  let d = 0;
+  for (const [name, t] of final) {
+    if (name.includes('running')) continue;
+    const s0 = start.get(name)!.data;
+    for (let i = 0; i < t.data.length; i++) d += (t.data[i]! - s0[i]!) ** 2;
+  }
+  const got = get('telemetry/l2_to_final/global', 0);
+  assert.ok(Math.abs(got - Math.sqrt(d)) <= 1e-9 * Math.sqrt(d), `l2_to_final at 0: ${got} vs ${Math.sqrt(d)}`);
+  for (const it of [1, 2, 5, 10, 20, 24]) assert.ok(rows.some((x) => x.name === 'telemetry/cosine_to_final/global' && x.iteration === it), `no cosine_to_final at ${it}`);
 });
