@@ -163,6 +163,15 @@ runOptions(program.command('instability'), 'of the lottery')
     await runInstabilityCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });
 
+program.command('report <folder>')
+  .description('the paper\'s figures from run folders (a runs root or one lottery/train folder): a self-contained HTML page, a PNG per chart (rendered by headless Chromium), and a text summary')
+  .option('--out <dir>', 'where to write report.html, the PNGs and summary.txt (default: <folder>/report)')
+  .action(async (folder: string, opts: { out?: string }) => {
+    const { runReport } = await import('./report-command.ts');
+    const r = await runReport({ folder, out: opts.out });
+    console.error(`report: ${r.html}; ${r.pngs.length} figures as PNG next to it`);
+  });
+
 program.command('sweep <spec>')
   .description('run a sweep: a preset named after the paper\'s figures (rewinding, telemetry, perturbations, pretraining) or a JSON spec file; runs what is missing')
   .option('--setup <name>', 'for presets: lenet (Fashion-MNIST, fits a CPU) or resnet20 (the paper\'s CIFAR-10 setup, for a GPU)', 'lenet')

@@ -1,0 +1,93 @@
+// `earlyphase report <folder>`: collects the runs under <folder> (a runs root, or one train_* /
+// lottery_* folder), writes one self-contained HTML page (uPlot charts, data and script inline, so
+// it opens offline), screenshots each chart of that same page in headless Chromium to
+// <out>/<figure>.png, and prints a text summary. Reads plain files; the .sha256 sidecars are not
+// checked here because a report never feeds back into training.
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { UserError } from '../src/errors.ts';
+import { collectResults, type ResultSource } from '../src/report/collect.ts';
+import { buildFigures, type FigureSpec } from '../src/report/figures.ts';
+import { formatSummary } from '../src/report/summary.ts';
+import type { ReportData } from '../viewer/report.ts';
+import { buildViewer } from './viewer-build.ts';
+import { launchChromium } from './chromium.ts';
+
+export interface ReportOptions {
+  folder: string;
+  /** Output folder (default <folder>/report). */
+  out?: string;
+  /** Accepted like every command's global --adapter; a report draws with Chromium's 2-D canvas and needs no WebGPU adapter. */
+  adapter?: string;
+}
+
+export interface ReportResult { html: string; pngs: string[]; summary: string }
+
+/** The file system as a ResultSource rooted at `root`. */
+export function fsSource(root: string): ResultSource {
+  return {
+    list: (dir) => { try { return readdirSync(join(root, dir)); } catch { return []; } },
+    read: (path) => { try { return readFileSync(join(root, path), 'utf8'); } catch { return null; } },
+  };
+}
+
+export async function runReport(o: ReportOptions): Promise<ReportResult> {
+  const folder = resolve(o.folder);
+  const entries = fsSource(folder).list('');
+  if (!entries.length) throw new UserError(`report: ${o.folder} is not a folder with runs in it`);
+  const collected = collectResults(fsSource(dirname(folder)), basename(folder));
+  const figures = buildFigures(collected);
+  const summary = formatSummary(collected);
+  const out = resolve(o.out ?? join(folder, 'report'));
+  mkdirSync(out, { recursive: true });
+  const html = await renderPage({ title: `earlyphase report — ${folder}`, summary, figures });
+  const htmlPath = join(out, 'report.html');
+  writeFileSync(htmlPath, html);
+  writeFileSync(join(out, 'summary.txt'), summary + '\n');
+  console.log(summary);
+  const pngs = await screenshot(html, figures, out);
+  console.log(`\nreport: ${htmlPath} and ${pngs.length} PNG${pngs.length === 1 ? '' : 's'} in ${out}`);
+  return { html: htmlPath, pngs, summary };
+}
+
+/** viewer/report.html with its stylesheet, data and bundled script written inline. */
+async function renderPage(data: ReportData): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'earlyphase-report-'));
+  try {
+    await buildViewer(dir);
+    const read = (f: string) => readFileSync(join(dir, f), 'utf8');
+    // A literal "</script" inside inline code or JSON would end the element early; JSON gets '<' as \u003c.
+    const js = read('report.js').replace(/\n\/\/# sourceMappingURL=.*$/m, '').replace(/<\/script/gi, '<\\/script');
+    const json = JSON.stringify(data).replace(/</g, '\\u003c');
+    // Function replacers: the inserted text may contain '$', which a replacement string would interpret.
+    return read('report.html')
+      .replace('<link rel="stylesheet" href="report.css">', () => `<style>\n${read('report.css')}\n</style>`)
+      .replace('<script type="application/json" id="report-data">null</script>', () => `<script type="application/json" id="report-data">${json}</script>`)
+      .replace('<script type="module" src="report.js"></script>', () => `<script type="module">\n${js}\n</script>`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Each chart element of the page, rendered in headless Chromium, to <out>/<figure id>.png. */
+async function screenshot(html: string, figures: readonly FigureSpec[], out: string): Promise<string[]> {
+  if (!figures.length) return [];
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, deviceScaleFactor: 1 });
+    await page.setContent(html, { waitUntil: 'load' });
+    await page.waitForFunction(() => (globalThis as any).__report?.ready === true, undefined, { timeout: 60_000 });
+    const err = await page.evaluate(() => (globalThis as any).__report.error as string | undefined);
+    if (err) throw new Error(`report page failed: ${err}`);
+    const pngs: string[] = [];
+    for (const f of figures) {
+      const path = join(out, `${f.id}.png`);
+      await page.locator(`#fig-${f.id}`).screenshot({ path });
+      pngs.push(path);
+    }
+    return pngs;
+  } finally {
+    await browser.close();
+  }
+}

@@ -1,0 +1,168 @@
+// `earlyphase report`: a tiny real result tree (lottery with telemetry, a random-reinit branch,
+// instability) → HTML + PNGs + summary. The PNGs are decoded here and must show a drawn chart,
+// not a blank canvas; a tree with a deleted done.json is reported as partial and still drawn.
+// The pure collect → figures path is also checked on an in-memory tree for the figures the tiny
+// real tree does not produce (pre-training, instability vs. k, k from an epoch-qualified file).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inflateSync } from 'node:zlib';
+import { fsSource, runReport } from '../../runner/report-command.ts';
+import { collectResults, type ResultSource } from '../../src/report/collect.ts';
+import { buildFigures } from '../../src/report/figures.ts';
+import { formatSummary } from '../../src/report/summary.ts';
+
+const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
+const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02',
+  '--training-steps', '2ep', '--rewinding-steps', '5it', '--adapter', 'llvmpipe', '--quiet'];
+let root: string;
+const temps: string[] = [];
+
+function earlyphase(...args: string[]): void {
+  const r = spawnSync(process.execPath, [cli, ...args, ...FLAGS, '--root', root], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(r.status, 0, `earlyphase ${args.join(' ')}: ${r.stderr}`);
+}
+
+before(() => {
+  root = mkdtempSync(join(tmpdir(), 'earlyphase-report-'));
+  temps.push(root);
+  earlyphase('lottery', '--levels', '2', '--telemetry');
+  earlyphase('branch', 'randomly_reinitialize', '--levels', '1,2');
+  earlyphase('instability', '--levels', '1-1', '--points', '3');
+});
+after(() => { for (const t of temps) rmSync(t, { recursive: true, force: true }); });
+
+/** Minimal PNG decoder (8-bit RGB/RGBA, non-interlaced — what Chromium writes): RGBA rows. */
+function decodePng(bytes: Buffer): { width: number; height: number; rgba: Uint8Array } {
+  assert.equal(bytes.subarray(0, 8).toString('hex'), '89504e470d0a1a0a', 'PNG signature');
+  let width = 0, height = 0, channels = 0;
+  const idat: Buffer[] = [];
+  for (let p = 8; p < bytes.length;) {
+    const len = bytes.readUInt32BE(p), type = bytes.toString('ascii', p + 4, p + 8), data = bytes.subarray(p + 8, p + 8 + len);
+    if (type === 'IHDR') {
+      width = data.readUInt32BE(0); height = data.readUInt32BE(4);
+      assert.equal(data[8], 8, 'bit depth'); assert.equal(data[12], 0, 'interlace');
+      channels = ({ 2: 3, 6: 4 } as Record<number, number>)[data[9]!]!;
+      assert.ok(channels, `colour type ${data[9]}`);
+    } else if (type === 'IDAT') idat.push(data);
+    p += 12 + len;
+  }
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * channels, px = new Uint8Array(height * stride), rgba = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)]!, src = y * (stride + 1) + 1;
+    for (let x = 0; x < stride; x++) {
+      const a = x >= channels ? px[y * stride + x - channels]! : 0, b = y > 0 ? px[(y - 1) * stride + x]! : 0;
+      const c = x >= channels && y > 0 ? px[(y - 1) * stride + x - channels]! : 0;
+      const paeth = () => { const q = a + b - c, pa = Math.abs(q - a), pb = Math.abs(q - b), pc = Math.abs(q - c); return pa <= pb && pa <= pc ? a : pb <= pc ? b : c; };
+      const pred = [0, a, b, (a + b) >> 1, paeth()][filter]!;
+      px[y * stride + x] = (raw[src + x]! + pred) & 255;
+    }
+  }
+  for (let i = 0; i < width * height; i++) for (let k = 0; k < 4; k++) rgba[i * 4 + k] = k < channels ? px[i * channels + k]! : 255;
+  return { width, height, rgba };
+}
+
+/** The page's first series colour (#0969da), drawn by every chart with data. */
+const FIRST_SERIES = [0x09, 0x69, 0xda];
+
+/** In the middle of the image (the plot area): distinct colours, and pixels in the first series' colour. */
+function plotInk(file: string): { colours: number; series: number } {
+  const { width, height, rgba } = decodePng(readFileSync(file));
+  const colours = new Set<number>();
+  let series = 0;
+  for (let y = Math.floor(height * 0.1); y < height * 0.7; y++) {
+    for (let x = Math.floor(width * 0.12); x < width * 0.95; x++) {
+      const i = (y * width + x) * 4, r = rgba[i]!, g = rgba[i + 1]!, b = rgba[i + 2]!;
+      colours.add((r << 16) | (g << 8) | b);
+      if (r === FIRST_SERIES[0] && g === FIRST_SERIES[1] && b === FIRST_SERIES[2]) series++;
+    }
+  }
+  return { colours: colours.size, series };
+}
+
+test('report: HTML, one non-blank PNG per figure, every series has points, summary table', { timeout: 240_000 }, async () => {
+  const out = join(root, 'out');
+  const r = await runReport({ folder: root, out });
+  const lottery = readdirSync(root).find((n) => n.startsWith('lottery_'))!;
+  const figures = buildFigures(collectResults(fsSource(join(root, '..')), root.split('/').at(-1)!));
+  const ids = figures.map((f) => f.id);
+  for (const id of ['accuracy_vs_remaining', 'telemetry_grad_norm', 'telemetry_cosine_to_start', `perturbations_${lottery}`, 'instability_vs_level']) {
+    assert.ok(ids.includes(id), `figure ${id} in ${ids.join(', ')}`);
+  }
+  for (const f of figures) for (const s of f.series) assert.ok(s.x.length >= 1 && s.x.length === s.y.length, `${f.id}: series ${s.name} has points`);
+  const accuracy = figures.find((f) => f.id === 'accuracy_vs_remaining')!;
+  assert.deepEqual(accuracy.series.map((s) => s.name), ['rewind to 5it', 'randomly_reinitialize (rewind to 5it)']);
+  assert.deepEqual(accuracy.series[0]!.x, [64, 80, 100]);
+  assert.deepEqual(r.pngs, ids.map((id) => join(out, `${id}.png`)));
+  for (const png of r.pngs) {
+    const { colours, series } = plotInk(png);
+    assert.ok(colours >= 20 && series >= 10, `${png}: ${colours} colours, ${series} pixels of the first series — chart looks blank`);
+  }
+  const html = readFileSync(r.html, 'utf8');
+  assert.ok(!/<script[^>]+src=|<link[^>]+stylesheet/.test(html), 'self-contained: no external script or stylesheet');
+  assert.ok(html.includes('"accuracy_vs_remaining"'), 'data embedded');
+  assert.match(r.summary, new RegExp(`${lottery} \\(rewind to 5it\\)`));
+  assert.match(r.summary, /^\s+2\s+64\.00%\s+\d+\.\d\d\s+\d+\.\d\d$/m);
+  assert.match(r.summary, /instability \(error barrier\): level 1 replicate 1: \d+\.\d\d points/);
+  assert.doesNotMatch(r.summary, /missing/);
+});
+
+test('report on a partial tree lists what is missing and still renders', { timeout: 120_000 }, async () => {
+  const partial = mkdtempSync(join(tmpdir(), 'earlyphase-report-partial-'));
+  temps.push(partial);
+  cpSync(root, partial, { recursive: true, filter: (p) => !p.endsWith('/out') });
+  const lottery = readdirSync(partial).find((n) => n.startsWith('lottery_'))!;
+  rmSync(join(partial, lottery, 'replicate_1', 'level_2', 'main', 'done.json'));
+  const r = await runReport({ folder: join(partial, lottery), out: join(partial, 'out') });
+  assert.match(r.summary, new RegExp(`level_2 of ${lottery}/replicate_1 has no done\\.json`));
+  assert.ok(existsSync(r.html) && r.pngs.length >= 3);
+  const accuracy = buildFigures(collectResults(fsSource(partial), lottery)).find((f) => f.id === 'accuracy_vs_remaining')!;
+  assert.deepEqual(accuracy.series[0]!.x, [80, 100], 'the unfinished level is left out of the plot');
+});
+
+/** An in-memory ResultSource from a path → text map (folders are implied by the paths). */
+function memorySource(files: Record<string, string>): ResultSource {
+  return {
+    read: (p) => files[p] ?? null,
+    list: (dir) => [...new Set(Object.keys(files).filter((p) => p.startsWith(dir ? `${dir}/` : '')).map((p) => p.slice(dir ? dir.length + 1 : 0).split('/')[0]!))],
+  };
+}
+
+test('figures from a synthetic tree: pre-training, instability vs. k, rewind point from an epoch-qualified file name', () => {
+  const files: Record<string, string> = {};
+  const level = (lot: string, rep: number, l: number, acc: number, model: string, barrier?: number) => {
+    const d = `${lot}/replicate_${rep}/level_${l}`;
+    files[`${d}/main/done.json`] = JSON.stringify({ iteration: 100, testAccuracy: acc });
+    files[`${d}/main/metrics.csv`] = 'train_epoch_loss,40,1\ntrain_epoch_loss,80,0.5\n';
+    files[`${d}/main/${model}`] = '';
+    if (l > 0) files[`${d}/main/sparsity_report.json`] = JSON.stringify({ total: 100, unpruned: 100 * 0.8 ** l });
+    if (barrier !== undefined) files[`${d}/instability_abc/instability.json`] = JSON.stringify({ level: l, alphas: [0, 1], errors: [0.1, 0.1], barrier });
+  };
+  for (const rep of [1, 2]) {
+    for (const l of [0, 1]) {
+      level('lottery_a', rep, l, 0.8 + 0.01 * rep, 'model_ep0_it0.safetensors', 0.1);
+      level('lottery_b', rep, l, 0.85, l === 1 ? 'model_ep1_it3.safetensors' : 'model_ep0_it0.safetensors', 0.02);
+    }
+    files[`lottery_b/replicate_${rep}/pretrain/main/hparams.json`] = JSON.stringify({ dataset: { unsupervised_labels: 'rotation' }, training: { training_steps: '1ep3it' } });
+    files[`lottery_b/replicate_${rep}/pretrain/main/done.json`] = '{"iteration":43,"testAccuracy":0.3}';
+  }
+  const collected = collectResults(memorySource(files));
+  assert.deepEqual(collected.lotteries.map((l) => l.rewindIteration), [0, 43]);
+  assert.deepEqual(collected.missing, []);
+  const figures = buildFigures(collected);
+  const byId = Object.fromEntries(figures.map((f) => [f.id, f]));
+  assert.deepEqual(Object.keys(byId), ['accuracy_vs_remaining', 'pretraining', 'instability_vs_level', 'instability_vs_rewind']);
+  const a = byId.accuracy_vs_remaining!.series[0]!;
+  assert.equal(a.name, 'rewind to 0it');
+  assert.deepEqual(a.lo!.map((v) => +v.toFixed(6)), [81, 81]);
+  assert.deepEqual(a.hi!.map((v) => +v.toFixed(6)), [82, 82]);
+  assert.deepEqual(byId.pretraining!.series.map((s) => [s.name, s.x]), [['rotation labels, 1ep3it', [0, 1]]]);
+  assert.deepEqual(byId.instability_vs_rewind!.series.map((s) => [s.name, s.x, s.y.map((v) => +v.toFixed(6))]),
+    [['level 0', [0, 43], [10, 2]], ['level 1', [0, 43], [10, 2]]]);
+  assert.match(formatSummary(collected), /lottery_b \(rewind to 43it\)/);
+});
