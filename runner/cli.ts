@@ -90,7 +90,7 @@ program.command('check')
 
 program.command('bench')
   .description('kernel throughput (GFLOP/s) against TensorFlow.js webgpu on the same adapter, measured in the same run')
-  .option('--suite <names>', 'comma-separated suites: matmul, conv2d', 'matmul,conv2d')
+  .option('--suite <names>', 'comma-separated suites: matmul, conv2d, training (whole training steps; a few minutes)', 'matmul,conv2d')
   .option('--warmup <n>', 'warm-up calls per case', positiveInt, 3)
   .option('--reps <n>', 'timed calls per case', positiveInt, 10)
   .option('--json', 'machine-readable output')
