@@ -114,8 +114,9 @@ function collectLottery(src: ResultSource, dir: string, name: string, missing: s
 
 /**
  * k = the iteration of level_1's earliest model file, model_ep<E>_it<I> (OpenLTH names: I counts
- * within epoch E). For E > 0 the epoch length comes from level_0, which starts at 0, so its first
- * epoch-end row sits at exactly one epoch.
+ * within epoch E). For E > 0 the epoch length comes from level_0's epoch-end rows, which sit at
+ * multiples of it: the gap between two of them (level 0 may start mid-way, after pre-training),
+ * or the first one when there is only one.
  */
 function rewindPoint(src: ResultSource, level1: string, level0: string): number | null {
   const saved = src.list(level1).flatMap((f) => {
@@ -127,7 +128,14 @@ function rewindPoint(src: ResultSource, level1: string, level0: string): number 
   if (first.ep === 0) return first.it;
   const text = src.read(join(level0, 'metrics.csv'));
   const epochEnds = text === null ? [] : safeMetrics(text, level0).filter((r) => r.name === 'train_epoch_loss').map((r) => r.iteration);
-  return epochEnds.length ? first.ep * Math.min(...epochEnds) + first.it : null;
+  if (!epochEnds.length) return null;
+  const sorted = [...new Set(epochEnds)].sort((a, b) => a - b);
+  const gaps = sorted.slice(1).map((v, i) => v - sorted[i]!);
+  // The most common gap: the last epoch may be cut short when training ends mid-epoch.
+  const counts = new Map<number, number>();
+  for (const g of gaps) counts.set(g, (counts.get(g) ?? 0) + 1);
+  const perEpoch = gaps.length ? [...counts].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]![0] : sorted[0]!;
+  return first.ep * perEpoch + first.it;
 }
 
 function readRun(src: ResultSource, dir: string, where: string, missing: string[]): RunRecord | null {
