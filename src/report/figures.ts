@@ -35,7 +35,7 @@ const REMAINING: AxisSpec = { label: '% weights remaining', log: true, reverse: 
 const ACCURACY: AxisSpec = { label: 'test accuracy (%)', log: false };
 
 export function buildFigures(c: Collected): FigureSpec[] {
-  const figures = [accuracyFigure(c), ...telemetryFigures(c), ...perturbationFigures(c), pretrainingFigure(c), ...instabilityFigures(c)];
+  const figures = [accuracyFigure(c), ...telemetryFigures(c), ...perturbationFigures(c), pretrainingFigure(c), pretrainingLengthFigure(c), ...instabilityFigures(c)];
   return figures.filter((f): f is FigureSpec => f !== null && f.series.some((s) => s.x.length > 0))
     .map((f) => ({ ...f, series: f.series.filter((s) => s.x.length > 0) }));
 }
@@ -144,13 +144,39 @@ function perturbationFigures(c: Collected): FigureSpec[] {
 
 /** "rotation labels, 40ep" from the pre-training run's dataset group and length. */
 export function pretrainLabel(h: Record<string, any> | null): string {
+  return `${pretrainTask(h)}, ${h?.training?.training_steps ?? '?'}`;
+}
+
+/** The pre-training task without its length: "rotation labels", "blur ×4", … */
+export function pretrainTask(h: Record<string, any> | null): string {
   const d = h?.dataset ?? {};
   const parts: string[] = [];
   if (d.unsupervised_labels) parts.push(`${d.unsupervised_labels} labels`);
   if (d.random_labels_fraction) parts.push(`random labels ${d.random_labels_fraction}`);
   if (d.blur_factor) parts.push(`blur ×${d.blur_factor}`);
-  if (!parts.length) parts.push('same task');
-  return `${parts.join(', ')}, ${h?.training?.training_steps ?? '?'}`;
+  return parts.length ? parts.join(', ') : 'same task';
+}
+
+/** Pre-training length in epochs from a step string ("40ep", "1ep20it" needs the epoch length: null). */
+function pretrainEpochs(h: Record<string, any> | null): number | null {
+  const m = /^(\d+)ep$/.exec(String(h?.training?.training_steps ?? ''));
+  return m ? Number(m[1]) : null;
+}
+
+/** The paper's §5 view: accuracy of the sparsest level vs. pre-training length, one line per task. */
+function pretrainingLengthFigure(c: Collected): FigureSpec {
+  const byTask = new Map<string, { x: number; v: number }[]>();
+  for (const l of c.lotteries) {
+    const pre = l.replicates.find((r) => r.pretrain)?.pretrain;
+    const epochs = pre ? pretrainEpochs(pre.hparams) : null;
+    if (!pre || epochs === null) continue;
+    const pts = trunkPoints(l, 'level');
+    const deepest = Math.max(...pts.map((p) => p.x));
+    const task = pretrainTask(pre.hparams);
+    byTask.set(task, [...(byTask.get(task) ?? []), ...pts.filter((p) => p.x === deepest).map((p) => ({ x: epochs, v: p.v }))]);
+  }
+  return { id: 'pretraining_length', group: 'pretraining', title: 'Pre-training: test accuracy of the sparsest level vs. pre-training length, per task',
+    x: { label: 'pre-training length (epochs)', log: false }, y: ACCURACY, series: [...byTask].map(([task, pts]) => aggregate(task, pts)) };
 }
 
 function pretrainingFigure(c: Collected): FigureSpec {
