@@ -58,7 +58,7 @@ export async function runBranchCommand(o: BranchCommand): Promise<void> {
   const { resolveBranch, trunkFor } = await import('../src/lottery/branch.ts');
   const plan = planLottery(job, data, pretrainData);
   resolveBranch(job);
-  for (const l of levels) await trunkFor({ gpu: null as never, storage, sink, data, pretrainData }, plan, l);
+  for (const l of levels) await trunkFor({ storage, sink }, plan, l);
   const gpu = await openGpu(o.adapter);
   try {
     const results = await runBranch({ gpu, storage, sink, data, pretrainData }, job);

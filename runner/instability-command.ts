@@ -40,7 +40,7 @@ export async function runInstabilityCommand(o: InstabilityCommand): Promise<Inst
   const base = hparams.training.data_order_seed ?? tensorSeed(o.replicate, 'data_order_seed');
   const seeds: [number, number] = [base, o.sameOrder ? base : tensorSeed(base, 'instability copy 2')];
   const plan = planLottery({ hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels) }, data);
-  for (const l of levels) await trunkFor({ gpu: null as never, storage, sink, data }, plan, l); // trunk present? (no GPU yet)
+  for (const l of levels) await trunkFor({ storage, sink }, plan, l); // trunk present? (no GPU yet)
   const gpu = await openGpu(o.adapter);
   const out: InstabilityResult[] = [];
   try {

@@ -12,7 +12,7 @@ import type { HostState } from '../train/checkpoint.ts';
 import { decodeMask, denseMask, density } from './mask.ts';
 import { randomPrune } from './pruning.ts';
 import { applyBranch, branchNames, getBranch, parseBranchOptions } from './branches/registry.ts';
-import { levelDir, maskedState, planLottery, trunkWeights, type LevelResult, type LotteryEnv, type LotteryJob, type LotteryPlan } from './lottery.ts';
+import { levelDir, maskedState, planLottery, trunkWeights, type LevelResult, type LotteryEnv, type LotteryJob, type LotteryPlan, type TrunkEnv } from './lottery.ts';
 
 /** Branches that are not weight perturbations, with their options. */
 const SPECIAL: Record<string, { description: string; options: Record<string, string> }> = {
@@ -64,7 +64,7 @@ export function resolveBranch(job: BranchJob): { options: Record<string, unknown
 }
 
 /** Reads everything a branch needs from the trunk (host only); missing trunk stages are errors naming them. */
-export async function trunkFor(env: LotteryEnv, plan: LotteryPlan, level: number): Promise<{ mask: Float32Array; w0: HostState; wk: HostState }> {
+export async function trunkFor(env: TrunkEnv, plan: LotteryPlan, level: number): Promise<{ mask: Float32Array; w0: HostState; wk: HostState }> {
   const layout = plan.params.layout();
   let mask = denseMask(plan.spec, layout);
   if (level > 0) {

@@ -34,6 +34,9 @@ export interface LotteryEnv {
   pretrainData?: DatasetSplits;
 }
 
+/** What reading the trunk from disk needs (no GPU): commands check it before opening one. */
+export type TrunkEnv = Pick<LotteryEnv, 'storage' | 'sink'>;
+
 export interface LotteryJob {
   hparams: Hparams;
   lottery: LotteryOptions;
@@ -95,14 +98,14 @@ export function maskedState(s: HostState, mask: Float32Array): HostState {
 }
 
 /** Reads a weights file of the run; a missing or corrupt one is an error naming it and what to run. */
-export async function readWeights(env: LotteryEnv, plan: LotteryPlan, path: string, what: string): Promise<HostState> {
+export async function readWeights(env: TrunkEnv, plan: LotteryPlan, path: string, what: string): Promise<HostState> {
   const w = await readOrDiscard(env.storage, path, env.sink, plan.root, (b) => decodeWeights(b, path, plan.params, plan.stats));
   if (!w) throw new UserError(`${what} (${path}) is missing; run the lottery trunk first (earlyphase lottery with the same options)`);
   return w;
 }
 
 /** w_0 and w_k: level 0's weights at its start and at the rewind point (saved once, reused by every level and branch). */
-export async function trunkWeights(env: LotteryEnv, plan: LotteryPlan): Promise<{ w0: HostState; wk: HostState }> {
+export async function trunkWeights(env: TrunkEnv, plan: LotteryPlan): Promise<{ w0: HostState; wk: HostState }> {
   const dir = levelDir(plan, 0);
   const w0 = await readWeights(env, plan, `${dir}/${weightsFileName(plan.level0Start, plan.perEpoch)}`, 'the level-0 starting weights w_0');
   const wk = plan.rewindIteration === plan.level0Start ? w0

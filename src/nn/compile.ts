@@ -37,6 +37,11 @@ export function createModelState(gpu: Gpu, spec: ModelSpec): ModelState {
   return { spec, params: mk('params'), grads: mk('grads'), momenta: mk('momenta'), masks: mk('masks'), stats };
 }
 
+export function destroyModelState(st: ModelState): void {
+  for (const a of [st.params, st.grads, st.momenta, st.masks]) a.buffer.destroy();
+  if (st.stats.names.length) st.stats.buffer.destroy();
+}
+
 export interface CompiledModel {
   batch: number;
   /** Input images [B, C, H, W] (written by the batch kernel). */

@@ -4,7 +4,7 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import { createTensor, download, upload } from '../gpu/tensor.ts';
 import { runDispatches, type Dispatch } from '../gpu/dispatch.ts';
-import { compileModel, createModelState, type CompiledModel, type ModelState } from '../nn/compile.ts';
+import { compileModel, createModelState, destroyModelState, type CompiledModel, type ModelState } from '../nn/compile.ts';
 import { crossEntropyEval } from '../kernels/loss.ts';
 import type { BatchGather } from '../kernels/batch.ts';
 import type { ModelSpec } from '../nn/graph.ts';
@@ -81,7 +81,6 @@ export class WeightsEvaluator {
 
   destroy(): void {
     this.ev.destroy(); this.dev.destroy();
-    for (const a of [this.st.params, this.st.grads, this.st.momenta, this.st.masks]) a.buffer.destroy();
-    if (this.st.stats.names.length) this.st.stats.buffer.destroy();
+    destroyModelState(this.st);
   }
 }

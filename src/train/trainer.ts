@@ -12,7 +12,7 @@ import { UserError } from '../errors.ts';
 import type { Hparams } from './hparams.ts';
 import { hparamsToJSON } from './hparams.ts';
 import { getModel, withClasses } from '../nn/zoo.ts';
-import { compileModel, createModelState, type ModelState } from '../nn/compile.ts';
+import { compileModel, createModelState, destroyModelState, type ModelState } from '../nn/compile.ts';
 import { initParameters, initRunningStats, type BatchnormInit } from '../nn/init.ts';
 import { softmaxCrossEntropy } from '../kernels/loss.ts';
 import { sgdMasked } from '../kernels/sgd.ts';
@@ -240,8 +240,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     sink({ type: 'done', run: job.run, iteration: total, testAccuracy, weightsHash, seconds: (Date.now() - t0) / 1000, skipped: false });
     return { final, testAccuracy, weightsHash, iterations: total, skipped: false };
   } finally {
-    for (const a of [st.params, st.grads, st.momenta, st.masks]) a.buffer.destroy();
-    if (st.stats.names.length) st.stats.buffer.destroy();
+    destroyModelState(st);
   }
 }
 
