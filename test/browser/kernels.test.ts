@@ -2,21 +2,27 @@
 // table as test/kernels/suite.test.ts, run by viewer/check.ts, read back through Playwright.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { buildViewer } from '../../runner/viewer-build.ts';
-import { serveStatic } from '../../runner/static-server.ts';
+import { startViewServer, type ViewServer } from '../../runner/view-server.ts';
 import { launchChromium } from '../../runner/chromium.ts';
 
 let browser: Browser;
-let server: Awaited<ReturnType<typeof serveStatic>>;
+let server: ViewServer;
+// The kernel page needs no runs; an empty read-only root keeps the test off the user's runs.
+const root = mkdtempSync(join(tmpdir(), 'earlyphase-runs-'));
 
 before(async () => {
-  server = await serveStatic(await buildViewer());
+  server = await startViewServer({ root, viewerDir: await buildViewer(), write: false });
   browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
   await server?.close();
+  rmSync(root, { recursive: true, force: true });
 });
 
 test('kernel suite passes in Chromium WebGPU', { timeout: 900_000 }, async () => {
