@@ -109,7 +109,7 @@ export async function runBranch(env: LotteryEnv, job: BranchJob): Promise<LevelR
     await env.storage.write(`${dir}/branch.json`, JSON.stringify({ branch: job.branch, options, seed: job.seed }, null, 2) + '\n');
     const r = await train(env.gpu, env.storage, env.sink, {
       run: `${plan.root}/level_${level}/${job.branch}`, dir, hparams, replicate: job.replicate, data: env.data,
-      init, mask, startIteration: plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd,
+      init, mask, startIteration: plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, control: job.control,
     });
     out.push({ level, density: density(plan.spec, layout, mask), testAccuracy: r.testAccuracy, dir, weightsHash: r.weightsHash });
   }

@@ -20,6 +20,7 @@ import { decodeWeights, type HostState } from '../train/checkpoint.ts';
 import type { RunStorage } from '../train/storage.ts';
 import type { EventSink } from '../train/events.ts';
 import type { TelemetryOptions } from '../train/telemetry.ts';
+import type { RunControl } from '../train/control.ts';
 import { denseMask, decodeMask, density, encodeMask } from './mask.ts';
 import { prune } from './pruning.ts';
 import { sparsityReport } from './sparsity.ts';
@@ -46,6 +47,8 @@ export interface LotteryJob {
   evaluateOnlyAtEnd?: boolean;
   /** Early-training telemetry in every level's training run. */
   telemetry?: TelemetryOptions;
+  /** Pause/stop shared by every training run of the job (the browser tab). */
+  control?: RunControl;
 }
 
 export interface LevelResult { level: number; density: number; testAccuracy: number | null; dir: string; weightsHash: string }
@@ -135,7 +138,7 @@ export async function runLottery(env: LotteryEnv, job: LotteryJob): Promise<Leve
     const r = await train(env.gpu, env.storage, env.sink, {
       run: `${plan.root}/level_${level}`, dir, hparams: h, replicate: job.replicate, data: env.data,
       init: level === 0 ? init : maskedState(wk!, mask),
-      mask, startIteration: level === 0 ? plan.level0Start : plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, telemetry: job.telemetry,
+      mask, startIteration: level === 0 ? plan.level0Start : plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, telemetry: job.telemetry, control: job.control,
       saveIterations: level === 0 && plan.rewindIteration > plan.level0Start ? [plan.rewindIteration] : [],
     });
     prev = r;
@@ -168,7 +171,7 @@ async function pretrain(env: LotteryEnv, job: LotteryJob, plan: LotteryPlan): Pr
   const data = env.pretrainData ?? env.data;
   const r = await train(env.gpu, env.storage, env.sink, {
     run: `${plan.root}/pretrain`, dir: `${plan.root}/pretrain/main`, hparams: ph, replicate: job.replicate, data,
-    evaluateOnlyAtEnd: job.evaluateOnlyAtEnd,
+    evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, control: job.control,
   });
   const pre = withClasses(getModel(ph.model.model_name), taskClasses(ph, data.train.classes));
   if (pre.classes === plan.spec.classes) return r.final;

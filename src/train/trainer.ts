@@ -22,6 +22,7 @@ import { formatMetrics, parseMetrics, type MetricRow } from './metrics.ts';
 import { decodeCheckpoint, encodeCheckpoint, encodeWeights, decodeWeights, type HostState } from './checkpoint.ts';
 import { text, type RunStorage } from './storage.ts';
 import type { EventSink } from './events.ts';
+import type { RunControl } from './control.ts';
 import { sha256Hex } from './hash.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
 import { DeviceDataset, BatchFeeder, trainExamples, taskClasses } from './device-data.ts';
@@ -54,6 +55,8 @@ export interface TrainJob {
   evaluateOnlyAtEnd?: boolean;
   /** Early-training telemetry (src/train/telemetry.ts); off when absent. */
   telemetry?: TelemetryOptions;
+  /** Pause/stop between steps (the browser tab); absent for the CLI. */
+  control?: RunControl;
 }
 
 export interface TrainResult {
@@ -204,6 +207,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
       epochLoss = 0; epochCorrect = 0; epochSeen = 0;
       for (; iteration < epochEnd; iteration++) {
         if (diverged) break;
+        if (job.control?.interrupted) await job.control.wait();
         sgd.setLearningRate(learningRate(schedule, iteration));
         feeder.setStep(iteration, iteration - epoch * perEpoch);
         const extra = telemetry?.at.has(iteration + 1) ? { dispatches: telemetry.t.dispatches, channel: telemetry.channel } : null;
