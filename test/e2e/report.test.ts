@@ -10,11 +10,12 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inflateSync } from 'node:zlib';
 import { fsSource, runReport } from '../../runner/report-command.ts';
-import { collectResults, type ResultSource } from '../../src/report/collect.ts';
+import { collectResults } from '../../src/report/collect.ts';
 import { buildFigures } from '../../src/report/figures.ts';
 import { formatSummary } from '../../src/report/summary.ts';
+import { filesSource } from '../../src/report/files-source.ts';
+import { assertChartDrawn } from '../png.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02',
@@ -36,55 +37,6 @@ before(() => {
 });
 after(() => { for (const t of temps) rmSync(t, { recursive: true, force: true }); });
 
-/** Minimal PNG decoder (8-bit RGB/RGBA, non-interlaced — what Chromium writes): RGBA rows. */
-function decodePng(bytes: Buffer): { width: number; height: number; rgba: Uint8Array } {
-  assert.equal(bytes.subarray(0, 8).toString('hex'), '89504e470d0a1a0a', 'PNG signature');
-  let width = 0, height = 0, channels = 0;
-  const idat: Buffer[] = [];
-  for (let p = 8; p < bytes.length;) {
-    const len = bytes.readUInt32BE(p), type = bytes.toString('ascii', p + 4, p + 8), data = bytes.subarray(p + 8, p + 8 + len);
-    if (type === 'IHDR') {
-      width = data.readUInt32BE(0); height = data.readUInt32BE(4);
-      assert.equal(data[8], 8, 'bit depth'); assert.equal(data[12], 0, 'interlace');
-      channels = ({ 2: 3, 6: 4 } as Record<number, number>)[data[9]!]!;
-      assert.ok(channels, `colour type ${data[9]}`);
-    } else if (type === 'IDAT') idat.push(data);
-    p += 12 + len;
-  }
-  const raw = inflateSync(Buffer.concat(idat));
-  const stride = width * channels, px = new Uint8Array(height * stride), rgba = new Uint8Array(width * height * 4);
-  for (let y = 0; y < height; y++) {
-    const filter = raw[y * (stride + 1)]!, src = y * (stride + 1) + 1;
-    for (let x = 0; x < stride; x++) {
-      const a = x >= channels ? px[y * stride + x - channels]! : 0, b = y > 0 ? px[(y - 1) * stride + x]! : 0;
-      const c = x >= channels && y > 0 ? px[(y - 1) * stride + x - channels]! : 0;
-      const paeth = () => { const q = a + b - c, pa = Math.abs(q - a), pb = Math.abs(q - b), pc = Math.abs(q - c); return pa <= pb && pa <= pc ? a : pb <= pc ? b : c; };
-      const pred = [0, a, b, (a + b) >> 1, paeth()][filter]!;
-      px[y * stride + x] = (raw[src + x]! + pred) & 255;
-    }
-  }
-  for (let i = 0; i < width * height; i++) for (let k = 0; k < 4; k++) rgba[i * 4 + k] = k < channels ? px[i * channels + k]! : 255;
-  return { width, height, rgba };
-}
-
-/** The page's first series colour (#0969da), drawn by every chart with data. */
-const FIRST_SERIES = [0x09, 0x69, 0xda];
-
-/** In the middle of the image (the plot area): distinct colours, and pixels in the first series' colour. */
-function plotInk(file: string): { colours: number; series: number } {
-  const { width, height, rgba } = decodePng(readFileSync(file));
-  const colours = new Set<number>();
-  let series = 0;
-  for (let y = Math.floor(height * 0.1); y < height * 0.7; y++) {
-    for (let x = Math.floor(width * 0.12); x < width * 0.95; x++) {
-      const i = (y * width + x) * 4, r = rgba[i]!, g = rgba[i + 1]!, b = rgba[i + 2]!;
-      colours.add((r << 16) | (g << 8) | b);
-      if (r === FIRST_SERIES[0] && g === FIRST_SERIES[1] && b === FIRST_SERIES[2]) series++;
-    }
-  }
-  return { colours: colours.size, series };
-}
-
 test('report: HTML, one non-blank PNG per figure, every series has points, summary table', { timeout: 240_000 }, async () => {
   const out = join(root, 'out');
   const r = await runReport({ folder: root, out });
@@ -99,10 +51,7 @@ test('report: HTML, one non-blank PNG per figure, every series has points, summa
   assert.deepEqual(accuracy.series.map((s) => s.name), ['rewind to 5it', 'randomly_reinitialize (rewind to 5it)']);
   assert.deepEqual(accuracy.series[0]!.x, [64, 80, 100]);
   assert.deepEqual(r.pngs, ids.map((id) => join(out, `${id}.png`)));
-  for (const png of r.pngs) {
-    const { colours, series } = plotInk(png);
-    assert.ok(colours >= 20 && series >= 10, `${png}: ${colours} colours, ${series} pixels of the first series — chart looks blank`);
-  }
+  for (const png of r.pngs) assertChartDrawn(readFileSync(png), png);
   const html = readFileSync(r.html, 'utf8');
   assert.ok(!/<script[^>]+src=|<link[^>]+stylesheet/.test(html), 'self-contained: no external script or stylesheet');
   assert.ok(html.includes('"accuracy_vs_remaining"'), 'data embedded');
@@ -125,14 +74,6 @@ test('report on a partial tree lists what is missing and still renders', { timeo
   assert.deepEqual(accuracy.series[0]!.x, [80, 100], 'the unfinished level is left out of the plot');
 });
 
-/** An in-memory ResultSource from a path → text map (folders are implied by the paths). */
-function memorySource(files: Record<string, string>): ResultSource {
-  return {
-    read: (p) => files[p] ?? null,
-    list: (dir) => [...new Set(Object.keys(files).filter((p) => p.startsWith(dir ? `${dir}/` : '')).map((p) => p.slice(dir ? dir.length + 1 : 0).split('/')[0]!))],
-  };
-}
-
 test('figures from a synthetic tree: pre-training, instability vs. k, rewind point from an epoch-qualified file name', () => {
   const files: Record<string, string> = {};
   const level = (lot: string, rep: number, l: number, acc: number, model: string, barrier?: number) => {
@@ -151,7 +92,7 @@ test('figures from a synthetic tree: pre-training, instability vs. k, rewind poi
     files[`lottery_b/replicate_${rep}/pretrain/main/hparams.json`] = JSON.stringify({ dataset: { unsupervised_labels: 'rotation' }, training: { training_steps: '1ep3it' } });
     files[`lottery_b/replicate_${rep}/pretrain/main/done.json`] = '{"iteration":43,"testAccuracy":0.3}';
   }
-  const collected = collectResults(memorySource(files));
+  const collected = collectResults(filesSource(files));
   assert.deepEqual(collected.lotteries.map((l) => l.rewindIteration), [0, 43]);
   assert.deepEqual(collected.missing, []);
   const figures = buildFigures(collected);
