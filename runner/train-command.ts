@@ -2,7 +2,7 @@
 // then run the shared driver with Node's storage and terminal progress.
 import { formatHparamsHelp, hparamsHash, parseHparamArgv } from '../src/train/hparams.ts';
 import { HparamsError } from '../src/errors.ts';
-import { getModel } from '../src/nn/zoo.ts';
+import { getModel, modelForData } from '../src/nn/zoo.ts';
 import { iterationsFor, train, unsupportedKnobs } from '../src/train/trainer.ts';
 import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
 import { parseStepList, stepToIterations } from '../src/train/steps.ts';
@@ -25,6 +25,7 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
   getModel(hparams.model.model_name);
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
+  modelForData(hparams.model.model_name, data.train, data.train.classes); // e.g. VGG on 28×28 images: refused before the GPU
   const { perEpoch, total } = iterationsFor(hparams, data.train.count);
   const saveIterations = o.saveSteps ? parseStepList(o.saveSteps, '--save-steps').map((s) => stepToIterations(s, perEpoch, '--save-steps')) : [];
   const late = saveIterations.filter((i) => i > total);

@@ -10,7 +10,7 @@ import { UserError } from '../errors.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
 import type { Hparams } from '../train/hparams.ts';
 import { parameters, type ModelSpec } from '../nn/graph.ts';
-import { getModel, withClasses } from '../nn/zoo.ts';
+import { modelForData } from '../nn/zoo.ts';
 import { initParameters, type BatchnormInit } from '../nn/init.ts';
 import { buffers } from '../nn/graph.ts';
 import { taskClasses } from '../train/device-data.ts';
@@ -70,7 +70,7 @@ export interface LotteryPlan {
 
 export function planLottery(job: LotteryJob, data: DatasetSplits, pretrainData: DatasetSplits = data): LotteryPlan {
   const h = job.hparams;
-  const spec = withClasses(getModel(h.model.model_name), taskClasses(h, data.train.classes));
+  const spec = modelForData(h.model.model_name, data.train, taskClasses(h, data.train.classes));
   const params = new Arena('params'), stats = new Arena('bn_stats');
   for (const p of parameters(spec.layers)) params.add(p.name, p.shape);
   for (const b of buffers(spec.layers)) stats.add(b.name, b.shape);
@@ -80,6 +80,10 @@ export function planLottery(job: LotteryJob, data: DatasetSplits, pretrainData: 
   let start = 0;
   if (job.lottery.pretrain) {
     if (k !== 0) throw new UserError('--pretrain makes the pre-trained weights the rewind point; do not also give --rewinding-steps');
+    const [a, b] = [data.train, pretrainData.train];
+    if (a.channels !== b.channels || a.height !== b.height || a.width !== b.width) {
+      throw new UserError(`pre-training on ${b.name} (${b.channels}×${b.height}×${b.width} images) cannot feed a network for ${a.name} (${a.channels}×${a.height}×${a.width}); pre-train on images of the same shape`);
+    }
     if (job.lottery.pretrain.countsAgainstBudget) {
       const ph = job.lottery.pretrain.hparams;
       const p = iterationsFor(ph, pretrainData.train.count).total;
@@ -173,7 +177,7 @@ async function pretrain(env: LotteryEnv, job: LotteryJob, plan: LotteryPlan): Pr
     run: `${plan.root}/pretrain`, dir: `${plan.root}/pretrain/main`, hparams: ph, replicate: job.replicate, data,
     evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, control: job.control,
   });
-  const pre = withClasses(getModel(ph.model.model_name), taskClasses(ph, data.train.classes));
+  const pre = modelForData(ph.model.model_name, data.train, taskClasses(ph, data.train.classes));
   if (pre.classes === plan.spec.classes) return r.final;
   // Copy every tensor but the head; the head is the seeded initialisation of the real task's.
   const fresh = initParameters(plan.spec, plan.params, job.replicate, job.hparams.model.batchnorm_init as BatchnormInit);

@@ -10,13 +10,18 @@ const conv = (name: string, cin: number, cout: number, k: number, stride: number
 const bn = (name: string, c: number): Node => ({ op: 'bn', name, c });
 const relu: Node = { op: 'relu' };
 
+/** Channels × height × width of one input image. */
+export type InputShape = readonly [number, number, number];
+const MNIST_INPUT: InputShape = [1, 28, 28];
+const CIFAR_INPUT: InputShape = [3, 32, 32];
+
 /** mnist_lenet_300_100: fc_layers.i (Linear+ReLU) then fc. Output layer not pruned by default. */
-function lenet(plan: number[]): Omit<ModelSpec, 'name'> {
+function lenet(plan: number[], input: InputShape): Omit<ModelSpec, 'name'> {
   const layers: Node[] = [{ op: 'flatten' }];
-  let size = 784;
+  let size = input[0] * input[1] * input[2];
   plan.forEach((out, i) => { layers.push({ op: 'linear', name: `fc_layers.${i}`, in: size, out }, relu); size = out; });
   layers.push({ op: 'linear', name: 'fc', in: size, out: 10 });
-  return { input: [1, 28, 28], classes: 10, layers, defaultIgnored: ['fc.weight'] };
+  return { input: [...input], classes: 10, layers, defaultIgnored: ['fc.weight'] };
 }
 
 /**
@@ -31,8 +36,8 @@ export function resnetBlocks(depth: number): number | null {
 }
 
 /** OpenLTH cifar_resnet: 3 segments of n blocks, widths W, 2W, 4W; 1×1 stride-2 conv+BN shortcut on shape change. */
-function cifarResnet(d: number, width: number): Omit<ModelSpec, 'name'> {
-  const layers: Node[] = [conv('conv', 3, width, 3, 1, false), bn('bn', width), relu];
+function cifarResnet(d: number, width: number, input: InputShape): Omit<ModelSpec, 'name'> {
+  const layers: Node[] = [conv('conv', input[0], width, 3, 1, false), bn('bn', width), relu];
   let cin = width, b = 0;
   for (const [seg, f] of [width, 2 * width, 4 * width].entries()) {
     for (let i = 0; i < d; i++, b++) {
@@ -46,7 +51,7 @@ function cifarResnet(d: number, width: number): Omit<ModelSpec, 'name'> {
     }
   }
   layers.push({ op: 'gap' }, { op: 'linear', name: 'fc', in: 4 * width, out: 10 });
-  return { input: [3, 32, 32], classes: 10, layers, defaultIgnored: [] };
+  return { input: [...input], classes: 10, layers, defaultIgnored: [] };
 }
 
 const VGG_PLANS: Record<number, (number | 'M')[]> = {
@@ -57,36 +62,41 @@ const VGG_PLANS: Record<number, (number | 'M')[]> = {
 };
 
 /** OpenLTH cifar_vgg: layers.i = conv3×3(bias)+BN+ReLU or max-pool, then 2×2 average pool and fc. */
-function cifarVgg(n: number): Omit<ModelSpec, 'name'> {
+function cifarVgg(n: number, input: InputShape): Omit<ModelSpec, 'name'> {
+  // Four 2×2 max-pools then a 2×2 average pool must leave exactly 1×1 for the 512-wide fc layer.
+  if (Math.min(input[1], input[2]) < 32) {
+    throw new UnknownModelError(`cifar_vgg_${n} needs images of at least 32×32 (its five poolings halve them five times), got ${input[1]}×${input[2]}`);
+  }
   const layers: Node[] = [];
-  let cin = 3;
+  let cin = input[0];
   VGG_PLANS[n]!.forEach((s, i) => {
     if (s === 'M') layers.push({ op: 'maxpool2' });
     else { layers.push(conv(`layers.${i}.conv`, cin, s, 3, 1, true), bn(`layers.${i}.bn`, s), relu); cin = s; }
   });
-  layers.push({ op: 'avgpool', k: 2 }, { op: 'flatten' }, { op: 'linear', name: 'fc', in: 512, out: 10 });
-  return { input: [3, 32, 32], classes: 10, layers, defaultIgnored: ['fc.weight'] };
+  layers.push({ op: 'avgpool', k: 2 }, { op: 'flatten' }, { op: 'linear', name: 'fc', in: 512 * Math.floor(input[1] / 32) * Math.floor(input[2] / 32), out: 10 });
+  return { input: [...input], classes: 10, layers, defaultIgnored: ['fc.weight'] };
 }
 
 /** Conv-2/4/6 of the original lottery ticket paper: pairs of conv3×3 (64, 128, 256) + max-pool, then FC 256-256-10. */
-function cifarConv(n: 2 | 4 | 6): Omit<ModelSpec, 'name'> {
+function cifarConv(n: 2 | 4 | 6, input: InputShape): Omit<ModelSpec, 'name'> {
   const layers: Node[] = [];
-  let cin = 3, hw = 32, i = 0;
+  let [cin, h, w] = input, i = 0;
   for (const f of [64, 128, 256].slice(0, n / 2)) {
     for (let r = 0; r < 2; r++, i++) { layers.push(conv(`conv_layers.${i}`, cin, f, 3, 1, true), relu); cin = f; }
     layers.push({ op: 'maxpool2' });
-    hw /= 2;
+    h = Math.floor(h / 2); w = Math.floor(w / 2); // floor mode, as PyTorch's MaxPool2d
   }
+  if (h < 1 || w < 1) throw new UnknownModelError(`cifar_conv_${n}: ${input[1]}×${input[2]} images are too small for ${n / 2} poolings`);
   layers.push({ op: 'flatten' },
-    { op: 'linear', name: 'fc_layers.0', in: cin * hw * hw, out: 256 }, relu,
+    { op: 'linear', name: 'fc_layers.0', in: cin * h * w, out: 256 }, relu,
     { op: 'linear', name: 'fc_layers.1', in: 256, out: 256 }, relu,
     { op: 'linear', name: 'fc', in: 256, out: 10 });
-  return { input: [3, 32, 32], classes: 10, layers, defaultIgnored: ['fc.weight'] };
+  return { input: [...input], classes: 10, layers, defaultIgnored: ['fc.weight'] };
 }
 
 /** ResNet-18 (torchvision module names) with a 3×3 stride-1 stem and no max-pool, for 32×32 input. */
-function resnet18Cifar(): Omit<ModelSpec, 'name'> {
-  const layers: Node[] = [conv('conv1', 3, 64, 3, 1, false), bn('bn1', 64), relu];
+function resnet18Cifar(input: InputShape): Omit<ModelSpec, 'name'> {
+  const layers: Node[] = [conv('conv1', input[0], 64, 3, 1, false), bn('bn1', 64), relu];
   let cin = 64;
   for (const [s, f] of [64, 128, 256, 512].entries()) {
     for (let i = 0; i < 2; i++) {
@@ -100,7 +110,7 @@ function resnet18Cifar(): Omit<ModelSpec, 'name'> {
     }
   }
   layers.push({ op: 'gap' }, { op: 'linear', name: 'fc', in: 512, out: 10 });
-  return { input: [3, 32, 32], classes: 10, layers, defaultIgnored: [] };
+  return { input: [...input], classes: 10, layers, defaultIgnored: [] };
 }
 
 export class UnknownModelError extends UserError { override name = 'UnknownModelError'; }
@@ -111,23 +121,29 @@ export const MODEL_EXAMPLES = [
   'cifar_vgg_11', 'cifar_vgg_13', 'cifar_vgg_16', 'cifar_vgg_19', 'cifar_resnet18',
 ];
 
-export function getModel(name: string): ModelSpec {
+/**
+ * The network called `name`. `input` sizes its first layer for another dataset's images (OpenLTH
+ * builds e.g. mnist_lenet for 28×28 only; here Conv-2 also runs on Fashion-MNIST, as the viewer
+ * offers); without it each family takes the images its name says (MNIST or CIFAR-10).
+ */
+export function getModel(name: string, input?: InputShape): ModelSpec {
+  const shape = (fallback: InputShape) => input ?? fallback;
   const parts = name.split('_');
   const ints = (xs: string[]) => xs.every((x) => /^[1-9]\d*$/.test(x)) ? xs.map(Number) : null;
   let body: Omit<ModelSpec, 'name'> | null = null;
   if (name.startsWith('mnist_lenet_') && parts.length > 2) {
     const plan = ints(parts.slice(2));
-    if (plan) body = lenet(plan);
+    if (plan) body = lenet(plan, shape(MNIST_INPUT));
   } else if (name === 'cifar_resnet18') {
-    body = resnet18Cifar();
+    body = resnet18Cifar(shape(CIFAR_INPUT));
   } else if (name.startsWith('cifar_resnet_') && (parts.length === 3 || parts.length === 4)) {
     const dw = ints(parts.slice(2));
     const n = dw && resnetBlocks(dw[0]!);
-    if (dw && n) body = cifarResnet(n, dw[1] ?? 16);
+    if (dw && n) body = cifarResnet(n, dw[1] ?? 16, shape(CIFAR_INPUT));
   } else if (name.startsWith('cifar_vgg_') && parts.length === 3 && VGG_PLANS[Number(parts[2])]) {
-    body = cifarVgg(Number(parts[2]));
+    body = cifarVgg(Number(parts[2]), shape(CIFAR_INPUT));
   } else if (/^cifar_conv_[246]$/.test(name)) {
-    body = cifarConv(Number(parts[2]) as 2 | 4 | 6);
+    body = cifarConv(Number(parts[2]) as 2 | 4 | 6, shape(CIFAR_INPUT));
   }
   if (!body) {
     throw new UnknownModelError(`unknown model "${name}"; expected mnist_lenet_N1[_N2…], cifar_resnet_D[_W] with D = 6n+2 ` +
@@ -145,4 +161,9 @@ export function withClasses(spec: ModelSpec, classes: number): ModelSpec {
   const last = spec.layers.at(-1);
   if (!last || last.op !== 'linear' || last.name !== 'fc') throw new Error(`${spec.name}: the last layer is not the fc output layer`);
   return { ...spec, classes, layers: [...spec.layers.slice(0, -1), { ...last, out: classes }] };
+}
+
+/** The network for a dataset: first layer sized to its images, output layer to `classes`. */
+export function modelForData(name: string, images: { channels: number; height: number; width: number }, classes: number): ModelSpec {
+  return withClasses(getModel(name, [images.channels, images.height, images.width]), classes);
 }

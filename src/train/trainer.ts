@@ -11,7 +11,7 @@ import { Program } from '../gpu/program.ts';
 import { UserError } from '../errors.ts';
 import type { Hparams } from './hparams.ts';
 import { hparamsToJSON } from './hparams.ts';
-import { getModel, withClasses } from '../nn/zoo.ts';
+import { modelForData } from '../nn/zoo.ts';
 import { compileModel, createModelState, destroyModelState, type ModelState } from '../nn/compile.ts';
 import { initParameters, initRunningStats, type BatchnormInit } from '../nn/init.ts';
 import { softmaxCrossEntropy } from '../kernels/loss.ts';
@@ -85,7 +85,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   const h = job.hparams;
   const bad = unsupportedKnobs(h);
   if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
-  const spec = withClasses(getModel(h.model.model_name), taskClasses(h, job.data.train.classes));
+  const spec = modelForData(h.model.model_name, job.data.train, taskClasses(h, job.data.train.classes));
   const { perEpoch, total } = iterationsFor(h, job.data.train.count);
   const start = job.startIteration ?? 0;
   if (start > total) throw new UserError(`start iteration ${start} is past the end of training (${total} iterations = ${h.training.training_steps})`);

@@ -1,7 +1,7 @@
 // Parameter counts must equal OpenLTH's (PAPER.md §5), so hashes, sparsities and checkpoints line up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getModel, MODEL_EXAMPLES } from '../../src/nn/zoo.ts';
+import { getModel, MODEL_EXAMPLES, modelForData } from '../../src/nn/zoo.ts';
 import { countParameters, parameters } from '../../src/nn/graph.ts';
 
 const EXPECTED: Record<string, { total: number; prunable?: number }> = {
@@ -44,4 +44,20 @@ test('every listed model builds, and unknown names are rejected with the expecte
   for (const bad of ['cifar_resnet_21', 'cifar_resnet_15', 'cifar_vgg_12', 'mnist_lenet_', 'resnet50', 'cifar_resnet_20_0']) {
     assert.throws(() => getModel(bad), /unknown model .*cifar_resnet_D/);
   }
+});
+
+test('conv nets and LeNet take their first layer from the dataset images (Conv-2 on Fashion-MNIST)', () => {
+  const conv2 = modelForData('cifar_conv_2', { channels: 1, height: 28, width: 28 }, 10);
+  assert.deepEqual(conv2.input, [1, 28, 28]);
+  // conv 1→64 (640) + conv 64→64 (36,928) + fc 64·14·14→256 (3,211,520) + fc 256→256 (65,792) + fc 256→10 (2,570)
+  assert.equal(countParameters(conv2).total, 3_317_450);
+  // Conv-6: 28 → 14 → 7 → 3 (floor mode) before fc_layers.0.
+  const conv6 = modelForData('cifar_conv_6', { channels: 1, height: 28, width: 28 }, 10);
+  const fc0 = conv6.layers.find((n) => n.op === 'linear');
+  assert.equal(fc0?.op === 'linear' ? fc0.in : null, 256 * 3 * 3);
+  assert.equal(countParameters(modelForData('mnist_lenet_300_100', { channels: 3, height: 32, width: 32 }, 10)).total, 3072 * 300 + 300 + 30_100 + 1010);
+  assert.equal(countParameters(modelForData('cifar_resnet_20', { channels: 1, height: 28, width: 28 }, 4)).total, 272_474 - 2 * 9 * 16 - 65 * 6);
+  assert.throws(() => modelForData('cifar_vgg_11', { channels: 1, height: 28, width: 28 }, 10), /at least 32×32/);
+  // Without a dataset shape every family keeps the images its name says (the pinned counts above).
+  assert.deepEqual(getModel('cifar_conv_2').input, [3, 32, 32]);
 });
