@@ -7,6 +7,7 @@
 //
 // Two bodies, picked per adapter by the TILED override: registers (CPU drivers) and a
 // shared-memory tiled GEMM (real GPUs). The workgroup shape is set by the host to match.
+// CPU drivers with fixed-size subgroups use linear_subgroups.wgsl instead where the shapes allow.
 
 struct Params { M: u32, N: u32, K: u32 }
 
@@ -26,6 +27,8 @@ override TILED: bool = false;
 override A_VEC: bool = false;
 override B_VEC: bool = false;
 override HAS_BIAS: bool = false;
+// y = max(x·Wᵀ + b, 0): a linear layer followed by a ReLU in one pass.
+override RELU: bool = false;
 // Workgroup shape: 8×8 invocations of 8×8 outputs (registers) or 16×16 of 4×4 (tiled).
 override WGX: u32 = 8;
 override WGY: u32 = 8;
@@ -125,6 +128,7 @@ fn store4(m: u32, n: u32, v: vec4f, hasBias: bool) {
     if (col < p.N) {
       var x = v[j];
       if (hasBias) { x += bias[col]; }
+      if (RELU) { x = max(x, 0.0); }
       c[m * p.N + col] = x;
     }
   }
@@ -226,6 +230,7 @@ fn gemmTiled(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
       if (m < p.M && n < p.N) {
         var v = acc[i * 4u + j];
         if (hasBias) { v += bias[n]; }
+        if (RELU) { v = max(v, 0.0); }
         c[m * p.N + n] = v;
       }
     }

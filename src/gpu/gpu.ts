@@ -43,11 +43,18 @@ export class Gpu {
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
+  /**
+   * Lanes per subgroup when the device has the `subgroups` feature and the adapter runs every
+   * subgroup at one fixed size (CPU drivers: lavapipe 8, SwiftShader 4); null otherwise.
+   */
+  readonly subgroupSize: number | null;
   private lostReason: string | null = null;
   private destroyed = false;
 
   private constructor(readonly device: GPUDevice, info: GPUAdapterInfo, readonly shaders: ShaderSources) {
     this.adapter = describeAdapter(info);
+    const { subgroupMinSize: min, subgroupMaxSize: max } = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+    this.subgroupSize = device.features.has('subgroups') && min && min === max ? min : null;
     device.lost.then((e) => {
       if (!this.destroyed) this.lostReason = `${e.reason}: ${e.message}`;
     });
@@ -59,6 +66,7 @@ export class Gpu {
     const l = adapter.limits;
     const requiredFeatures: GPUFeatureName[] = [];
     if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
+    if (adapter.features.has('subgroups' as GPUFeatureName)) requiredFeatures.push('subgroups' as GPUFeatureName);
     const device = await adapter.requestDevice({
       label: 'earlyphase',
       requiredFeatures,
@@ -96,9 +104,12 @@ export class Gpu {
   /**
    * Compiles every shader once and throws ShaderCompileError naming file:line:col for the first
    * error. Dawn reports compile errors asynchronously, so hosts call this once at start-up.
+   * Files that open with `enable subgroups;` are skipped on devices without that feature (their
+   * kernels are only picked where it exists).
    */
   async compileAll(files = Object.keys(this.shaders)): Promise<void> {
     for (const f of files) {
+      if (this.shaders[f]?.startsWith('enable subgroups;') && !this.device.features.has('subgroups' as GPUFeatureName)) continue;
       this.device.pushErrorScope('validation');
       const info = await this.module(f).getCompilationInfo();
       const scopeError = await this.device.popErrorScope();

@@ -1,7 +1,9 @@
 // Linear layers (PyTorch nn.Linear conventions: W is [out, in], y = x·Wᵀ + b) and the square
-// matmul of the benchmark, as dispatches of one GEMM shader. The body is picked per adapter at
-// creation: 'registers' for CPU drivers (lavapipe, SwiftShader), 'tiled' (shared memory) for
-// real GPUs; `variant` forces one, so the kernel cases can check both on any adapter.
+// matmul of the benchmark, as dispatches of one GEMM shader. The body is picked per adapter and
+// shape at creation: on CPU drivers 'subgroups' (linear_subgroups.wgsl: one subgroup per
+// workgroup shares the rows of op(A)) where the device has fixed-size subgroups and the operands
+// can be read as vec4s, else 'registers'; 'tiled' (shared memory) on real GPUs. `variant`
+// forces one, so the kernel cases can check every body on any adapter that can run it.
 import type { Gpu } from '../gpu/gpu.ts';
 import { type Binding, type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
@@ -9,22 +11,44 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { createUniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'linear.wgsl';
+const SUBGROUP_SHADER = 'linear_subgroups.wgsl';
 const PARAMS = [['M', 'u32'], ['N', 'u32'], ['K', 'u32']] as const;
 const BIAS_WG = 64;
 
-export type GemmVariant = 'registers' | 'tiled';
+export type GemmVariant = 'registers' | 'tiled' | 'subgroups';
 export interface GemmOptions { variant?: GemmVariant }
 export interface LinearDims { batch: number; in: number; out: number }
 export interface MatmulDims { m: number; n: number; k: number }
 
-/** Outputs per invocation side and invocations per workgroup side, per body (see linear.wgsl). */
-const SHAPE: Record<GemmVariant, { perInvocation: number; wg: number }> = {
+/** Outputs per invocation side and invocations per workgroup side, per body of linear.wgsl. */
+const SHAPE: Record<Exclude<GemmVariant, 'subgroups'>, { perInvocation: number; wg: number }> = {
   registers: { perInvocation: 8, wg: 8 },
   tiled: { perInvocation: 4, wg: 16 },
 };
 
-function pickVariant(gpu: Gpu, opts?: GemmOptions): GemmVariant {
-  return opts?.variant ?? (gpu.adapter.class === 'gpu' ? 'tiled' : 'registers');
+/** Columns of C per lane in the subgroup body. */
+const SUBGROUP_COLUMNS = 4;
+
+/** The fixed subgroup size the subgroups GEMM can use on this device, or null where it cannot run. */
+export function subgroupLanes(gpu: Gpu): number | null {
+  const sg = gpu.subgroupSize;
+  return sg === 4 || sg === 8 ? sg : null;
+}
+
+/** Whether the subgroup body can read this GEMM's operands as vec4s (see linear_subgroups.wgsl). */
+function vec4Operands(s: GemmSpec): boolean {
+  return s.k % 4 === 0 && (!s.ta || s.m % 4 === 0) && (s.tb || s.n % 4 === 0);
+}
+
+function pickVariant(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): GemmVariant {
+  if (opts?.variant === 'subgroups') {
+    if (subgroupLanes(gpu) === null) throw new Error(`${s.entry}: the subgroups GEMM needs a device with fixed-size subgroups of 4 or 8 lanes`);
+    assertShape(vec4Operands(s), `${s.entry}: the subgroups GEMM needs K, and M (A transposed) or N (B not transposed), to be multiples of 4`);
+    return 'subgroups';
+  }
+  if (opts?.variant) return opts.variant;
+  if (gpu.adapter.class === 'gpu') return 'tiled';
+  return subgroupLanes(gpu) !== null && vec4Operands(s) ? 'subgroups' : 'registers';
 }
 
 function checkLength(op: string, t: Tensor, expected: number, what: string): void {
@@ -51,11 +75,14 @@ interface GemmSpec {
   a: Tensor; b: Tensor; c: Tensor; bias: Tensor | null;
   m: number; n: number; k: number;
   ta: boolean; tb: boolean;
+  /** max(·, 0) after the bias (a linear layer followed by a ReLU). */
+  relu: boolean;
 }
 
 /** One GEMM dispatch C[M,N] = op(A)·op(B) (+ bias) after the caller checked shapes. */
 function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
-  const variant = pickVariant(gpu, opts);
+  const variant = pickVariant(gpu, s, opts);
+  if (variant === 'subgroups') return gemmSubgroups(gpu, s);
   const { perInvocation, wg } = SHAPE[variant];
   // Vector loads run along each operand's contiguous dimension; they need it to be a multiple of 4.
   const aVec = variant === 'registers' && (s.ta ? s.m : s.k) % 4 === 0;
@@ -69,9 +96,30 @@ function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
   const span = perInvocation * wg;
   return makeDispatch(gpu, {
     shader: SHADER, entry: s.entry, label,
-    constants: { TILED: variant === 'tiled' ? 1 : 0, A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, WGX: wg, WGY: wg },
+    constants: {
+      TILED: variant === 'tiled' ? 1 : 0, A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0,
+      HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0, WGX: wg, WGY: wg,
+    },
     bindings,
     workgroups: [Math.ceil(s.n / span), Math.ceil(s.m / span), 1],
+  });
+}
+
+/**
+ * The subgroup body: a workgroup is one subgroup of `lanes` invocations, each owning 4 columns,
+ * over 32 or 64 rows (whichever pads M less; 64 on a tie: fewer, longer workgroups load less).
+ */
+function gemmSubgroups(gpu: Gpu, s: GemmSpec): Dispatch {
+  const lanes = subgroupLanes(gpu)!;
+  const octets = Math.ceil(s.m / 64) * 64 <= Math.ceil(s.m / 32) * 32 ? 8 : 4;
+  return makeDispatch(gpu, {
+    shader: SUBGROUP_SHADER, entry: s.entry, label: `${s.entry}(${s.c.name})`,
+    constants: { SG: lanes, OCTETS: octets, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0 },
+    bindings: [
+      { read: s.a }, { read: s.b }, { read: s.bias ?? s.a }, { write: s.c },
+      { uniform: createUniform(gpu, `${s.entry}-params`, PARAMS, { M: s.m, N: s.n, K: s.k }) },
+    ],
+    workgroups: [Math.ceil(s.n / (lanes * SUBGROUP_COLUMNS)), Math.ceil(s.m / (8 * octets)), 1],
   });
 }
 
@@ -83,12 +131,29 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, dims: MatmulDi
   checkLength(op, a, m * k, `A is [m=${m}, k=${k}]`);
   checkLength(op, b, k * n, `B is [k=${k}, n=${n}]`);
   checkLength(op, c, m * n, `C is [m=${m}, n=${n}]`);
-  return gemm(gpu, { entry: op, a, b, c, bias: null, m, n, k, ta: false, tb: false }, opts);
+  return gemm(gpu, { entry: op, a, b, c, bias: null, m, n, k, ta: false, tb: false, relu: false }, opts);
 }
 
 /** y[batch,out] = x[batch,in]·Wᵀ + bias, W is [out, in]; bias [out] may be null. */
 export function linearForward(
   gpu: Gpu, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, dims: LinearDims, opts?: GemmOptions,
+): Dispatch {
+  return forward(gpu, x, w, bias, y, dims, false, opts);
+}
+
+/**
+ * y = max(x·Wᵀ + bias, 0): a linear layer and the ReLU after it in one dispatch. Its backward is
+ * reluBackward with y in place of the pre-activation (y > 0 exactly where it is > 0), then the
+ * linear backward kernels.
+ */
+export function linearReluForward(
+  gpu: Gpu, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, dims: LinearDims, opts?: GemmOptions,
+): Dispatch {
+  return forward(gpu, x, w, bias, y, dims, true, opts);
+}
+
+function forward(
+  gpu: Gpu, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, dims: LinearDims, relu: boolean, opts?: GemmOptions,
 ): Dispatch {
   const op = 'linear_forward';
   checkDims(op, { batch: dims.batch, in: dims.in, out: dims.out });
@@ -96,7 +161,7 @@ export function linearForward(
   checkLength(op, w, dims.out * dims.in, `W is [out=${dims.out}, in=${dims.in}]`);
   if (bias) checkLength(op, bias, dims.out, `bias is [out=${dims.out}]`);
   checkLength(op, y, dims.batch * dims.out, `y is [batch=${dims.batch}, out=${dims.out}]`);
-  return gemm(gpu, { entry: op, a: x, b: w, c: y, bias, m: dims.batch, n: dims.out, k: dims.in, ta: false, tb: true }, opts);
+  return gemm(gpu, { entry: op, a: x, b: w, c: y, bias, m: dims.batch, n: dims.out, k: dims.in, ta: false, tb: true, relu }, opts);
 }
 
 /** dx[batch,in] = dy[batch,out]·W. */
@@ -106,7 +171,7 @@ export function linearBackwardInput(gpu: Gpu, dy: Tensor, w: Tensor, dx: Tensor,
   checkLength(op, dy, dims.batch * dims.out, `dy is [batch=${dims.batch}, out=${dims.out}]`);
   checkLength(op, w, dims.out * dims.in, `W is [out=${dims.out}, in=${dims.in}]`);
   checkLength(op, dx, dims.batch * dims.in, `dx is [batch=${dims.batch}, in=${dims.in}]`);
-  return gemm(gpu, { entry: op, a: dy, b: w, c: dx, bias: null, m: dims.batch, n: dims.in, k: dims.out, ta: false, tb: false }, opts);
+  return gemm(gpu, { entry: op, a: dy, b: w, c: dx, bias: null, m: dims.batch, n: dims.in, k: dims.out, ta: false, tb: false, relu: false }, opts);
 }
 
 /** dW[out,in] = dyᵀ·x (overwrites dW; gradient accumulation across steps is the optimiser's job). */
@@ -116,7 +181,7 @@ export function linearBackwardWeight(gpu: Gpu, dy: Tensor, x: Tensor, dw: Tensor
   checkLength(op, dy, dims.batch * dims.out, `dy is [batch=${dims.batch}, out=${dims.out}]`);
   checkLength(op, x, dims.batch * dims.in, `x is [batch=${dims.batch}, in=${dims.in}]`);
   checkLength(op, dw, dims.out * dims.in, `dW is [out=${dims.out}, in=${dims.in}]`);
-  return gemm(gpu, { entry: op, a: dy, b: x, c: dw, bias: null, m: dims.out, n: dims.in, k: dims.batch, ta: true, tb: false }, opts);
+  return gemm(gpu, { entry: op, a: dy, b: x, c: dw, bias: null, m: dims.out, n: dims.in, k: dims.batch, ta: true, tb: false, relu: false }, opts);
 }
 
 /** db[out] = Σ_batch dy[batch, out]. */

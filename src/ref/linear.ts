@@ -56,3 +56,18 @@ export function linearBackwardBias(dy: Float64Array, d: Pick<LinearDims, 'batch'
   for (let r = 0; r < d.batch; r++) for (let o = 0; o < d.out; o++) db[o] += dy[r * d.out + o]!;
   return db;
 }
+
+/** The fused linear + ReLU layer: y = max(x·Wᵀ + b, 0). */
+export function linearReluForward(x: Float64Array, w: Float64Array, bias: Float64Array | null, d: LinearDims): Float64Array {
+  return linearForward(x, w, bias, d).map((v) => Math.max(v, 0));
+}
+
+/**
+ * Its backward from the layer's output y: the pre-activation gradient is dy where y > 0 (ReLU's
+ * derivative, 0 at 0 as in PyTorch), then the linear backward: dx, dW and db of that gradient.
+ */
+export function linearReluBackward(dy: Float64Array, y: Float64Array, x: Float64Array, w: Float64Array, d: LinearDims):
+  { dx: Float64Array; dw: Float64Array; db: Float64Array } {
+  const dz = dy.map((g, i) => (y[i]! > 0 ? g : 0));
+  return { dx: linearBackwardInput(dz, w, d), dw: linearBackwardWeight(dz, x, d), db: linearBackwardBias(dz, d) };
+}

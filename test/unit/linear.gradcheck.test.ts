@@ -34,6 +34,19 @@ test('linear backward_bias matches finite differences', () => {
   assert.ok(r.ok, describeGradCheck(r));
 });
 
+test('fused linear + ReLU backward (dx, dW, db) matches finite differences', () => {
+  const { x, w, b, dy } = setup(6);
+  const y = ref.linearReluForward(x, w, b, d);
+  // Both signs must occur, or the mask would not be exercised.
+  assert.ok(y.some((v) => v === 0) && y.some((v) => v > 0), `pre-activations all one sign: ${y}`);
+  const g = ref.linearReluBackward(dy, y, x, w, d);
+  for (const r of [
+    gradCheck('linear+relu dx', (xx) => dotLoss(dy, ref.linearReluForward(xx, w, b, d)), x, g.dx),
+    gradCheck('linear+relu dW', (ww) => dotLoss(dy, ref.linearReluForward(x, ww, b, d)), w, g.dw),
+    gradCheck('linear+relu db', (bb) => dotLoss(dy, ref.linearReluForward(x, w, bb, d)), b, g.db),
+  ]) assert.ok(r.ok, describeGradCheck(r));
+});
+
 test('matmul equals linear forward with W = Bᵀ and no bias', () => {
   const rng = new Rng(4);
   const m = 3, k = 5, n = 2;

@@ -1,7 +1,11 @@
-// GPU vs float64 reference for the linear family and matmul, on both GEMM bodies (registers,
-// tiled) whatever the adapter. Sizes: 1 (batch 1, 1×1×1), odd sizes off the 8×8 / 64×64 tiles,
-// K % 4 ≠ 0 (the scalar k tail), dims that are multiples of 4 (the vec4 load paths, with edge
-// tiles cut at 36 / 20), the MLP's realistic 128 × 784 → 300 and its 100 → 10 head.
+// GPU vs float64 reference for the linear family and matmul, on both GEMM bodies of linear.wgsl
+// (registers, tiled) whatever the adapter. Sizes: 1 (batch 1, 1×1×1), odd sizes off the 8×8 /
+// 64×64 tiles, K % 4 ≠ 0 (the scalar k tail), dims that are multiples of 4 (the vec4 load paths,
+// with edge tiles cut at 36 / 20), the MLP's realistic 128 × 784 → 300 and its 100 → 10 head.
+// The subgroups body (linear_subgroups.wgsl) reads operands as vec4s, so its shapes keep K and
+// the vector dimensions multiples of 4 and put the odd sizes (batch 1, 67 rows past the 64-row
+// block, 5 or 41 columns past a lane's 4) where it clamps; on a device that cannot run it, its
+// cases check that forcing it is refused. The fused linear + ReLU forward runs on all three.
 import * as k from '../../kernels/linear.ts';
 import type { GemmVariant } from '../../kernels/linear.ts';
 import * as ref from '../../ref/linear.ts';
@@ -9,6 +13,8 @@ import { ShapeError } from '../../gpu/errors.ts';
 import { createTensor } from '../../gpu/tensor.ts';
 import { compare, EXACT, reductionTolerance } from '../compare.ts';
 import { type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
+import type { Comparison } from '../compare.ts';
+import type { Gpu } from '../../gpu/gpu.ts';
 
 const VARIANTS: GemmVariant[] = ['registers', 'tiled'];
 
@@ -61,6 +67,62 @@ function linearCase(variant: GemmVariant, d: ref.LinearDims & { bias: boolean })
   };
 }
 
+const SUBGROUP_MATMULS: [m: number, n: number, kk: number][] = [[1, 4, 4], [5, 12, 8], [67, 36, 20], [128, 128, 128]];
+
+/** Every op of these is eligible for the subgroups body: batch, in and out multiples of 4. */
+const SUBGROUP_LINEARS: (ref.LinearDims & { bias: boolean })[] = [
+  { batch: 4, in: 8, out: 12, bias: true },
+  { batch: 36, in: 44, out: 20, bias: false },
+  { batch: 128, in: 300, out: 100, bias: true },
+  { batch: 128, in: 784, out: 300, bias: true },
+];
+
+/** Fused linear + ReLU forward shapes (in a multiple of 4 so the subgroups body takes them all). */
+const RELU_LINEARS: (ref.LinearDims & { bias: boolean })[] = [
+  { batch: 1, in: 8, out: 3, bias: true },
+  { batch: 67, in: 12, out: 41, bias: false },
+  { batch: 128, in: 784, out: 300, bias: true },
+];
+
+/**
+ * Runs a subgroups-body case where the device can, else checks that forcing the body is refused
+ * (a device without fixed 4- or 8-lane subgroups must not run it).
+ */
+async function onSubgroups(gpu: Gpu, name: string, run: () => Promise<Comparison[]>): Promise<Comparison[]> {
+  if (k.subgroupLanes(gpu) !== null) return run();
+  const a = createTensor(gpu, 'a', [4, 4]), c = createTensor(gpu, 'c', [4, 4]);
+  try {
+    let refused = 0;
+    try {
+      k.matmul(gpu, a, a, c, { m: 4, n: 4, k: 4 }, { variant: 'subgroups' });
+    } catch (e) {
+      refused = /subgroups GEMM needs a device/.test((e as Error).message) ? 1 : 0;
+    }
+    return [compare(`${name}: forcing the subgroups GEMM is refused on this device`, [refused], [1], EXACT)];
+  } finally {
+    a.buffer.destroy(); c.buffer.destroy();
+  }
+}
+
+function subgroupCase(c: KernelCase): KernelCase {
+  return { ...c, run: (gpu) => onSubgroups(gpu, c.name, () => c.run(gpu)) };
+}
+
+function linearReluCase(variant: GemmVariant, d: ref.LinearDims & { bias: boolean }): KernelCase {
+  return {
+    family: 'linear', name: `linear+relu forward batch=${d.batch} ${d.in}->${d.out}${d.bias ? '' : ' no-bias'} ${variant}`,
+    async run(gpu) {
+      const rng = new Rng(d.batch * 5 + d.in * 11 + d.out);
+      const x = randomArray(rng, d.batch * d.in), w = randomArray(rng, d.out * d.in), bias = randomArray(rng, d.out);
+      const out = await runOnGpu(gpu, {
+        x: { shape: [d.batch, d.in], data: x.f32 }, w: { shape: [d.out, d.in], data: w.f32 }, bias: { shape: [d.out], data: bias.f32 },
+      }, { y: [d.batch, d.out] }, (t) => [k.linearReluForward(gpu, t.x!, t.w!, d.bias ? t.bias! : null, t.y!, d, { variant })]);
+      const want = ref.linearReluForward(x.f64, w.f64, d.bias ? bias.f64 : null, d);
+      return [compare('linear_forward + relu', out.y!, want, reductionTolerance(d.in + 1))];
+    },
+  };
+}
+
 const determinism: KernelCase = {
   family: 'linear', name: 'linear forward twice is bitwise identical',
   async run(gpu) {
@@ -95,6 +157,10 @@ const shapeMismatch: KernelCase = {
 export const linearCases: KernelCase[] = [
   ...VARIANTS.flatMap((v) => MATMULS.map((s) => matmulCase(v, s))),
   ...VARIANTS.flatMap((v) => LINEARS.map((d) => linearCase(v, d))),
+  ...SUBGROUP_MATMULS.map((s) => subgroupCase(matmulCase('subgroups', s))),
+  ...SUBGROUP_LINEARS.map((d) => subgroupCase(linearCase('subgroups', d))),
+  ...VARIANTS.flatMap((v) => RELU_LINEARS.map((d) => linearReluCase(v, d))),
+  ...RELU_LINEARS.map((d) => subgroupCase(linearReluCase('subgroups', d))),
   determinism,
   shapeMismatch,
 ];
