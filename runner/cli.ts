@@ -172,6 +172,24 @@ program.command('report <folder>')
     console.error(`report: ${r.html}; ${r.pngs.length} figures as PNG next to it`);
   });
 
+function portNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port 0-65535 (0: any free port), got "${v}"`);
+  return n;
+}
+
+program.command('view')
+  .description('serve the browser viewer (run experiments in a tab, browse results) with the runs root and dataset files, on 127.0.0.1')
+  .option('--root <dir>', 'folder holding run folders (created when missing)', 'runs')
+  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
+  .option('--host <host>', 'address to listen on; anything but loopback exposes the runs to the network', '127.0.0.1')
+  .option('--port <n>', 'port (0: any free port)', portNumber, 8808)
+  .option('--read-only', 'refuse saves from the pages')
+  .action(async (opts: { root: string; dataDir?: string; host: string; port: number; readOnly?: boolean }) => {
+    const { runView } = await import('./view-command.ts');
+    await runView(opts);
+  });
+
 program.command('sweep <spec>')
   .description('run a sweep: a preset named after the paper\'s figures (rewinding, telemetry, perturbations, pretraining) or a JSON spec file; runs what is missing')
   .option('--setup <name>', 'for presets: lenet (Fashion-MNIST, fits a CPU) or resnet20 (the paper\'s CIFAR-10 setup, for a GPU)', 'lenet')

@@ -294,6 +294,8 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
   const server = createServer((req, res) => {
     route(req, res).catch((e) => {
       if (res.headersSent) { res.destroy(); return; }
+      // A refusal before the body was read leaves the rest of it on the wire: the connection cannot carry another request.
+      if (!req.complete) res.setHeader('connection', 'close');
       if (e instanceof Refusal) { sendJson(res, e.status, { error: e.message }); return; }
       console.error(`earlyphase view: ${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);
       sendJson(res, 500, { error: `internal error: ${(e as Error)?.message ?? e}` });
