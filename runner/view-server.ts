@@ -46,6 +46,8 @@ type ViewDataset = (typeof VIEW_DATASETS)[number];
 // leaves room for any run file while stopping a runaway upload from filling the memory.
 const MAX_PUT_BYTES = 512 * 2 ** 20;
 // /api/files hands text to the results browser; bigger files are trajectories no page parses whole.
+// Other files are listed by name only (null): the report reads some names, e.g. level_1's
+// model_ep<E>_it<I>.safetensors marks the rewind point.
 const MAX_TEXT_FILE_BYTES = 20 * 2 ** 20;
 const TEXT_EXTENSIONS = new Set(['.json', '.csv', '.txt']);
 const SAVE_HEADER = 'x-earlyphase-save';
@@ -210,9 +212,9 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
     return rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** Every .json/.csv/.txt file below `segments`, keyed by its path relative to the root. */
-  async function textFiles(segments: string[]): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
+  /** Every file below `segments` keyed by its path relative to the root: the text of .json/.csv/.txt files, null for the rest. */
+  async function resultFiles(segments: string[]): Promise<Record<string, string | null>> {
+    const out: Record<string, string | null> = {};
     const seen = new Set<string>(); // real folders already walked: a symlink to an ancestor must not loop
     const walk = async (segs: string[]): Promise<void> => {
       const dir = await resolveInside(root, segs);
@@ -225,9 +227,9 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
         const st = real && await stat(real).catch(() => null);
         if (!st) continue;
         if (st.isDirectory()) await walk([...segs, name]);
-        else if (st.isFile() && TEXT_EXTENSIONS.has(extname(name)) && st.size <= MAX_TEXT_FILE_BYTES) {
-          const text = await readFile(real!, 'utf8').catch(() => null);
-          if (text !== null) out[[...segs, name].join('/')] = text;
+        else if (st.isFile()) {
+          const text = TEXT_EXTENSIONS.has(extname(name)) && st.size <= MAX_TEXT_FILE_BYTES ? await readFile(real!, 'utf8').catch(() => null) : null;
+          out[[...segs, name].join('/')] = text;
         }
       }
     };
@@ -280,7 +282,7 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
       await sendFile(req, res, await resolveInside(root, segs), segs.at(-1) ?? '');
     } else if (path === '/api/info') sendJson(res, 200, info());
     else if (path === '/api/list') sendJson(res, 200, await list(querySegments(query.get('dir'))));
-    else if (path === '/api/files') sendJson(res, 200, await textFiles(querySegments(query.get('dir'))));
+    else if (path === '/api/files') sendJson(res, 200, await resultFiles(querySegments(query.get('dir'))));
     else if (path.startsWith('/api/')) throw new Refusal(404, `no API route ${path}`);
     else if (path.startsWith('/data/')) {
       const segs = urlSegments(path.slice('/data/'.length));

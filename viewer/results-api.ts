@@ -24,5 +24,5 @@ async function getJson<T>(route: string): Promise<T> {
 /** Entries of a folder under the server's root ('' for the root). */
 export const listFolder = (dir: string): Promise<ListEntry[]> => getJson(`/api/list?dir=${encodeURIComponent(dir)}`);
 
-/** Every .json/.csv/.txt file below `dir`, keyed by its path relative to the root. */
-export const fetchResultFiles = (dir: string): Promise<Record<string, string>> => getJson(`/api/files?dir=${encodeURIComponent(dir)}`);
+/** Every file below `dir` keyed by its path relative to the root: text of .json/.csv/.txt files, null for the rest. */
+export const fetchResultFiles = (dir: string): Promise<Record<string, string | null>> => getJson(`/api/files?dir=${encodeURIComponent(dir)}`);

@@ -1,8 +1,9 @@
-// A ResultSource over a flat map of file path → text, the folders implied by the paths: what the
-// view server's /api/files answers, so the results page collects exactly as the CLI report does.
+// A ResultSource over a flat map of file path → text (null: a file known by name only), the folders
+// implied by the paths: what the view server's /api/files answers, so the results page collects
+// exactly as the CLI report does.
 import type { ResultSource } from './collect.ts';
 
-export function filesSource(files: Readonly<Record<string, string>>): ResultSource {
+export function filesSource(files: Readonly<Record<string, string | null>>): ResultSource {
   // Indexed once: collectResults lists many folders, and a sweep can hold thousands of files.
   const children = new Map<string, Set<string>>();
   for (const path of Object.keys(files)) {

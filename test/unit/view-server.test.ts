@@ -138,11 +138,15 @@ describe('view server', () => {
     assert.match(json(missing).error, /not found/);
   });
 
-  test('/api/files: every .json/.csv/.txt below the folder keyed by root-relative path; big files, binaries and escapes skipped', async () => {
+  test('/api/files: the text of every .json/.csv/.txt below the folder keyed by root-relative path, other files by name (null); escapes skipped', async () => {
     const files = json(await get('/api/files?dir=lottery_abc'));
     // level_0/loop leads back to lottery_abc, already walked: read once, not until the path is too long.
-    assert.deepEqual(Object.keys(files).sort(), ['lottery_abc/hparams.json', 'lottery_abc/level_0/metrics.csv']);
+    const texts = Object.keys(files).filter((k) => files[k] !== null).sort();
+    assert.deepEqual(texts, ['lottery_abc/hparams.json', 'lottery_abc/level_0/metrics.csv']);
     assert.equal(files['lottery_abc/level_0/metrics.csv'], 'name,iteration,value\ntest_accuracy,0,0.1\n');
+    // Binaries and text over the size limit are named, not sent; the hidden temp file and the link out are neither.
+    for (const named of ['lottery_abc/level_0/model.safetensors', 'lottery_abc/trajectory.txt']) assert.equal(files[named], null, named);
+    assert.ok(!Object.keys(files).some((k) => k.includes('.tmp') || k.endsWith('leak.json')));
     const all = await get('/api/files');
     assert.ok(Object.keys(json(all)).includes('alias/hparams.json'));
     assert.ok(!all.text.includes(SECRET));
