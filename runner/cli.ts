@@ -93,11 +93,13 @@ program.command('bench')
   .option('--suite <names>', 'comma-separated suites: matmul, conv2d, training (whole training steps; a few minutes)', 'matmul,conv2d')
   .option('--warmup <n>', 'warm-up calls per case', positiveInt, 3)
   .option('--reps <n>', 'timed calls per case', positiveInt, 10)
+  .option('--models <names>', 'training suite: only models whose name contains one of these (comma-separated), e.g. lenet')
   .option('--json', 'machine-readable output')
-  .action(async (opts: { suite: string; warmup: number; reps: number; json?: boolean }) => {
+  .action(async (opts: { suite: string; warmup: number; reps: number; models?: string; json?: boolean }) => {
     const { runBench, formatBenchTable } = await import('./bench/index.ts');
     const log = (s: string) => process.stderr.write(`${s}\n`);
-    const result = await runBench({ adapter: program.opts().adapter, suites: opts.suite.split(',').map((s) => s.trim()), warmup: opts.warmup, reps: opts.reps, log });
+    const result = await runBench({ adapter: program.opts().adapter, suites: opts.suite.split(',').map((s) => s.trim()), warmup: opts.warmup, reps: opts.reps,
+      models: opts.models?.split(',').map((s) => s.trim()).filter(Boolean), log });
     if (opts.json) console.log(JSON.stringify(result, null, 2));
     else console.log(`adapter: ${result.adapter}\n${formatBenchTable(result.rows)}`);
   });

@@ -19,6 +19,8 @@ export interface BenchOptions {
   suites: string[];
   warmup: number;
   reps: number;
+  /** Training suite: only models whose name contains one of these. */
+  models?: string[];
   log: (s: string) => void;
 }
 
@@ -30,7 +32,7 @@ export async function runBench(opts: BenchOptions): Promise<{ adapter: string; r
     const tf = await tfjsOn(gpu);
     try {
       opts.log(`bench on ${gpu.adapter.description || gpu.adapter.shortName}: warmup ${opts.warmup}, reps ${opts.reps}`);
-      const ctx: BenchContext = { gpu, tf, warmup: opts.warmup, reps: opts.reps, log: opts.log };
+      const ctx: BenchContext = { gpu, tf, warmup: opts.warmup, reps: opts.reps, models: opts.models, log: opts.log };
       const rows: BenchRow[] = [];
       for (const s of opts.suites) rows.push(...await SUITES[s]!(ctx));
       return { adapter: gpu.adapter.shortName, rows };

@@ -224,7 +224,9 @@ export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const webgpuBackend = tf.getBackend();
   await registerTfjsGradients(tf);
-  for (const c of TRAINING_CASES) {
+  const cases = TRAINING_CASES.filter((c) => !ctx.models || ctx.models.some((m) => c.model.includes(m)));
+  if (cases.length === 0) throw new Error(`bench training: no model matches ${ctx.models!.join(', ')} (models: ${TRAINING_CASES.map((c) => c.model).join(', ')})`);
+  for (const c of cases) {
     const ours = new Map<number, Awaited<ReturnType<typeof timeOurs>>>();
     for (const d of DENSITIES) {
       const r = await timeOurs(gpu, c, d, repsFor(c, ctx, 'ours'));

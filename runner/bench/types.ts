@@ -38,6 +38,8 @@ export interface BenchContext {
   tf: typeof import('@tensorflow/tfjs-core');
   warmup: number;
   reps: number;
+  /** Training suite: only the models whose name contains one of these (all when absent). */
+  models?: string[];
   /** Progress lines for the terminal (stderr). */
   log: (line: string) => void;
 }

@@ -112,7 +112,11 @@ function spatial(shape: Shape): { c: number; h: number; w: number } {
  */
 function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needDx: boolean, prefix: string): { y: Tensor; shape: Shape } {
   const { gpu, st } = b;
+  // A linear layer directly followed by a ReLU runs both in one dispatch (the ReLU in the GEMM's
+  // epilogue); the ReLU node is then skipped here and only contributes its backward.
+  let fusedRelu = -1;
   for (const [i, n] of nodes.entries()) {
+    if (i === fusedRelu) continue;
     const tag = `${prefix}${i}`;
     // A flatten in front only renames the network input (LeNet): the first linear still needs no dx.
     const requireDx = needDx || nodes.slice(0, i).some((p) => p.op !== 'flatten');
@@ -161,9 +165,11 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const feat = numel(shape);
         if (feat !== n.in) throw new Error(`${n.name}: expects ${n.in} input features, the previous layer gives ${feat}`);
         const dims = { batch: b.batch, in: n.in, out: n.out };
-        const y = b.tensor(`${n.name}.out`, [n.out]);
+        const relu = nodes[i + 1]?.op === 'relu';
+        const reluTag = `${prefix}${i + 1}`;
+        const y = b.tensor(relu ? `${reluTag}.relu` : `${n.name}.out`, [n.out]);
         const weight = st.params.get(`${n.name}.weight`), bias = st.params.get(`${n.name}.bias`);
-        const f = lin.linearForward(gpu, x, weight, bias, y, dims);
+        const f = (relu ? lin.linearReluForward : lin.linearForward)(gpu, x, weight, bias, y, dims);
         b.both(() => [f]);
         const xIn = x;
         const dx = requireDx ? b.tensor(`${n.name}.dx`, shape) : null;
@@ -174,6 +180,12 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
           return { dispatches: d, dx };
         });
         x = y; shape = [n.out];
+        if (relu) {
+          // ReLU's backward masks with its input > 0, which is where its output y > 0.
+          const rdx = b.tensor(`${reluTag}.relu.dx`, shape);
+          b.back.push((g) => ({ dispatches: [reluBackward(gpu, y, g, rdx)], dx: rdx }));
+          fusedRelu = i + 1;
+        }
         break;
       }
       case 'relu': {
