@@ -17,13 +17,22 @@ override WG: u32 = 256;
 // torchvision RandomCrop(32, padding=4): crop offsets dy, dx ∈ [0, 2·PAD].
 override PAD: i32 = 4;
 
+// The image shape, blur and transform switches are fixed per dispatch: as override constants
+// the compiler sees them, so divisions by H, W, C·H·W become multiplications (a CPU driver runs
+// a vector integer division as one scalar division per lane) and disabled transforms vanish.
+override CHANNELS: u32;
+override HEIGHT: u32;
+override WIDTH: u32;
+// Box size of the blur; 1 = no blur.
+override BLUR: u32;
+override AUGMENT: bool;
+override ROTATE: bool;
+
 struct Params {
-  batch: u32, channels: u32, height: u32, width: u32,
+  batch: u32,
   // Examples [0, split) are in images_lo, [split, count) in images_hi (see src/kernels/batch.ts).
   split: u32,
-  // Box size of the blur; 1 = no blur.
-  blur: u32,
-  augment: u32, rotate: u32, seed: u32,
+  seed: u32,
   // Rewritten every step by setStep, without rebuilding the dispatch.
   offset: u32, step: u32,
 }
@@ -61,8 +70,8 @@ struct Choice { dy: i32, dx: i32, flip: bool, r: u32 }
 
 // Raw byte of example src at (c, y, x).
 fn raw_pixel(src: u32, c: u32, y: u32, x: u32) -> u32 {
-  let chw = p.channels * p.height * p.width;
-  let within = (c * p.height + y) * p.width + x;
+  let chw = CHANNELS * HEIGHT * WIDTH;
+  let within = (c * HEIGHT + y) * WIDTH + x;
   var i: u32;
   var word: u32;
   if (src < p.split) {
@@ -77,8 +86,8 @@ fn raw_pixel(src: u32, c: u32, y: u32, x: u32) -> u32 {
 
 // Byte at (y, x) of the rotated, flipped, padded-and-cropped image (before blur).
 fn augmented_pixel(src: u32, c: u32, y: i32, x: i32, ch: Choice) -> u32 {
-  let h = i32(p.height);
-  let w = i32(p.width);
+  let h = i32(HEIGHT);
+  let w = i32(WIDTH);
   let yc = y + ch.dy - PAD;
   let xc = x + ch.dx - PAD;
   // The padding is 0 in the raw image, so it normalises to (0 − mean)/std like a black pixel.
@@ -100,27 +109,27 @@ fn augmented_pixel(src: u32, c: u32, y: i32, x: i32, ch: Choice) -> u32 {
 @compute @workgroup_size(WG)
 fn batch_gather(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
-  let plane = p.height * p.width;
-  let chw = p.channels * plane;
+  let plane = HEIGHT * WIDTH;
+  let chw = CHANNELS * plane;
   if (i >= p.batch * chw) { return; }
   let b = i / chw;
-  let c = (i / plane) % p.channels;
-  let y = (i / p.width) % p.height;
-  let x = i % p.width;
+  let c = (i / plane) % CHANNELS;
+  let y = (i / WIDTH) % HEIGHT;
+  let x = i % WIDTH;
   let src = order[p.offset + b];
 
   // Without augmentation the crop window sits exactly on the image: dy = dx = PAD.
   var ch = Choice(PAD, PAD, false, 0u);
-  if (p.augment != 0u) {
+  if (AUGMENT) {
     let span = u32(2 * PAD + 1);
     ch.dy = i32(draw(p.seed, p.step, b, STREAM_DY) % span);
     ch.dx = i32(draw(p.seed, p.step, b, STREAM_DX) % span);
     ch.flip = (draw(p.seed, p.step, b, STREAM_FLIP) >> 31u) == 1u;
   }
-  if (p.rotate != 0u) { ch.r = draw(p.seed, 0u, src, STREAM_ROTATE) % 4u; }
+  if (ROTATE) { ch.r = draw(p.seed, 0u, src, STREAM_ROTATE) % 4u; }
 
   // Blur: the mean of the f×f block holding (y, x); f divides H and W (checked by the wrapper).
-  let f = p.blur;
+  let f = BLUR;
   let y0 = (y / f) * f;
   let x0 = (x / f) * f;
   var sum = 0u;
@@ -132,5 +141,5 @@ fn batch_gather(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let area = f * f;
   let level = (sum + area / 2u) / area;
   out_x[i] = table[c * 256u + level];
-  if (i % chw == 0u) { out_labels[b] = select(labels[src], ch.r, p.rotate != 0u); }
+  if (i % chw == 0u) { out_labels[b] = select(labels[src], ch.r, ROTATE); }
 }

@@ -15,10 +15,7 @@ const SHADER = 'batch.wgsl';
 const WG = 256;
 /** torchvision RandomCrop(32, padding=4), as OpenLTH uses for CIFAR-10. */
 const CROP_PAD = 4;
-const PARAMS = [
-  ['batch', 'u32'], ['channels', 'u32'], ['height', 'u32'], ['width', 'u32'], ['split', 'u32'], ['blur', 'u32'],
-  ['augment', 'u32'], ['rotate', 'u32'], ['seed', 'u32'], ['offset', 'u32'], ['step', 'u32'],
-] as const;
+const PARAMS = [['batch', 'u32'], ['split', 'u32'], ['seed', 'u32'], ['offset', 'u32'], ['step', 'u32']] as const;
 // setStep rewrites offset and step together: they must stay adjacent in the struct.
 const STEP_BYTE_OFFSET = PARAMS.findIndex(([name]) => name === 'offset') * 4;
 
@@ -125,13 +122,17 @@ export function batchGather(gpu: Gpu, data: BatchData, order: Tensor, out: Batch
   // Static like the uniform: 1 KiB per channel, built once with the dispatch.
   const table = createTensor(gpu, `${op}-table`, [C, 256], normalisationTable(o.mean, o.std));
   const uniform = createUniform(gpu, `${op}-params`, PARAMS, {
-    batch: o.batch, channels: C, height: H, width: W, split: data.images[0]!.examples, blur: o.blurFactor,
-    augment: o.augment ? 1 : 0, rotate: o.rotation ? 1 : 0, seed: o.seed, offset: 0, step: 0,
+    batch: o.batch, split: data.images[0]!.examples, seed: o.seed, offset: 0, step: 0,
   });
   // With one shard it is bound twice (read-only bindings may alias); split = count never reads the second.
   const [lo, hi = lo] = data.images;
   const dispatch = makeDispatch(gpu, {
-    shader: SHADER, entry: op, constants: { WG, PAD: CROP_PAD }, label: `${op}(${out.x.name})`,
+    shader: SHADER, entry: op, label: `${op}(${out.x.name})`,
+    // Shape and transforms as override constants: see shaders/batch.wgsl.
+    constants: {
+      WG, PAD: CROP_PAD, CHANNELS: C, HEIGHT: H, WIDTH: W, BLUR: o.blurFactor,
+      AUGMENT: o.augment ? 1 : 0, ROTATE: o.rotation ? 1 : 0,
+    },
     bindings: [{ read: lo!.tensor }, { read: hi!.tensor }, { read: data.labels }, { read: order }, { read: table },
       { write: out.x }, { write: out.labels }, { uniform }],
     workgroups: grid1d(o.batch * chw, WG),
