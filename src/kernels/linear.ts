@@ -107,11 +107,11 @@ function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
 
 /**
  * The subgroup body: a workgroup is one subgroup of `lanes` invocations, each owning 4 columns,
- * over 32 or 64 rows (whichever pads M less; 64 on a tie: fewer, longer workgroups load less).
+ * over 32 rows (16 when M is at most 16, to not compute padding rows).
  */
 function gemmSubgroups(gpu: Gpu, s: GemmSpec): Dispatch {
   const lanes = subgroupLanes(gpu)!;
-  const octets = Math.ceil(s.m / 64) * 64 <= Math.ceil(s.m / 32) * 32 ? 8 : 4;
+  const octets = s.m <= 16 ? 2 : 4;
   return makeDispatch(gpu, {
     shader: SUBGROUP_SHADER, entry: s.entry, label: `${s.entry}(${s.c.name})`,
     constants: { SG: lanes, OCTETS: octets, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0 },
