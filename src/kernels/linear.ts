@@ -12,6 +12,7 @@ import { createUniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'linear.wgsl';
 const SUBGROUP_SHADER = 'linear_subgroups.wgsl';
+const RELU_SHADER = 'linear_relu.wgsl';
 const PARAMS = [['M', 'u32'], ['N', 'u32'], ['K', 'u32']] as const;
 const BIAS_WG = 64;
 
@@ -143,8 +144,8 @@ export function linearForward(
 
 /**
  * y = max(x·Wᵀ + bias, 0): a linear layer and the ReLU after it in one dispatch. Its backward is
- * reluBackward with y in place of the pre-activation (y > 0 exactly where it is > 0), then the
- * linear backward kernels.
+ * linearReluBackwardBias (the masked gradient dz and db), then the weight and input gradients
+ * of dz.
  */
 export function linearReluForward(
   gpu: Gpu, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, dims: LinearDims, opts?: GemmOptions,
@@ -197,6 +198,27 @@ export function linearBackwardBias(gpu: Gpu, dy: Tensor, db: Tensor, dims: Pick<
       { read: dy }, { read: dy }, { read: dy }, { write: db },
       { uniform: createUniform(gpu, `${op}-params`, PARAMS, { M: dims.batch, N: dims.out, K: 1 }) },
       { read: dummyVec4(gpu, `${label}-a`) }, { read: dummyVec4(gpu, `${label}-b`) },
+    ],
+    workgroups: grid1d(dims.out, BIAS_WG),
+  });
+}
+
+/**
+ * The fused layer's ReLU backward and bias gradient in one dispatch: dz = dy where y > 0 (y is
+ * the layer's output), db[out] = Σ_batch dz.
+ */
+export function linearReluBackwardBias(
+  gpu: Gpu, dy: Tensor, y: Tensor, dz: Tensor, db: Tensor, dims: Pick<LinearDims, 'batch' | 'out'>,
+): Dispatch {
+  const op = 'linear_relu_backward_bias';
+  checkDims(op, { batch: dims.batch, out: dims.out });
+  for (const t of [dy, y, dz]) checkLength(op, t, dims.batch * dims.out, `${t.name} is [batch=${dims.batch}, out=${dims.out}]`);
+  checkLength(op, db, dims.out, `db is [out=${dims.out}]`);
+  return makeDispatch(gpu, {
+    shader: RELU_SHADER, entry: op, label: `${op}(${db.name})`, constants: { WG: BIAS_WG },
+    bindings: [
+      { read: dy }, { read: y }, { write: dz }, { write: db },
+      { uniform: createUniform(gpu, `${op}-params`, [['M', 'u32'], ['N', 'u32']] as const, { M: dims.batch, N: dims.out }) },
     ],
     workgroups: grid1d(dims.out, BIAS_WG),
   });

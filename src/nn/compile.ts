@@ -113,7 +113,7 @@ function spatial(shape: Shape): { c: number; h: number; w: number } {
 function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needDx: boolean, prefix: string): { y: Tensor; shape: Shape } {
   const { gpu, st } = b;
   // A linear layer directly followed by a ReLU runs both in one dispatch (the ReLU in the GEMM's
-  // epilogue); the ReLU node is then skipped here and only contributes its backward.
+  // epilogue, its backward with the bias gradient); the ReLU node is then skipped here.
   let fusedRelu = -1;
   for (const [i, n] of nodes.entries()) {
     if (i === fusedRelu) continue;
@@ -173,19 +173,19 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         b.both(() => [f]);
         const xIn = x;
         const dx = requireDx ? b.tensor(`${n.name}.dx`, shape) : null;
+        // With the ReLU fused, its backward (dy where y > 0) runs in the bias-gradient dispatch,
+        // which writes the masked gradient dz that the weight and input gradients then read.
+        const dz = relu ? b.tensor(`${reluTag}.relu.dx`, [n.out]) : null;
+        const wGrad = st.grads.get(`${n.name}.weight`), bGrad = st.grads.get(`${n.name}.bias`);
         b.back.push((dy) => {
-          const d = [lin.linearBackwardWeight(gpu, dy, xIn, st.grads.get(`${n.name}.weight`), dims),
-            lin.linearBackwardBias(gpu, dy, st.grads.get(`${n.name}.bias`), dims)];
-          if (dx) d.push(lin.linearBackwardInput(gpu, dy, weight, dx, dims));
+          const d = dz
+            ? [lin.linearReluBackwardBias(gpu, dy, y, dz, bGrad, dims), lin.linearBackwardWeight(gpu, dz, xIn, wGrad, dims)]
+            : [lin.linearBackwardWeight(gpu, dy, xIn, wGrad, dims), lin.linearBackwardBias(gpu, dy, bGrad, dims)];
+          if (dx) d.push(lin.linearBackwardInput(gpu, dz ?? dy, weight, dx, dims));
           return { dispatches: d, dx };
         });
         x = y; shape = [n.out];
-        if (relu) {
-          // ReLU's backward masks with its input > 0, which is where its output y > 0.
-          const rdx = b.tensor(`${reluTag}.relu.dx`, shape);
-          b.back.push((g) => ({ dispatches: [reluBackward(gpu, y, g, rdx)], dx: rdx }));
-          fusedRelu = i + 1;
-        }
+        if (relu) fusedRelu = i + 1;
         break;
       }
       case 'relu': {

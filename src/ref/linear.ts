@@ -67,7 +67,7 @@ export function linearReluForward(x: Float64Array, w: Float64Array, bias: Float6
  * derivative, 0 at 0 as in PyTorch), then the linear backward: dx, dW and db of that gradient.
  */
 export function linearReluBackward(dy: Float64Array, y: Float64Array, x: Float64Array, w: Float64Array, d: LinearDims):
-  { dx: Float64Array; dw: Float64Array; db: Float64Array } {
+  { dz: Float64Array; dx: Float64Array; dw: Float64Array; db: Float64Array } {
   const dz = dy.map((g, i) => (y[i]! > 0 ? g : 0));
-  return { dx: linearBackwardInput(dz, w, d), dw: linearBackwardWeight(dz, x, d), db: linearBackwardBias(dz, d) };
+  return { dz, dx: linearBackwardInput(dz, w, d), dw: linearBackwardWeight(dz, x, d), db: linearBackwardBias(dz, d) };
 }

@@ -77,7 +77,10 @@ const SUBGROUP_LINEARS: (ref.LinearDims & { bias: boolean })[] = [
   { batch: 128, in: 784, out: 300, bias: true },
 ];
 
-/** Fused linear + ReLU forward shapes (in a multiple of 4 so the subgroups body takes them all). */
+/**
+ * Fused linear + ReLU shapes. The subgroups body takes the forward of all (in a multiple of 4);
+ * of the backward GEMMs, the automatic pick gives it the 128 × 784 → 300 layer's.
+ */
 const RELU_LINEARS: (ref.LinearDims & { bias: boolean })[] = [
   { batch: 1, in: 8, out: 3, bias: true },
   { batch: 67, in: 12, out: 41, bias: false },
@@ -108,17 +111,38 @@ function subgroupCase(c: KernelCase): KernelCase {
   return { ...c, run: (gpu) => onSubgroups(gpu, c.name, () => c.run(gpu)) };
 }
 
+/**
+ * The fused linear + ReLU layer: forward with the ReLU in the GEMM epilogue, then its backward as
+ * the model compiler emits it (masked gradient and bias in one dispatch, then dW and dx of it).
+ */
 function linearReluCase(variant: GemmVariant, d: ref.LinearDims & { bias: boolean }): KernelCase {
   return {
-    family: 'linear', name: `linear+relu forward batch=${d.batch} ${d.in}->${d.out}${d.bias ? '' : ' no-bias'} ${variant}`,
+    family: 'linear', name: `linear+relu batch=${d.batch} ${d.in}->${d.out}${d.bias ? '' : ' no-bias'} ${variant}`,
     async run(gpu) {
       const rng = new Rng(d.batch * 5 + d.in * 11 + d.out);
-      const x = randomArray(rng, d.batch * d.in), w = randomArray(rng, d.out * d.in), bias = randomArray(rng, d.out);
+      const x = randomArray(rng, d.batch * d.in), w = randomArray(rng, d.out * d.in);
+      const bias = randomArray(rng, d.out), dy = randomArray(rng, d.batch * d.out);
+      // The subgroups body cannot take every backward GEMM here (batch 1): those pick their own.
+      const backward = variant === 'subgroups' ? undefined : { variant };
       const out = await runOnGpu(gpu, {
-        x: { shape: [d.batch, d.in], data: x.f32 }, w: { shape: [d.out, d.in], data: w.f32 }, bias: { shape: [d.out], data: bias.f32 },
-      }, { y: [d.batch, d.out] }, (t) => [k.linearReluForward(gpu, t.x!, t.w!, d.bias ? t.bias! : null, t.y!, d, { variant })]);
-      const want = ref.linearReluForward(x.f64, w.f64, d.bias ? bias.f64 : null, d);
-      return [compare('linear_forward + relu', out.y!, want, reductionTolerance(d.in + 1))];
+        x: { shape: [d.batch, d.in], data: x.f32 }, w: { shape: [d.out, d.in], data: w.f32 },
+        bias: { shape: [d.out], data: bias.f32 }, dy: { shape: [d.batch, d.out], data: dy.f32 },
+      }, { y: [d.batch, d.out], dz: [d.batch, d.out], db: [d.out], dw: [d.out, d.in], dx: [d.batch, d.in] }, (t) => [
+        k.linearReluForward(gpu, t.x!, t.w!, d.bias ? t.bias! : null, t.y!, d, { variant }),
+        k.linearReluBackwardBias(gpu, t.dy!, t.y!, t.dz!, t.db!, d),
+        k.linearBackwardWeight(gpu, t.dz!, t.x!, t.dw!, d, backward),
+        k.linearBackwardInput(gpu, t.dz!, t.w!, t.dx!, d, backward),
+      ]);
+      const y = ref.linearReluForward(x.f64, w.f64, d.bias ? bias.f64 : null, d);
+      // The mask comes from the GPU's y (a value within rounding of 0 could fall either side).
+      const g = ref.linearReluBackward(dy.f64, Float64Array.from(out.y!), x.f64, w.f64, d);
+      return [
+        compare('linear_forward + relu', out.y!, y, reductionTolerance(d.in + 1)),
+        compare('linear_relu_backward_bias dz', out.dz!, g.dz, EXACT),
+        compare('linear_relu_backward_bias db', out.db!, g.db, reductionTolerance(d.batch)),
+        compare('linear_backward_weight of dz', out.dw!, g.dw, reductionTolerance(d.batch)),
+        compare('linear_backward_input of dz', out.dx!, g.dx, reductionTolerance(d.out)),
+      ];
     },
   };
 }
