@@ -37,7 +37,7 @@ async function fetchBytes(url: string): Promise<Uint8Array> {
 export async function loadBrowserDataset(name: string, info: ServerInfo): Promise<DatasetSplits> {
   const d = info.datasets[name];
   if (!d || !d.available) {
-    const why = d && !d.available ? d.reason : 'the view server does not know it';
+    const why = d && !d.available ? d.reason.replace(/\.\s*$/, '') : 'the view server does not know it';
     throw new DatasetUnavailableError(`dataset ${name} is not available: ${why}. Run \`bash runner/setup.sh\` or pass --data-dir to \`earlyphase view\`.`);
   }
   const f = d.files as IdxFiles;

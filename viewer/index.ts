@@ -10,7 +10,7 @@ import type { TrainEvent } from '../src/train/events.ts';
 import { UserError } from '../src/errors.ts';
 import { RunControl, RunStoppedError } from '../src/train/control.ts';
 import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
-import { levelDir, planLottery, runLottery, type LotteryJob } from '../src/lottery/lottery.ts';
+import { levelDir, planLottery, runLottery, type LotteryJob, type LotteryPlan } from '../src/lottery/lottery.ts';
 import { allBranchNames, runBranch } from '../src/lottery/branch.ts';
 import { tensorSeed } from '../src/nn/init.ts';
 import { createFigureChart, type FigureChart } from './charts.ts';
@@ -18,7 +18,7 @@ import { openBrowserGpu } from './gpu.ts';
 import { fetchInfo, loadBrowserDataset, TAB_DATASETS, type ServerInfo } from './browser-data.ts';
 import { MemoryStorage } from './memory-storage.ts';
 import { LiveFigures } from './live-figures.ts';
-import { commandLine, parseRunForm, type RunFormValues } from './run-form.ts';
+import { commandLine, parseRunForm, type RunConfig, type RunFormValues } from './run-form.ts';
 import { drawMask, firstLayerMask } from './mask-view.ts';
 import { downloadArchive, saveToServer } from './save.ts';
 
@@ -184,6 +184,7 @@ function formValues(): RunFormValues {
     model: v('model'), dataset: v('dataset'), trainingSteps: v('trainingSteps'), subsample: v('subsample'), rewindingSteps: v('rewindingSteps'),
     levels: v('levels'), pruningFraction: v('pruningFraction'), branch: v('branch'), replicate: v('replicate'), extra: v('extra'),
     telemetry: (form.elements.namedItem('telemetry') as HTMLInputElement).checked,
+    evaluateOnlyAtEnd: (form.elements.namedItem('evaluateOnlyAtEnd') as HTMLInputElement).checked,
   };
 }
 
@@ -193,21 +194,20 @@ async function start(): Promise<void> {
   const values = formValues();
   run.error = null;
   show(`loading ${values.dataset}…`);
-  let data: DatasetSplits, config: ReturnType<typeof parseRunForm>, job: LotteryJob & { control: RunControl };
+  let data: DatasetSplits, config: RunConfig, job: LotteryJob, plan: LotteryPlan;
   try {
     data = await dataset(values.dataset);
     config = parseRunForm(values, data.train.count);
-    control = new RunControl();
     job = {
       hparams: config.hparams, lottery: config.lottery, replicate: config.replicate, maxLevel: Math.max(...config.levels),
-      telemetry: config.telemetry ? DEFAULT_TELEMETRY : undefined, control,
+      telemetry: config.telemetry ? DEFAULT_TELEMETRY : undefined, evaluateOnlyAtEnd: config.evaluateOnlyAtEnd, control: new RunControl(),
     };
-    planLottery(job, data); // k, levels and the model's fit to the images are checked before anything runs
+    plan = planLottery(job, data); // k, levels and the model's fit to the images are checked before anything runs
   } catch (e) {
     fail(e);
     return;
   }
-  const plan = planLottery(job, data);
+  control = job.control!;
   resetView();
   run.folder = plan.root.split('/')[0]!;
   run.argv = config.argv;

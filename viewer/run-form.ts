@@ -21,6 +21,8 @@ export interface RunFormValues {
   /** A branch run after the levels at every level ≥ 1; empty = none. */
   branch: string;
   telemetry: boolean;
+  /** --evaluate-only-at-end: one pass over the test set per level (evaluation dominates small runs on a CPU adapter). */
+  evaluateOnlyAtEnd: boolean;
   replicate: string;
   /** Any further CLI flags, e.g. "--lr 0.05 --batch-size 128". */
   extra: string;
@@ -35,6 +37,7 @@ export interface RunConfig {
   levelsText: string;
   replicate: number;
   telemetry: boolean;
+  evaluateOnlyAtEnd: boolean;
   branch: string | null;
 }
 
@@ -72,12 +75,12 @@ export function parseRunForm(v: RunFormValues, trainCount: number): RunConfig {
   if (!Number.isInteger(replicate) || replicate < 1) throw new HparamsError(`--replicate: expected a positive integer, got "${v.replicate}"`);
   const branch = v.branch || null;
   if (branch && !allBranchNames().includes(branch)) throw new UserError(`unknown branch ${JSON.stringify(branch)}`);
-  return { argv, hparams, lottery, levels: parseLevels(v.levels), levelsText: v.levels.trim(), replicate, telemetry: v.telemetry, branch };
+  return { argv, hparams, lottery, levels: parseLevels(v.levels), levelsText: v.levels.trim(), replicate, telemetry: v.telemetry, evaluateOnlyAtEnd: v.evaluateOnlyAtEnd, branch };
 }
 
 /** The equivalent command line, shown in the page so a tab run can be repeated in a terminal. */
 export function commandLine(c: RunConfig): string {
   const quote = (s: string) => (/^[\w.,:/=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
   return ['earlyphase lottery', ...c.argv.map(quote), '--levels', quote(c.levelsText),
-    '--replicate', String(c.replicate), ...(c.telemetry ? ['--telemetry'] : [])].join(' ');
+    '--replicate', String(c.replicate), ...(c.telemetry ? ['--telemetry'] : []), ...(c.evaluateOnlyAtEnd ? ['--evaluate-only-at-end'] : [])].join(' ');
 }
