@@ -223,7 +223,7 @@ async function start(): Promise<void> {
       show(`${e.run.slice(run.folder!.length + 1)}: ${e.resumed ? `resuming at iteration ${e.startIteration}` : 'training'} on ${e.adapter}`);
       if (level && Number(level[1]) > 0) drawLevelMask(Number(level[1]), levelDir(plan, Number(level[1])), image);
     } else if (e.type === 'step' && run.state === 'running') {
-      show(`${e.run.slice(run.folder!.length + 1)}: iteration ${e.iteration} of ${e.totalIterations}, loss ${e.loss.toFixed(4)}, ${Math.round(e.imagesPerSecond)} images/s`);
+      show(`${e.run.slice(run.folder!.length + 1)}: iteration ${e.iteration} of ${e.totalIterations}, loss ${e.loss.toFixed(4)}${e.imagesPerSecond > 0 ? `, ${Math.round(e.imagesPerSecond)} images/s` : ''}`);
     } else if (e.type === 'done' && level) {
       const l = Number(level[1]);
       const report = l === 0 ? null : storage.text(`${levelDir(plan, l)}/sparsity_report.json`);

@@ -112,6 +112,8 @@ test('(b) a tiny run started from the form updates the charts and draws the mask
   assert.ok(tab, 'needs the page of (a)');
   const { page, errors } = tab;
   await fill(page, TINY);
+  await page.check('[name=telemetry]');
+  await page.selectOption('[name=branch]', 'randomly_reinitialize');
   await page.click('#start');
   await waitState(page, ['running']);
   // Sample the charts' point counts while it runs: they must grow over time.
@@ -134,7 +136,12 @@ test('(b) a tiny run started from the form updates the charts and draws the mask
   assert.ok(shot, 'the loss chart never had 5 points while running');
   assert.ok(samples.length >= 3 && samples.every((v, i) => i === 0 || v > samples[i - 1]!), `chart data did not grow: ${samples.join(', ')}`);
   await page.screenshot({ path: join(SHOTS, 'run-done.png'), fullPage: true });
-  for (const id of ['live_loss', 'live_accuracy', 'accuracy_vs_remaining']) assertChartDrawn(await page.locator(`#fig-${id}`).screenshot(), id);
+  // The report's own figures over the tab's run folder: telemetry per level, the branch beside the trunk.
+  for (const id of ['live_loss', 'live_accuracy', 'accuracy_vs_remaining', 'telemetry_l2_to_start', 'telemetry_sign_changed', `perturbations_${done.folder}`]) {
+    assertChartDrawn(await page.locator(`#fig-${id}`).screenshot(), id);
+  }
+  const branchRuns = done.events.filter((e) => e.type === 'done' && e.run.endsWith('/randomly_reinitialize')).length;
+  assert.equal(branchRuns, 2, 'the branch runs at levels 0 and 1');
   assert.deepEqual(done.levels.map((l) => l.level), [0, 1]);
   assert.equal(done.levels[0]!.remaining, 1);
   assert.ok(Math.abs(done.levels[1]!.remaining - 0.8) < 0.01, `level 1 keeps ${done.levels[1]!.remaining}`);
