@@ -8,6 +8,7 @@ import { batchnormCases } from './cases/batchnorm.ts';
 import { poolingCases } from './cases/pooling.ts';
 import { lossCases } from './cases/loss.ts';
 import { sgdCases } from './cases/sgd.ts';
+import { adamCases } from './cases/adam.ts';
 import { reduceCases } from './cases/reduce.ts';
 import { batchCases } from './cases/batch.ts';
 
@@ -19,6 +20,7 @@ export const kernelSuite: KernelCase[] = [
   ...poolingCases,
   ...lossCases,
   ...sgdCases,
+  ...adamCases,
   ...reduceCases,
   ...batchCases,
 ];
