@@ -1,10 +1,13 @@
 // Checkpoints and weight files in safetensors. A weights file holds every parameter and batch-norm
-// running statistic under its OpenLTH name; a checkpoint adds the momentum buffers
-// (`momentum/<name>`) and the iteration in its metadata — everything needed to continue
-// bitwise-identically (data order and augmentation are pure functions of seeds and the iteration).
+// running statistic under its OpenLTH name; a checkpoint adds the optimiser's buffers under
+// PyTorch's state names (SGD: `momentum/<name>`; Adam: `exp_avg/<name>`, `exp_avg_sq/<name>`), and
+// the iteration and the optimiser's step count (Adam's t) in its metadata — everything needed to
+// continue bitwise-identically (data order and augmentation are pure functions of seeds and the
+// iteration).
 import { decodeSafetensors, encodeSafetensors, expectTensors, type TensorSpec } from '../io/safetensors.ts';
 import { CorruptFileError } from './storage.ts';
 import type { Arena } from '../gpu/tensor.ts';
+import type { OptimizerLayout, OptimizerState } from './optimizer.ts';
 
 export const CHECKPOINT_FORMAT = 'earlyphase.checkpoint.v1';
 export const WEIGHTS_FORMAT = 'earlyphase.weights.v1';
@@ -12,7 +15,10 @@ export const WEIGHTS_FORMAT = 'earlyphase.weights.v1';
 export interface HostState {
   params: Float32Array;
   stats: Float32Array;
-  momenta?: Float32Array;
+}
+
+export interface CheckpointState extends HostState {
+  optimizer: OptimizerState;
 }
 
 function tensorsOf(arena: Arena, flat: Float32Array, prefix = ''): Record<string, { shape: number[]; data: Float32Array }> {
@@ -39,10 +45,11 @@ export function encodeWeights(params: Arena, stats: Arena, s: HostState, meta: R
   return encodeSafetensors({ ...tensorsOf(params, s.params), ...tensorsOf(stats, s.stats) }, { format: WEIGHTS_FORMAT, ...meta });
 }
 
-export function encodeCheckpoint(params: Arena, stats: Arena, s: Required<HostState>, iteration: number, meta: Record<string, string>): Uint8Array {
+export function encodeCheckpoint(params: Arena, stats: Arena, s: CheckpointState, iteration: number, meta: Record<string, string>): Uint8Array {
+  const optimizer = Object.entries(s.optimizer.buffers).map(([buffer, flat]) => tensorsOf(params, flat, `${buffer}/`));
   return encodeSafetensors(
-    { ...tensorsOf(params, s.params), ...tensorsOf(stats, s.stats), ...tensorsOf(params, s.momenta, 'momentum/') },
-    { format: CHECKPOINT_FORMAT, iteration: String(iteration), ...meta },
+    Object.assign({ ...tensorsOf(params, s.params), ...tensorsOf(stats, s.stats) }, ...optimizer),
+    { format: CHECKPOINT_FORMAT, iteration: String(iteration), optimizer_steps: String(s.optimizer.steps), ...meta },
   );
 }
 
@@ -54,15 +61,21 @@ export function decodeWeights(bytes: Uint8Array, file: string, params: Arena, st
   return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors) };
 }
 
-export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena, stats: Arena): Required<HostState> & { iteration: number } {
+export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena, stats: Arena, optimizer: OptimizerLayout): CheckpointState & { iteration: number } {
   const f = decodeSafetensors(bytes, file);
-  expectTensors(f, { ...specs(params), ...specs(stats), ...specs(params, 'momentum/') }, file);
+  expectTensors(f, Object.assign({ ...specs(params), ...specs(stats) }, ...optimizer.buffers.map((b) => specs(params, `${b}/`))), file);
   const iteration = Number(f.metadata?.iteration);
   if (f.metadata?.format !== CHECKPOINT_FORMAT || !Number.isInteger(iteration) || iteration < 0) {
     throw new CorruptFileError(file, `metadata must name format ${CHECKPOINT_FORMAT} and a non-negative iteration`);
   }
+  // SGD ignores the count, so its checkpoints written before the count was recorded stay valid.
+  const steps = f.metadata?.optimizer_steps === undefined && !optimizer.countsSteps ? 0 : Number(f.metadata?.optimizer_steps);
+  if (!Number.isInteger(steps) || steps < 0 || steps > iteration) {
+    throw new CorruptFileError(file, `metadata must hold the optimiser's step count (an integer from 0 to the iteration ${iteration})`);
+  }
   checkFinite(f.tensors, file);
-  return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors), momenta: unpack(params, f.tensors, 'momentum/'), iteration };
+  const buffers = Object.fromEntries(optimizer.buffers.map((b) => [b, unpack(params, f.tensors, `${b}/`)]));
+  return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors), optimizer: { buffers, steps }, iteration };
 }
 
 function checkFinite(tensors: Map<string, { data: ArrayLike<number> }>, file: string): void {

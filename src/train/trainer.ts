@@ -1,9 +1,9 @@
 // The training loop: one run folder, from a start iteration to the end of training. Used by
 // `earlyphase train` and by every lottery level and branch. Per iteration the CPU only writes two
 // small uniforms (learning rate, batch offset) and submits one command buffer: gather + augment →
-// forward → loss → backward → masked SGD. Loss and accuracy arrive asynchronously through the
+// forward → loss → backward → masked optimiser step (SGD or Adam). Loss and accuracy arrive asynchronously through the
 // Program's staging ring; a NaN/Inf loss stops the run within `RING` steps. State is checkpointed
-// at every epoch end (weights, momenta, BN statistics, metrics), so a killed run resumes from
+// at every epoch end (weights, optimiser state, BN statistics, metrics), so a killed run resumes from
 // the last epoch boundary and ends bitwise-identical to an uninterrupted one.
 import type { Gpu } from '../gpu/gpu.ts';
 import { createTensor, download, upload } from '../gpu/tensor.ts';
@@ -15,11 +15,11 @@ import { modelForData } from '../nn/zoo.ts';
 import { compileModel, createModelState, destroyModelState, type ModelState } from '../nn/compile.ts';
 import { initParameters, initRunningStats, type BatchnormInit } from '../nn/init.ts';
 import { softmaxCrossEntropy } from '../kernels/loss.ts';
-import { sgdMasked } from '../kernels/sgd.ts';
 import { learningRate } from './schedule.ts';
 import { stepToIterations } from './steps.ts';
 import { formatMetrics, parseMetrics, type MetricRow } from './metrics.ts';
-import { decodeCheckpoint, encodeCheckpoint, encodeWeights, decodeWeights, type HostState } from './checkpoint.ts';
+import { decodeCheckpoint, encodeCheckpoint, encodeWeights, decodeWeights, type CheckpointState, type HostState } from './checkpoint.ts';
+import { createOptimizer, freshOptimizerState, optimizerLayout, type RunOptimizer } from './optimizer.ts';
 import { text, type RunStorage } from './storage.ts';
 import type { EventSink } from './events.ts';
 import type { RunControl } from './control.ts';
@@ -46,7 +46,7 @@ export interface TrainJob {
   data: DatasetSplits;
   /** Start from these weights (rewind point) instead of the seeded initialisation. */
   init?: HostState;
-  /** 0/1 per parameter element in arena layout; pruned weights and their momenta stay exactly 0. */
+  /** 0/1 per parameter element in arena layout; pruned weights and their optimiser state stay exactly 0. */
   mask?: Float32Array;
   /** First iteration (k when rewinding); the schedule and data order continue from there. */
   startIteration?: number;
@@ -69,7 +69,6 @@ export interface TrainResult {
 
 export function unsupportedKnobs(h: Hparams): string[] {
   const out: string[] = [];
-  if (h.training.optimizer_name !== 'sgd') out.push(`--optimizer-name ${h.training.optimizer_name} (only sgd is implemented)`);
   if (h.model.model_init !== 'kaiming_normal') out.push(`--model-init ${h.model.model_init} (only kaiming_normal is implemented)`);
   for (const k of ['batchnorm_frozen', 'output_frozen', 'others_frozen'] as const) if (h.model[k]) out.push(`--${k.replace(/_/g, '-')} (freezing is not implemented)`);
   return out;
@@ -94,6 +93,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   const stepName = (it: number) => weightsFileName(it, perEpoch);
 
   const st = createModelState(gpu, spec);
+  let optimizer: RunOptimizer | null = null;
   try {
     // Finished already: load the final weights and report, no GPU work.
     const done = await readJson(storage, path('done.json'));
@@ -110,26 +110,29 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     // Initial state: a checkpoint to resume from, else the given weights, else the seeded init.
     let iteration = start;
     let metrics: MetricRow[] = [];
-    let state: HostState & { momenta: Float32Array };
+    let state: CheckpointState;
+    const layout = optimizerLayout(h.training.optimizer_name);
     const ckpt = await readOrDiscard(storage, path('checkpoint.safetensors'), sink, job.run,
-      (b) => decodeCheckpoint(b, path('checkpoint.safetensors'), st.params, st.stats));
-    const zeros = new Float32Array(st.params.elements);
+      (b) => decodeCheckpoint(b, path('checkpoint.safetensors'), st.params, st.stats, layout));
+    // A run that does not resume starts a fresh optimiser, as OpenLTH does for every run it trains.
+    const fresh = freshOptimizerState(layout, st.params.elements);
     if (ckpt) {
       state = ckpt; iteration = ckpt.iteration;
       const m = await storage.read(path('metrics.csv'));
       metrics = m ? parseMetrics(text(m), path('metrics.csv')).filter((r) => r.iteration <= iteration) : [];
     } else if (job.init) {
-      state = { ...job.init, momenta: zeros };
+      state = { ...job.init, optimizer: fresh };
     } else {
       state = {
         params: initParameters(spec, st.params, job.replicate, h.model.batchnorm_init as BatchnormInit),
-        stats: initRunningStats(st.stats), momenta: zeros,
+        stats: initRunningStats(st.stats), optimizer: fresh,
       };
     }
     const mask = job.mask ?? defaultMask(st);
     applyMask(state.params, mask);
     upload(gpu, st.params.all(), state.params);
-    upload(gpu, st.momenta.all(), state.momenta);
+    optimizer = createOptimizer(gpu, st, h.training);
+    optimizer.load(state.optimizer);
     upload(gpu, st.masks.all(), mask);
     if (st.stats.names.length) upload(gpu, st.stats.all(), state.stats);
     sink({ type: 'start', run: job.run, model: spec.name, dataset: h.dataset.dataset_name, adapter: gpu.adapter.shortName, totalIterations: total, startIteration: iteration, resumed: !!ckpt });
@@ -147,8 +150,6 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     const evaluator = new Evaluator(gpu, st, dev, h.dataset.batch_size);
     const feeder = new BatchFeeder(gpu, dev, trainModel, h, job.replicate);
     const stats = createTensor(gpu, 'train_stats', [2]);
-    const sgd = sgdMasked(gpu, { weights: st.params.all(), grads: st.grads.all(), momenta: st.momenta.all(), mask: st.masks.all() },
-      { lr: h.training.lr, momentum: h.training.momentum, weightDecay: h.training.weight_decay, nesterov: h.training.nesterov_momentum > 0 });
     const loss = softmaxCrossEntropy(gpu, trainModel.logits, feeder.labels, dev.classes, trainModel.dlogits, { stats, slot: 0 });
     const schedule = {
       lr: h.training.lr, gamma: h.training.gamma ?? 1, warmup: h.training.warmup_steps ? stepToIterations(h.training.warmup_steps, perEpoch, 'warmup_steps') : 0,
@@ -160,7 +161,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     let lastReport = Date.now(), reportImages = 0;
     // Program snapshots count steps since the Program started; runs may start at k or resume.
     const programStart = iteration;
-    const program = new Program(gpu, 'train-step', [[feeder.dispatch, ...trainModel.forwardTrain, loss, ...trainModel.backward, sgd.dispatch]], {
+    const program = new Program(gpu, 'train-step', [[feeder.dispatch, ...trainModel.forwardTrain, loss, ...trainModel.backward, optimizer.dispatch]], {
       tensor: stats, ringSize: RING,
       onSnapshot: (p, v) => {
         const it = programStart + p;
@@ -208,7 +209,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
       for (; iteration < epochEnd; iteration++) {
         if (diverged) break;
         if (job.control?.interrupted) await job.control.wait();
-        sgd.setLearningRate(learningRate(schedule, iteration));
+        optimizer.beforeStep(learningRate(schedule, iteration));
         feeder.setStep(iteration, iteration - epoch * perEpoch);
         const extra = telemetry?.at.has(iteration + 1) ? { dispatches: telemetry.t.dispatches, channel: telemetry.channel } : null;
         await program.step(true, extra);
@@ -220,7 +221,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
       metrics.push({ name: 'train_epoch_loss', iteration, value: epochLoss / Math.max(1, epochSeen / h.dataset.batch_size) },
         { name: 'train_accuracy', iteration, value: epochCorrect / Math.max(1, epochSeen) });
       if (!job.evaluateOnlyAtEnd || iteration === total) testAccuracy = await evaluate(iteration);
-      const s = await downloadState(gpu, st, true);
+      const s = { ...(await downloadState(gpu, st)), optimizer: await optimizer.save() };
       await storage.write(path('metrics.csv'), formatMetrics(metrics));
       await storage.write(path('checkpoint.safetensors'), encodeCheckpoint(st.params, st.stats, s, iteration, meta));
       sink({ type: 'checkpoint', run: job.run, iteration });
@@ -244,6 +245,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     sink({ type: 'done', run: job.run, iteration: total, testAccuracy, weightsHash, seconds: (Date.now() - t0) / 1000, skipped: false });
     return { final, testAccuracy, weightsHash, iterations: total, skipped: false };
   } finally {
+    optimizer?.destroy();
     destroyModelState(st);
   }
 }
@@ -265,15 +267,13 @@ function applyMask(params: Float32Array, mask: Float32Array): void {
   for (let i = 0; i < params.length; i++) if (mask[i] === 0) params[i] = 0;
 }
 
-async function downloadState(gpu: Gpu, st: ModelState, withMomenta: true): Promise<Required<HostState>>;
-async function downloadState(gpu: Gpu, st: ModelState, withMomenta?: false): Promise<HostState>;
-async function downloadState(gpu: Gpu, st: ModelState, withMomenta = false): Promise<HostState> {
+async function downloadState(gpu: Gpu, st: ModelState): Promise<HostState> {
   const params = await download(gpu, st.params.all());
   const stats = st.stats.names.length ? await download(gpu, st.stats.all()) : new Float32Array(0);
   for (let i = 0; i < params.length; i++) {
     if (!Number.isFinite(params[i]!)) throw new DivergenceError(`a parameter became ${params[i]} (element ${i}); refusing to save it. Lower --lr.`);
   }
-  return withMomenta ? { params, stats, momenta: await download(gpu, st.momenta.all()) } : { params, stats };
+  return { params, stats };
 }
 
 async function readJson(storage: RunStorage, p: string): Promise<Record<string, any> | null> {
