@@ -41,17 +41,9 @@ export interface RunConfig {
   branch: string | null;
 }
 
-/**
- * Conv-2's preset trains with Adam (Frankle & Carbin), which the engine does not implement; the
- * tab trains it with SGD + momentum at a learning rate that works on Fashion-MNIST instead.
- */
-export const MODEL_OVERRIDES: Record<string, string[]> = {
-  cifar_conv_2: ['--optimizer-name', 'sgd', '--lr', '0.01', '--momentum', '0.9'],
-};
-
 /** The flags `earlyphase lottery` would be given for these values (levels, replicate and --telemetry are its own options). */
 export function formArgv(v: RunFormValues, trainCount: number): string[] {
-  const argv = ['--default-hparams', v.model, '--dataset-name', v.dataset, ...(MODEL_OVERRIDES[v.model] ?? [])];
+  const argv = ['--default-hparams', v.model, '--dataset-name', v.dataset];
   if (v.trainingSteps.trim()) argv.push('--training-steps', v.trainingSteps.trim());
   if (v.subsample.trim()) {
     const n = Number(v.subsample);
