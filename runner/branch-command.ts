@@ -2,8 +2,7 @@
 // existing lottery. The trunk (masks, w_0, w_k) is read and checked before the GPU is touched.
 import { HparamsError, UserError } from '../src/errors.ts';
 import { hparamsWithOverrides, parseLotteryArgv } from '../src/lottery/options.ts';
-import { allBranchNames, describeBranches, runBranch } from '../src/lottery/branch.ts';
-import { getBranch } from '../src/lottery/branches/registry.ts';
+import { allBranchNames, describeBranches, runBranch, splitBranchArgs } from '../src/lottery/branch.ts';
 import { parseLevels } from '../src/lottery/levels.ts';
 import { tensorSeed } from '../src/nn/init.ts';
 import { loadDataset } from './datasets.ts';
@@ -15,24 +14,6 @@ import { formatLevels } from './lottery-command.ts';
 export interface BranchCommand {
   name: string; root: string; replicate: number; dataDir?: string; levels: string; seed?: number; evaluateOnlyAtEnd?: boolean; quiet?: boolean;
   adapter?: string; argv: string[];
-}
-
-/** Takes `--<option> V` for the branch's own options (and --retrain-<hparam> V for retrain) out of argv. */
-function splitBranchArgs(name: string, argv: readonly string[]): { options: Record<string, string>; retrain: [string, string][]; rest: string[] } {
-  const names = name === 'randomly_prune' ? ['strategy'] : name === 'retrain' ? [] : Object.keys(getBranch(name).options);
-  const options: Record<string, string> = {}, retrain: [string, string][] = [], rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const t = argv[i]!;
-    const [flag, inline] = t.includes('=') ? [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)] : [t, undefined];
-    const key = flag.replace(/^--/, '').replace(/-/g, '_');
-    const isRetrain = name === 'retrain' && /^--retrain[-_]/.test(flag);
-    if (!flag.startsWith('--') || (!names.includes(key) && !isRetrain)) { rest.push(t); continue; }
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new HparamsError(`${flag} needs a value`);
-    if (isRetrain) retrain.push([key.replace(/^retrain_/, ''), value]);
-    else options[key] = value;
-  }
-  return { options, retrain, rest };
 }
 
 export async function runBranchCommand(o: BranchCommand): Promise<void> {

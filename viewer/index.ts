@@ -11,14 +11,14 @@ import { UserError } from '../src/errors.ts';
 import { RunControl, RunStoppedError } from '../src/train/control.ts';
 import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
 import { levelDir, planLottery, runLottery, type LotteryJob, type LotteryPlan } from '../src/lottery/lottery.ts';
-import { allBranchNames, runBranch } from '../src/lottery/branch.ts';
-import { tensorSeed } from '../src/nn/init.ts';
 import { createFigureChart, type FigureChart } from './charts.ts';
 import { openBrowserGpu } from './gpu.ts';
 import { fetchInfo, loadBrowserDataset, TAB_DATASETS, type ServerInfo } from './browser-data.ts';
 import { MemoryStorage } from './memory-storage.ts';
 import { LiveFigures } from './live-figures.ts';
-import { commandLine, parseRunForm, type RunConfig, type RunFormValues } from './run-form.ts';
+import { commandLine, parseRunForm, PRETRAIN_TASKS, type RunConfig, type RunFormValues } from './run-form.ts';
+import { readBranchOptions, renderBranchOptions } from './branch-options.ts';
+import { allBranchNames, branchOptionSpecs, runBranch } from '../src/lottery/branch.ts';
 import { drawMask, firstLayerMask } from './mask-view.ts';
 import { downloadArchive, saveToServer } from './save.ts';
 
@@ -74,8 +74,13 @@ const datasets = new Map<string, Promise<DatasetSplits>>();
 
 async function init(): Promise<void> {
   const branch = form.elements.namedItem('branch') as HTMLSelectElement;
-  // retrain needs --retrain-<hparam> flags of its own; the CLI's `earlyphase branch retrain` runs it.
-  for (const n of allBranchNames().filter((b) => b !== 'retrain')) branch.add(new Option(n, n));
+  for (const n of allBranchNames()) branch.add(new Option(n, n));
+  branch.addEventListener('change', showBranchOptions);
+  const task = form.elements.namedItem('pretrainTask') as HTMLSelectElement;
+  for (const [k, t] of Object.entries(PRETRAIN_TASKS)) task.add(new Option(t.label, k));
+  field('pretrain').addEventListener('change', showPretrain);
+  showBranchOptions();
+  showPretrain();
   setState('idle');
   const [g, i] = await Promise.allSettled([openBrowserGpu(shaders), fetchInfo()]);
   if (g.status === 'rejected') {
@@ -98,6 +103,25 @@ async function init(): Promise<void> {
   setState('idle');
   if (gpu && info) show(`ready — adapter: ${run.adapter}`);
   else if (!gpu && info) show('WebGPU is not available (see the message above); nothing can run in this tab.', true);
+}
+
+const field = (name: string) => form.elements.namedItem(name) as HTMLInputElement;
+
+/** The picked branch's options (retrain: its --retrain-<hparam> flags instead). */
+function showBranchOptions(): void {
+  const name = field('branch').value;
+  $('branch-fieldset').hidden = !name;
+  $('retrain-flags').hidden = name !== 'retrain';
+  $('branch-options').hidden = !name || name === 'retrain';
+  if (name) renderBranchOptions($('branch-options'), name, branchOptionSpecs(name));
+}
+
+/** Pre-training's inputs follow its checkbox; the rewind point is off while it is on (the CLI refuses both). */
+function showPretrain(): void {
+  const on = field('pretrain').checked;
+  for (const n of ['pretrainTask', 'pretrainSteps', 'pretrainCounts']) field(n).disabled = !on;
+  field('rewindingSteps').disabled = on;
+  $('rewind-note').hidden = !on;
 }
 
 function dataset(name: string): Promise<DatasetSplits> {
@@ -179,12 +203,14 @@ function addLevelRow(r: LevelRow): void {
 let control: RunControl | null = null;
 
 function formValues(): RunFormValues {
-  const v = (n: string) => (form.elements.namedItem(n) as HTMLInputElement).value;
+  const v = (n: string) => field(n).value;
   return {
     model: v('model'), dataset: v('dataset'), trainingSteps: v('trainingSteps'), subsample: v('subsample'), rewindingSteps: v('rewindingSteps'),
     levels: v('levels'), pruningFraction: v('pruningFraction'), branch: v('branch'), replicate: v('replicate'), extra: v('extra'),
-    telemetry: (form.elements.namedItem('telemetry') as HTMLInputElement).checked,
-    evaluateOnlyAtEnd: (form.elements.namedItem('evaluateOnlyAtEnd') as HTMLInputElement).checked,
+    branchOptions: v('branch') ? readBranchOptions($('branch-options')) : {}, retrainFlags: v('retrainFlags'),
+    pretrain: field('pretrain').checked ? { task: v('pretrainTask'), trainingSteps: v('pretrainSteps'), countsAgainstBudget: field('pretrainCounts').checked } : null,
+    telemetry: field('telemetry').checked,
+    evaluateOnlyAtEnd: field('evaluateOnlyAtEnd').checked,
   };
 }
 
@@ -194,15 +220,17 @@ async function start(): Promise<void> {
   const values = formValues();
   run.error = null;
   show(`loading ${values.dataset}…`);
-  let data: DatasetSplits, config: RunConfig, job: LotteryJob, plan: LotteryPlan;
+  let data: DatasetSplits, pretrainData: DatasetSplits | undefined, config: RunConfig, job: LotteryJob, plan: LotteryPlan;
   try {
     data = await dataset(values.dataset);
     config = parseRunForm(values, data.train.count);
+    const pre = config.lottery.pretrain?.hparams.dataset.dataset_name; // --pretrain-dataset-name in "more flags"
+    pretrainData = pre && pre !== values.dataset ? await dataset(pre) : undefined;
     job = {
       hparams: config.hparams, lottery: config.lottery, replicate: config.replicate, maxLevel: Math.max(...config.levels),
       telemetry: config.telemetry ? DEFAULT_TELEMETRY : undefined, evaluateOnlyAtEnd: config.evaluateOnlyAtEnd, control: new RunControl(),
     };
-    plan = planLottery(job, data); // k, levels and the model's fit to the images are checked before anything runs
+    plan = planLottery(job, data, pretrainData); // k, levels and the model's fit to the images are checked before anything runs
   } catch (e) {
     fail(e);
     return;
@@ -236,11 +264,10 @@ async function start(): Promise<void> {
   setState('running');
   let outcome: unknown = null;
   try {
-    const env = { gpu: g, storage, sink, data };
+    const env = { gpu: g, storage, sink, data, pretrainData };
     await runLottery(env, job);
-    if (config.branch) {
-      await runBranch(env, { ...job, branch: config.branch, options: {}, seed: tensorSeed(config.replicate, `branch:${config.branch}`), levels: config.levels });
-    }
+    const b = config.branch;
+    if (b) await runBranch(env, { ...job, branch: b.name, options: b.options, retrain: b.retrain, seed: b.seed, levels: config.levels });
   } catch (e) {
     outcome = e;
   }
@@ -248,7 +275,7 @@ async function start(): Promise<void> {
   redraw(); // the final state is drawn before the page says it is done
   if (outcome === null) {
     setState('done');
-    show(`done: ${run.levels.length} levels${config.branch ? ` and branch ${config.branch}` : ''} on ${run.adapter}`);
+    show(`done: ${run.levels.length} levels${config.branch ? ` and branch ${config.branch.name}` : ''} on ${run.adapter}`);
   } else if (outcome instanceof RunStoppedError) {
     setState('stopped');
     show(`stopped. ${outcome.message}`);

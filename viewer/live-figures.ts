@@ -12,8 +12,9 @@ import { resultSource, type MemoryStorage } from './memory-storage.ts';
 
 interface Points { x: number[]; y: number[] }
 
-/** "level 2" for `<root>/level_2`, "level 2 gaussian_noise" for a branch run `<root>/level_2/gaussian_noise`. */
+/** "level 2" for `<root>/level_2`, "level 2 gaussian_noise" for a branch run `<root>/level_2/gaussian_noise`, "pretrain" for `<root>/pretrain`. */
 export function runLabel(run: string, root: string): string {
+  if (run === `${root}/pretrain`) return 'pretrain';
   const m = /^level_(\d+)(?:\/(.+))?$/.exec(run.slice(root.length + 1));
   return m ? `level ${m[1]}${m[2] ? ` ${m[2]}` : ''}` : run;
 }

@@ -1,9 +1,10 @@
 // The run form as the CLI's argv: the page builds the same flags `earlyphase lottery` takes and
 // parses them with the CLI's parsers, so validation and error messages are the CLI's own.
 import { HparamsError, UserError } from '../src/errors.ts';
-import { parseLotteryArgv } from '../src/lottery/options.ts';
+import { hparamsWithOverrides, parseLotteryArgv } from '../src/lottery/options.ts';
 import { parseLevels } from '../src/lottery/levels.ts';
-import { allBranchNames } from '../src/lottery/branch.ts';
+import { allBranchNames, branchOptionSpecs, resolveBranch, splitBranchArgs } from '../src/lottery/branch.ts';
+import { tensorSeed } from '../src/nn/init.ts';
 import { unsupportedKnobs } from '../src/train/trainer.ts';
 import type { Hparams } from '../src/train/hparams.ts';
 import type { LotteryOptions } from '../src/lottery/options.ts';
@@ -20,12 +21,43 @@ export interface RunFormValues {
   pruningFraction: string;
   /** A branch run after the levels at every level ≥ 1; empty = none. */
   branch: string;
+  /** The branch's own options as typed (option name → text; empty = not given, "true" = a ticked flag). */
+  branchOptions: Record<string, string>;
+  /** For the retrain branch: its --retrain-<hparam> V flags. */
+  retrainFlags: string;
+  /** Pre-training before level 0 (the lottery's --pretrain flags); null = off. */
+  pretrain: PretrainFormValues | null;
   telemetry: boolean;
   /** --evaluate-only-at-end: one pass over the test set per level (evaluation dominates small runs on a CPU adapter). */
   evaluateOnlyAtEnd: boolean;
   replicate: string;
   /** Any further CLI flags, e.g. "--lr 0.05 --batch-size 128". */
   extra: string;
+}
+
+export interface PretrainFormValues {
+  /** A key of PRETRAIN_TASKS. */
+  task: string;
+  trainingSteps: string;
+  countsAgainstBudget: boolean;
+}
+
+/** The pre-training tasks of the paper's §5 (the `pretraining` sweep's), as --pretrain-<hparam> overrides. */
+export const PRETRAIN_TASKS: Record<string, { label: string; flags: string[] }> = {
+  rotation: { label: 'rotation (predict 0/90/180/270°)', flags: ['--pretrain-unsupervised-labels', 'rotation'] },
+  random_labels: { label: 'random labels', flags: ['--pretrain-random-labels-fraction', '1'] },
+  blur: { label: 'blurred images (×4)', flags: ['--pretrain-blur-factor', '4'] },
+  same: { label: 'the same task', flags: [] },
+};
+
+/** The branch as `earlyphase branch NAME` would run it. */
+export interface BranchConfig {
+  name: string;
+  /** The branch's own flags (options, --retrain-<hparam>), as the CLI takes them. */
+  argv: string[];
+  options: Record<string, string>;
+  retrain?: Hparams;
+  seed: number;
 }
 
 export interface RunConfig {
@@ -38,7 +70,7 @@ export interface RunConfig {
   replicate: number;
   telemetry: boolean;
   evaluateOnlyAtEnd: boolean;
-  branch: string | null;
+  branch: BranchConfig | null;
 }
 
 /** The flags `earlyphase lottery` would be given for these values (levels, replicate and --telemetry are its own options). */
@@ -50,9 +82,27 @@ export function formArgv(v: RunFormValues, trainCount: number): string[] {
     if (!Number.isInteger(n) || n < 1 || n > trainCount) throw new HparamsError(`subsample: expected a whole number of training images from 1 to ${trainCount}, got "${v.subsample}"`);
     if (n < trainCount) argv.push('--subsample-fraction', String(n / trainCount));
   }
-  if (v.rewindingSteps.trim()) argv.push('--rewinding-steps', v.rewindingSteps.trim());
+  // The CLI refuses --rewinding-steps with --pretrain: the pre-trained weights are the rewind point.
+  if (v.pretrain) argv.push(...pretrainArgv(v.pretrain));
+  else if (v.rewindingSteps.trim()) argv.push('--rewinding-steps', v.rewindingSteps.trim());
   if (v.pruningFraction.trim()) argv.push('--pruning-fraction', v.pruningFraction.trim());
   argv.push(...v.extra.split(/\s+/).filter(Boolean));
+  return argv;
+}
+
+function pretrainArgv(p: PretrainFormValues): string[] {
+  const task = PRETRAIN_TASKS[p.task];
+  if (!task) throw new UserError(`unknown pre-training task ${JSON.stringify(p.task)}; expected one of ${Object.keys(PRETRAIN_TASKS).join(', ')}`);
+  return ['--pretrain', ...task.flags, ...(p.trainingSteps.trim() ? ['--pretrain-training-steps', p.trainingSteps.trim()] : []),
+    ...(p.countsAgainstBudget ? [] : ['--pretrain-counts-against-budget=false'])];
+}
+
+/** The flags `earlyphase branch NAME` would be given for the branch's own options (empty fields left out: defaults apply). */
+export function branchArgv(v: RunFormValues): string[] {
+  const specs = branchOptionSpecs(v.branch);
+  const argv = Object.entries(v.branchOptions).filter(([k, text]) => k in specs && text.trim())
+    .flatMap(([k, text]) => [`--${k.replace(/_/g, '-')}`, text.trim()]);
+  if (v.branch === 'retrain') argv.push(...v.retrainFlags.split(/\s+/).filter(Boolean));
   return argv;
 }
 
@@ -62,17 +112,26 @@ export function parseRunForm(v: RunFormValues, trainCount: number): RunConfig {
   if (rest.length) throw new HparamsError(`unknown argument${rest.length > 1 ? 's' : ''} ${rest.join(' ')} (see earlyphase train --hparams-help)`);
   const bad = unsupportedKnobs(hparams);
   if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
-  if (lottery.pretrain) throw new UserError('pre-training is not offered in the tab; run it with earlyphase lottery --pretrain');
   const replicate = Number(v.replicate);
   if (!Number.isInteger(replicate) || replicate < 1) throw new HparamsError(`--replicate: expected a positive integer, got "${v.replicate}"`);
-  const branch = v.branch || null;
-  if (branch && !allBranchNames().includes(branch)) throw new UserError(`unknown branch ${JSON.stringify(branch)}`);
-  return { argv, hparams, lottery, levels: parseLevels(v.levels), levelsText: v.levels.trim(), replicate, telemetry: v.telemetry, evaluateOnlyAtEnd: v.evaluateOnlyAtEnd, branch };
+  const levels = parseLevels(v.levels);
+  let branch: BranchConfig | null = null;
+  if (v.branch) {
+    if (!allBranchNames().includes(v.branch)) throw new UserError(`unknown branch ${JSON.stringify(v.branch)}`);
+    // What runner/branch-command.ts does with its argv: split, parse, resolve (same errors).
+    const bArgv = branchArgv(v);
+    const { options, retrain, rest: bRest } = splitBranchArgs(v.branch, bArgv);
+    if (bRest.length) throw new HparamsError(`unknown argument${bRest.length > 1 ? 's' : ''} ${bRest.join(' ')} for branch ${v.branch}`);
+    branch = { name: v.branch, argv: bArgv, options, retrain: retrain.length ? hparamsWithOverrides(hparams, retrain) : undefined, seed: tensorSeed(replicate, `branch:${v.branch}`) };
+    resolveBranch({ hparams, lottery, replicate, maxLevel: Math.max(...levels), levels, branch: branch.name, options, retrain: branch.retrain, seed: branch.seed });
+  }
+  return { argv, hparams, lottery, levels, levelsText: v.levels.trim(), replicate, telemetry: v.telemetry, evaluateOnlyAtEnd: v.evaluateOnlyAtEnd, branch };
 }
 
-/** The equivalent command line, shown in the page so a tab run can be repeated in a terminal. */
+/** The equivalent command lines (the lottery, then the branch), shown in the page so a tab run can be repeated in a terminal. */
 export function commandLine(c: RunConfig): string {
   const quote = (s: string) => (/^[\w.,:/=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-  return ['earlyphase lottery', ...c.argv.map(quote), '--levels', quote(c.levelsText),
-    '--replicate', String(c.replicate), ...(c.telemetry ? ['--telemetry'] : []), ...(c.evaluateOnlyAtEnd ? ['--evaluate-only-at-end'] : [])].join(' ');
+  const common = [...c.argv.map(quote), '--levels', quote(c.levelsText), '--replicate', String(c.replicate), ...(c.evaluateOnlyAtEnd ? ['--evaluate-only-at-end'] : [])];
+  const lottery = ['earlyphase lottery', ...common, ...(c.telemetry ? ['--telemetry'] : [])].join(' ');
+  return c.branch ? `${lottery}\n${['earlyphase branch', c.branch.name, ...common, ...c.branch.argv.map(quote)].join(' ')}` : lottery;
 }

@@ -3,8 +3,9 @@
 // randomly_prune swaps the mask for a random one with the same counts; retrain trains the same
 // rewound subnetwork with other training hyperparameters. Each branch run has its own hashed
 // folder under the level and is skipped when done.
-import { UserError } from '../errors.ts';
+import { HparamsError, UserError } from '../errors.ts';
 import type { Hparams } from '../train/hparams.ts';
+import type { LooseSpec } from '../train/hparams/schema.ts';
 import { canonicalJSON, sha256Hex } from '../train/hash.ts';
 import { initRunningStats, type BatchnormInit } from '../nn/init.ts';
 import { train } from '../train/trainer.ts';
@@ -14,11 +15,40 @@ import { randomPrune } from './pruning.ts';
 import { applyBranch, branchNames, getBranch, parseBranchOptions } from './branches/registry.ts';
 import { levelDir, maskedState, planLottery, trunkWeights, type LevelResult, type LotteryEnv, type LotteryJob, type LotteryPlan, type TrunkEnv } from './lottery.ts';
 
-/** Branches that are not weight perturbations, with their options. */
-const SPECIAL: Record<string, { description: string; options: Record<string, string> }> = {
-  randomly_prune: { description: 'a random mask with the same surviving count (strategy=layerwise|global), from w_k', options: { strategy: 'layerwise' } },
+/**
+ * Branches that are not weight perturbations, with their options as field specs (so forms can
+ * show them; resolveBranch checks randomly_prune's itself). retrain's flags are --retrain-<hparam>.
+ */
+const SPECIAL: Record<string, { description: string; options: Record<string, LooseSpec> }> = {
+  randomly_prune: {
+    description: 'a random mask with the same surviving count (strategy=layerwise|global), from w_k',
+    options: { strategy: { kind: 'enum', values: ['layerwise', 'global'], default: 'layerwise', help: 'layerwise = the same surviving count per tensor; global = the same total count, positions drawn across all prunable tensors.' } },
+  },
   retrain: { description: 'the same rewound subnetwork trained with other training hyperparameters (--retrain-<hparam> V)', options: {} },
 };
+
+/** A branch's own options (`--<option> V` on the command line), as field specs. */
+export function branchOptionSpecs(name: string): Readonly<Record<string, LooseSpec>> {
+  return SPECIAL[name]?.options ?? getBranch(name).options;
+}
+
+/** Takes `--<option> V` for the branch's own options (and --retrain-<hparam> V for retrain) out of argv. */
+export function splitBranchArgs(name: string, argv: readonly string[]): { options: Record<string, string>; retrain: [string, string][]; rest: string[] } {
+  const names = Object.keys(branchOptionSpecs(name));
+  const options: Record<string, string> = {}, retrain: [string, string][] = [], rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const t = argv[i]!;
+    const [flag, inline] = t.includes('=') ? [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)] : [t, undefined];
+    const key = flag.replace(/^--/, '').replace(/-/g, '_');
+    const isRetrain = name === 'retrain' && /^--retrain[-_]/.test(flag);
+    if (!flag.startsWith('--') || (!names.includes(key) && !isRetrain)) { rest.push(t); continue; }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new HparamsError(`${flag} needs a value`);
+    if (isRetrain) retrain.push([key.replace(/^retrain_/, ''), value]);
+    else options[key] = value;
+  }
+  return { options, retrain, rest };
+}
 
 export function allBranchNames(): string[] {
   return [...branchNames(), ...Object.keys(SPECIAL)];

@@ -16,6 +16,9 @@ import { startViewServer, type ViewServer } from '../../runner/view-server.ts';
 import { openGpu } from '../../runner/dawn.ts';
 import { loadDataset } from '../../runner/datasets.ts';
 import { parseLotteryArgv } from '../../src/lottery/options.ts';
+import { resolveBranch, splitBranchArgs } from '../../src/lottery/branch.ts';
+import { decodeSafetensors } from '../../src/io/safetensors.ts';
+import { tensorSeed } from '../../src/nn/init.ts';
 import { levelDir, planLottery, runLottery, type LotteryJob } from '../../src/lottery/lottery.ts';
 import { parseMetrics } from '../../src/train/metrics.ts';
 import { MemoryStorage } from '../../viewer/memory-storage.ts';
@@ -223,6 +226,92 @@ test('(d) "Save to server" and the downloaded archive are run folders the CLI fi
   } finally {
     rmSync(unpacked, { recursive: true, force: true });
   }
+  assert.deepEqual(errors, []);
+});
+
+/** A file of the tab's MemoryStorage, as bytes (null when absent). */
+async function tabBytes(page: Page, path: string): Promise<Uint8Array | null> {
+  const b64 = await page.evaluate((p) => {
+    const b = (globalThis as unknown as { __run: { storage: { files: Map<string, Uint8Array> } } }).__run.storage.files.get(p);
+    return b ? btoa(Array.from(b, (c) => String.fromCharCode(c)).join('')) : null;
+  }, path);
+  // A plain Uint8Array: a Buffer's slice() is a view, and decodeSafetensors expects slice() to copy.
+  return b64 === null ? null : new Uint8Array(Buffer.from(b64, 'base64'));
+}
+
+/** Starts a run from the form and waits for its end (the status line is cleared first: the previous run also ended 'done'). */
+async function runToEnd(page: Page): Promise<RunView> {
+  await page.evaluate(() => { document.getElementById('status')!.textContent = ''; });
+  await page.click('#start');
+  await page.waitForFunction(() => { const s = document.getElementById('status')!; return /^(done|stopped)/.test(s.textContent!) || s.className === 'error'; },
+    undefined, { timeout: 240_000, polling: 200 });
+  return state(page);
+}
+
+test('(g) a branch\'s options: the form shows them, a bad value gets the CLI\'s error, a good one names the folder as the CLI would', { timeout: 300_000 }, async () => {
+  assert.ok(tab && done, 'needs the run of (b)'); // same lottery: its levels are skipped, only the branch trains
+  const { page, errors } = tab;
+  await page.selectOption('[name=branch]', 'gaussian_noise');
+  assert.equal(await page.inputValue('[name=branch-alpha]'), '', 'alpha has no default');
+  assert.equal(await page.inputValue('[name=branch-scale]'), 'init_std');
+  assert.match((await page.getAttribute('label:has([name=branch-alpha])', 'title'))!, /sigma_layer/);
+  await page.fill('[name=branch-alpha]', '-1');
+  await page.locator('#run-form').screenshot({ path: join(SHOTS, 'run-options.png') });
+  const before = await state(page);
+  await page.click('#start');
+  await page.waitForFunction(() => /gaussian_noise\.alpha/.test(document.getElementById('status')!.textContent!), undefined, { timeout: 60_000 });
+  // The CLI's text: what `earlyphase branch gaussian_noise --alpha -1` gets from the same parser.
+  const cliError = (() => { try { resolveBranch({ ...parseLotteryArgv(done.argv), replicate: 1, maxLevel: 1, levels: [0, 1], branch: 'gaussian_noise', options: splitBranchArgs('gaussian_noise', ['--alpha', '-1']).options, seed: 1 }); } catch (e) { return (e as Error).message; } return 'no error'; })();
+  assert.equal(await status(page), cliError);
+  const after = await state(page);
+  assert.deepEqual([after.state, after.events.length], [before.state, before.events.length], 'nothing started');
+
+  await page.fill('[name=branch-alpha]', '0.5');
+  await page.selectOption('[name=branch-scale]', 'effective_std');
+  const s = await runToEnd(page);
+  assert.equal(s.state, 'done', s.error ?? '');
+  assert.match((await page.textContent('#command'))!, /\nearlyphase branch gaussian_noise .* --alpha 0\.5 --scale effective_std$/);
+  const { hparams, lottery } = parseLotteryArgv(s.argv);
+  const { options, hash } = resolveBranch({ hparams, lottery, replicate: 1, maxLevel: 1, levels: [0, 1], branch: 'gaussian_noise',
+    options: splitBranchArgs('gaussian_noise', ['--alpha', '0.5', '--scale', 'effective_std']).options, seed: tensorSeed(1, 'branch:gaussian_noise') });
+  for (const level of [0, 1]) {
+    const json = await tabBytes(page, `${s.folder}/replicate_1/level_${level}/branch_gaussian_noise_${hash}/branch.json`);
+    assert.ok(json, `level ${level}: no branch_gaussian_noise_${hash} folder`);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(json)).options, options);
+  }
+  assert.deepEqual(options, { alpha: 0.5, scale: 'effective_std' });
+  assert.equal(s.events.filter((e) => e.type === 'done' && e.run.endsWith('/gaussian_noise') && !(e as { skipped?: boolean }).skipped).length, 2);
+  await page.selectOption('[name=branch]', '');
+  assert.deepEqual(errors, []);
+});
+
+test('(h) pre-training (rotation) before level 0: the rewind point is off and level 0 starts from the pre-trained weights', { timeout: 300_000 }, async () => {
+  assert.ok(tab, 'needs the page of (a)');
+  const { page, errors } = tab;
+  await fill(page, { ...TINY, levels: '0' });
+  await page.check('[name=pretrain]');
+  assert.equal(await page.isDisabled('[name=rewindingSteps]'), true);
+  assert.ok(await page.isVisible('#rewind-note'));
+  await page.selectOption('[name=pretrainTask]', 'rotation');
+  await page.fill('[name=pretrainSteps]', '8it');
+  const s = await runToEnd(page);
+  assert.equal(s.state, 'done', s.error ?? '');
+  assert.ok(s.argv.includes('--pretrain') && !s.argv.includes('--rewinding-steps'), s.argv.join(' '));
+  const root = `${s.folder}/replicate_1`;
+  assert.ok(s.events.some((e) => e.type === 'done' && e.run === `${root}/pretrain`), 'the pre-training run finished');
+  const level0 = s.events.find((e) => e.type === 'start' && e.run === `${root}/level_0`)!;
+  assert.equal(level0.startIteration, 8, 'pre-training counts against the budget: level 0 trains 8 → 24');
+  // Level 0's starting weights are the pre-trained ones, except the rotation task's 4-way head.
+  const pre = decodeSafetensors((await tabBytes(page, `${root}/pretrain/main/model_ep1_it0.safetensors`))!, 'pretrain');
+  const w0 = decodeSafetensors((await tabBytes(page, `${root}/level_0/main/model_ep1_it0.safetensors`))!, 'level 0');
+  const names = [...w0.tensors.keys()].filter((n) => !n.startsWith('fc.'));
+  assert.ok(names.length >= 4, names.join(', '));
+  const bytesOf = (t: { data: ArrayBufferView }) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  for (const n of names) assert.ok(bytesOf(w0.tensors.get(n)!).equals(bytesOf(pre.tensors.get(n)!)), `${n} differs from the pre-trained one`);
+  assert.notDeepEqual(w0.tensors.get('fc.weight')!.shape, pre.tensors.get('fc.weight')!.shape);
+  assert.match((await page.textContent('#fig-live_loss'))!, /pretrain/, 'the pre-training loss is its own series');
+  await page.uncheck('[name=pretrain]');
+  assert.equal(await page.isDisabled('[name=rewindingSteps]'), false);
   assert.deepEqual(errors, []);
 });
 
