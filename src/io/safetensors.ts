@@ -145,8 +145,9 @@ export function decodeSafetensors(bytes: Uint8Array, name: string): SafetensorsF
 
   const tensors = new Map<string, Tensor>();
   for (const e of entries) {
-    // A copy: aligned for the typed array, and independent of the file buffer.
-    const own = bytes.slice(dataStart + e.begin, dataStart + e.end);
+    // A copy with its own ArrayBuffer (aligned for the typed view). Not bytes.slice(): on a Node Buffer
+    // slice is a view into a shared pool, and the typed array below would read the pool's start.
+    const own = new Uint8Array(bytes.subarray(dataStart + e.begin, dataStart + e.end));
     if (!LITTLE_ENDIAN_HOST) swapBytes(own, DTYPES[e.dtype].size);
     tensors.set(e.key, { dtype: e.dtype, shape: e.shape, data: DTYPES[e.dtype].make(own.buffer) });
   }

@@ -34,6 +34,14 @@ test('round trip keeps every dtype, shape, value (NaN, −0, denormals) and the 
   assert.equal(f.tensors.get('step')!.dtype, 'U32');
 });
 
+test('decoding a Node Buffer (a view into a shared pool, e.g. from readFileSync) gives the same tensors', () => {
+  const bytes = encodeSafetensors(TENSORS, META);
+  // Buffer.from(array) copies into Node's shared allocation pool, at a non-zero offset when small.
+  const pooled = Buffer.from(bytes);
+  const f = decodeSafetensors(pooled, 'pooled.safetensors');
+  for (const [name, t] of Object.entries(TENSORS)) assert.deepEqual(f.tensors.get(name)!.data, t.data, name);
+});
+
 test('layout: u64 LE header length, space-padded JSON, 8-aligned data, bytes independent of insertion order', () => {
   const bytes = encodeSafetensors(TENSORS, META);
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
