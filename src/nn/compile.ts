@@ -3,9 +3,13 @@
 // mode (running statistics). Parameters, gradients, momenta, masks and batch-norm running stats
 // live in Arenas shared by every compiled instance of the model (train batch, eval batch, eval
 // remainder), so one masked-SGD dispatch updates all of them and a checkpoint is a few copies.
+// Gradient-flow tensors (each layer's dx) are live only from the backward step that writes them
+// to the last step that reads them, so they share a few buffers by lifetime (src/gpu/reuse.ts);
+// forward outputs stay distinct because the backward pass reads them.
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { Arena, createTensor, numel, type Tensor } from '../gpu/tensor.ts';
+import { planBuffers } from '../gpu/reuse.ts';
 import { buffers, parameters, type ModelSpec, type Node } from './graph.ts';
 import * as conv from '../kernels/conv2d.ts';
 import * as bn from '../kernels/batchnorm.ts';
@@ -49,7 +53,7 @@ export interface CompiledModel {
   logits: Tensor;
   /** Forward pass in training mode (batch statistics, running-stat update). */
   forwardTrain: Dispatch[];
-  /** dL/dlogits must be in `dlogits`; writes every parameter gradient. */
+  /** dL/dlogits must be in `dlogits`; writes every parameter gradient. Empty when compiled without backward. */
   backward: Dispatch[];
   dlogits: Tensor;
   /** Forward pass in eval mode (running statistics), into the same logits. */
@@ -67,9 +71,16 @@ class Builder {
    */
   readonly fwdTrain: (() => Dispatch[])[] = [];
   readonly fwdEval: (() => Dispatch[])[] = [];
-  /** Backward steps, pushed in forward order, run in reverse. Each maps dy → dx (null where no dx is needed). */
-  readonly back: ((dy: Tensor) => { dispatches: Dispatch[]; dx: Tensor | null })[] = [];
-  readonly owned: Tensor[] = [];
+  /**
+   * Backward tape, pushed in forward order, run in reverse (runBackward). Each entry maps dy → dx
+   * (null where no dx is needed) and records its dispatches with `step`.
+   */
+  readonly back: ((dy: Tensor) => Tensor | null)[] = [];
+  /** The backward pass in execution order: each step's dispatches, created once gradients have buffers. */
+  readonly steps: (() => Dispatch[])[] = [];
+  /** Gradient tensors and the range of steps that touch them; their buffers come from `allocateGradients`. */
+  private readonly grads: { t: Tensor; first: number; last: number; bind(buffer: GPUBuffer): void }[] = [];
+  readonly owned: { buffer: GPUBuffer }[] = [];
   private scratchTensor: Tensor | null = null;
   private scratchLength = 0;
 
@@ -79,6 +90,49 @@ class Builder {
     const t = createTensor(this.gpu, name, [this.batch, ...shape]);
     this.owned.push(t);
     return t;
+  }
+
+  /**
+   * A gradient-flow tensor: its buffer is chosen after the whole backward order is known, so it
+   * may only be bound inside a step's dispatch thunk (reading `buffer` earlier throws).
+   */
+  grad(name: string, shape: Shape): Tensor {
+    let buffer: GPUBuffer | null = null;
+    const full = [this.batch, ...shape];
+    const t: Tensor = {
+      name, offset: 0, length: numel(full), shape: full,
+      get buffer(): GPUBuffer {
+        if (!buffer) throw new Error(`gradient ${name} bound before buffers were assigned`);
+        return buffer;
+      },
+    };
+    this.grads.push({ t, first: -1, last: -1, bind: (b) => { buffer = b; } });
+    return t;
+  }
+
+  /**
+   * Appends one backward step that reads `reads` and writes `writes`. A step is the unit of
+   * lifetime: every tensor it touches is live for the whole step, so a step's inputs and outputs
+   * never share a buffer even when it runs several dispatches.
+   */
+  step(reads: readonly (Tensor | null)[], writes: readonly (Tensor | null)[], dispatches: () => Dispatch[]): void {
+    const at = this.steps.length;
+    for (const t of [...reads, ...writes]) {
+      const g = t && this.grads.find((e) => e.t === t);
+      if (!g) continue; // not a gradient tensor (dlogits, forward activations, parameters)
+      if (g.first < 0) g.first = at;
+      g.last = at;
+    }
+    this.steps.push(dispatches);
+  }
+
+  /** Gives every gradient that a step touched a buffer shared with gradients of disjoint lifetime. */
+  allocateGradients(): void {
+    const used = this.grads.filter((g) => g.first >= 0);
+    const plan = planBuffers(used.map((g) => ({ size: g.t.length, first: g.first, last: g.last })));
+    const buffers = plan.sizes.map((n, i) => createTensor(this.gpu, `grad_slot${i}`, [n]).buffer);
+    this.owned.push(...buffers.map((buffer) => ({ buffer })));
+    for (const [i, g] of used.entries()) g.bind(buffers[plan.slot[i]!]!);
   }
 
   /** Both modes run this layer's forward. */
@@ -131,12 +185,15 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         b.reserveScratch(conv.conv2dScratchLength(s, gpu.adapter.class));
         let forward: Dispatch[] | null = null; // one set of dispatches serves both modes
         b.both(() => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch)));
-        const dx = requireDx ? b.tensor(`${n.name}.dx`, shape) : null;
+        const dx = requireDx ? b.grad(`${n.name}.dx`, shape) : null;
         b.back.push((dy) => {
-          const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, xIn, dy, st.grads.get(`${n.name}.weight`), b.scratch)];
-          if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), b.scratch));
-          if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch));
-          return { dispatches: d, dx };
+          b.step([dy], [dx], () => {
+            const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, xIn, dy, st.grads.get(`${n.name}.weight`), b.scratch)];
+            if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), b.scratch));
+            if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch));
+            return d;
+          });
+          return dx;
         });
         x = y; shape = [n.cout, ho, wo];
         break;
@@ -152,12 +209,12 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         b.fwdTrain.push(() => bn.batchnormForwardTrain(gpu, dims, { x: xIn, gamma, beta, y, mean, invstd, runningMean, runningVar }));
         b.fwdEval.push(() => [bn.batchnormForwardEval(gpu, dims, { x: xIn, gamma, beta, runningMean, runningVar, y })]);
         // BN's input gradient is always computed: BN never sits directly on the network input.
-        const dx = b.tensor(`${n.name}.dx`, shape);
-        b.back.push((dy) => ({
-          dispatches: bn.batchnormBackward(gpu, dims, { x: xIn, gamma, mean, invstd, dy, dx,
-            dgamma: st.grads.get(`${n.name}.weight`), dbeta: st.grads.get(`${n.name}.bias`) }),
-          dx,
-        }));
+        const dx = b.grad(`${n.name}.dx`, shape);
+        b.back.push((dy) => {
+          b.step([dy], [dx], () => bn.batchnormBackward(gpu, dims, { x: xIn, gamma, mean, invstd, dy, dx,
+            dgamma: st.grads.get(`${n.name}.weight`), dbeta: st.grads.get(`${n.name}.bias`) }));
+          return dx;
+        });
         x = y;
         break;
       }
@@ -172,17 +229,20 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const f = (relu ? lin.linearReluForward : lin.linearForward)(gpu, x, weight, bias, y, dims);
         b.both(() => [f]);
         const xIn = x;
-        const dx = requireDx ? b.tensor(`${n.name}.dx`, shape) : null;
+        const dx = requireDx ? b.grad(`${n.name}.dx`, shape) : null;
         // With the ReLU fused, its backward (dy where y > 0) runs in the bias-gradient dispatch,
         // which writes the masked gradient dz that the weight and input gradients then read.
-        const dz = relu ? b.tensor(`${reluTag}.relu.dx`, [n.out]) : null;
+        const dz = relu ? b.grad(`${reluTag}.relu.dx`, [n.out]) : null;
         const wGrad = st.grads.get(`${n.name}.weight`), bGrad = st.grads.get(`${n.name}.bias`);
         b.back.push((dy) => {
-          const d = dz
-            ? [lin.linearReluBackwardBias(gpu, dy, y, dz, bGrad, dims), lin.linearBackwardWeight(gpu, dz, xIn, wGrad, dims)]
-            : [lin.linearBackwardWeight(gpu, dy, xIn, wGrad, dims), lin.linearBackwardBias(gpu, dy, bGrad, dims)];
-          if (dx) d.push(lin.linearBackwardInput(gpu, dz ?? dy, weight, dx, dims));
-          return { dispatches: d, dx };
+          b.step([dy], [dz, dx], () => {
+            const d = dz
+              ? [lin.linearReluBackwardBias(gpu, dy, y, dz, bGrad, dims), lin.linearBackwardWeight(gpu, dz, xIn, wGrad, dims)]
+              : [lin.linearBackwardWeight(gpu, dy, xIn, wGrad, dims), lin.linearBackwardBias(gpu, dy, bGrad, dims)];
+            if (dx) d.push(lin.linearBackwardInput(gpu, dz ?? dy, weight, dx, dims));
+            return d;
+          });
+          return dx;
         });
         x = y; shape = [n.out];
         if (relu) fusedRelu = i + 1;
@@ -192,8 +252,11 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const y = b.tensor(`${tag}.relu`, shape);
         const f = reluForward(gpu, x, y);
         b.both(() => [f]);
-        const xIn = x, dx = b.tensor(`${tag}.relu.dx`, shape);
-        b.back.push((dy) => ({ dispatches: [reluBackward(gpu, xIn, dy, dx)], dx }));
+        const xIn = x, dx = b.grad(`${tag}.relu.dx`, shape);
+        b.back.push((dy) => {
+          b.step([dy], [dx], () => [reluBackward(gpu, xIn, dy, dx)]);
+          return dx;
+        });
         x = y;
         break;
       }
@@ -206,12 +269,12 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const f = n.op === 'maxpool2' ? pool.maxpool2x2Forward(gpu, d, x, y)
           : n.op === 'avgpool' ? pool.avgpoolForward(gpu, d, k, x, y) : pool.globalAvgpoolForward(gpu, d, x, y);
         b.both(() => [f]);
-        const xIn = x, dx = b.tensor(`${tag}.${n.op}.dx`, shape);
-        b.back.push((dy) => ({
-          dispatches: [n.op === 'maxpool2' ? pool.maxpool2x2Backward(gpu, d, xIn, dy, dx)
-            : n.op === 'avgpool' ? pool.avgpoolBackward(gpu, d, k, dy, dx) : pool.globalAvgpoolBackward(gpu, d, dy, dx)],
-          dx,
-        }));
+        const xIn = x, dx = b.grad(`${tag}.${n.op}.dx`, shape);
+        b.back.push((dy) => {
+          b.step([dy], [dx], () => [n.op === 'maxpool2' ? pool.maxpool2x2Backward(gpu, d, xIn, dy, dx)
+            : n.op === 'avgpool' ? pool.avgpoolBackward(gpu, d, k, dy, dx) : pool.globalAvgpoolBackward(gpu, d, dy, dx)]);
+          return dx;
+        });
         x = y; shape = out;
         break;
       }
@@ -226,10 +289,13 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const y = b.tensor(`${tag}.sum`, body.shape);
         const f = add(gpu, body.y, short ? short.y : x, y);
         b.both(() => [f]);
-        const dx = b.tensor(`${tag}.dx`, shape);
+        const dx = b.grad(`${tag}.dx`, shape);
         b.back.push((dy) => {
-          const bd = runBackward(body.back, dy), sd = short ? runBackward(short.back, dy) : { dispatches: [], dx: dy };
-          return { dispatches: [...bd.dispatches, ...sd.dispatches, add(gpu, bd.dx!, sd.dx!, dx)], dx };
+          // Body steps, then shortcut steps, then the sum: dy stays live until the shortcut (or,
+          // without one, the sum) has read it, and the body's dx until the sum.
+          const bdx = runBackward(b, body.back, dy)!, sdx = short ? runBackward(b, short.back, dy)! : dy;
+          b.step([bdx, sdx], [dx], () => [add(gpu, bdx, sdx, dx)]);
+          return dx;
         });
         x = y; shape = body.shape;
         break;
@@ -247,25 +313,31 @@ function sub(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, prefix
   return { ...r, back };
 }
 
-function runBackward(tape: Builder['back'], dy: Tensor): { dispatches: Dispatch[]; dx: Tensor | null } {
-  const dispatches: Dispatch[] = [];
+/** Runs a tape in reverse, appending its steps to the builder; returns the gradient w.r.t. the tape's input. */
+function runBackward(b: Builder, tape: Builder['back'], dy: Tensor): Tensor | null {
   let g: Tensor | null = dy;
   for (let i = tape.length - 1; i >= 0; i--) {
     if (!g) throw new Error('backward tape needs a gradient that an earlier step did not produce');
-    const r = tape[i]!(g);
-    dispatches.push(...r.dispatches);
-    g = r.dx;
+    g = tape[i]!(g);
   }
-  return { dispatches, dx: g };
+  return g;
 }
 
-export function compileModel(gpu: Gpu, st: ModelState, batch: number): CompiledModel {
+/**
+ * `backward: false` compiles an evaluation-only instance: its `backward` list is empty and no
+ * gradient buffers are allocated.
+ */
+export function compileModel(gpu: Gpu, st: ModelState, batch: number, { backward: withBackward = true } = {}): CompiledModel {
   const b = new Builder(gpu, st, batch);
   const input = b.tensor('input', [...st.spec.input]);
   const { y: logits, shape } = walk(b, st.spec.layers, input, [...st.spec.input], false, 'l');
   if (numel(shape) !== st.spec.classes) throw new Error(`${st.spec.name}: output has ${numel(shape)} features, expected ${st.spec.classes}`);
   const dlogits = b.tensor('dlogits', [st.spec.classes]);
-  const backward = runBackward(b.back, dlogits).dispatches;
+  if (withBackward) {
+    runBackward(b, b.back, dlogits);
+    b.allocateGradients();
+  }
+  const backward = b.steps.flatMap((f) => f());
   return {
     batch, input, logits, dlogits, backward,
     forwardTrain: b.fwdTrain.flatMap((f) => f()), forwardEval: b.fwdEval.flatMap((f) => f()),

@@ -29,9 +29,9 @@ export class Evaluator {
     const order = createTensor(gpu, 'test_order', [n], Uint32Array.from({ length: n }, (_, i) => i));
     this.stats = createTensor(gpu, 'eval_stats', [2]);
     this.owned.push(order, this.stats);
-    const full = compileModel(gpu, st, Math.min(batch, n));
+    const full = compileModel(gpu, st, Math.min(batch, n), { backward: false });
     this.models.push(full);
-    const rest = n % full.batch ? compileModel(gpu, st, n % full.batch) : null;
+    const rest = n % full.batch ? compileModel(gpu, st, n % full.batch, { backward: false }) : null;
     if (rest) this.models.push(rest);
     for (const m of this.models) {
       const labels = createTensor(gpu, `eval_labels_${m.batch}`, [m.batch]);
