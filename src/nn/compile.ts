@@ -5,7 +5,8 @@
 // remainder), so one masked-SGD dispatch updates all of them and a checkpoint is a few copies.
 // Gradient-flow tensors (each layer's dx) are live only from the backward step that writes them
 // to the last step that reads them, so they share a few buffers by lifetime (src/gpu/reuse.ts);
-// forward outputs stay distinct because the backward pass reads them.
+// forward outputs stay distinct because the backward pass reads them, except in an evaluation-only
+// instance, where nothing runs after the forward pass and its activations share buffers the same way.
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { Arena, createTensor, numel, type Tensor } from '../gpu/tensor.ts';
@@ -51,7 +52,7 @@ export interface CompiledModel {
   /** Input images [B, C, H, W] (written by the batch kernel). */
   input: Tensor;
   logits: Tensor;
-  /** Forward pass in training mode (batch statistics, running-stat update). */
+  /** Forward pass in training mode (batch statistics, running-stat update); empty when compiled without backward. */
   forwardTrain: Dispatch[];
   /** dL/dlogits must be in `dlogits`; writes every parameter gradient. Empty when compiled without backward. */
   backward: Dispatch[];
@@ -78,13 +79,16 @@ class Builder {
   readonly back: ((dy: Tensor) => Tensor | null)[] = [];
   /** The backward pass in execution order: each step's dispatches, created once gradients have buffers. */
   readonly steps: (() => Dispatch[])[] = [];
-  /** Gradient tensors and the range of steps that touch them; their buffers come from `allocateGradients`. */
-  private readonly grads: { t: Tensor; first: number; last: number; bind(buffer: GPUBuffer): void }[] = [];
+  /**
+   * Tensors whose buffers are shared by lifetime, with the range of steps that touch them (in the
+   * one list that uses them: backward, or forwardEval in an evaluation-only instance).
+   */
+  private readonly pooled: { t: Tensor; first: number; last: number; bind(buffer: GPUBuffer): void }[] = [];
   readonly owned: { buffer: GPUBuffer }[] = [];
   private scratchTensor: Tensor | null = null;
   private scratchLength = 0;
 
-  constructor(readonly gpu: Gpu, readonly st: ModelState, readonly batch: number) {}
+  constructor(readonly gpu: Gpu, readonly st: ModelState, readonly batch: number, readonly evalOnly: boolean) {}
 
   tensor(name: string, shape: Shape): Tensor {
     const t = createTensor(this.gpu, name, [this.batch, ...shape]);
@@ -92,9 +96,15 @@ class Builder {
     return t;
   }
 
+  /** A forward output: its own buffer when a backward pass will read it, else pooled. */
+  act(name: string, shape: Shape): Tensor {
+    return this.evalOnly ? this.grad(name, shape) : this.tensor(name, shape);
+  }
+
   /**
-   * A gradient-flow tensor: its buffer is chosen after the whole backward order is known, so it
-   * may only be bound inside a step's dispatch thunk (reading `buffer` earlier throws).
+   * A gradient-flow tensor (or an evaluation-only activation): its buffer is chosen once the
+   * whole dispatch order is known, so it may only be bound inside a step's dispatch thunk
+   * (reading `buffer` earlier throws).
    */
   grad(name: string, shape: Shape): Tensor {
     let buffer: GPUBuffer | null = null;
@@ -106,38 +116,44 @@ class Builder {
         return buffer;
       },
     };
-    this.grads.push({ t, first: -1, last: -1, bind: (b) => { buffer = b; } });
+    this.pooled.push({ t, first: -1, last: -1, bind: (b) => { buffer = b; } });
     return t;
   }
 
   /**
-   * Appends one backward step that reads `reads` and writes `writes`. A step is the unit of
-   * lifetime: every tensor it touches is live for the whole step, so a step's inputs and outputs
-   * never share a buffer even when it runs several dispatches.
+   * Appends one step to `list` (this.steps or this.fwdEval) that reads `reads` and writes `writes`.
+   * A step is the unit of lifetime: every tensor it touches is live for the whole step, so a
+   * step's inputs and outputs never share a buffer even when it runs several dispatches.
    */
-  step(reads: readonly (Tensor | null)[], writes: readonly (Tensor | null)[], dispatches: () => Dispatch[]): void {
-    const at = this.steps.length;
+  step(list: (() => Dispatch[])[], reads: readonly (Tensor | null)[], writes: readonly (Tensor | null)[], dispatches: () => Dispatch[]): void {
+    const at = list.length;
     for (const t of [...reads, ...writes]) {
-      const g = t && this.grads.find((e) => e.t === t);
-      if (!g) continue; // not a gradient tensor (dlogits, forward activations, parameters)
-      if (g.first < 0) g.first = at;
-      g.last = at;
+      const p = t && this.pooled.find((e) => e.t === t);
+      if (!p) continue; // has its own buffer (input, dlogits, parameters, activations of a training instance)
+      if (p.first < 0) p.first = at;
+      p.last = at;
     }
-    this.steps.push(dispatches);
+    list.push(dispatches);
   }
 
-  /** Gives every gradient that a step touched a buffer shared with gradients of disjoint lifetime. */
-  allocateGradients(): void {
-    const used = this.grads.filter((g) => g.first >= 0);
-    const plan = planBuffers(used.map((g) => ({ size: g.t.length, first: g.first, last: g.last })));
-    const buffers = plan.sizes.map((n, i) => createTensor(this.gpu, `grad_slot${i}`, [n]).buffer);
+  /**
+   * Gives every pooled tensor that a step touched a buffer shared only with tensors of disjoint
+   * lifetime. `liveAfter` is read after the last step (the logits of an evaluation-only
+   * instance, read by the loss), so it stays live to the end.
+   */
+  allocatePooled(liveAfter: Tensor | null): void {
+    const used = this.pooled.filter((p) => p.first >= 0);
+    const end = Math.max(0, ...used.map((p) => p.last)) + 1;
+    const plan = planBuffers(used.map((p) => ({ size: p.t.length, first: p.first, last: p.t === liveAfter ? end : p.last })));
+    const buffers = plan.sizes.map((n, i) => createTensor(this.gpu, `pooled_slot${i}`, [n]).buffer);
     this.owned.push(...buffers.map((buffer) => ({ buffer })));
-    for (const [i, g] of used.entries()) g.bind(buffers[plan.slot[i]!]!);
+    for (const [i, p] of used.entries()) p.bind(buffers[plan.slot[i]!]!);
   }
 
-  /** Both modes run this layer's forward. */
-  both(f: () => Dispatch[]): void {
-    this.fwdTrain.push(f); this.fwdEval.push(f);
+  /** Both modes run this layer's forward, which reads `reads` and writes `writes`. */
+  both(reads: readonly Tensor[], writes: readonly Tensor[], f: () => Dispatch[]): void {
+    this.fwdTrain.push(f);
+    this.step(this.fwdEval, reads, writes, f);
   }
 
   /** Conv kernels share one scratch buffer (dispatches in a pass run in order); reserve room. */
@@ -179,15 +195,15 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const { c, h, w } = spatial(shape);
         const s: conv.Conv2dShape = { n: b.batch, cin: c, h, w, cout: n.cout, kh: n.k, kw: n.k, stride: n.stride, pad: n.pad };
         const { ho, wo } = conv.conv2dOutputSize(s);
-        const y = b.tensor(`${n.name}.out`, [n.cout, ho, wo]);
+        const y = b.act(`${n.name}.out`, [n.cout, ho, wo]);
         const weight = st.params.get(`${n.name}.weight`), bias = n.bias ? st.params.get(`${n.name}.bias`) : null;
         const xIn = x;
         b.reserveScratch(conv.conv2dScratchLength(s, gpu.adapter.class));
         let forward: Dispatch[] | null = null; // one set of dispatches serves both modes
-        b.both(() => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch)));
+        b.both([xIn], [y], () => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch)));
         const dx = requireDx ? b.grad(`${n.name}.dx`, shape) : null;
         b.back.push((dy) => {
-          b.step([dy], [dx], () => {
+          b.step(b.steps, [dy], [dx], () => {
             const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, xIn, dy, st.grads.get(`${n.name}.weight`), b.scratch)];
             if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), b.scratch));
             if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch));
@@ -200,18 +216,18 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
       }
       case 'bn': {
         const dims = bn.batchnormDims([b.batch, ...shape]);
-        const y = b.tensor(`${n.name}.out`, shape);
+        const y = b.act(`${n.name}.out`, shape);
         const mean = createTensor(gpu, `${n.name}.saved_mean`, [n.c]), invstd = createTensor(gpu, `${n.name}.saved_invstd`, [n.c]);
         b.owned.push(mean, invstd);
         const gamma = st.params.get(`${n.name}.weight`), beta = st.params.get(`${n.name}.bias`);
         const runningMean = st.stats.get(`${n.name}.running_mean`), runningVar = st.stats.get(`${n.name}.running_var`);
         const xIn = x;
         b.fwdTrain.push(() => bn.batchnormForwardTrain(gpu, dims, { x: xIn, gamma, beta, y, mean, invstd, runningMean, runningVar }));
-        b.fwdEval.push(() => [bn.batchnormForwardEval(gpu, dims, { x: xIn, gamma, beta, runningMean, runningVar, y })]);
+        b.step(b.fwdEval, [xIn], [y], () => [bn.batchnormForwardEval(gpu, dims, { x: xIn, gamma, beta, runningMean, runningVar, y })]);
         // BN's input gradient is always computed: BN never sits directly on the network input.
         const dx = b.grad(`${n.name}.dx`, shape);
         b.back.push((dy) => {
-          b.step([dy], [dx], () => bn.batchnormBackward(gpu, dims, { x: xIn, gamma, mean, invstd, dy, dx,
+          b.step(b.steps, [dy], [dx], () => bn.batchnormBackward(gpu, dims, { x: xIn, gamma, mean, invstd, dy, dx,
             dgamma: st.grads.get(`${n.name}.weight`), dbeta: st.grads.get(`${n.name}.bias`) }));
           return dx;
         });
@@ -224,18 +240,18 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const dims = { batch: b.batch, in: n.in, out: n.out };
         const relu = nodes[i + 1]?.op === 'relu';
         const reluTag = `${prefix}${i + 1}`;
-        const y = b.tensor(relu ? `${reluTag}.relu` : `${n.name}.out`, [n.out]);
+        const y = b.act(relu ? `${reluTag}.relu` : `${n.name}.out`, [n.out]);
         const weight = st.params.get(`${n.name}.weight`), bias = st.params.get(`${n.name}.bias`);
-        const f = (relu ? lin.linearReluForward : lin.linearForward)(gpu, x, weight, bias, y, dims);
-        b.both(() => [f]);
         const xIn = x;
+        let forward: Dispatch | null = null;
+        b.both([xIn], [y], () => [forward ??= (relu ? lin.linearReluForward : lin.linearForward)(gpu, xIn, weight, bias, y, dims)]);
         const dx = requireDx ? b.grad(`${n.name}.dx`, shape) : null;
         // With the ReLU fused, its backward (dy where y > 0) runs in the bias-gradient dispatch,
         // which writes the masked gradient dz that the weight and input gradients then read.
         const dz = relu ? b.grad(`${reluTag}.relu.dx`, [n.out]) : null;
         const wGrad = st.grads.get(`${n.name}.weight`), bGrad = st.grads.get(`${n.name}.bias`);
         b.back.push((dy) => {
-          b.step([dy], [dz, dx], () => {
+          b.step(b.steps, [dy], [dz, dx], () => {
             const d = dz
               ? [lin.linearReluBackwardBias(gpu, dy, y, dz, bGrad, dims), lin.linearBackwardWeight(gpu, dz, xIn, wGrad, dims)]
               : [lin.linearBackwardWeight(gpu, dy, xIn, wGrad, dims), lin.linearBackwardBias(gpu, dy, bGrad, dims)];
@@ -249,12 +265,13 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         break;
       }
       case 'relu': {
-        const y = b.tensor(`${tag}.relu`, shape);
-        const f = reluForward(gpu, x, y);
-        b.both(() => [f]);
-        const xIn = x, dx = b.grad(`${tag}.relu.dx`, shape);
+        const y = b.act(`${tag}.relu`, shape);
+        const xIn = x;
+        let forward: Dispatch | null = null;
+        b.both([xIn], [y], () => [forward ??= reluForward(gpu, xIn, y)]);
+        const dx = b.grad(`${tag}.relu.dx`, shape);
         b.back.push((dy) => {
-          b.step([dy], [dx], () => [reluBackward(gpu, xIn, dy, dx)]);
+          b.step(b.steps, [dy], [dx], () => [reluBackward(gpu, xIn, dy, dx)]);
           return dx;
         });
         x = y;
@@ -265,13 +282,14 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const d = pool.poolDims([b.batch, c, h, w]);
         const k = n.op === 'avgpool' ? n.k : 2;
         const out: Shape = n.op === 'gap' ? [c] : (() => { const o = pool.pooledSize(d, k); return [c, o.oh, o.ow]; })();
-        const y = b.tensor(`${tag}.${n.op}`, out);
-        const f = n.op === 'maxpool2' ? pool.maxpool2x2Forward(gpu, d, x, y)
-          : n.op === 'avgpool' ? pool.avgpoolForward(gpu, d, k, x, y) : pool.globalAvgpoolForward(gpu, d, x, y);
-        b.both(() => [f]);
-        const xIn = x, dx = b.grad(`${tag}.${n.op}.dx`, shape);
+        const y = b.act(`${tag}.${n.op}`, out);
+        const xIn = x;
+        let forward: Dispatch | null = null;
+        b.both([xIn], [y], () => [forward ??= n.op === 'maxpool2' ? pool.maxpool2x2Forward(gpu, d, xIn, y)
+          : n.op === 'avgpool' ? pool.avgpoolForward(gpu, d, k, xIn, y) : pool.globalAvgpoolForward(gpu, d, xIn, y)]);
+        const dx = b.grad(`${tag}.${n.op}.dx`, shape);
         b.back.push((dy) => {
-          b.step([dy], [dx], () => [n.op === 'maxpool2' ? pool.maxpool2x2Backward(gpu, d, xIn, dy, dx)
+          b.step(b.steps, [dy], [dx], () => [n.op === 'maxpool2' ? pool.maxpool2x2Backward(gpu, d, xIn, dy, dx)
             : n.op === 'avgpool' ? pool.avgpoolBackward(gpu, d, k, dy, dx) : pool.globalAvgpoolBackward(gpu, d, dy, dx)]);
           return dx;
         });
@@ -286,15 +304,18 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const body = sub(b, n.body, x, shape, `${tag}.body.`);
         const short = n.shortcut.length ? sub(b, n.shortcut, x, shape, `${tag}.short.`) : null;
         if (short && numel(short.shape) !== numel(body.shape)) throw new Error(`${tag}: residual body and shortcut shapes differ`);
-        const y = b.tensor(`${tag}.sum`, body.shape);
-        const f = add(gpu, body.y, short ? short.y : x, y);
-        b.both(() => [f]);
+        const y = b.act(`${tag}.sum`, body.shape);
+        const other = short ? short.y : x;
+        let forward: Dispatch | null = null;
+        // The sum reads the block input (directly or through the shortcut) after the whole body:
+        // recording the read here keeps x live across the body in an evaluation-only instance.
+        b.both([body.y, other], [y], () => [forward ??= add(gpu, body.y, other, y)]);
         const dx = b.grad(`${tag}.dx`, shape);
         b.back.push((dy) => {
           // Body steps, then shortcut steps, then the sum: dy stays live until the shortcut (or,
           // without one, the sum) has read it, and the body's dx until the sum.
           const bdx = runBackward(b, body.back, dy)!, sdx = short ? runBackward(b, short.back, dy)! : dy;
-          b.step([bdx, sdx], [dx], () => [add(gpu, bdx, sdx, dx)]);
+          b.step(b.steps, [bdx, sdx], [dx], () => [add(gpu, bdx, sdx, dx)]);
           return dx;
         });
         x = y; shape = body.shape;
@@ -324,23 +345,23 @@ function runBackward(b: Builder, tape: Builder['back'], dy: Tensor): Tensor | nu
 }
 
 /**
- * `backward: false` compiles an evaluation-only instance: its `backward` list is empty and no
- * gradient buffers are allocated.
+ * `backward: false` compiles an evaluation-only instance: its `backward` and `forwardTrain` lists
+ * are empty, no gradient buffers are allocated, and its activations share buffers by lifetime.
  */
 export function compileModel(gpu: Gpu, st: ModelState, batch: number, { backward: withBackward = true } = {}): CompiledModel {
-  const b = new Builder(gpu, st, batch);
+  const b = new Builder(gpu, st, batch, !withBackward);
   const input = b.tensor('input', [...st.spec.input]);
   const { y: logits, shape } = walk(b, st.spec.layers, input, [...st.spec.input], false, 'l');
   if (numel(shape) !== st.spec.classes) throw new Error(`${st.spec.name}: output has ${numel(shape)} features, expected ${st.spec.classes}`);
   const dlogits = b.tensor('dlogits', [st.spec.classes]);
-  if (withBackward) {
-    runBackward(b, b.back, dlogits);
-    b.allocateGradients();
-  }
+  if (withBackward) runBackward(b, b.back, dlogits);
+  b.allocatePooled(withBackward ? null : logits);
   const backward = b.steps.flatMap((f) => f());
   return {
     batch, input, logits, dlogits, backward,
-    forwardTrain: b.fwdTrain.flatMap((f) => f()), forwardEval: b.fwdEval.flatMap((f) => f()),
+    // An evaluation-only instance has no training forward: its activations were pooled by their
+    // lifetimes in the eval list alone.
+    forwardTrain: withBackward ? b.fwdTrain.flatMap((f) => f()) : [], forwardEval: b.fwdEval.flatMap((f) => f()),
     destroy() { for (const t of b.owned) t.buffer.destroy(); },
   };
 }
