@@ -8,6 +8,7 @@ import { tensorSeed } from '../src/nn/init.ts';
 import { unsupportedKnobs } from '../src/train/trainer.ts';
 import type { Hparams } from '../src/train/hparams.ts';
 import type { LotteryOptions } from '../src/lottery/options.ts';
+import { PRETRAIN_TASKS, type PretrainTask } from '../src/lottery/pretrain-tasks.ts';
 
 /** The form's fields, as text (what the inputs hold). */
 export interface RunFormValues {
@@ -41,14 +42,6 @@ export interface PretrainFormValues {
   trainingSteps: string;
   countsAgainstBudget: boolean;
 }
-
-/** The pre-training tasks of the paper's §5 (the `pretraining` sweep's), as --pretrain-<hparam> overrides. */
-export const PRETRAIN_TASKS: Record<string, { label: string; flags: string[] }> = {
-  rotation: { label: 'rotation (predict 0/90/180/270°)', flags: ['--pretrain-unsupervised-labels', 'rotation'] },
-  random_labels: { label: 'random labels', flags: ['--pretrain-random-labels-fraction', '1'] },
-  blur: { label: 'blurred images (×4)', flags: ['--pretrain-blur-factor', '4'] },
-  same: { label: 'the same task', flags: [] },
-};
 
 /** The branch as `earlyphase branch NAME` would run it. */
 export interface BranchConfig {
@@ -91,7 +84,7 @@ export function formArgv(v: RunFormValues, trainCount: number): string[] {
 }
 
 function pretrainArgv(p: PretrainFormValues): string[] {
-  const task = PRETRAIN_TASKS[p.task];
+  const task = Object.hasOwn(PRETRAIN_TASKS, p.task) ? PRETRAIN_TASKS[p.task as PretrainTask] : null;
   if (!task) throw new UserError(`unknown pre-training task ${JSON.stringify(p.task)}; expected one of ${Object.keys(PRETRAIN_TASKS).join(', ')}`);
   return ['--pretrain', ...task.flags, ...(p.trainingSteps.trim() ? ['--pretrain-training-steps', p.trainingSteps.trim()] : []),
     ...(p.countsAgainstBudget ? [] : ['--pretrain-counts-against-budget=false'])];

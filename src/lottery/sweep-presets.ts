@@ -3,6 +3,7 @@
 // CIFAR-10 ResNet-20 recipe, 160 epochs per level: for a real GPU).
 import { HparamsError } from '../errors.ts';
 import type { SweepSpec } from './sweep.ts';
+import { PRETRAIN_TASKS } from './pretrain-tasks.ts';
 
 const LENET = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.1', '--training-steps', '6ep'];
 const RESNET = ['--default-hparams', 'cifar_resnet_20'];
@@ -43,15 +44,15 @@ const PRESETS: Record<string, (s: Setup) => SweepSpec> = {
     name: `pretraining-${s}`, flags: s === 'lenet' ? LENET : RESNET, levels: s === 'lenet' ? '0-5' : '0-13', replicates: [1, 2],
     pretrain: s === 'lenet'
       ? [
-          { label: 'rotation 1ep', flags: ['--pretrain-unsupervised-labels', 'rotation', '--pretrain-training-steps', '1ep'] },
-          { label: 'rotation 3ep', flags: ['--pretrain-unsupervised-labels', 'rotation', '--pretrain-training-steps', '3ep'] },
-          { label: 'random labels 1ep', flags: ['--pretrain-random-labels-fraction', '1', '--pretrain-training-steps', '1ep'] },
-          { label: 'blur 4 1ep', flags: ['--pretrain-blur-factor', '4', '--pretrain-training-steps', '1ep'] },
+          { label: 'rotation 1ep', flags: [...PRETRAIN_TASKS.rotation.flags, '--pretrain-training-steps', '1ep'] },
+          { label: 'rotation 3ep', flags: [...PRETRAIN_TASKS.rotation.flags, '--pretrain-training-steps', '3ep'] },
+          { label: 'random labels 1ep', flags: [...PRETRAIN_TASKS.random_labels.flags, '--pretrain-training-steps', '1ep'] },
+          { label: 'blur 4 1ep', flags: [...PRETRAIN_TASKS.blur.flags, '--pretrain-training-steps', '1ep'] },
         ]
       : ['2ep', '10ep', '40ep'].flatMap((p) => [
-          { label: `rotation ${p}`, flags: ['--pretrain-unsupervised-labels', 'rotation', '--pretrain-training-steps', p, '--pretrain-counts-against-budget=false'] },
-          { label: `blur 4 ${p}`, flags: ['--pretrain-blur-factor', '4', '--pretrain-training-steps', p, '--pretrain-counts-against-budget=false'] },
-        ]).concat([{ label: 'random labels 2ep', flags: ['--pretrain-random-labels-fraction', '1', '--pretrain-training-steps', '2ep', '--pretrain-counts-against-budget=false'] }]),
+          { label: `rotation ${p}`, flags: [...PRETRAIN_TASKS.rotation.flags, '--pretrain-training-steps', p, '--pretrain-counts-against-budget=false'] },
+          { label: `blur 4 ${p}`, flags: [...PRETRAIN_TASKS.blur.flags, '--pretrain-training-steps', p, '--pretrain-counts-against-budget=false'] },
+        ]).concat([{ label: 'random labels 2ep', flags: [...PRETRAIN_TASKS.random_labels.flags, '--pretrain-training-steps', '2ep', '--pretrain-counts-against-budget=false'] }]),
   }),
 };
 
