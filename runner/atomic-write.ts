@@ -5,6 +5,7 @@
 // Checksums (SHA-256 in a `sha256sum`-compatible sidecar) catch what atomicity cannot: disk
 // corruption, truncation by copying tools, or files edited by hand.
 import { UserError } from '../src/errors.ts';
+import { checksumSidecar } from '../src/train/hash.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
@@ -99,7 +100,7 @@ export async function writeFileWithChecksum(path: string, data: Uint8Array | str
   const hex = sha256Hex(bytes);
   await unlink(checksumPath(path)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
   await writeFileAtomic(path, bytes);
-  await writeFileAtomic(checksumPath(path), `${hex}  ${basename(path)}\n`);
+  await writeFileAtomic(checksumPath(path), checksumSidecar(hex, basename(path)));
   return hex;
 }
 

@@ -2,20 +2,15 @@
 // server (which writes atomically and adds the .sha256 sidecars itself) or a downloaded ustar
 // archive that carries the same sidecars, so the unpacked folder is byte-for-byte what
 // FsStorage would have written and `earlyphase lottery --root …` skips its finished stages.
-import { sha256Hex } from '../src/train/hash.ts';
+import { checksumSidecar, sha256Hex } from '../src/train/hash.ts';
 import type { MemoryStorage } from './memory-storage.ts';
 import { tarArchive, type TarEntry } from './tar.ts';
-
-/** runner/atomic-write.ts's sidecar: `<hex>  <file name>\n` (sha256sum -c format). */
-export function sidecar(path: string, data: Uint8Array): string {
-  return `${sha256Hex(data)}  ${path.slice(path.lastIndexOf('/') + 1)}\n`;
-}
 
 export function runArchive(storage: MemoryStorage, folder: string): Uint8Array<ArrayBuffer> {
   const entries: TarEntry[] = [];
   for (const p of storage.list(folder)) {
     const data = storage.files.get(p)!;
-    entries.push({ path: p, data }, { path: `${p}.sha256`, data: new TextEncoder().encode(sidecar(p, data)) });
+    entries.push({ path: p, data }, { path: `${p}.sha256`, data: new TextEncoder().encode(checksumSidecar(sha256Hex(data), p.slice(p.lastIndexOf('/') + 1))) });
   }
   return tarArchive(entries);
 }

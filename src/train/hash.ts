@@ -108,3 +108,11 @@ export function sha256Hex(data: string | Uint8Array): string {
   }
   return [...h].map(x => x.toString(16).padStart(8, '0')).join('');
 }
+
+/**
+ * The text of a file's checksum sidecar (`<name>.sha256`): `<hex>  <file name>` and a newline, the
+ * format `sha256sum -c` reads. FsStorage writes it; the tab's run archive carries the same.
+ */
+export function checksumSidecar(hex: string, fileName: string): string {
+  return `${hex}  ${fileName}\n`;
+}
