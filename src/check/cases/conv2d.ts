@@ -1,7 +1,7 @@
 // conv2d kernels against the float64 reference: ResNet-20-like shapes at small batch, odd sizes
 // (ragged pixel blocks, stride-2 windows that miss the last row), batch 1, Cin ≠ Cout, channel
 // counts that are not multiples of the 8-channel block, the 1×1 stride-2 shortcut, bias on and
-// off, both tuning variants (cpu and gpu) on every adapter, and one realistic shape.
+// off, both kernel sets (cpu: register blocks; gpu: implicit GEMM) on every adapter, and realistic shapes.
 import type { AdapterClass } from '../../gpu/gpu.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { createTensor } from '../../gpu/tensor.ts';
@@ -22,7 +22,7 @@ const r3 = (n: number, cin: number, hw: number, cout: number, stride = 1): k.Con
 const r1 = (n: number, cin: number, hw: number, cout: number): k.Conv2dShape =>
   ({ n, cin, h: hw, w: hw, cout, kh: 1, kw: 1, stride: 2, pad: 0 });
 
-const SPECS: Spec[] = [
+const SHAPES: Omit<Spec, 'variant'>[] = [
   { s: r3(2, 16, 8, 16), bias: false },                          // ResNet-20 block, small
   { s: r3(2, 16, 8, 32, 2), bias: false },                       // stride-2 transition
   { s: r1(2, 16, 8, 32), bias: false },                          // 1×1 stride-2 shortcut
@@ -31,12 +31,16 @@ const SPECS: Spec[] = [
   { s: r3(3, 5, 7, 11, 2), bias: true },                         // odd everything, stride 2
   { s: { n: 2, cin: 3, h: 6, w: 5, cout: 4, kh: 3, kw: 3, stride: 2, pad: 0 }, bias: false }, // last row unreached
   { s: { n: 1, cin: 2, h: 5, w: 8, cout: 9, kh: 2, kw: 3, stride: 1, pad: 0 }, bias: true },  // general kh ≠ kw
-  { s: r3(1, 13, 5, 10), bias: true, variant: 'cpu' },
-  { s: r3(1, 13, 5, 10), bias: true, variant: 'gpu' },
-  { s: r3(2, 8, 7, 12, 2), bias: false, variant: 'cpu' },
-  { s: r3(2, 8, 7, 12, 2), bias: false, variant: 'gpu' },
+  { s: r3(1, 13, 5, 10), bias: true },
+  { s: r3(2, 8, 7, 12, 2), bias: false },
+  { s: r3(2, 40, 6, 80), bias: true },                           // several column tiles (gpu: 64 + 16 channels)
+  { s: r3(2, 64, 8, 64), bias: false },                          // ResNet-20 stage 3 at batch 2
   { s: r3(8, 16, 32, 16), bias: false },                         // realistic: ResNet-20 stage 1 at batch 8
 ];
+
+// Every shape with both kernel sets on every adapter: the 'gpu' implicit-GEMM kernels are
+// checked on the CPU adapters too (CI has no GPU).
+const SPECS: Spec[] = SHAPES.flatMap((sh) => (['cpu', 'gpu'] as const).map((variant) => ({ ...sh, variant })));
 
 function shapeCase(spec: Spec): KernelCase {
   const { s, bias, variant } = spec;
@@ -106,11 +110,12 @@ const determinism: KernelCase = {
     const s = r3(4, 8, 8, 8);
     const rng = new Rng(5);
     const x = randomArray(rng, s.n * s.cin * 64), dy = randomArray(rng, s.n * s.cout * 64);
-    const once = () => runOnGpu(gpu, { x: { shape: [x.f32.length], data: x.f32 }, dy: { shape: [dy.f32.length], data: dy.f32 } },
-      { dw: [s.cout * s.cin * 9], scratch: [k.conv2dScratchLength(s, gpu.adapter.class)] },
-      (t) => k.conv2dBackwardWeight(gpu, s, t.x!, t.dy!, t.dw!, t.scratch!));
-    const a = await once(), b = await once();
-    return [compare('conv2d_backward_weight rerun', b.dw!, a.dw!, EXACT)];
+    const once = (v: AdapterClass) => runOnGpu(gpu, { x: { shape: [x.f32.length], data: x.f32 }, dy: { shape: [dy.f32.length], data: dy.f32 } },
+      { dw: [s.cout * s.cin * 9], scratch: [k.conv2dScratchLength(s, v)] },
+      (t) => k.conv2dBackwardWeight(gpu, s, t.x!, t.dy!, t.dw!, t.scratch!, v));
+    const out = [];
+    for (const v of ['cpu', 'gpu'] as const) out.push(compare(`conv2d_backward_weight rerun [${v} variant]`, (await once(v)).dw!, (await once(v)).dw!, EXACT));
+    return out;
   },
 };
 
