@@ -104,6 +104,22 @@ program.command('bench')
     else console.log(`adapter: ${result.adapter}\n${formatBenchTable(result.rows)}`);
   });
 
+program.command('profile')
+  .description('GPU time of every dispatch of one training step (or evaluation batch), by kernel and by layer, with GFLOP/s, GB/s and the step\'s submit/pipelined times')
+  .option('--model <name>', 'any zoo model (earlyphase models)', 'cifar_resnet_20')
+  .option('--batch <n>', 'batch size', '128')
+  .option('--density <d>', 'fraction of prunable weights kept, in (0, 1] (a random mask, as the benchmark)', '1')
+  .option('--mode <mode>', 'train (one SGD step), eval (one evaluation batch) or both', 'train')
+  .option('--reps <n>', 'profiled steps (median per dispatch), steps submitted one by one, and steps pipelined', '5')
+  .option('--method <m>', 'auto (timestamp queries where usable, else repeat), timestamps, or repeat', 'auto')
+  .option('--repeat <n>', 'repeat method: copies of each dispatch per pass', '10')
+  .option('--top <n>', 'slowest dispatches listed in the text output', '15')
+  .option('--json', 'machine-readable output (every dispatch, every number)')
+  .action(async (opts: { model: string; batch: string; density: string; mode: string; reps: string; method: string; repeat: string; top: string; json?: boolean }) => {
+    const { runProfileCommand } = await import('./profile-command.ts');
+    await runProfileCommand({ ...opts, adapter: program.opts().adapter });
+  });
+
 /** Options every run command shares (train, lottery, branch, demo). */
 function runOptions(cmd: Command, what: string): Command {
   return cmd

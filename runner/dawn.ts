@@ -110,7 +110,9 @@ export function loadShaders(): ShaderSources {
 export async function requestAdapter(adapterName?: string): Promise<GPUAdapter | null> {
   const name = await resolveAdapterName(adapterName);
   const { create } = await loadDawn();
-  return createInstance(create, [`adapter=${name}`]).requestAdapter();
+  // Dawn rounds timestamp queries down to 65.536 µs unless this toggle is off (a browser's
+  // anti-fingerprinting measure); `earlyphase profile` times single dispatches and needs them whole.
+  return createInstance(create, [`adapter=${name}`, 'disable-dawn-features=timestamp_quantization']).requestAdapter();
 }
 
 /** Opens a device on the named (or best) adapter, with every shader compiled and checked. */

@@ -28,7 +28,7 @@ import { disposeModel, enableWasm, registerTfjsGradients, tfModel, tfTrainStep, 
 const BATCH = 128;
 const DENSITIES = [1, 0.2];
 
-interface TrainingCase {
+export interface TrainingCase {
   model: TfModelName;
   dataset: string;
   /** Training-set size of the real dataset: the synthetic set has the same bytes on the GPU. */
@@ -93,7 +93,7 @@ export interface OurStep {
   destroy(): void;
 }
 
-function randomMask(spec: ReturnType<typeof getModel>, layout: { name: string; offset: number; shape: number[] }[], elements: number, density: number): Float32Array {
+export function randomMask(spec: ReturnType<typeof getModel>, layout: { name: string; offset: number; shape: number[] }[], elements: number, density: number): Float32Array {
   const prunable = new Set(parameters(spec.layers).filter((p) => p.prunable).map((p) => p.name));
   const mask = new Float32Array(elements);
   const rng = new Rng(0x5eed);
@@ -104,8 +104,8 @@ function randomMask(spec: ReturnType<typeof getModel>, layout: { name: string; o
   return mask;
 }
 
-/** Our training step for case `c` at weight `density`, as the trainer assembles it. */
-export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number): OurStep {
+/** Our training step for case `c` at weight `density`, as the trainer assembles it (`earlyphase profile` picks the batch). */
+export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number, batch = BATCH): OurStep {
   const spec = getModel(c.model);
   const [C, H, W] = spec.input;
   const memory = new BufferTracker(gpu.device);
@@ -129,18 +129,18 @@ export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number): OurSte
       tensor: createTensor(gpu, `bench.images${i}`, [s.words.length], s.words), examples: s.examples,
     }));
     const labels = createTensor(gpu, 'bench.labels', [c.examples], Uint32Array.from(bytes.subarray(0, c.examples), (b) => b % spec.classes));
-    const order = new Uint32Array(Math.ceil(c.examples / BATCH) * BATCH).map((_, i) => i % c.examples);
+    const order = new Uint32Array(Math.ceil(c.examples / batch) * batch).map((_, i) => i % c.examples);
     new Rng(7).shuffle(order);
     const orderT = createTensor(gpu, 'bench.order', [order.length], order);
-    const batchLabels = createTensor(gpu, 'bench.batch_labels', [BATCH]);
+    const batchLabels = createTensor(gpu, 'bench.batch_labels', [batch]);
     owned.push(...shards.map((s) => s.tensor), labels, orderT, batchLabels);
 
     memory.set('activations');
-    const model = compileModel(gpu, st, BATCH);
+    const model = compileModel(gpu, st, batch);
     memory.set('metrics');
     const norm = normalizationFor(c.dataset, C);
     const gather = batchGather(gpu, { images: shards, labels, count: c.examples, channels: C, height: H, width: W }, orderT,
-      { x: model.input, labels: batchLabels }, { batch: BATCH, ...norm, augment: c.augment, rotation: false, blurFactor: 1, seed: 11 });
+      { x: model.input, labels: batchLabels }, { batch, ...norm, augment: c.augment, rotation: false, blurFactor: 1, seed: 11 });
     const stats = createTensor(gpu, 'bench.train_stats', [2]);
     owned.push(stats);
     const loss = softmaxCrossEntropy(gpu, model.logits, batchLabels, spec.classes, model.dlogits, { stats, slot: 0 });
@@ -150,10 +150,10 @@ export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number): OurSte
     const dispatches = [gather.dispatch, ...model.forwardTrain, loss, ...model.backward, sgd.dispatch];
     const program = new Program(gpu, 'bench-train-step', [dispatches],
       { tensor: stats, ringSize: 2, onSnapshot: (_, v) => { last = v[0]!; } });
-    const batches = order.length / BATCH;
+    const batches = order.length / batch;
     return {
       program, dispatches, memory, lastLoss: () => last,
-      setStep: (i) => gather.setStep((i % batches) * BATCH, i),
+      setStep: (i) => gather.setStep((i % batches) * batch, i),
       destroy() { program.destroy(); model.destroy(); for (const o of owned) o.buffer.destroy(); },
     };
   } finally {

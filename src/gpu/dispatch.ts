@@ -10,6 +10,15 @@ export interface Dispatch {
   readonly pipeline: GPUComputePipeline;
   readonly bindGroup: GPUBindGroup;
   readonly workgroups: readonly [number, number, number];
+  /** Floating-point operations of one run, where the kernel wrapper states them (`earlyphase profile` GFLOP/s). */
+  readonly flops?: number;
+  /**
+   * Bytes of the tensors bound for reading plus those bound for writing (uniforms excluded; a
+   * tensor bound twice counts once): the bound size, an estimate of the memory traffic, not a
+   * measurement (a kernel may read a bound tensor partly or several times, and a read-write
+   * tensor is counted once). `earlyphase profile` divides it by time for GB/s.
+   */
+  readonly bytes: number;
 }
 
 /** A binding is a tensor read by the shader, a tensor written by it, or a uniform buffer. */
@@ -25,6 +34,8 @@ export interface DispatchSpec {
   bindings: readonly Binding[];
   workgroups: readonly [number, number, number];
   label?: string;
+  /** Floating-point operations of one run (e.g. 2·M·N·K for a GEMM), where known. */
+  flops?: number;
 }
 
 const MAX_GROUPS = 65535;
@@ -45,7 +56,24 @@ export function makeDispatch(gpu: Gpu, spec: DispatchSpec): Dispatch {
     if (!Number.isInteger(n) || n < 0 || n > MAX_GROUPS) throw new Error(`${label}: workgroup count ${n} out of range [0, ${MAX_GROUPS}]`);
   }
   const bindGroup = gpu.device.createBindGroup({ label: `${label}-bind`, layout: pipeline.getBindGroupLayout(0), entries });
-  return { label, pipeline, bindGroup, workgroups: [x, y, z] };
+  return { label, pipeline, bindGroup, workgroups: [x, y, z], bytes: boundBytes(spec.bindings), ...(spec.flops !== undefined ? { flops: spec.flops } : {}) };
+}
+
+/** Bytes of the distinct tensors among `bindings` (a tensor bound twice, e.g. as an unused bias slot, counts once). */
+function boundBytes(bindings: readonly Binding[]): number {
+  const seen = new Map<GPUBuffer, Set<string>>();
+  let bytes = 0;
+  for (const b of bindings) {
+    if ('uniform' in b) continue;
+    const t = 'read' in b ? b.read : b.write;
+    const key = `${t.offset}:${t.length}`;
+    let keys = seen.get(t.buffer);
+    if (!keys) seen.set(t.buffer, keys = new Set());
+    if (keys.has(key)) continue;
+    keys.add(key);
+    bytes += t.length * 4;
+  }
+  return bytes;
 }
 
 /**

@@ -80,6 +80,14 @@ interface GemmSpec {
   relu: boolean;
 }
 
+/**
+ * Floating-point operations of a GEMM: 2·M·N·K (one multiply and one add per term; for a linear
+ * layer 2·batch·in·out). The bias and ReLU epilogue (≤ 2·M·N) is not counted.
+ */
+function gemmFlops(s: GemmSpec): number {
+  return 2 * s.m * s.n * s.k;
+}
+
 /** One GEMM dispatch C[M,N] = op(A)·op(B) (+ bias) after the caller checked shapes. */
 function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
   const variant = pickVariant(gpu, s, opts);
@@ -96,7 +104,7 @@ function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
   ];
   const span = perInvocation * wg;
   return makeDispatch(gpu, {
-    shader: SHADER, entry: s.entry, label,
+    shader: SHADER, entry: s.entry, label, flops: gemmFlops(s),
     constants: {
       TILED: variant === 'tiled' ? 1 : 0, A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0,
       HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0, WGX: wg, WGY: wg,
@@ -114,7 +122,7 @@ function gemmSubgroups(gpu: Gpu, s: GemmSpec): Dispatch {
   const lanes = subgroupLanes(gpu)!;
   const octets = s.m <= 16 ? 2 : 4;
   return makeDispatch(gpu, {
-    shader: SUBGROUP_SHADER, entry: s.entry, label: `${s.entry}(${s.c.name})`,
+    shader: SUBGROUP_SHADER, entry: s.entry, label: `${s.entry}(${s.c.name})`, flops: gemmFlops(s),
     constants: { SG: lanes, OCTETS: octets, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0 },
     bindings: [
       { read: s.a }, { read: s.b }, { read: s.bias ?? s.a }, { write: s.c },
@@ -193,7 +201,7 @@ export function linearBackwardBias(gpu: Gpu, dy: Tensor, db: Tensor, dims: Pick<
   checkLength(op, db, dims.out, `db is [out=${dims.out}]`);
   const label = `${op}(${db.name})`;
   return makeDispatch(gpu, {
-    shader: SHADER, entry: op, label, constants: { BIAS_WG },
+    shader: SHADER, entry: op, label, constants: { BIAS_WG }, flops: dims.batch * dims.out, // one add per dy element
     bindings: [
       { read: dy }, { read: dy }, { read: dy }, { write: db },
       { uniform: createUniform(gpu, `${op}-params`, PARAMS, { M: dims.batch, N: dims.out, K: 1 }) },
@@ -215,7 +223,7 @@ export function linearReluBackwardBias(
   for (const t of [dy, y, dz]) checkLength(op, t, dims.batch * dims.out, `${t.name} is [batch=${dims.batch}, out=${dims.out}]`);
   checkLength(op, db, dims.out, `db is [out=${dims.out}]`);
   return makeDispatch(gpu, {
-    shader: RELU_SHADER, entry: op, label: `${op}(${db.name})`, constants: { WG: BIAS_WG },
+    shader: RELU_SHADER, entry: op, label: `${op}(${db.name})`, constants: { WG: BIAS_WG }, flops: dims.batch * dims.out, // one add per dz element
     bindings: [
       { read: dy }, { read: y }, { write: dz }, { write: db },
       { uniform: createUniform(gpu, `${op}-params`, [['M', 'u32'], ['N', 'u32']] as const, { M: dims.batch, N: dims.out }) },
