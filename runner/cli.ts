@@ -94,12 +94,15 @@ program.command('bench')
   .option('--warmup <n>', 'warm-up calls per case', positiveInt, 3)
   .option('--reps <n>', 'timed calls per case', positiveInt, 10)
   .option('--models <names>', 'training suite: only models whose name contains one of these (comma-separated), e.g. lenet')
+  .option('--peer <names>', 'training suite peers: tfjs (webgpu on the same adapter, and wasm), pytorch (CUDA; needs python3 with torch), or tfjs,pytorch', 'tfjs')
   .option('--json', 'machine-readable output')
-  .action(async (opts: { suite: string; warmup: number; reps: number; models?: string; json?: boolean }) => {
-    const { runBench, formatBenchTable } = await import('./bench/index.ts');
+  .action(async (opts: { suite: string; warmup: number; reps: number; models?: string; peer: string; json?: boolean }) => {
+    const { runBench, formatBenchTable, parsePeers } = await import('./bench/index.ts');
+    // Checked here too so a typo fails before the GPU and TF.js start up.
+    const peers = parsePeers(opts.peer.split(',').map((s) => s.trim()).filter(Boolean));
     const log = (s: string) => process.stderr.write(`${s}\n`);
     const result = await runBench({ adapter: program.opts().adapter, suites: opts.suite.split(',').map((s) => s.trim()), warmup: opts.warmup, reps: opts.reps,
-      models: opts.models?.split(',').map((s) => s.trim()).filter(Boolean), log });
+      models: opts.models?.split(',').map((s) => s.trim()).filter(Boolean), peers, log });
     if (opts.json) console.log(JSON.stringify(result, null, 2));
     else console.log(`adapter: ${result.adapter}\n${formatBenchTable(result.rows)}`);
   });

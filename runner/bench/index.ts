@@ -1,7 +1,8 @@
 // `earlyphase bench`: each suite times our kernels and TensorFlow.js's webgpu backend on the
 // same Dawn device in the same process, and reports GFLOP/s and the throughput ratio.
 import { openGpu } from '../dawn.ts';
-import type { BenchContext, BenchRow } from './types.ts';
+import { UserError } from '../../src/errors.ts';
+import { type BenchContext, type BenchRow, PEERS, type PeerName } from './types.ts';
 import { releaseTfjs, tfjsOn } from './tfjs.ts';
 import { gflops } from './time.ts';
 import { benchMatmul } from './matmul.ts';
@@ -21,18 +22,30 @@ export interface BenchOptions {
   reps: number;
   /** Training suite: only models whose name contains one of these. */
   models?: string[];
+  /** Training suite peers (default tfjs). */
+  peers?: string[];
   log: (s: string) => void;
+}
+
+/** Checks a --peer list ("tfjs,pytorch"); an unknown name is a UserError naming the known ones. */
+export function parsePeers(names: readonly string[]): PeerName[] {
+  const unknown = names.filter((n) => !(PEERS as readonly string[]).includes(n));
+  if (unknown.length || names.length === 0) {
+    throw new UserError(`bench --peer: ${unknown.length ? `unknown peer ${unknown.join(', ')}` : 'no peer given'} (known: ${PEERS.join(', ')})`);
+  }
+  return [...new Set(names)] as PeerName[];
 }
 
 export async function runBench(opts: BenchOptions): Promise<{ adapter: string; rows: BenchRow[] }> {
   const unknown = opts.suites.filter((s) => !(s in SUITES));
   if (unknown.length) throw new Error(`unknown bench suite ${unknown.join(', ')} (known: ${Object.keys(SUITES).join(', ')})`);
+  const peers = parsePeers(opts.peers ?? ['tfjs']);
   const gpu = await openGpu(opts.adapter);
   try {
     const tf = await tfjsOn(gpu);
     try {
       opts.log(`bench on ${gpu.adapter.description || gpu.adapter.shortName}: warmup ${opts.warmup}, reps ${opts.reps}`);
-      const ctx: BenchContext = { gpu, tf, warmup: opts.warmup, reps: opts.reps, models: opts.models, log: opts.log };
+      const ctx: BenchContext = { gpu, tf, warmup: opts.warmup, reps: opts.reps, models: opts.models, peers, log: opts.log };
       const rows: BenchRow[] = [];
       for (const s of opts.suites) rows.push(...await SUITES[s]!(ctx));
       return { adapter: gpu.adapter.shortName, rows };
@@ -46,8 +59,9 @@ export async function runBench(opts: BenchOptions): Promise<{ adapter: string; r
 
 /**
  * Plain-text tables. Kernel rows: GFLOP/s from median times, min times in brackets. Training-step
- * rows (a second table): ms/step and images/s, plus our step's dispatches, submits, readbacks and
- * GPU memory.
+ * rows (a second table): latency (ms, median and best), throughput (ms/step back to back) and the
+ * images/s it gives, for us and the peer, the ratio of throughputs, plus our step's dispatches,
+ * submits, readbacks and GPU memory.
  */
 export function formatBenchTable(rows: BenchRow[]): string {
   const kernels = rows.filter((r) => !r.training), steps = rows.filter((r) => r.training);
@@ -59,14 +73,20 @@ export function formatBenchTable(rows: BenchRow[]): string {
       kernels.map((r) => [r.suite, r.case, fmt(r.flops, r.ours), fmt(r.flops, r.peer), r.peerName, `${r.ratio.toFixed(2)}x`])));
   }
   if (steps.length) {
-    const ms = (t: BenchRow['ours']) => `${t.medianMs.toFixed(1)} (best ${t.minMs.toFixed(1)})`;
-    const ips = (batch: number, t: BenchRow['ours']) => (batch * 1000 / t.medianMs).toFixed(0);
+    // Sub-millisecond steps (LeNet on a discrete GPU) need more than one decimal.
+    const num = (ms: number) => ms.toFixed(ms < 10 ? 2 : 1);
+    const latency = (t: BenchRow['ours']) => `${num(t.medianMs)} (best ${num(t.minMs)})`;
+    const ips = (batch: number, ms: number) => (batch * 1000 / ms).toFixed(0);
     tables.push(table(
-      ['suite', 'case', 'ours ms/step', 'peer ms/step', 'ours img/s', 'peer img/s', 'peer', 'ours/peer', 'disp/submit/readback per step', 'GPU MiB'],
-      [0, 1, 6, 8],
+      ['suite', 'case', 'ours latency ms', 'ours ms/step', 'ours img/s', 'peer latency ms', 'peer ms/step', 'peer img/s', 'peer', 'ours/peer',
+        'disp/submit/readback per step', 'GPU MiB'],
+      [0, 1, 8, 10],
       steps.map((r) => {
         const t = r.training!;
-        return [r.suite, r.case, ms(r.ours), ms(r.peer), ips(t.batch, r.ours), ips(t.batch, r.peer), r.peerName, `${r.ratio.toFixed(2)}x`,
+        // Rows from before throughput was measured: their step-by-step medians were the throughput figure.
+        const tp = r.throughputMs ?? { ours: r.ours.medianMs, peer: r.peer.medianMs };
+        return [r.suite, r.case, latency(r.ours), num(tp.ours), ips(t.batch, tp.ours), latency(r.peer), num(tp.peer), ips(t.batch, tp.peer),
+          r.peerName, `${r.ratio.toFixed(2)}x`,
           `${t.dispatchesPerStep}/${t.submitsPerStep}/${t.asyncReadbacksPerStep} async, ${t.blockingReadbacksPerStep} blocking`,
           (t.gpuBytes / 2 ** 20).toFixed(1)];
       })));

@@ -4,7 +4,9 @@
 // crop/flip for ResNet-20) → forward (training-mode BN) → softmax cross-entropy → backward →
 // masked SGD, one submit, loss/accuracy copied to the staging ring. The dataset is synthetic
 // bytes of the real size, uploaded once; TF.js gets a random batch created once (no gather, no
-// augmentation). Both sides: one step per timed rep, waited for before the next.
+// augmentation). Latency: one step per timed rep, waited for before the next (both sides).
+// Throughput (ours, and PyTorch's with --peer pytorch): steps submitted back to back, one wait at the
+// end; TF.js is only timed step by step, so its latency stands in for its throughput.
 import { randomFillSync } from 'node:crypto';
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import type { Gpu } from '../../src/gpu/gpu.ts';
@@ -21,6 +23,7 @@ import { sgdMasked } from '../../src/kernels/sgd.ts';
 import { normalizationFor } from '../../src/train/device-data.ts';
 import { Rng } from '../../src/rng.ts';
 import type { BenchContext, BenchRow, Timing, TrainingStats } from './types.ts';
+import { pytorchPeerName, type PytorchRow, runPytorchPeer } from './pytorch.ts';
 import { TFJS_PEER_NAME, tfjsSync } from './tfjs.ts';
 import { summarize } from './time.ts';
 import { disposeModel, enableWasm, registerTfjsGradients, tfModel, tfTrainStep, type TfModelName, WASM_BACKEND } from './tfjs-models.ts';
@@ -174,7 +177,7 @@ async function sampleSteps(warmup: number, reps: number, step: (i: number) => Pr
 }
 
 async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { warmup: number; reps: number }):
-  Promise<{ timing: Timing; stats: TrainingStats; loss: number }> {
+  Promise<{ timing: Timing; throughputMs: number; stats: TrainingStats; loss: number }> {
   const s = buildOurStep(gpu, c, density);
   try {
     const run = async (i: number) => { s.setStep(i); await s.program.step(true); await s.program.flush(); };
@@ -185,11 +188,18 @@ async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { warmup:
     if (err) throw new Error(`bench training: WebGPU validation error: ${err.message}`);
     const before = { ...s.program.counters };
     const timing = await sampleSteps(Math.max(0, o.warmup - 1), o.reps, (i) => run(i + 1));
+    // Throughput: the same number of steps without waiting in between. Program.step only waits when
+    // the GPU is a whole staging ring (2 steps) behind, so the CPU encodes step t+1 while t runs.
+    let i = s.program.counters.steps;
+    const t0 = performance.now();
+    for (const end = i + o.reps; i < end; i++) { s.setStep(i); await s.program.step(true); }
+    await s.program.flush();
+    const throughputMs = (performance.now() - t0) / o.reps;
     gpu.checkAlive();
     const k = s.program.counters, steps = k.steps - before.steps;
     const per = (a: number, b: number) => (a - b) / steps;
     return {
-      timing, loss: s.lastLoss(),
+      timing, throughputMs, loss: s.lastLoss(),
       stats: {
         batch: BATCH, dispatchesPerStep: per(k.dispatches, before.dispatches), submitsPerStep: per(k.submits, before.submits),
         asyncReadbacksPerStep: per(k.snapshots, before.snapshots), blockingReadbacksPerStep: 0,
@@ -219,6 +229,30 @@ async function timeTfjsSteps(ctx: BenchContext, c: TrainingCase, density: number
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 
+type OursResult = Awaited<ReturnType<typeof timeOurs>>;
+
+/**
+ * A table row: latencies in `ours`/`peer`, and the ratio from throughput (ms/step back to back),
+ * which is what a training run sees. A peer timed only step by step passes its latency median.
+ */
+function trainingRow(c: TrainingCase, d: number, mine: OursResult, peerName: string, peer: Timing, peerThroughputMs: number): BenchRow {
+  return {
+    suite: 'training', case: `${c.model} b${BATCH} ${densityName(d)}`, flops: 0, ours: mine.timing, peer, peerName,
+    ratio: peerThroughputMs / mine.throughputMs, throughputMs: { ours: mine.throughputMs, peer: peerThroughputMs }, training: mine.stats,
+  };
+}
+
+/** PyTorch's rows for all cases, from one subprocess (one torch import and CUDA start-up). */
+async function pytorchRows(ctx: BenchContext, cases: TrainingCase[]): Promise<PytorchRow[]> {
+  ctx.log(`training: running the PyTorch peer (${cases.map((c) => c.model).join(', ')}; eager and torch.compile)`);
+  const r = await runPytorchPeer({ models: cases.map((c) => c.model), densities: DENSITIES, warmup: ctx.warmup, reps: ctx.reps, batch: BATCH });
+  if ('skipped' in r) { ctx.log(r.skipped); return []; }
+  for (const e of r.errors) ctx.log(`pytorch peer: ${e}`);
+  const first = r.rows[0];
+  if (first) ctx.log(`pytorch peer: torch ${first.torch} on ${first.device}${first.driver ? `, driver ${first.driver}` : ''}`);
+  return r.rows;
+}
+
 export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
   const { gpu, tf } = ctx;
   const rows: BenchRow[] = [];
@@ -226,35 +260,41 @@ export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
   await registerTfjsGradients(tf);
   const cases = TRAINING_CASES.filter((c) => !ctx.models || ctx.models.some((m) => c.model.includes(m)));
   if (cases.length === 0) throw new Error(`bench training: no model matches ${ctx.models!.join(', ')} (models: ${TRAINING_CASES.map((c) => c.model).join(', ')})`);
+  // Before our steps, so the subprocess never shares a GPU with them (our device idles meanwhile).
+  const pytorch = ctx.peers.includes('pytorch') ? await pytorchRows(ctx, cases) : [];
   for (const c of cases) {
-    const ours = new Map<number, Awaited<ReturnType<typeof timeOurs>>>();
+    const ours = new Map<number, OursResult>();
     for (const d of DENSITIES) {
       const r = await timeOurs(gpu, c, d, repsFor(c, ctx, 'ours'));
       ours.set(d, r);
       const k = r.stats.gpuBytesByKind;
-      ctx.log(`training ${c.model} ${densityName(d)}: ours ${r.timing.medianMs.toFixed(1)} ms/step (best ${r.timing.minMs.toFixed(1)}), ` +
+      ctx.log(`training ${c.model} ${densityName(d)}: ours latency ${r.timing.medianMs.toFixed(1)} ms/step (best ${r.timing.minMs.toFixed(1)}), ` +
+        `throughput ${r.throughputMs.toFixed(1)} ms/step, ` +
         `${r.stats.dispatchesPerStep} dispatches, ${r.stats.submitsPerStep} submit, loss ${r.loss.toFixed(3)}; GPU ${mib(r.stats.gpuBytes)} MiB ` +
         `(${Object.entries(k).map(([n, b]) => `${n} ${mib(b)}`).join(', ')})`);
     }
-    const peers: { name: string; enter: () => Promise<string>; sync: () => Promise<void> }[] = [
+    const tfjsPeers: { name: string; enter: () => Promise<string>; sync: () => Promise<void> }[] = !ctx.peers.includes('tfjs') ? [] : [
       { name: TFJS_PEER_NAME, enter: async () => { await tf.setBackend(webgpuBackend); return TFJS_PEER_NAME; }, sync: () => tfjsSync(tf) },
       // wasm ops run synchronously on the calling thread: the step is done when run() returns.
       { name: WASM_BACKEND, enter: () => enableWasm(tf), sync: async () => {} },
     ];
-    for (const p of peers) {
+    for (const p of tfjsPeers) {
       const peerName = await p.enter();
       for (const d of DENSITIES) {
         const peer = await timeTfjsSteps(ctx, c, d, repsFor(c, ctx, 'peer'), p.sync);
-        const mine = ours.get(d)!;
-        const ratio = peer.medianMs / mine.timing.medianMs;
-        ctx.log(`training ${c.model} ${densityName(d)}: ${peerName} ${peer.medianMs.toFixed(1)} ms/step (best ${peer.minMs.toFixed(1)}), ours/peer ${ratio.toFixed(2)}x`);
-        rows.push({
-          suite: 'training', case: `${c.model} b${BATCH} ${densityName(d)}`, flops: 0,
-          ours: mine.timing, peer, peerName, ratio, training: mine.stats,
-        });
+        const row = trainingRow(c, d, ours.get(d)!, peerName, peer, peer.medianMs);
+        ctx.log(`training ${c.model} ${densityName(d)}: ${peerName} ${peer.medianMs.toFixed(1)} ms/step (best ${peer.minMs.toFixed(1)}), ours/peer ${row.ratio.toFixed(2)}x`);
+        rows.push(row);
       }
     }
     await tf.setBackend(webgpuBackend);
+    for (const p of pytorch.filter((p) => p.model === c.model)) {
+      const peer: Timing = { minMs: p.latencyMsBest, medianMs: p.latencyMsMedian, reps: p.reps };
+      const row = trainingRow(c, p.density, ours.get(p.density)!, pytorchPeerName(p), peer, p.throughputMs);
+      ctx.log(`training ${c.model} ${densityName(p.density)}: ${row.peerName} latency ${p.latencyMsMedian.toFixed(2)} ms/step (best ` +
+        `${p.latencyMsBest.toFixed(2)}), throughput ${p.throughputMs.toFixed(2)} ms/step, ours/peer ${row.ratio.toFixed(2)}x`);
+      rows.push(row);
+    }
   }
   return rows;
 }

@@ -8,14 +8,27 @@ export interface BenchRow {
   suite: string;          // "matmul", "conv2d", …
   case: string;           // e.g. "1024x1024x1024" or "fwd 128x16x32x32 k3 s1"
   flops: number;          // floating-point operations per call (2 per multiply-add)
+  /** Training rows: latency, each step waited for before the next. */
   ours: Timing;
   peer: Timing;
-  peerName: string;       // e.g. "tfjs-webgpu 4.22"
-  /** ours / peer throughput from median times (>1 means we are faster). */
+  peerName: string;       // e.g. "tfjs-webgpu 4.22", "pytorch 2.11 eager"
+  /**
+   * ours / peer speed (>1 means we are faster): kernel rows from median times, training rows
+   * from `throughputMs`.
+   */
   ratio: number;
   /** Whole-training-step rows (suite "training") only: what our step does besides its time. */
   training?: TrainingStats;
+  /**
+   * Training rows: ms/step with steps submitted back to back and one wait at the end. A peer timed
+   * only step by step (TF.js) has its latency median here. Absent in rows from before it existed.
+   */
+  throughputMs?: { ours: number; peer: number };
 }
+
+/** Training-suite peers: TF.js (webgpu on our device, and wasm) and PyTorch (CUDA, subprocess). */
+export const PEERS = ['tfjs', 'pytorch'] as const;
+export type PeerName = (typeof PEERS)[number];
 
 /** Our side of a training-step row, counted by the Program over the timed steps. */
 export interface TrainingStats {
@@ -40,6 +53,8 @@ export interface BenchContext {
   reps: number;
   /** Training suite: only the models whose name contains one of these (all when absent). */
   models?: string[];
+  /** Training suite: the peers to time (kernel suites always compare with TF.js webgpu). */
+  peers: PeerName[];
   /** Progress lines for the terminal (stderr). */
   log: (line: string) => void;
 }

@@ -1,6 +1,7 @@
 // The TF.js peers of `bench --suite training` must be the same networks as ours: same parameter
 // counts (LeNet-300-100: 266,610; ResNet-20: 272,474, as `earlyphase models` prints), and a
-// training-step row must print ms/step and images/s. Runs on tfjs's CPU backend: no GPU needed.
+// training-step row must print latency, throughput (ms/step) and images/s. Runs on tfjs's CPU
+// backend: no GPU needed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
@@ -37,12 +38,12 @@ test('a TF.js LeNet step lowers the loss on a fixed batch and keeps pruned weigh
   step.dispose(); tf.dispose([x, y]); disposeModel(tf, m);
 });
 
-test('formatBenchTable prints training rows as ms/step and images/s', () => {
+test('formatBenchTable prints training rows as latency, ms/step and images/s (a row without throughput uses its medians)', () => {
   const lines = formatBenchTable([{
     suite: 'training', case: 'mnist_lenet_300_100 b128 dense', flops: 0,
     ours: { minMs: 30, medianMs: 32, reps: 5 }, peer: { minMs: 90, medianMs: 128, reps: 5 }, peerName: 'tfjs-webgpu 4.22.0', ratio: 4,
     training: { batch: 128, dispatchesPerStep: 18, submitsPerStep: 1, asyncReadbacksPerStep: 1, blockingReadbacksPerStep: 0, gpuBytes: 2 ** 21, gpuBytesByKind: {} },
   }]).split('\n');
-  assert.match(lines[0]!, /ours ms\/step\s+peer ms\/step\s+ours img\/s\s+peer img\/s/);
-  assert.match(lines[2]!, /32\.0 \(best 30\.0\)\s+128\.0 \(best 90\.0\)\s+4000\s+1000\s+tfjs-webgpu 4\.22\.0\s+4\.00x\s+18\/1\/1 async, 0 blocking\s+2\.0$/);
+  assert.match(lines[0]!, /ours latency ms\s+ours ms\/step\s+ours img\/s\s+peer latency ms\s+peer ms\/step\s+peer img\/s/);
+  assert.match(lines[2]!, /32\.0 \(best 30\.0\)\s+32\.0\s+4000\s+128\.0 \(best 90\.0\)\s+128\.0\s+1000\s+tfjs-webgpu 4\.22\.0\s+4\.00x\s+18\/1\/1 async, 0 blocking\s+2\.0$/);
 });
