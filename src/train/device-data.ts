@@ -112,7 +112,10 @@ export function epochOrder(count: number, seed: number, epoch: number, batch: nu
   return out;
 }
 
-/** Feeds the training model: the gather dispatch, its order tensor, and the per-step offset. */
+/**
+ * Feeds the training model: the gather dispatch, its order tensor, and the per-step offset. Its
+ * buffers belong to whoever builds it (TrainStep collects them).
+ */
 export class BatchFeeder {
   readonly labels: Tensor;
   readonly orderSeed: number;
@@ -138,9 +141,5 @@ export class BatchFeeder {
   /** `iteration` keys the augmentation draws; `indexInEpoch` picks the slice of the order. */
   setStep(iteration: number, indexInEpoch: number): void {
     this.g.setStep(indexInEpoch * this.labels.length, iteration);
-  }
-
-  destroy(): void {
-    this.order.buffer.destroy(); this.labels.buffer.destroy();
   }
 }

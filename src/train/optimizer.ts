@@ -38,13 +38,13 @@ export interface RunOptimizer {
   load(s: OptimizerState): void;
   /** Call after the submitted steps have been flushed. */
   save(): Promise<OptimizerState>;
-  destroy(): void;
 }
 
 export function freshOptimizerState(layout: OptimizerLayout, elements: number): OptimizerState {
   return { buffers: Object.fromEntries(layout.buffers.map((b) => [b, new Float32Array(elements)])), steps: 0 };
 }
 
+/** Its buffers (Adam's second moment, the kernel's uniform) belong to whoever builds it: TrainStep collects them. */
 export function createOptimizer(gpu: Gpu, st: ModelState, t: Hparams['training']): RunOptimizer {
   const [weights, grads, mask] = [st.params.all(), st.grads.all(), st.masks.all()];
   let steps = 0;
@@ -57,7 +57,6 @@ export function createOptimizer(gpu: Gpu, st: ModelState, t: Hparams['training']
       beforeStep(lr) { adam.setStep(lr, ++steps); },
       load(s) { upload(gpu, expAvg, s.buffers.exp_avg!); upload(gpu, expAvgSq, s.buffers.exp_avg_sq!); steps = s.steps; },
       async save() { return { buffers: { exp_avg: await download(gpu, expAvg), exp_avg_sq: await download(gpu, expAvgSq) }, steps }; },
-      destroy() { expAvgSq.buffer.destroy(); },
     };
   }
   const momenta = st.momenta.all();
@@ -68,6 +67,5 @@ export function createOptimizer(gpu: Gpu, st: ModelState, t: Hparams['training']
     beforeStep(lr) { sgd.setLearningRate(lr); steps++; },
     load(s) { upload(gpu, momenta, s.buffers.momentum!); steps = s.steps; },
     async save() { return { buffers: { momentum: await download(gpu, momenta) }, steps }; },
-    destroy() {}, // the momenta arena belongs to the model state
   };
 }

@@ -44,13 +44,12 @@ export function telemetrySchedule(o: TelemetryOptions, start: number, total: num
 
 const FIELDS = ['grad_sumsq', 'sum_abs', 'sign_diff', 'dist_sq', 'dot', 'sumsq'] as const;
 
+/** Its buffers belong to whoever builds it: the trainer builds it through TrainStep.own. */
 export class Telemetry {
   readonly output: Tensor;
   readonly dispatches: Dispatch[] = [];
-  private readonly reductions: Reduction[] = [];
   private readonly entries: { name: string; count: number; startSumSq: number }[] = [];
   private readonly trajectory: { name: string; index: number }[] = [];
-  private readonly owned: Tensor[] = [];
   private readonly trajOffset: number;
 
   /** `start`: the run's first weights, in the params arena layout (host copy, uploaded here). */
@@ -80,22 +79,20 @@ export class Telemetry {
     this.trajOffset = Math.ceil(slots / ALIGN_ELEMS) * ALIGN_ELEMS;
     this.output = createTensor(gpu, 'telemetry', [this.trajOffset + Math.max(this.trajectory.length, 1)]);
     const startT = createTensor(gpu, 'telemetry_start_weights', [start.length], start);
-    this.owned.push(this.output, startT);
     const startView = (w: Tensor): Tensor => ({ ...startT, name: `start.${w.name}`, offset: w.offset, length: w.length, shape: [w.length] });
     views.forEach((v, j) => {
       const at = (f: typeof FIELDS[number]) => j * FIELDS.length + FIELDS.indexOf(f);
       const s = startView(v.w);
-      this.reductions.push(
+      const reductions: Reduction[] = [
         reduceSumSq(gpu, v.g, this.output, at('grad_sumsq')), reduceSumAbs(gpu, v.w, this.output, at('sum_abs')),
         reduceSignDiff(gpu, v.w, s, this.output, at('sign_diff')), reduceDistSq(gpu, v.w, s, this.output, at('dist_sq')),
-        reduceDot(gpu, v.w, s, this.output, at('dot')), reduceSumSq(gpu, v.w, this.output, at('sumsq')));
+        reduceDot(gpu, v.w, s, this.output, at('dot')), reduceSumSq(gpu, v.w, this.output, at('sumsq'))];
+      for (const r of reductions) this.dispatches.push(...r.dispatches);
       this.entries.push({ name: v.name, count: v.count, startSumSq: v.startSumSq });
     });
-    for (const r of this.reductions) this.dispatches.push(...r.dispatches);
     if (this.trajectory.length) {
       const flat = this.trajectory.map((t) => layout.find((e) => e.name === t.name)!.offset + t.index);
       const idx = createTensor(gpu, 'telemetry_trajectory_indices', [flat.length], indexTensorData(flat, st.params.elements));
-      this.owned.push(idx);
       const out: Tensor = { ...this.output, name: 'telemetry.trajectories', offset: this.output.offset + this.trajOffset, length: flat.length, shape: [flat.length] };
       this.dispatches.push(gather(gpu, st.params.all(), idx, out));
     }
@@ -117,11 +114,6 @@ export class Telemetry {
     });
     this.trajectory.forEach((t, k) => out.push({ name: `telemetry/weight/${t.name}[${t.index}]`, iteration, value: v[this.trajOffset + k]! }));
     return out;
-  }
-
-  destroy(): void {
-    for (const r of this.reductions) r.destroy();
-    for (const t of this.owned) t.buffer.destroy();
   }
 }
 

@@ -1,33 +1,31 @@
-// The training loop: one run folder, from a start iteration to the end of training. Used by
-// `earlyphase train` and by every lottery level and branch. Per iteration the CPU only writes two
-// small uniforms (learning rate, batch offset) and submits one command buffer: gather + augment →
-// forward → loss → backward → masked optimiser step (SGD or Adam). Loss and accuracy arrive asynchronously through the
-// Program's staging ring; a NaN/Inf loss stops the run within `RING` steps. State is checkpointed
-// at every epoch end (weights, optimiser state, BN statistics, metrics), so a killed run resumes from
-// the last epoch boundary and ends bitwise-identical to an uninterrupted one.
+// The training loop: the run-folder state machine around one TrainStep (src/train/train-step.ts).
+// Used by `earlyphase train` and by every lottery level and branch. It skips a finished run,
+// resumes from a checkpoint, saves weights, evaluates, records metrics and telemetry and emits
+// events; the step itself (gather + augment → forward → loss → backward → masked SGD or Adam, one
+// submit) is TrainStep's. Steps are submitted without waiting: loss and accuracy arrive through
+// the staging ring, so a NaN/Inf loss stops the run within `RING` steps. State is checkpointed at
+// every epoch end (weights, optimiser state, BN statistics, metrics), so a killed run resumes
+// from the last epoch boundary and ends bitwise-identical to an uninterrupted one.
 import type { Gpu } from '../gpu/gpu.ts';
-import { createTensor, download, upload } from '../gpu/tensor.ts';
-import { Program } from '../gpu/program.ts';
+import type { Arena } from '../gpu/tensor.ts';
 import { UserError } from '../errors.ts';
 import type { Hparams } from './hparams.ts';
 import { hparamsToJSON } from './hparams.ts';
 import { modelForData } from '../nn/zoo.ts';
-import { compileModel, createModelState, destroyModelState, type ModelState } from '../nn/compile.ts';
 import { initParameters, initRunningStats, type BatchnormInit } from '../nn/init.ts';
-import { softmaxCrossEntropy } from '../kernels/loss.ts';
-import { learningRate } from './schedule.ts';
 import { stepToIterations } from './steps.ts';
 import { formatMetrics, parseMetrics, type MetricRow } from './metrics.ts';
 import { decodeCheckpoint, encodeCheckpoint, encodeWeights, decodeWeights, type CheckpointState, type HostState } from './checkpoint.ts';
-import { createOptimizer, freshOptimizerState, optimizerLayout, type RunOptimizer } from './optimizer.ts';
+import { freshOptimizerState, optimizerLayout } from './optimizer.ts';
 import { text, type RunStorage } from './storage.ts';
 import type { EventSink } from './events.ts';
 import type { RunControl } from './control.ts';
 import { sha256Hex } from './hash.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
-import { DeviceDataset, BatchFeeder, trainExamples, taskClasses } from './device-data.ts';
+import { trainExamples, taskClasses } from './device-data.ts';
 import { Evaluator } from './evaluator.ts';
 import { Telemetry, distanceToFinalRows, finalComparisonIterations, telemetrySchedule, type TelemetryOptions } from './telemetry.ts';
+import { TrainStep, stateLayout } from './train-step.ts';
 
 /** Snapshots in flight: NaN detection lags by at most this many iterations. */
 const RING = 2;
@@ -91,103 +89,83 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   const t0 = Date.now();
   const path = (f: string) => `${job.dir}/${f}`;
   const stepName = (it: number) => weightsFileName(it, perEpoch);
+  // Run files are read and written in this layout, with no GPU work until training starts.
+  const { params: pLayout, stats: sLayout } = stateLayout(spec);
+  const readWeights = (it: number) => readOrDiscard(storage, path(stepName(it)), sink, job.run, (b) => decodeWeights(b, path(stepName(it)), pLayout, sLayout));
 
-  const st = createModelState(gpu, spec);
-  let optimizer: RunOptimizer | null = null;
+  // Finished already: load the final weights and report, no GPU work.
+  const done = await readJson(storage, path('done.json'));
+  if (done && typeof done.weightsHash === 'string') {
+    const final = await readWeights(total);
+    if (final) {
+      sink({ type: 'done', run: job.run, iteration: total, testAccuracy: done.testAccuracy ?? null, weightsHash: done.weightsHash, seconds: 0, skipped: true });
+      return { final, testAccuracy: done.testAccuracy ?? null, weightsHash: done.weightsHash, iterations: total, skipped: true };
+    }
+  }
+  await storage.write(path('hparams.json'), JSON.stringify(hparamsToJSON(h), null, 2) + '\n');
+
+  // Initial state: a checkpoint to resume from, else the given weights, else the seeded init.
+  let iteration = start;
+  let metrics: MetricRow[] = [];
+  let state: CheckpointState;
+  const layout = optimizerLayout(h.training.optimizer_name);
+  const ckpt = await readOrDiscard(storage, path('checkpoint.safetensors'), sink, job.run,
+    (b) => decodeCheckpoint(b, path('checkpoint.safetensors'), pLayout, sLayout, layout));
+  // A run that does not resume starts a fresh optimiser, as OpenLTH does for every run it trains.
+  const fresh = freshOptimizerState(layout, pLayout.elements);
+  if (ckpt) {
+    state = ckpt; iteration = ckpt.iteration;
+    const m = await storage.read(path('metrics.csv'));
+    metrics = m ? parseMetrics(text(m), path('metrics.csv')).filter((r) => r.iteration <= iteration) : [];
+  } else if (job.init) {
+    state = { ...job.init, optimizer: fresh };
+  } else {
+    state = {
+      params: initParameters(spec, pLayout, job.replicate, h.model.batchnorm_init as BatchnormInit),
+      stats: initRunningStats(sLayout), optimizer: fresh,
+    };
+  }
+  const mask = job.mask ?? defaultMask(pLayout);
+
+  let diverged: string | null = null;
+  let epochLoss = 0, epochCorrect = 0, epochSeen = 0;
+  let lastReport = Date.now(), reportImages = 0;
+  const onMetrics = (it: number, l: number, correct: number) => {
+    if (!Number.isFinite(l) && !diverged) diverged = `loss is ${l} at iteration ${it}`;
+    epochLoss += l; epochCorrect += correct; epochSeen += h.dataset.batch_size;
+    metrics.push({ name: 'train_loss', iteration: it, value: l });
+    const now = Date.now();
+    if (now - lastReport > 1000 || it === total - 1) {
+      sink({ type: 'step', run: job.run, iteration: it + 1, totalIterations: total, loss: l, accuracy: correct / h.dataset.batch_size,
+        lr: step.learningRate(it), imagesPerSecond: (reportImages * 1000) / Math.max(1, now - lastReport) });
+      lastReport = now; reportImages = 0;
+    }
+  };
+  // Loss snapshots arrive up to RING steps late, so a NaN stops the run within RING iterations.
+  const step = new TrainStep(gpu, { hparams: h, data: job.data, replicate: job.replicate, spec, onMetrics, ring: RING });
   try {
-    // Finished already: load the final weights and report, no GPU work.
-    const done = await readJson(storage, path('done.json'));
-    if (done && typeof done.weightsHash === 'string') {
-      const final = await readOrDiscard(storage, path(stepName(total)), sink, job.run,
-        (b) => decodeWeights(b, path(stepName(total)), st.params, st.stats));
-      if (final) {
-        sink({ type: 'done', run: job.run, iteration: total, testAccuracy: done.testAccuracy ?? null, weightsHash: done.weightsHash, seconds: 0, skipped: true });
-        return { final, testAccuracy: done.testAccuracy ?? null, weightsHash: done.weightsHash, iterations: total, skipped: true };
-      }
-    }
-    await storage.write(path('hparams.json'), JSON.stringify(hparamsToJSON(h), null, 2) + '\n');
-
-    // Initial state: a checkpoint to resume from, else the given weights, else the seeded init.
-    let iteration = start;
-    let metrics: MetricRow[] = [];
-    let state: CheckpointState;
-    const layout = optimizerLayout(h.training.optimizer_name);
-    const ckpt = await readOrDiscard(storage, path('checkpoint.safetensors'), sink, job.run,
-      (b) => decodeCheckpoint(b, path('checkpoint.safetensors'), st.params, st.stats, layout));
-    // A run that does not resume starts a fresh optimiser, as OpenLTH does for every run it trains.
-    const fresh = freshOptimizerState(layout, st.params.elements);
-    if (ckpt) {
-      state = ckpt; iteration = ckpt.iteration;
-      const m = await storage.read(path('metrics.csv'));
-      metrics = m ? parseMetrics(text(m), path('metrics.csv')).filter((r) => r.iteration <= iteration) : [];
-    } else if (job.init) {
-      state = { ...job.init, optimizer: fresh };
-    } else {
-      state = {
-        params: initParameters(spec, st.params, job.replicate, h.model.batchnorm_init as BatchnormInit),
-        stats: initRunningStats(st.stats), optimizer: fresh,
-      };
-    }
-    const mask = job.mask ?? defaultMask(st);
-    applyMask(state.params, mask);
-    upload(gpu, st.params.all(), state.params);
-    optimizer = createOptimizer(gpu, st, h.training);
-    optimizer.load(state.optimizer);
-    upload(gpu, st.masks.all(), mask);
-    if (st.stats.names.length) upload(gpu, st.stats.all(), state.stats);
+    step.load(state, mask); // zeroes the pruned weights of state.params too: telemetry's start is what trains
     sink({ type: 'start', run: job.run, model: spec.name, dataset: h.dataset.dataset_name, adapter: gpu.adapter.shortName, totalIterations: total, startIteration: iteration, resumed: !!ckpt });
 
     const meta = { model: spec.name, adapter: gpu.adapter.description };
     const saveWeights = async (it: number) => {
-      const s = await downloadState(gpu, st);
-      await storage.write(path(stepName(it)), encodeWeights(st.params, st.stats, s, { ...meta, iteration: String(it) }));
+      const s = finite(await step.weights());
+      await storage.write(path(stepName(it)), encodeWeights(pLayout, sLayout, s, { ...meta, iteration: String(it) }));
       return s;
     };
     if (iteration === start && !ckpt) await saveWeights(start);
 
-    const dev = new DeviceDataset(gpu, job.data, h, job.replicate);
-    const trainModel = compileModel(gpu, st, h.dataset.batch_size);
-    const evaluator = new Evaluator(gpu, st, dev, h.dataset.batch_size);
-    const feeder = new BatchFeeder(gpu, dev, trainModel, h, job.replicate);
-    const stats = createTensor(gpu, 'train_stats', [2]);
-    const loss = softmaxCrossEntropy(gpu, trainModel.logits, feeder.labels, dev.classes, trainModel.dlogits, { stats, slot: 0 });
-    const schedule = {
-      lr: h.training.lr, gamma: h.training.gamma ?? 1, warmup: h.training.warmup_steps ? stepToIterations(h.training.warmup_steps, perEpoch, 'warmup_steps') : 0,
-      milestones: (h.training.milestone_steps ?? []).map((m) => stepToIterations(m, perEpoch, 'milestone_steps')),
-    };
-
-    let diverged: string | null = null;
-    let epochLoss = 0, epochCorrect = 0, epochSeen = 0;
-    let lastReport = Date.now(), reportImages = 0;
-    // Program snapshots count steps since the Program started; runs may start at k or resume.
-    const programStart = iteration;
-    const program = new Program(gpu, 'train-step', [[feeder.dispatch, ...trainModel.forwardTrain, loss, ...trainModel.backward, optimizer.dispatch]], {
-      tensor: stats, ringSize: RING,
-      onSnapshot: (p, v) => {
-        const it = programStart + p;
-        const [l, correct] = [v[0]!, v[1]!];
-        if (!Number.isFinite(l) && !diverged) diverged = `loss is ${l} at iteration ${it}`;
-        epochLoss += l; epochCorrect += correct; epochSeen += h.dataset.batch_size;
-        metrics.push({ name: 'train_loss', iteration: it, value: l });
-        const now = Date.now();
-        if (now - lastReport > 1000 || it === total - 1) {
-          sink({ type: 'step', run: job.run, iteration: it + 1, totalIterations: total, loss: l, accuracy: correct / h.dataset.batch_size,
-            lr: learningRate(schedule, it), imagesPerSecond: (reportImages * 1000) / Math.max(1, now - lastReport) });
-          lastReport = now; reportImages = 0;
-        }
-      },
-    });
+    const evaluator = step.own(() => new Evaluator(gpu, step.state, step.data, h.dataset.batch_size));
 
     // Telemetry against the run's starting weights (re-read from its start file after a resume).
     let telemetry: { t: Telemetry; channel: number; at: Set<number> } | null = null;
     if (job.telemetry) {
-      const startState = ckpt
-        ? await readOrDiscard(storage, path(stepName(start)), sink, job.run, (b) => decodeWeights(b, path(stepName(start)), st.params, st.stats))
-        : state;
+      const o = job.telemetry;
+      const startState = ckpt ? await readWeights(start) : state;
       if (!startState) throw new UserError(`${path(stepName(start))} is missing: telemetry needs the run's starting weights; delete ${job.dir} to rerun`);
-      const t = new Telemetry(gpu, st, startState.params, mask, job.telemetry, job.replicate);
-      const channel = program.addChannel(t.output, (p, v) => { metrics.push(...t.rows(programStart + p + 1, v)); }, RING);
-      telemetry = { t, channel, at: telemetrySchedule(job.telemetry, start, total, perEpoch) };
+      const t = step.own(() => new Telemetry(gpu, step.state, startState.params, mask, o, job.replicate));
+      const channel = step.addChannel(t.output, (it, v) => { metrics.push(...t.rows(it + 1, v)); });
+      telemetry = { t, channel, at: telemetrySchedule(o, start, total, perEpoch) };
     }
 
     const evaluate = async (it: number) => {
@@ -202,28 +180,25 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
 
     const saveAt = new Set([...(job.saveIterations ?? []), ...(job.telemetry ? finalComparisonIterations(start, total, perEpoch) : [])]);
     while (iteration < total) {
-      const epoch = Math.floor(iteration / perEpoch);
-      const epochEnd = Math.min((epoch + 1) * perEpoch, total);
-      feeder.setEpoch(epoch);
+      const epochEnd = Math.min((Math.floor(iteration / perEpoch) + 1) * perEpoch, total);
       epochLoss = 0; epochCorrect = 0; epochSeen = 0;
       for (; iteration < epochEnd; iteration++) {
         if (diverged) break;
         if (job.control?.interrupted) await job.control.wait();
-        optimizer.beforeStep(learningRate(schedule, iteration));
-        feeder.setStep(iteration, iteration - epoch * perEpoch);
         const extra = telemetry?.at.has(iteration + 1) ? { dispatches: telemetry.t.dispatches, channel: telemetry.channel } : null;
-        await program.step(true, extra);
+        await step.step(iteration, extra);
         reportImages += h.dataset.batch_size;
-        if (saveAt.has(iteration + 1) && iteration + 1 < total) { await program.flush(); await saveWeights(iteration + 1); }
+        if (saveAt.has(iteration + 1) && iteration + 1 < total) { await step.flush(); await saveWeights(iteration + 1); }
       }
-      await program.flush();
+      await step.flush();
       if (diverged) throw new DivergenceError(`training diverged: ${diverged}; no checkpoint was written after it. Lower --lr or check the data.`);
       metrics.push({ name: 'train_epoch_loss', iteration, value: epochLoss / Math.max(1, epochSeen / h.dataset.batch_size) },
         { name: 'train_accuracy', iteration, value: epochCorrect / Math.max(1, epochSeen) });
       if (!job.evaluateOnlyAtEnd || iteration === total) testAccuracy = await evaluate(iteration);
-      const s = { ...(await downloadState(gpu, st)), optimizer: await optimizer.save() };
+      const s = await step.save();
+      finite(s);
       await storage.write(path('metrics.csv'), formatMetrics(metrics));
-      await storage.write(path('checkpoint.safetensors'), encodeCheckpoint(st.params, st.stats, s, iteration, meta));
+      await storage.write(path('checkpoint.safetensors'), encodeCheckpoint(pLayout, sLayout, s, iteration, meta));
       sink({ type: 'checkpoint', run: job.run, iteration });
     }
 
@@ -233,20 +208,17 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
       // Distances to the final weights, from the weights saved along the way (the start included).
       const saved = new Map<number, Float32Array>();
       for (const it of [start, ...finalComparisonIterations(start, total, perEpoch)]) {
-        const w = await readOrDiscard(storage, path(stepName(it)), sink, job.run, (b) => decodeWeights(b, path(stepName(it)), st.params, st.stats));
+        const w = await readWeights(it);
         if (w) saved.set(it, w.params);
       }
-      metrics.push(...distanceToFinalRows(st.params.layout(), saved, final.params));
+      metrics.push(...distanceToFinalRows(pLayout.layout(), saved, final.params));
     }
     await storage.write(path('metrics.csv'), formatMetrics(metrics));
     await storage.write(path('done.json'), JSON.stringify({ iteration: total, testAccuracy, weightsHash }) + '\n');
-    telemetry?.t.destroy();
-    program.destroy(); trainModel.destroy(); evaluator.destroy(); feeder.destroy(); dev.destroy(); stats.buffer.destroy();
     sink({ type: 'done', run: job.run, iteration: total, testAccuracy, weightsHash, seconds: (Date.now() - t0) / 1000, skipped: false });
     return { final, testAccuracy, weightsHash, iterations: total, skipped: false };
   } finally {
-    optimizer?.destroy();
-    destroyModelState(st);
+    step.destroy();
   }
 }
 
@@ -256,24 +228,19 @@ export function weightsFileName(iteration: number, perEpoch: number): string {
 }
 
 /** All ones on real elements, zero on alignment padding. */
-export function defaultMask(st: ModelState): Float32Array {
-  const m = new Float32Array(st.params.elements);
-  for (const { offset, shape } of st.params.layout()) m.fill(1, offset, offset + shape.reduce((a, b) => a * b, 1));
+export function defaultMask(params: Arena): Float32Array {
+  const m = new Float32Array(params.elements);
+  for (const { offset, shape } of params.layout()) m.fill(1, offset, offset + shape.reduce((a, b) => a * b, 1));
   return m;
 }
 
-function applyMask(params: Float32Array, mask: Float32Array): void {
-  if (mask.length !== params.length) throw new UserError(`mask has ${mask.length} elements, the model's parameters ${params.length}`);
-  for (let i = 0; i < params.length; i++) if (mask[i] === 0) params[i] = 0;
-}
-
-async function downloadState(gpu: Gpu, st: ModelState): Promise<HostState> {
-  const params = await download(gpu, st.params.all());
-  const stats = st.stats.names.length ? await download(gpu, st.stats.all()) : new Float32Array(0);
-  for (let i = 0; i < params.length; i++) {
-    if (!Number.isFinite(params[i]!)) throw new DivergenceError(`a parameter became ${params[i]} (element ${i}); refusing to save it. Lower --lr.`);
+/** Weights about to be saved must be finite: a diverged run writes no file after it. */
+function finite<T extends HostState>(s: T): T {
+  const p = s.params;
+  for (let i = 0; i < p.length; i++) {
+    if (!Number.isFinite(p[i]!)) throw new DivergenceError(`a parameter became ${p[i]} (element ${i}); refusing to save it. Lower --lr.`);
   }
-  return { params, stats };
+  return s;
 }
 
 async function readJson(storage: RunStorage, p: string): Promise<Record<string, any> | null> {

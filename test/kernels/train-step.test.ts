@@ -1,0 +1,151 @@
+// TrainStep (src/train/train-step.ts), the one object that is a training step: it frees every
+// buffer it made (kernel uniforms included) and what it adopted; a step saved and loaded into a
+// fresh TrainStep continues bitwise-identically to one that never stopped (Adam's step count,
+// BN statistics, momentum, the epoch order and augmentation draws all carried over); and the
+// host-side layout the trainer reads run files with is the GPU arenas' layout.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openGpu } from '../../runner/dawn.ts';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import { collectBuffers } from '../../src/gpu/ownership.ts';
+import { createModelState, destroyModelState } from '../../src/nn/compile.ts';
+import { getModel } from '../../src/nn/zoo.ts';
+import { initParameters, initRunningStats } from '../../src/nn/init.ts';
+import { syntheticSplits, SYNTHETIC_DEFAULTS } from '../../src/data/synthetic.ts';
+import { presetHparams, type Hparams } from '../../src/train/hparams.ts';
+import { freshOptimizerState, optimizerLayout } from '../../src/train/optimizer.ts';
+import { Evaluator } from '../../src/train/evaluator.ts';
+import { TrainStep, stateLayout } from '../../src/train/train-step.ts';
+import { defaultMask } from '../../src/train/trainer.ts';
+import { testAdapters } from '../adapters.ts';
+
+/** ResNet-8 (width 4) on 40 CIFAR-shaped synthetic images, batch 16: 3 iterations per epoch, the last one padded. */
+const DATA = syntheticSplits({ ...SYNTHETIC_DEFAULTS, trainCount: 40, testCount: 24 });
+
+function hparams(optimizer: 'sgd' | 'adam'): Hparams {
+  const h = presetHparams('cifar_resnet_8_4');
+  return {
+    ...h, dataset: { ...h.dataset, dataset_name: 'synthetic', batch_size: 16 },
+    training: optimizer === 'adam'
+      ? { ...h.training, optimizer_name: 'adam', lr: 1e-3, warmup_steps: '2it', milestone_steps: ['4it'], gamma: 0.5 }
+      : { ...h.training, warmup_steps: '2it', milestone_steps: ['4it'], gamma: 0.5 },
+  };
+}
+
+function build(gpu: Gpu, h: Hparams, losses: number[] = []) {
+  return new TrainStep(gpu, { hparams: h, data: DATA, replicate: 1, onMetrics: (it, l) => { losses[it] = l; } });
+}
+
+function initialState(step: TrainStep, h: Hparams) {
+  const mask = defaultMask(step.state.params);
+  for (let i = 0; i < mask.length; i += 5) mask[i] = 0; // some pruned weights
+  return {
+    mask,
+    state: {
+      params: initParameters(step.spec, step.state.params, 1, 'uniform'), stats: initRunningStats(step.state.stats),
+      optimizer: freshOptimizerState(optimizerLayout(h.training.optimizer_name), step.state.params.elements),
+    },
+  };
+}
+
+async function run(step: TrainStep, from: number, to: number) {
+  for (let it = from; it < to; it++) await step.step(it);
+  await step.flush();
+}
+
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+for (const name of await testAdapters()) {
+  test(`[${name}] TrainStep.destroy frees every buffer it made or adopted, uniforms included`, async () => {
+    const gpu = await openGpu(name);
+    const device = gpu.device, original = device.createBuffer;
+    const made: { label: string; uniform: boolean; destroyed: boolean }[] = [];
+    device.createBuffer = function (desc: GPUBufferDescriptor) {
+      const b = original.call(device, desc), rec = { label: desc.label ?? '', uniform: (desc.usage & 0x40) !== 0, destroyed: false };
+      made.push(rec);
+      const destroy = b.destroy.bind(b);
+      b.destroy = () => { rec.destroyed = true; destroy(); };
+      return b;
+    };
+    try {
+      const h = hparams('adam'), step = build(gpu, h);
+      const { state, mask } = initialState(step, h);
+      step.load(state, mask);
+      const evaluator = step.own(() => new Evaluator(gpu, step.state, step.data, 16));
+      step.addChannel(step.state.params.get(step.state.params.names[0]!), () => {}); // a ring made after construction
+      await run(step, 0, 4);
+      await step.save();
+      await evaluator.run();
+      step.destroy();
+      const live = made.filter((b) => !b.destroyed);
+      assert.deepEqual(live.map((b) => b.label), [], 'buffers left alive');
+      const uniforms = made.filter((b) => b.uniform).length;
+      assert.ok(uniforms > 20, `only ${uniforms} uniform buffers were seen`);
+      console.log(`# [${name}] ${made.length} buffers created (${uniforms} uniforms), all destroyed`);
+    } finally {
+      device.createBuffer = original;
+      gpu.destroy();
+    }
+  });
+
+  test(`[${name}] a TrainStep saved and loaded into a fresh one continues bitwise-identically (SGD and Adam)`, async () => {
+    const gpu = await openGpu(name);
+    try {
+      for (const opt of ['sgd', 'adam'] as const) {
+        const h = hparams(opt);
+        // Uninterrupted: 8 iterations over 3 epochs (warm-up, a milestone, padded last batches).
+        const lossesA: number[] = [];
+        const a = build(gpu, h, lossesA);
+        const init = initialState(a, h);
+        a.load({ ...init.state, params: init.state.params.slice() }, init.mask);
+        await run(a, 0, 8);
+        const endA = await a.save();
+        a.destroy();
+        // Stopped after 4 (mid-epoch), its state moved into a fresh step, continued to 8.
+        const lossesB: number[] = [];
+        const b1 = build(gpu, h, lossesB);
+        b1.load({ ...init.state, params: init.state.params.slice() }, init.mask);
+        await run(b1, 0, 4);
+        const mid = await b1.save();
+        b1.destroy();
+        const b2 = build(gpu, h, lossesB);
+        b2.load(mid, init.mask);
+        await run(b2, 4, 8);
+        const endB = await b2.save();
+        b2.destroy();
+        assert.equal(lossesA.length, 8);
+        assert.deepEqual(lossesB, lossesA, `${opt}: losses`);
+        assert.deepEqual(bits(endB.params), bits(endA.params), `${opt}: weights`);
+        assert.deepEqual(bits(endB.stats), bits(endA.stats), `${opt}: BN statistics`);
+        for (const k of Object.keys(endA.optimizer.buffers)) assert.deepEqual(bits(endB.optimizer.buffers[k]!), bits(endA.optimizer.buffers[k]!), `${opt}: ${k}`);
+        assert.equal(endB.optimizer.steps, 8);
+        for (let i = 0; i < init.mask.length; i++) if (init.mask[i] === 0) assert.equal(endA.params[i], 0, `${opt}: pruned weight ${i} moved`);
+      }
+    } finally {
+      gpu.destroy();
+    }
+  });
+
+  test(`[${name}] stateLayout is the GPU arenas' layout; a failed construction leaks no buffer`, async () => {
+    const gpu = await openGpu(name);
+    try {
+      for (const m of ['cifar_resnet_8_4', 'mnist_lenet_300_100', 'cifar_vgg_11']) {
+        const spec = getModel(m), st = createModelState(gpu, spec), host = stateLayout(spec);
+        assert.deepEqual(host.params.layout(), st.params.layout(), m);
+        assert.deepEqual(host.stats.layout(), st.stats.layout(), m);
+        destroyModelState(st);
+      }
+      let made: GPUBuffer[] = [];
+      const destroyed = new Set<GPUBuffer>();
+      assert.throws(() => collectBuffers(gpu.device, () => {
+        made = [gpu.buffer('a', 16, 0x40 | 0x08), gpu.buffer('b', 16, 0x40 | 0x08)];
+        for (const b of made) { const d = b.destroy.bind(b); b.destroy = () => { destroyed.add(b); d(); }; }
+        throw new Error('boom');
+      }), /boom/);
+      assert.equal(destroyed.size, 2);
+      assert.ok(!Object.hasOwn(gpu.device, 'createBuffer'), 'createBuffer is restored');
+    } finally {
+      gpu.destroy();
+    }
+  });
+}
