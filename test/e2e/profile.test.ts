@@ -1,0 +1,128 @@
+// `earlyphase profile` end to end: LeNet-300-100's training step and evaluation batch on every
+// adapter (every dispatch of the step timed once per step, groups adding up to the total), the
+// repeat method, a small ResNet-20 step on lavapipe, and bad options rejected before any GPU work.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { testAdapters } from '../adapters.ts';
+import type { ProfileResult, ProfileSection } from '../../runner/profile-command.ts';
+
+const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
+function run(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [cli, 'profile', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+}
+function profile(args: string[]): ProfileResult {
+  const r = run([...args, '--json']);
+  assert.equal(r.status, 0, r.err);
+  return JSON.parse(r.out) as ProfileResult;
+}
+
+const positive = (x: number, what: string) => assert.ok(Number.isFinite(x) && x > 0, `${what} = ${x}`);
+const near = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+
+/** The invariants every section satisfies whatever the adapter. */
+function checkSection(s: ProfileSection, dispatchCount: number, timesPositive: boolean): void {
+  assert.equal(s.dispatchCount, dispatchCount, 'the Program\'s dispatches per step');
+  assert.equal(s.dispatches.length, dispatchCount, 'one row per dispatch of the step');
+  assert.deepEqual(s.dispatches.map((d) => d.index), [...Array(dispatchCount).keys()], 'rows in step order');
+  for (const d of s.dispatches) {
+    if (timesPositive) positive(d.ms, `${d.label} ms`);
+    else assert.ok(Number.isFinite(d.ms) && d.ms >= 0, `${d.label} ms = ${d.ms}`);
+    for (const x of d.samples) assert.ok(Number.isFinite(x) && x >= 0, `${d.label} sample ${x}`);
+    assert.ok(d.bytes > 0, `${d.label} binds no bytes`);
+    // GEMMs state their flops (src/kernels/linear.ts); GFLOP/s is flops / time.
+    if (/^linear_(forward|backward_input|backward_weight)$/.test(d.kernel)) {
+      assert.ok(d.flops !== null && d.flops > 0, `${d.label} states no flops`);
+      if (d.ms > 0) near(d.gflops!, d.flops / d.ms / 1e6, `${d.label} GFLOP/s`);
+    }
+    if (/^(batch_gather|sgd_masked|softmax_cross_entropy|cross_entropy)/.test(d.kernel)) assert.equal(d.flops, null, `${d.label} flops`);
+  }
+  const sum = s.dispatches.reduce((a, d) => a + d.ms, 0);
+  positive(sum, 'sum of dispatch times');
+  near(s.sumMs, sum, 'sumMs');
+  for (const groups of [s.kernels, s.layers]) {
+    near(groups.reduce((a, g) => a + g.ms, 0), sum, 'group times add up to the total');
+    assert.equal(groups.reduce((a, g) => a + g.count, 0), dispatchCount, 'group counts add up to the dispatch count');
+    assert.ok(Math.abs(groups.reduce((a, g) => a + g.percent, 0) - 100) < 1e-6, 'percentages add up to 100');
+  }
+  positive(s.singleSubmitMs.medianMs, 'one step per submit');
+  positive(s.pipelined.msPerStep, 'pipelined ms/step');
+  near(s.overheadMs, s.pipelined.msPerStep - s.sumMs, 'overhead');
+}
+
+test('LeNet-300-100, batch 16: training step and evaluation batch on every adapter', async () => {
+  const adapters = await testAdapters();
+  console.log(`# profile adapters: ${adapters.join(' | ')}`);
+  assert.ok(adapters.length > 0);
+  for (const adapter of adapters) {
+    const r = profile(['--adapter', adapter, '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '2', '--mode', 'both']);
+    assert.equal(r.model, 'mnist_lenet_300_100');
+    assert.equal(r.batch, 16);
+    const [train, evaluation] = r.sections;
+    assert.equal(train?.mode, 'train');
+    assert.equal(evaluation?.mode, 'eval');
+    // gather, 3 GEMM forwards, loss, 8 backward dispatches, SGD (the bench's README row: 14 per step)
+    checkSection(train!, 14, true);
+    // gather, 3 GEMM forwards, loss
+    checkSection(evaluation!, 5, true);
+    for (const s of r.sections) for (const d of s.dispatches) assert.equal(d.samples.length, 2, 'one sample per profiled step');
+    assert.deepEqual(train!.kernels.find((k) => k.name === 'linear_forward')?.count, 3);
+    assert.deepEqual(new Set(train!.layers.map((l) => l.name)), new Set(['input', 'l2', 'l4', 'fc', 'fc_layers.0', 'fc_layers.1', 'params']));
+    // lavapipe and SwiftShader write real, unquantised timestamps (checked in src/gpu/timing.ts).
+    if (/llvmpipe|swiftshader/i.test(adapter)) {
+      assert.equal(r.adapter.timestampQuery, true);
+      assert.equal(train!.method, 'timestamps', train!.methodNote);
+    }
+    console.log(`# ${adapter}: ${train!.method}, sum ${train!.sumMs.toFixed(2)} ms, pipelined ${train!.pipelined.msPerStep.toFixed(2)} ms/step`);
+  }
+});
+
+test('--method repeat: wall clock of repeated dispatches minus an empty submit', () => {
+  const r = profile(['--adapter', 'llvmpipe', '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '1', '--method', 'repeat', '--repeat', '4']);
+  const s = r.sections[0]!;
+  assert.equal(s.method, 'repeat');
+  assert.equal(s.repeat, 4);
+  assert.ok(s.baselineMs !== null && s.baselineMs > 0);
+  assert.match(s.methodNote, /4x in one pass/);
+  checkSection(s, 14, false);
+});
+
+test('ResNet-20, batch 2, on lavapipe: every conv layer and residual block accounted for', () => {
+  const r = profile(['--adapter', 'llvmpipe', '--model', 'cifar_resnet_20', '--batch', '2', '--reps', '1']);
+  const s = r.sections[0]!;
+  checkSection(s, 273, true);
+  const kernels = new Map(s.kernels.map((k) => [k.name, k.count]));
+  assert.equal(kernels.get('conv2d_forward'), 21, '19 3x3 convs + 2 shortcut convs');
+  assert.equal(kernels.get('add_forward'), 18, '9 residual sums forward and 9 backward');
+  const layers = new Map(s.layers.map((l) => [l.name, l.count]));
+  assert.ok(layers.has('blocks.0.conv1') && layers.has('blocks.8.bn2') && layers.has('fc'), [...layers.keys()].join(', '));
+});
+
+test('bad options ⇒ one line naming the value, exit 2, before any GPU work', () => {
+  // With no Vulkan driver, anything that reached the GPU would fail with "no WebGPU adapter found".
+  const noGpu = { VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_ADD_DRIVER_FILES: '' };
+  const cases: [string[], RegExp][] = [
+    [['--model', 'resnet_9000'], /^earlyphase: unknown model "resnet_9000"; the zoo: mnist_lenet_300_100, cifar_conv_2, .*cifar_resnet_20.*cifar_resnet18/],
+    [['--batch', '0'], /^earlyphase: --batch must be a positive integer, got "0"$/],
+    [['--batch', '2.5'], /^earlyphase: --batch must be a positive integer, got "2.5"$/],
+    [['--batch', 'many'], /^earlyphase: --batch must be a positive integer, got "many"$/],
+    [['--density', '0'], /^earlyphase: --density must be a number in \(0, 1\] .*got "0"$/],
+    [['--density', '1.5'], /^earlyphase: --density must be a number in \(0, 1\] .*got "1.5"$/],
+    [['--density', 'half'], /^earlyphase: --density must be a number in \(0, 1\] .*got "half"$/],
+    [['--mode', 'infer'], /^earlyphase: --mode must be train, eval or both, got "infer"$/],
+    [['--reps', '-1'], /^earlyphase: --reps must be a positive integer, got "-1"$/],
+    [['--method', 'guess'], /^earlyphase: --method must be auto, timestamps or repeat, got "guess"$/],
+  ];
+  for (const [args, want] of cases) {
+    const r = run(args, noGpu);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.err}`);
+    assert.equal(r.err.trim().split('\n').length, 1, `${args.join(' ')}: one line, got ${r.err}`);
+    assert.match(r.err.trim(), want);
+  }
+  // The same run with a good model does reach the GPU (the options above were rejected first).
+  const ok = run(['--model', 'mnist_lenet_300_100'], noGpu);
+  assert.equal(ok.status, 2);
+  assert.match(ok.err, /no WebGPU adapter found/);
+});
