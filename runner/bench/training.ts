@@ -11,16 +11,14 @@ import { randomFillSync } from 'node:crypto';
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import type { Dispatch } from '../../src/gpu/dispatch.ts';
-import { createTensor, upload } from '../../src/gpu/tensor.ts';
-import { Program } from '../../src/gpu/program.ts';
-import { compileModel, createModelState } from '../../src/nn/compile.ts';
+import type { Program } from '../../src/gpu/program.ts';
 import { getModel } from '../../src/nn/zoo.ts';
 import { parameters } from '../../src/nn/graph.ts';
 import { initParameters, initRunningStats } from '../../src/nn/init.ts';
-import { batchGather, packImageShards } from '../../src/kernels/batch.ts';
-import { softmaxCrossEntropy } from '../../src/kernels/loss.ts';
-import { sgdMasked } from '../../src/kernels/sgd.ts';
-import { normalizationFor } from '../../src/train/device-data.ts';
+import type { Dataset } from '../../src/data/dataset.ts';
+import type { Hparams } from '../../src/train/hparams.ts';
+import { freshOptimizerState, optimizerLayout } from '../../src/train/optimizer.ts';
+import { TrainStep } from '../../src/train/train-step.ts';
 import { Rng } from '../../src/rng.ts';
 import type { BenchContext, BenchRow, Timing, TrainingStats } from './types.ts';
 import { pytorchPeerName, type PytorchRow, runPytorchPeer } from './pytorch.ts';
@@ -107,61 +105,56 @@ export function randomMask(spec: ReturnType<typeof getModel>, layout: { name: st
   return mask;
 }
 
-/** Our training step for case `c` at weight `density`, as the trainer assembles it (`earlyphase profile` picks the batch). */
+/**
+ * Our training step for case `c` at weight `density`: the trainer's TrainStep (`earlyphase profile`
+ * picks the batch), on synthetic bytes of the real training set's size (a one-image test split,
+ * which no bench step reads), SGD at the case's constant rate, seeded init under a random mask.
+ */
 export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number, batch = BATCH): OurStep {
   const spec = getModel(c.model);
   const [C, H, W] = spec.input;
+  const split = (name: string, count: number): Dataset => {
+    const images = randomFillSync(new Uint8Array(count * C * H * W));
+    const labels = Uint8Array.from(images.subarray(0, count), (b) => b % spec.classes);
+    return { name, images, labels, count, channels: C, height: H, width: W, classes: spec.classes };
+  };
+  const hparams: Hparams = {
+    dataset: { dataset_name: c.dataset as Hparams['dataset']['dataset_name'], batch_size: batch, do_not_augment: !c.augment },
+    model: {
+      model_name: c.model, model_init: 'kaiming_normal', batchnorm_init: 'uniform',
+      batchnorm_frozen: false, output_frozen: false, others_frozen: false,
+    },
+    training: {
+      optimizer_name: 'sgd', lr: c.lr, training_steps: '1ep', momentum: c.momentum, nesterov_momentum: 0, weight_decay: c.weightDecay,
+    },
+    pruning: { pruning_strategy: 'sparse_global', pruning_fraction: 0.2 },
+  };
   const memory = new BufferTracker(gpu.device);
-  const owned: { buffer: GPUBuffer }[] = [];
+  let last = NaN;
+  let step: TrainStep;
   try {
-    memory.set('arenas');
-    const st = createModelState(gpu, spec);
-    const params = initParameters(spec, st.params, 1, 'uniform');
-    const mask = randomMask(spec, st.params.layout(), st.params.elements, density);
-    for (let i = 0; i < params.length; i++) params[i]! *= mask[i]!;
-    upload(gpu, st.params.all(), params);
-    upload(gpu, st.momenta.all(), new Float32Array(st.params.elements));
-    upload(gpu, st.masks.all(), mask);
-    if (st.stats.names.length) upload(gpu, st.stats.all(), initRunningStats(st.stats));
-    owned.push(st.params, st.grads, st.momenta, st.masks, ...(st.stats.names.length ? [st.stats] : []));
-
-    memory.set('dataset');
-    const chw = C * H * W;
-    const bytes = randomFillSync(new Uint8Array(c.examples * chw));
-    const shards = packImageShards(bytes, chw, gpu.device.limits.maxStorageBufferBindingSize).map((s, i) => ({
-      tensor: createTensor(gpu, `bench.images${i}`, [s.words.length], s.words), examples: s.examples,
-    }));
-    const labels = createTensor(gpu, 'bench.labels', [c.examples], Uint32Array.from(bytes.subarray(0, c.examples), (b) => b % spec.classes));
-    const order = new Uint32Array(Math.ceil(c.examples / batch) * batch).map((_, i) => i % c.examples);
-    new Rng(7).shuffle(order);
-    const orderT = createTensor(gpu, 'bench.order', [order.length], order);
-    const batchLabels = createTensor(gpu, 'bench.batch_labels', [batch]);
-    owned.push(...shards.map((s) => s.tensor), labels, orderT, batchLabels);
-
-    memory.set('activations');
-    const model = compileModel(gpu, st, batch);
-    memory.set('metrics');
-    const norm = normalizationFor(c.dataset, C);
-    const gather = batchGather(gpu, { images: shards, labels, count: c.examples, channels: C, height: H, width: W }, orderT,
-      { x: model.input, labels: batchLabels }, { batch, ...norm, augment: c.augment, rotation: false, blurFactor: 1, seed: 11 });
-    const stats = createTensor(gpu, 'bench.train_stats', [2]);
-    owned.push(stats);
-    const loss = softmaxCrossEntropy(gpu, model.logits, batchLabels, spec.classes, model.dlogits, { stats, slot: 0 });
-    const sgd = sgdMasked(gpu, { weights: st.params.all(), grads: st.grads.all(), momenta: st.momenta.all(), mask: st.masks.all() },
-      { lr: c.lr, momentum: c.momentum, weightDecay: c.weightDecay, nesterov: false });
-    let last = NaN;
-    const dispatches = [gather.dispatch, ...model.forwardTrain, loss, ...model.backward, sgd.dispatch];
-    const program = new Program(gpu, 'bench-train-step', [dispatches],
-      { tensor: stats, ringSize: 2, onSnapshot: (_, v) => { last = v[0]!; } });
-    const batches = order.length / batch;
-    return {
-      program, dispatches, memory, lastLoss: () => last,
-      setStep: (i) => gather.setStep((i % batches) * batch, i),
-      destroy() { program.destroy(); model.destroy(); for (const o of owned) o.buffer.destroy(); },
-    };
+    step = new TrainStep(gpu, {
+      hparams, data: { train: split('bench/train', c.examples), test: split('bench/test', 1) }, replicate: 1, spec,
+      onMetrics: (_, loss) => { last = loss; }, phase: (p) => memory.set(p),
+    });
   } finally {
     memory.stop();
   }
+  try {
+    const elements = step.state.params.elements;
+    step.load({
+      params: initParameters(spec, step.state.params, 1, 'uniform'), stats: initRunningStats(step.state.stats),
+      optimizer: freshOptimizerState(optimizerLayout('sgd'), elements),
+    }, randomMask(spec, step.state.params.layout(), elements, density));
+  } catch (e) {
+    step.destroy();
+    throw e;
+  }
+  return {
+    program: step.program, dispatches: [...step.dispatches], memory, lastLoss: () => last,
+    setStep: (i) => step.prepare(i),
+    destroy: () => step.destroy(),
+  };
 }
 
 async function sampleSteps(warmup: number, reps: number, step: (i: number) => Promise<void>): Promise<Timing> {
