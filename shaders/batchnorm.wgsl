@@ -16,6 +16,9 @@
 override WX: u32 = 256;
 override WY: u32 = 1;
 override WG: u32 = WX * WY; // derived, never set by the host
+// Forward passes: apply a ReLU to the output (a BN followed by a ReLU in one pass; the 'gpu'
+// kernel set's fusion, see src/nn/compile.ts).
+override RELU: bool = false;
 
 struct Params { n: u32, c: u32, s: u32, eps: f32, momentum: f32 }
 
@@ -144,8 +147,12 @@ fn batchnorm_forward_train(@builtin(global_invocation_id) gid: vec3u) {
   let scale = spread[c] * gamma[c];
   let shift = beta[c];
   for (var s = gid.x; s < p.s; s += WX) {
-    y[row + s] = (ex[row + s] - mean) * scale + shift;
+    store_y(row + s, (ex[row + s] - mean) * scale + shift);
   }
+}
+
+fn store_y(i: u32, v: f32) {
+  if (RELU) { y[i] = max(v, 0.0); } else { y[i] = v; }
 }
 
 // y = γ·(x − running_mean)/sqrt(running_var + eps) + β.
@@ -158,7 +165,7 @@ fn batchnorm_forward_eval(@builtin(global_invocation_id) gid: vec3u) {
   let scale = gamma[c] / sqrt(spread[c] + p.eps);
   let shift = beta[c];
   for (var s = gid.x; s < p.s; s += WX) {
-    y[row + s] = (ex[row + s] - mean) * scale + shift;
+    store_y(row + s, (ex[row + s] - mean) * scale + shift);
   }
 }
 

@@ -1,13 +1,24 @@
 // Batch norm (PyTorch BatchNorm1d/BatchNorm2d semantics) as a per-channel reduction plus an
 // elementwise pass, in both directions. The tensor is viewed as [N, C, S] with S = H·W (S = 1 for
 // the 1-d case), so one set of kernels serves both.
-import type { Gpu } from '../gpu/gpu.ts';
+// Two kernel sets, picked by adapter class: 'cpu' reduces each channel in one workgroup
+// (batchnorm.wgsl); 'gpu' splits each channel's samples into chunks reduced by many workgroups
+// and combined in a fixed order (batchnorm_split.wgsl), and can fold a following ReLU into the
+// forward and backward passes. The 'gpu' set needs a scratch tensor (batchnormScratchLength).
+import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import { type Binding, type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { createUniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'batchnorm.wgsl';
+const SPLIT_SHADER = 'batchnorm_split.wgsl';
+const SPLIT_PARAMS = [...[['n', 'u32'], ['c', 'u32'], ['s', 'u32'], ['eps', 'f32'], ['momentum', 'f32']] as const,
+  ['chunk', 'u32'], ['chunks', 'u32'], ['coef_at', 'u32']] as const;
+/** 'gpu' set: about this many workgroups per reduction (chunks × channels), ~4 per SM on an H100/H200. */
+const SPLIT_TARGET_GROUPS = 512;
+/** Tensor views into scratch start at multiples of 64 elements (256 bytes, WebGPU's offset alignment). */
+const VIEW_ALIGN = 64;
 const PARAMS = [['n', 'u32'], ['c', 'u32'], ['s', 'u32'], ['eps', 'f32'], ['momentum', 'f32']] as const;
 const MAX_GROUPS = 65535;
 /** Invocations per workgroup in both kernel kinds. */
@@ -25,13 +36,76 @@ export function batchnormDims(shape: readonly number[]): BatchNormDims {
   return { n: shape[0]!, c: shape[1]!, s: shape.length === 4 ? shape[2]! * shape[3]! : 1 };
 }
 
-export interface BatchNormOptions { eps?: number; momentum?: number }
+export interface BatchNormOptions {
+  eps?: number; momentum?: number;
+  /** Kernel set; default: the adapter's class. */
+  variant?: AdapterClass;
+  /** 'gpu' set: scratch of at least batchnormScratchLength elements (partials and coefficients). */
+  scratch?: Tensor;
+  /** Forward passes: y = relu(BN(x)). Backward: see BatchNormBackwardTensors.y. 'gpu' set only in the backward. */
+  relu?: boolean;
+}
+
+/** Samples per chunk and chunks per channel of the 'gpu' set's split reductions. */
+function splitPlan(d: BatchNormDims): { chunk: number; chunks: number } {
+  const wanted = Math.min(d.n, Math.max(1, Math.ceil(SPLIT_TARGET_GROUPS / d.c)));
+  const chunk = Math.ceil(d.n / wanted);
+  return { chunk, chunks: Math.ceil(d.n / chunk) };
+}
+
+function coefOffset(d: BatchNormDims): number {
+  return Math.ceil(2 * d.c * splitPlan(d).chunks / VIEW_ALIGN) * VIEW_ALIGN;
+}
+
+/** Scratch elements the kernels need for these dims (0 for the 'cpu' set). */
+export function batchnormScratchLength(d: BatchNormDims, variant: AdapterClass): number {
+  return variant === 'gpu' ? coefOffset(d) + 8 * d.c : 0;
+}
+
+/**
+ * The 'gpu' set's views of scratch: chunk partials [C, chunks] of vec2, 8 coefficients per channel,
+ * and both together (the backward combine reads the one and writes the other).
+ */
+function splitViews(op: string, d: BatchNormDims, scratch: Tensor | undefined): { partials: Tensor; coef: Tensor; both: Tensor } {
+  const need = batchnormScratchLength(d, 'gpu');
+  assertShape(!!scratch && scratch.length >= need, `${op}: the gpu kernel set needs a scratch tensor of ${need} elements, got ${scratch ? scratch.length : 'none'}`);
+  const at = coefOffset(d);
+  return {
+    partials: { ...scratch!, length: 2 * d.c * splitPlan(d).chunks },
+    coef: { ...scratch!, offset: scratch!.offset + at, length: 8 * d.c },
+    both: { ...scratch!, length: at + 8 * d.c },
+  };
+}
+
+function splitUniform(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions): GPUBuffer {
+  return createUniform(gpu, `${entry}-params`, SPLIT_PARAMS,
+    { ...d, eps: opts.eps ?? BN_EPS, momentum: opts.momentum ?? BN_MOMENTUM, ...splitPlan(d), coef_at: coefOffset(d) });
+}
+
+/** Grid (chunks, C): one workgroup per chunk of one channel. */
+function splitReduction(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions, label: string, bindings: Binding[]): Dispatch {
+  return makeDispatch(gpu, {
+    shader: SPLIT_SHADER, entry, constants: { ...laneShape(d.s), ...(opts.relu ? { RELU: 1 } : {}) }, label: `${entry}(${label})`,
+    bindings: [{ uniform: splitUniform(gpu, entry, d, opts) }, ...bindings],
+    workgroups: [splitPlan(d).chunks, d.c, 1],
+  });
+}
+
+/** One invocation per channel. */
+function splitCombine(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions, label: string, bindings: Binding[]): Dispatch {
+  return makeDispatch(gpu, {
+    shader: SPLIT_SHADER, entry, label: `${entry}(${label})`,
+    bindings: [{ uniform: splitUniform(gpu, entry, d, opts) }, ...bindings],
+    workgroups: grid1d(d.c, 64),
+  });
+}
 
 function checkDims(op: string, d: BatchNormDims): void {
   for (const [k, v] of Object.entries(d)) {
     assertShape(Number.isInteger(v) && v >= 1, `${op}: ${k} = ${v} must be a positive integer`);
   }
   assertShape(d.n <= MAX_GROUPS, `${op}: batch ${d.n} exceeds ${MAX_GROUPS} (one grid row per sample)`);
+  assertShape(d.c <= MAX_GROUPS, `${op}: ${d.c} channels exceed ${MAX_GROUPS} (one grid row per channel)`);
 }
 
 function expectLength(op: string, t: Tensor, n: number, what: string): void {
@@ -71,12 +145,12 @@ function reduction(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOpt
  * Grid (1, C, N) in blocks of WX × WY: each invocation walks one row of S values with stride WX
  * (on lavapipe this beat one invocation per element by about 2× at S = 1024).
  */
-function elementwise(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions, label: string, bindings: Binding[]): Dispatch {
+function elementwise(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions, label: string, bindings: Binding[], shader = SHADER): Dispatch {
   const lanes = laneShape(d.s);
   const workgroups = [1, Math.ceil(d.c / lanes.WY), d.n] as const;
   return makeDispatch(gpu, {
-    shader: SHADER, entry, constants: lanes, label: `${entry}(${label})`,
-    bindings: [{ uniform: uniform(gpu, entry, d, opts) }, ...bindings],
+    shader, entry, constants: { ...lanes, ...(opts.relu ? { RELU: 1 } : {}) }, label: `${entry}(${label})`,
+    bindings: [{ uniform: shader === SHADER ? uniform(gpu, entry, d, opts) : splitUniform(gpu, entry, d, opts) }, ...bindings],
     workgroups,
   });
 }
@@ -96,11 +170,17 @@ export function batchnormForwardTrain(gpu: Gpu, d: BatchNormDims, t: BatchNormTr
   assertShape(d.n * d.s > 1, `${op}: a channel has only ${d.n * d.s} value (N·S must be > 1 to estimate a variance)`);
   checkActivations(op, d, t.x, t.y);
   checkChannels(op, d, t.gamma, t.beta, t.mean, t.invstd, t.runningMean, t.runningVar);
+  const apply = elementwise(gpu, op, d, opts, t.y.name,
+    [{ read: t.x }, { read: t.mean }, { read: t.invstd }, { read: t.gamma }, { read: t.beta }, { write: t.y }]);
+  const stats: Binding[] = [{ write: t.mean }, { write: t.invstd }, { write: t.runningMean }, { write: t.runningVar }];
+  if ((opts.variant ?? gpu.adapter.class) === 'cpu') {
+    return [reduction(gpu, 'batchnorm_stats_forward', d, opts, t.x.name, [{ read: t.x }, ...stats]), apply];
+  }
+  const { partials } = splitViews(op, d, opts.scratch);
   return [
-    reduction(gpu, 'batchnorm_stats_forward', d, opts, t.x.name,
-      [{ read: t.x }, { write: t.mean }, { write: t.invstd }, { write: t.runningMean }, { write: t.runningVar }]),
-    elementwise(gpu, op, d, opts, t.y.name,
-      [{ read: t.x }, { read: t.mean }, { read: t.invstd }, { read: t.gamma }, { read: t.beta }, { write: t.y }]),
+    splitReduction(gpu, 'batchnorm_stats_partial', d, opts, t.x.name, [{ read: t.x }, { write: partials }]),
+    splitCombine(gpu, 'batchnorm_stats_combine', d, opts, t.x.name, [{ read: partials }, ...stats]),
+    apply,
   ];
 }
 
@@ -109,7 +189,7 @@ export interface BatchNormEvalTensors {
 }
 
 /** Eval-mode forward with the running statistics. */
-export function batchnormForwardEval(gpu: Gpu, d: BatchNormDims, t: BatchNormEvalTensors, opts: Pick<BatchNormOptions, 'eps'> = {}): Dispatch {
+export function batchnormForwardEval(gpu: Gpu, d: BatchNormDims, t: BatchNormEvalTensors, opts: Pick<BatchNormOptions, 'eps' | 'relu'> = {}): Dispatch {
   const op = 'batchnorm_forward_eval';
   checkDims(op, d);
   checkActivations(op, d, t.x, t.y);
@@ -122,16 +202,34 @@ export interface BatchNormBackwardTensors {
   /** Forward input and the statistics saved by batchnormForwardTrain. */
   x: Tensor; gamma: Tensor; mean: Tensor; invstd: Tensor;
   dy: Tensor;
+  /**
+   * With a fused ReLU (forward run with relu: true): its output relu(BN(x)); dy is then the
+   * gradient w.r.t. that output and is masked by y > 0 here. 'gpu' set only.
+   */
+  y?: Tensor;
   /** Written (overwritten, not accumulated). */
   dx: Tensor; dgamma: Tensor; dbeta: Tensor;
 }
 
-/** Training-mode backward: dγ and dβ per channel, then dx. Two dispatches. */
-export function batchnormBackward(gpu: Gpu, d: BatchNormDims, t: BatchNormBackwardTensors): Dispatch[] {
+/** Training-mode backward: dγ and dβ per channel, then dx. Two dispatches ('cpu' set) or three ('gpu'). */
+export function batchnormBackward(gpu: Gpu, d: BatchNormDims, t: BatchNormBackwardTensors, opts: Pick<BatchNormOptions, 'variant' | 'scratch'> = {}): Dispatch[] {
   const op = 'batchnorm_backward';
   checkDims(op, d);
-  checkActivations(op, d, t.x, t.dy, t.dx);
+  checkActivations(op, d, t.x, t.dy, t.dx, ...(t.y ? [t.y] : []));
   checkChannels(op, d, t.gamma, t.mean, t.invstd, t.dgamma, t.dbeta);
+  if ((opts.variant ?? gpu.adapter.class) === 'gpu') {
+    const { partials, coef, both } = splitViews(op, d, opts.scratch);
+    const k = { relu: !!t.y };
+    // Without a fused ReLU the mask binding is unread; dy stands in for it.
+    const g: Binding[] = [{ read: t.x }, { read: t.dy }, { read: t.y ?? t.dy }];
+    return [
+      splitReduction(gpu, 'batchnorm_backward_partial', d, k, t.dgamma.name, [...g, { read: t.mean }, { read: t.invstd }, { write: partials }]),
+      splitCombine(gpu, 'batchnorm_backward_combine', d, k, t.dgamma.name,
+        [{ write: both }, { read: t.mean }, { read: t.invstd }, { read: t.gamma }, { write: t.dgamma }, { write: t.dbeta }]),
+      elementwise(gpu, 'batchnorm_backward_apply', d, k, t.dx.name, [...g, { read: coef }, { write: t.dx }], SPLIT_SHADER),
+    ];
+  }
+  assertShape(!t.y, `${op}: a fused ReLU backward needs the gpu kernel set (its cpu kernels would need a 9th storage binding)`);
   return [
     reduction(gpu, 'batchnorm_backward_params', d, {}, t.dgamma.name,
       [{ read: t.x }, { read: t.dy }, { read: t.mean }, { read: t.invstd }, { write: t.dgamma }, { write: t.dbeta }]),

@@ -1,6 +1,8 @@
+import type { AdapterClass } from '../../gpu/gpu.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import * as k from '../../kernels/batchnorm.ts';
 import * as ref from '../../ref/batchnorm.ts';
+import { reluBackward } from '../../ref/elementwise.ts';
 import { type Comparison, compare, EXACT, reductionTolerance, type Tolerance } from '../compare.ts';
 import { type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
 
@@ -50,39 +52,49 @@ function inputs(s: Shape) {
   return { d, x, dy, gamma, beta, rm, rv };
 }
 
+/** Kernel set, and whether a ReLU is fused into the passes ('gpu' set only). */
+interface Variant { variant: AdapterClass; relu: boolean }
+
 /** Train forward, eval forward (with the running stats just updated) and backward in one run. */
-function runAll(gpu: Gpu, s: Shape, inp: ReturnType<typeof inputs>): Promise<Record<string, Float32Array>> {
+function runAll(gpu: Gpu, s: Shape, inp: ReturnType<typeof inputs>, v: Variant): Promise<Record<string, Float32Array>> {
   const { d, x, dy, gamma, beta, rm, rv } = inp;
   const ch = [d.c];
+  const scratch = Math.max(1, k.batchnormScratchLength(d, v.variant));
   return runOnGpu(gpu,
     {
       x: { shape: s.shape, data: x.f32 }, dy: { shape: s.shape, data: dy.f32 },
       gamma: { shape: ch, data: gamma.f32 }, beta: { shape: ch, data: beta.f32 },
       runningMean: { shape: ch, data: rm.f32 }, runningVar: { shape: ch, data: rv.f32 },
     },
-    { y: s.shape, mean: ch, invstd: ch, runningMean: ch, runningVar: ch, yEval: s.shape, dx: s.shape, dgamma: ch, dbeta: ch },
+    { y: s.shape, mean: ch, invstd: ch, runningMean: ch, runningVar: ch, yEval: s.shape, dx: s.shape, dgamma: ch, dbeta: ch, scratch: [scratch] },
     (t) => [
       ...k.batchnormForwardTrain(gpu, d, {
         x: t.x!, gamma: t.gamma!, beta: t.beta!, y: t.y!, mean: t.mean!, invstd: t.invstd!,
         runningMean: t.runningMean!, runningVar: t.runningVar!,
-      }),
+      }, { variant: v.variant, scratch: t.scratch!, relu: v.relu }),
       k.batchnormForwardEval(gpu, d, {
         x: t.x!, gamma: t.gamma!, beta: t.beta!, runningMean: t.runningMean!, runningVar: t.runningVar!, y: t.yEval!,
-      }),
+      }, { relu: v.relu }),
       ...k.batchnormBackward(gpu, d, {
         x: t.x!, gamma: t.gamma!, mean: t.mean!, invstd: t.invstd!, dy: t.dy!, dx: t.dx!, dgamma: t.dgamma!, dbeta: t.dbeta!,
-      }),
+        ...(v.relu ? { y: t.y! } : {}),
+      }, { variant: v.variant, scratch: t.scratch! }),
     ]);
 }
 
-async function trainCase(gpu: Gpu, s: Shape): Promise<Comparison[]> {
+const relu64 = (a: Float64Array) => a.map((v) => Math.max(v, 0));
+
+async function trainCase(gpu: Gpu, s: Shape, v: Variant): Promise<Comparison[]> {
   const inp = inputs(s);
   const { d, x, dy, gamma, beta, rm, rv } = inp;
   const m = d.n * d.s;
-  const out = await runAll(gpu, s, inp);
+  const out = await runAll(gpu, s, inp, v);
   const fw = ref.forwardTrain(x.f64, gamma.f64, beta.f64, rm.f64, rv.f64, d);
-  const bw = ref.backward(x.f64, gamma.f64, dy.f64, d);
-  const yEval = ref.forwardEval(x.f64, gamma.f64, beta.f64, fw.runningMean, fw.runningVar, d);
+  // With a fused ReLU the incoming gradient is masked where the GPU's own output is 0 (the
+  // float64 y could differ in sign within rounding of 0, which would flip single elements).
+  const bw = ref.backward(x.f64, gamma.f64, v.relu ? reluBackward(Float64Array.from(out.y!), dy.f64) : dy.f64, d);
+  let yEval = ref.forwardEval(x.f64, gamma.f64, beta.f64, fw.runningMean, fw.runningVar, d);
+  if (v.relu) { fw.y = relu64(fw.y); yEval = relu64(yEval); }
   const meanOverStd = (s.offset ?? 0) / 1.15; // inputs are uniform in ±2: std ≈ 1.15
   const yTol = normalisedTolerance(meanOverStd, 1.5); // |γ| ≤ 1.5
   const stat: Tolerance = { atol: 1e-6, rtol: 1e-5 };
@@ -106,8 +118,12 @@ const determinism: KernelCase = {
   async run(gpu) {
     const s = { name: 'determinism', shape: [16, 24, 16, 16] };
     const inp = inputs(s);
-    const a = await runAll(gpu, s, inp), b = await runAll(gpu, s, inp);
-    return Object.keys(a).map((name) => compare(`batchnorm ${name} repeat`, b[name]!, a[name]!, EXACT));
+    const out: Comparison[] = [];
+    for (const v of VARIANTS) {
+      const a = await runAll(gpu, s, inp, v), b = await runAll(gpu, s, inp, v);
+      out.push(...Object.keys(a).map((name) => compare(`batchnorm ${name} repeat [${variantName(v)}]`, b[name]!, a[name]!, EXACT)));
+    }
+    return out;
   },
 };
 
@@ -131,11 +147,15 @@ const shapeMismatch: KernelCase = {
   },
 };
 
+// Both kernel sets on every adapter (CI has no GPU), and the 'gpu' set with a fused ReLU.
+const VARIANTS: Variant[] = [{ variant: 'cpu', relu: false }, { variant: 'gpu', relu: false }, { variant: 'gpu', relu: true }];
+const variantName = (v: Variant) => `${v.variant} set${v.relu ? ' + relu' : ''}`;
+
 export const batchnormCases: KernelCase[] = [
-  ...SHAPES.map((s): KernelCase => ({
-    family: 'batchnorm', name: `${s.name} [${s.shape}] train fwd + running stats + eval fwd + bwd`,
-    run: (gpu) => trainCase(gpu, s),
-  })),
+  ...SHAPES.flatMap((s) => VARIANTS.map((v): KernelCase => ({
+    family: 'batchnorm', name: `${s.name} [${s.shape}] train fwd + running stats + eval fwd + bwd [${variantName(v)}]`,
+    run: (gpu) => trainCase(gpu, s, v),
+  }))),
   determinism,
   shapeMismatch,
 ];

@@ -1,0 +1,198 @@
+// Batch-norm reductions split over many workgroups per channel, for real GPUs (the 'gpu' kernel
+// set; src/kernels/batchnorm.ts picks it). batchnorm.wgsl reduces a channel in one workgroup,
+// which leaves a 132-SM GPU with 16–64 busy workgroups; here each channel's N samples are cut
+// into fixed chunks, each chunk reduced by its own workgroup into a partial result, and a second
+// pass combines a channel's partials one by one in chunk order. Deterministic: fixed chunks,
+// fixed tree inside a workgroup, fixed combine order; no atomics.
+// Also the backward elementwise pass with an optional fused ReLU (the BN output went through a
+// ReLU whose backward is folded in here: g = dy where relu(y) > 0).
+
+override WX: u32 = 256; // lanes along S (a power of two ≥ S, capped at WG)
+override WY: u32 = 1;   // lanes along samples
+override WG: u32 = WX * WY;
+override RELU: bool = false;
+
+struct Params {
+  n: u32, c: u32, s: u32, eps: f32, momentum: f32,
+  // Samples per chunk and the number of chunks (partials per channel).
+  chunk: u32, chunks: u32,
+  // batchnorm_backward_combine: where the coefficients start in its scratch binding.
+  coef_at: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+var<workgroup> red: array<vec2f, WG>;
+
+// Sums `v` over the workgroup in a fixed tree order; every invocation gets the total.
+fn workgroup_sum(lid: u32, v: vec2f) -> vec2f {
+  red[lid] = v;
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    workgroupBarrier();
+    if (lid < stride) { red[lid] += red[lid + stride]; }
+  }
+  workgroupBarrier();
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+
+// Values of chunk z of a channel: samples [z·chunk, min(N, (z+1)·chunk)) × S.
+fn chunk_count(z: u32) -> f32 { return f32((min(p.n, (z + 1u) * p.chunk) - z * p.chunk) * p.s); }
+
+// ---- forward statistics -----------------------------------------------------------------------
+
+@group(0) @binding(1) var<storage, read> sx: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partial: array<vec2f>; // [C, chunks]: (mean, M2)
+
+// Per (chunk z = wid.x, channel c = wid.y): the chunk's mean and sum of squared deviations from
+// it (two passes over the chunk, accurate when |mean| >> std).
+@compute @workgroup_size(WX, WY)
+fn batchnorm_stats_partial(@builtin(local_invocation_index) lid: u32, @builtin(local_invocation_id) l: vec3u,
+                           @builtin(workgroup_id) wid: vec3u) {
+  let z = wid.x;
+  let c = wid.y;
+  let n1 = min(p.n, (z + 1u) * p.chunk);
+  var sum = 0.0;
+  for (var n = z * p.chunk + l.y; n < n1; n += WY) {
+    let base = (n * p.c + c) * p.s;
+    for (var s = l.x; s < p.s; s += WX) { sum += sx[base + s]; }
+  }
+  let count = chunk_count(z);
+  let mean = workgroup_sum(lid, vec2f(sum, 0.0)).x / count;
+  var acc = vec2f(0.0);
+  for (var n = z * p.chunk + l.y; n < n1; n += WY) {
+    let base = (n * p.c + c) * p.s;
+    for (var s = l.x; s < p.s; s += WX) {
+      let d = sx[base + s] - mean;
+      acc += vec2f(d, d * d);
+    }
+  }
+  let dev = workgroup_sum(lid, acc);
+  if (lid == 0u) { partial[c * p.chunks + z] = vec2f(mean, max(dev.y - dev.x * dev.x / count, 0.0)); }
+}
+
+@group(0) @binding(1) var<storage, read> cpart: array<vec2f>;
+@group(0) @binding(2) var<storage, read_write> save_mean: array<f32>;
+@group(0) @binding(3) var<storage, read_write> save_invstd: array<f32>;
+@group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
+
+// One invocation per channel merges its partials in chunk order (Chan et al.'s pairwise update),
+// then writes what batchnorm_stats_forward writes: mean, 1/sqrt(biased var + eps), and the
+// momentum update of the running statistics (unbiased variance, as PyTorch).
+@compute @workgroup_size(64)
+fn batchnorm_stats_combine(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= p.c) { return; }
+  var count = 0.0;
+  var mean = 0.0;
+  var m2 = 0.0;
+  for (var z = 0u; z < p.chunks; z++) {
+    let q = cpart[c * p.chunks + z];
+    let nb = chunk_count(z);
+    let total = count + nb;
+    let d = q.x - mean;
+    mean += d * (nb / total);
+    m2 += q.y + d * d * (count * nb / total);
+    count = total;
+  }
+  let var_biased = m2 / count;
+  save_mean[c] = mean;
+  save_invstd[c] = 1.0 / sqrt(var_biased + p.eps);
+  let k = p.momentum;
+  running_mean[c] = (1.0 - k) * running_mean[c] + k * mean;
+  running_var[c] = (1.0 - k) * running_var[c] + k * (var_biased * count / (count - 1.0));
+}
+
+// ---- backward ---------------------------------------------------------------------------------
+
+@group(0) @binding(1) var<storage, read> bx: array<f32>;
+@group(0) @binding(2) var<storage, read> bdy: array<f32>;
+@group(0) @binding(3) var<storage, read> bry: array<f32>; // the fused ReLU's output (RELU), else unread
+@group(0) @binding(4) var<storage, read> bmean: array<f32>;
+@group(0) @binding(5) var<storage, read> binvstd: array<f32>;
+@group(0) @binding(6) var<storage, read_write> bout: array<vec2f>; // [C, chunks]: (Σg, Σg·x̂)
+
+// The gradient reaching the BN output: dy, or dy masked by the fused ReLU (0 where relu(y) = 0,
+// PyTorch's subgradient at 0).
+fn grad_at(i: u32) -> f32 {
+  if (RELU) { return select(0.0, bdy[i], bry[i] > 0.0); }
+  return bdy[i];
+}
+
+// Per (chunk, channel): Σ g and Σ g·x̂ with x̂ = (x − mean)·invstd.
+@compute @workgroup_size(WX, WY)
+fn batchnorm_backward_partial(@builtin(local_invocation_index) lid: u32, @builtin(local_invocation_id) l: vec3u,
+                              @builtin(workgroup_id) wid: vec3u) {
+  let z = wid.x;
+  let c = wid.y;
+  let mean = bmean[c];
+  let invstd = binvstd[c];
+  let n1 = min(p.n, (z + 1u) * p.chunk);
+  var acc = vec2f(0.0);
+  for (var n = z * p.chunk + l.y; n < n1; n += WY) {
+    let base = (n * p.c + c) * p.s;
+    for (var s = l.x; s < p.s; s += WX) {
+      let g = grad_at(base + s);
+      acc += vec2f(g, g * ((bx[base + s] - mean) * invstd));
+    }
+  }
+  let total = workgroup_sum(lid, acc);
+  if (lid == 0u) { bout[c * p.chunks + z] = total; }
+}
+
+// The partials and the coefficients share one scratch binding: WebGPU forbids binding one buffer
+// both read-only and writable in a dispatch, even where the ranges do not overlap.
+@group(0) @binding(1) var<storage, read_write> gscratch: array<f32>;
+@group(0) @binding(2) var<storage, read> gmean: array<f32>;
+@group(0) @binding(3) var<storage, read> ginvstd: array<f32>;
+@group(0) @binding(4) var<storage, read> ggamma: array<f32>;
+@group(0) @binding(5) var<storage, read_write> dgamma: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dbeta: array<f32>;
+
+// dβ = Σ g, dγ = Σ g·x̂ per channel (partials at gscratch[0..), added in chunk order), and the
+// per-channel coefficients of dx at gscratch[coef_at + 8c ..]: mean, invstd, γ·invstd, 0, dβ/M, dγ/M, 0, 0.
+@compute @workgroup_size(64)
+fn batchnorm_backward_combine(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= p.c) { return; }
+  var total = vec2f(0.0);
+  for (var z = 0u; z < p.chunks; z++) {
+    let i = 2u * (c * p.chunks + z);
+    total += vec2f(gscratch[i], gscratch[i + 1u]);
+  }
+  dbeta[c] = total.x;
+  dgamma[c] = total.y;
+  let m = f32(p.n * p.s);
+  let invstd = ginvstd[c];
+  let k = p.coef_at + 8u * c;
+  gscratch[k] = gmean[c];
+  gscratch[k + 1u] = invstd;
+  gscratch[k + 2u] = ggamma[c] * invstd;
+  gscratch[k + 4u] = total.x / m;
+  gscratch[k + 5u] = total.y / m;
+}
+
+@group(0) @binding(4) var<storage, read> acoef: array<f32>;
+@group(0) @binding(5) var<storage, read_write> adx: array<f32>;
+
+// dx = γ·invstd·(g − dβ/M − x̂·dγ/M), the same expression as batchnorm_backward_input, with the
+// coefficients from batchnorm_backward_combine. Grid (1, ceil(C/WY), N) as batchnorm.wgsl's
+// elementwise passes.
+@compute @workgroup_size(WX, WY)
+fn batchnorm_backward_apply(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.y;
+  if (c >= p.c) { return; }
+  let row = (gid.z * p.c + c) * p.s;
+  let k0 = 8u * c;
+  let mean = acoef[k0];
+  let invstd = acoef[k0 + 1u];
+  let scale = acoef[k0 + 2u];
+  let dbeta_m = acoef[k0 + 4u];
+  let dgamma_m = acoef[k0 + 5u];
+  for (var s = gid.x; s < p.s; s += WX) {
+    let xhat = (bx[row + s] - mean) * invstd;
+    adx[row + s] = scale * (grad_at(row + s) - dbeta_m - xhat * dgamma_m);
+  }
+}
