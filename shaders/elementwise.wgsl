@@ -38,6 +38,15 @@ fn add_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   out[i] = a[i] + b[i];
 }
 
+// out = max(a + b, 0): a residual sum followed by a ReLU in one pass (the 'gpu' kernel set's
+// fusion; relu_backward then reads this output, which is > 0 exactly where the sum is).
+@compute @workgroup_size(WG)
+fn add_relu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat(gid, nwg);
+  if (i >= p.n) { return; }
+  out[i] = max(a[i] + b[i], 0.0);
+}
+
 // out[i] = a[index_i] with the indices stored as u32 bits in b (telemetry: trajectories of a few
 // chosen weights, copied out of the parameter arena without reading the whole arena back).
 @compute @workgroup_size(WG)

@@ -38,6 +38,11 @@ export function add(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor): Dispatch {
   return binary(gpu, 'add_forward', a, b, out);
 }
 
+/** out = relu(a + b) in one pass; its backward is reluBackward with x = out (out > 0 exactly where a + b > 0). */
+export function addRelu(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor): Dispatch {
+  return binary(gpu, 'add_relu_forward', a, b, out);
+}
+
 /** out[i] = src[indices[i]]; `indices` holds u32 bits (see indexTensorData), each < src.length. */
 export function gather(gpu: Gpu, src: Tensor, indices: Tensor, out: Tensor): Dispatch {
   const n = sameLength('gather_forward', indices, out);

@@ -7,7 +7,7 @@
 // to the last step that reads them, so they share a few buffers by lifetime (src/gpu/reuse.ts);
 // forward outputs stay distinct because the backward pass reads them, except in an evaluation-only
 // instance, where nothing runs after the forward pass and its activations share buffers the same way.
-import type { Gpu } from '../gpu/gpu.ts';
+import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { Arena, createTensor, numel, type Tensor } from '../gpu/tensor.ts';
 import { planBuffers } from '../gpu/reuse.ts';
@@ -16,7 +16,7 @@ import * as conv from '../kernels/conv2d.ts';
 import * as bn from '../kernels/batchnorm.ts';
 import * as pool from '../kernels/pooling.ts';
 import * as lin from '../kernels/linear.ts';
-import { add, reluBackward, reluForward } from '../kernels/elementwise.ts';
+import { add, addRelu, reluBackward, reluForward } from '../kernels/elementwise.ts';
 
 /** The model's persistent state on the GPU: same layout in all four arenas. */
 export interface ModelState {
@@ -88,7 +88,8 @@ class Builder {
   private scratchTensor: Tensor | null = null;
   private scratchLength = 0;
 
-  constructor(readonly gpu: Gpu, readonly st: ModelState, readonly batch: number, readonly evalOnly: boolean) {}
+  constructor(readonly gpu: Gpu, readonly st: ModelState, readonly batch: number, readonly evalOnly: boolean,
+    readonly variant: AdapterClass) {}
 
   tensor(name: string, shape: Shape): Tensor {
     const t = createTensor(this.gpu, name, [this.batch, ...shape]);
@@ -156,7 +157,7 @@ class Builder {
     this.step(this.fwdEval, reads, writes, f);
   }
 
-  /** Conv kernels share one scratch buffer (dispatches in a pass run in order); reserve room. */
+  /** Conv and batch-norm kernels share one scratch buffer (dispatches in a pass run in order); reserve room. */
   reserveScratch(length: number): void {
     this.scratchLength = Math.max(this.scratchLength, length);
   }
@@ -181,10 +182,13 @@ function spatial(shape: Shape): { c: number; h: number; w: number } {
  * is needed (false for the network input, which saves the first layer's input-gradient kernel).
  */
 function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needDx: boolean, prefix: string): { y: Tensor; shape: Shape } {
-  const { gpu, st } = b;
+  const { gpu, st, variant } = b;
   // A linear layer directly followed by a ReLU runs both in one dispatch (the ReLU in the GEMM's
-  // epilogue, its backward with the bias gradient); the ReLU node is then skipped here.
+  // epilogue, its backward with the bias gradient); the ReLU node is then skipped here. With the
+  // 'gpu' kernel set a batch norm (forward and backward) and a residual sum (forward) absorb a
+  // following ReLU the same way: fewer passes over memory, the same values.
   let fusedRelu = -1;
+  const reluNext = (i: number) => nodes[i + 1]?.op === 'relu';
   for (const [i, n] of nodes.entries()) {
     if (i === fusedRelu) continue;
     const tag = `${prefix}${i}`;
@@ -198,15 +202,15 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const y = b.act(`${n.name}.out`, [n.cout, ho, wo]);
         const weight = st.params.get(`${n.name}.weight`), bias = n.bias ? st.params.get(`${n.name}.bias`) : null;
         const xIn = x;
-        b.reserveScratch(conv.conv2dScratchLength(s, gpu.adapter.class));
+        b.reserveScratch(conv.conv2dScratchLength(s, variant));
         let forward: Dispatch[] | null = null; // one set of dispatches serves both modes
-        b.both([xIn], [y], () => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch)));
+        b.both([xIn], [y], () => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch, variant)));
         const dx = requireDx ? b.grad(`${n.name}.dx`, shape) : null;
         b.back.push((dy) => {
           b.step(b.steps, [dy], [dx], () => {
-            const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, xIn, dy, st.grads.get(`${n.name}.weight`), b.scratch)];
-            if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), b.scratch));
-            if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch));
+            const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, xIn, dy, st.grads.get(`${n.name}.weight`), b.scratch, variant)];
+            if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), b.scratch, variant));
+            if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch, variant));
             return d;
           });
           return dx;
@@ -216,22 +220,27 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
       }
       case 'bn': {
         const dims = bn.batchnormDims([b.batch, ...shape]);
-        const y = b.act(`${n.name}.out`, shape);
+        const relu = variant === 'gpu' && reluNext(i);
+        const y = b.act(relu ? `${prefix}${i + 1}.relu` : `${n.name}.out`, shape);
         const mean = createTensor(gpu, `${n.name}.saved_mean`, [n.c]), invstd = createTensor(gpu, `${n.name}.saved_invstd`, [n.c]);
         b.owned.push(mean, invstd);
         const gamma = st.params.get(`${n.name}.weight`), beta = st.params.get(`${n.name}.bias`);
         const runningMean = st.stats.get(`${n.name}.running_mean`), runningVar = st.stats.get(`${n.name}.running_var`);
         const xIn = x;
-        b.fwdTrain.push(() => bn.batchnormForwardTrain(gpu, dims, { x: xIn, gamma, beta, y, mean, invstd, runningMean, runningVar }));
-        b.step(b.fwdEval, [xIn], [y], () => [bn.batchnormForwardEval(gpu, dims, { x: xIn, gamma, beta, runningMean, runningVar, y })]);
+        b.reserveScratch(bn.batchnormScratchLength(dims, variant));
+        const k = { variant, relu, get scratch() { return b.scratch; } };
+        b.fwdTrain.push(() => bn.batchnormForwardTrain(gpu, dims, { x: xIn, gamma, beta, y, mean, invstd, runningMean, runningVar }, k));
+        b.step(b.fwdEval, [xIn], [y], () => [bn.batchnormForwardEval(gpu, dims, { x: xIn, gamma, beta, runningMean, runningVar, y }, k)]);
         // BN's input gradient is always computed: BN never sits directly on the network input.
         const dx = b.grad(`${n.name}.dx`, shape);
         b.back.push((dy) => {
+          // With the ReLU fused, dy is the gradient w.r.t. relu(BN(x)) and the kernels mask it by y.
           b.step(b.steps, [dy], [dx], () => bn.batchnormBackward(gpu, dims, { x: xIn, gamma, mean, invstd, dy, dx,
-            dgamma: st.grads.get(`${n.name}.weight`), dbeta: st.grads.get(`${n.name}.bias`) }));
+            dgamma: st.grads.get(`${n.name}.weight`), dbeta: st.grads.get(`${n.name}.bias`), ...(relu ? { y } : {}) }, k));
           return dx;
         });
         x = y;
+        if (relu) fusedRelu = i + 1;
         break;
       }
       case 'linear': {
@@ -304,12 +313,13 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const body = sub(b, n.body, x, shape, `${tag}.body.`);
         const short = n.shortcut.length ? sub(b, n.shortcut, x, shape, `${tag}.short.`) : null;
         if (short && numel(short.shape) !== numel(body.shape)) throw new Error(`${tag}: residual body and shortcut shapes differ`);
-        const y = b.act(`${tag}.sum`, body.shape);
+        const relu = variant === 'gpu' && reluNext(i);
+        const y = b.act(relu ? `${prefix}${i + 1}.relu` : `${tag}.sum`, body.shape);
         const other = short ? short.y : x;
         let forward: Dispatch | null = null;
         // The sum reads the block input (directly or through the shortcut) after the whole body:
         // recording the read here keeps x live across the body in an evaluation-only instance.
-        b.both([body.y, other], [y], () => [forward ??= add(gpu, body.y, other, y)]);
+        b.both([body.y, other], [y], () => [forward ??= (relu ? addRelu : add)(gpu, body.y, other, y)]);
         const dx = b.grad(`${tag}.dx`, shape);
         b.back.push((dy) => {
           // Body steps, then shortcut steps, then the sum: dy stays live until the shortcut (or,
@@ -318,6 +328,16 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
           b.step(b.steps, [bdx, sdx], [dx], () => [add(gpu, bdx, sdx, dx)]);
           return dx;
         });
+        if (relu) {
+          // The fused ReLU's backward, pushed after the sum's so that it runs first; it reads the
+          // fused output, which is > 0 exactly where the sum is.
+          const rdx = b.grad(`${prefix}${i + 1}.relu.dx`, body.shape);
+          b.back.push((dy) => {
+            b.step(b.steps, [dy], [rdx], () => [reluBackward(gpu, y, dy, rdx)]);
+            return rdx;
+          });
+          fusedRelu = i + 1;
+        }
         x = y; shape = body.shape;
         break;
       }
@@ -345,11 +365,13 @@ function runBackward(b: Builder, tape: Builder['back'], dy: Tensor): Tensor | nu
 }
 
 /**
- * `backward: false` compiles an evaluation-only instance: its `backward` and `forwardTrain` lists
+ * `variant` picks the kernel set (default: the adapter's class; tests compile the 'gpu' set on CPU
+ * adapters too). `backward: false` compiles an evaluation-only instance: its `backward` and `forwardTrain` lists
  * are empty, no gradient buffers are allocated, and its activations share buffers by lifetime.
  */
-export function compileModel(gpu: Gpu, st: ModelState, batch: number, { backward: withBackward = true } = {}): CompiledModel {
-  const b = new Builder(gpu, st, batch, !withBackward);
+export function compileModel(gpu: Gpu, st: ModelState, batch: number,
+  { backward: withBackward = true, variant = gpu.adapter.class }: { backward?: boolean; variant?: AdapterClass } = {}): CompiledModel {
+  const b = new Builder(gpu, st, batch, !withBackward, variant);
   const input = b.tensor('input', [...st.spec.input]);
   const { y: logits, shape } = walk(b, st.spec.layers, input, [...st.spec.input], false, 'l');
   if (numel(shape) !== st.spec.classes) throw new Error(`${st.spec.name}: output has ${numel(shape)} features, expected ${st.spec.classes}`);

@@ -3,11 +3,12 @@
 // backward (twice, without an update), then every parameter gradient, the loss, the logits, the
 // batch-norm running statistics and an eval-mode forward are compared with the reference. The per-kernel suites check each kernel
 // alone; this checks the compiler's wiring (tensor reuse, residual fork and join, the shared conv
-// scratch, dx routing) on trees that use every node kind.
+// scratch, dx routing, the 'gpu' kernel set's BN+ReLU and add+ReLU fusions) on trees that use
+// every node kind, with both kernel sets on every adapter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openGpu } from '../../runner/dawn.ts';
-import type { Gpu } from '../../src/gpu/gpu.ts';
+import type { AdapterClass, Gpu } from '../../src/gpu/gpu.ts';
 import { Arena, createTensor, download, upload } from '../../src/gpu/tensor.ts';
 import { Program } from '../../src/gpu/program.ts';
 import { runDispatches } from '../../src/gpu/dispatch.ts';
@@ -61,9 +62,9 @@ function hostInputs(c: ModelCase, st: { params: Arena; stats: Arena }) {
   return { params, stats, x, labels };
 }
 
-async function runCase(gpu: Gpu, c: ModelCase): Promise<Comparison[]> {
+async function runCase(gpu: Gpu, c: ModelCase, variant: AdapterClass): Promise<Comparison[]> {
   const st = createModelState(gpu, c.spec);
-  const m = compileModel(gpu, st, c.batch);
+  const m = compileModel(gpu, st, c.batch, { variant });
   const host = hostInputs(c, st);
   const labels = createTensor(gpu, 'labels', [c.batch], host.labels), lossStats = createTensor(gpu, 'loss_stats', [2]);
   const hasStats = st.stats.names.length > 0;
@@ -148,12 +149,12 @@ for (const name of await testAdapters()) {
   test(`[${name}] compiled models: training-step gradients, loss, logits, BN running stats and eval logits equal the float64 reference model`, async (t) => {
     const gpu = await openGpu(name);
     try {
-      for (const c of CASES) {
-        await t.test(c.label, async () => {
+      for (const c of CASES) for (const variant of ['cpu', 'gpu'] as const) {
+        await t.test(`${c.label}, ${variant} kernel set`, async () => {
           const t0 = Date.now();
-          const results = await runCase(gpu, c);
+          const results = await runCase(gpu, c, variant);
           const worst = results.reduce((w, r) => (ratio(r) > ratio(w) ? r : w));
-          console.log(`# [${name}] ${c.label}: ${results.length} comparisons in ${Date.now() - t0} ms, ` +
+          console.log(`# [${name}] ${c.label}, ${variant} kernel set: ${results.length} comparisons in ${Date.now() - t0} ms, ` +
             `worst err/atol ${ratio(worst).toFixed(3)} (${worst.name})`);
           const bad = results.filter((r) => !r.ok);
           assert.equal(bad.length, 0, bad.map(describeCmp).join('\n'));

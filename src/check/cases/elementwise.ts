@@ -39,10 +39,11 @@ export const elementwiseCases: KernelCase[] = [gatherCase, ...SIZES.flatMap((n):
     async run(gpu) {
       const rng = new Rng(n + 1);
       const a = randomArray(rng, n), b = randomArray(rng, n);
-      const out = await runOnGpu(gpu, { a: { shape: [n], data: a.f32 }, b: { shape: [n], data: b.f32 } }, { y: [n] },
-        (t) => [k.add(gpu, t.a!, t.b!, t.y!)]);
+      const out = await runOnGpu(gpu, { a: { shape: [n], data: a.f32 }, b: { shape: [n], data: b.f32 } }, { y: [n], yr: [n] },
+        (t) => [k.add(gpu, t.a!, t.b!, t.y!), k.addRelu(gpu, t.a!, t.b!, t.yr!)]);
       // One float32 rounding of an exact float64 sum.
-      return [compare('add_forward', out.y!, Float32Array.from(ref.add(a.f64, b.f64)), EXACT)];
+      const sum = Float32Array.from(ref.add(a.f64, b.f64));
+      return [compare('add_forward', out.y!, sum, EXACT), compare('add_relu_forward', out.yr!, ref.reluForward(Float64Array.from(sum)), EXACT)];
     },
   },
 ])];
