@@ -90,9 +90,13 @@ async function checked(gpu: Gpu, what: string, f: () => Promise<void>): Promise<
   if (err) throw new Error(`profile ${what}: WebGPU validation error: ${err.message}`);
 }
 
-/** Per-dispatch samples of `reps` steps by the method `cfg` asks for, falling back to repeat where timestamps are absent or unusable. */
-async function dispatchSamples(gpu: Gpu, step: ProfiledStep, list: ReturnType<typeof activeDispatches>, cfg: ProfileConfig, next: () => number):
-  Promise<{ samples: number[][]; method: TimingMethod; note: string; baselineMs: number | null }> {
+/**
+ * Per-dispatch samples of `reps` steps by the method `cfg` asks for, falling back to repeat where
+ * timestamps are absent or unusable. `between` runs after each sample (the single-submit timing,
+ * interleaved so that a change in machine load affects both alike).
+ */
+async function dispatchSamples(gpu: Gpu, step: ProfiledStep, list: ReturnType<typeof activeDispatches>, cfg: ProfileConfig, next: () => number,
+  between: () => Promise<void>): Promise<{ samples: number[][]; method: TimingMethod; note: string; baselineMs: number | null }> {
   let why: string;
   if (cfg.method === 'repeat') why = '--method repeat';
   else if (!gpu.hasTimestamps) why = 'the device has no timestamp-query feature';
@@ -106,6 +110,7 @@ async function dispatchSamples(gpu: Gpu, step: ProfiledStep, list: ReturnType<ty
         const run = await timer.run();
         problem = run.problem;
         samples.push(run.ms);
+        await between();
       }
       if (!problem) {
         return {
@@ -125,6 +130,7 @@ async function dispatchSamples(gpu: Gpu, step: ProfiledStep, list: ReturnType<ty
   for (let r = 0; r < cfg.reps; r++) {
     step.setStep(next());
     samples.push(await timeEachByRepeat(gpu, list, cfg.repeat, baselineMs));
+    await between();
   }
   return {
     samples, method: 'repeat', baselineMs,
@@ -144,18 +150,18 @@ async function profileStep(gpu: Gpu, mode: ProfileMode, step: ProfiledStep, cfg:
   await checked(gpu, 'warm-up', async () => { step.setStep(next()); await step.program.step(false); });
   await step.program.flush();
 
-  log(`profile ${mode}: per-dispatch times, ${cfg.reps} step(s)`);
-  const { samples, method, note, baselineMs } = await dispatchSamples(gpu, step, list, cfg, next);
-
-  log(`profile ${mode}: ${cfg.reps} step(s) one per submit, then ${cfg.reps} pipelined`);
+  log(`profile ${mode}: ${cfg.reps} step(s) with per-dispatch times, each followed by a step of its own (one submit, waited for)`);
   const single: number[] = [];
-  for (let r = 0; r < cfg.reps; r++) {
+  const { samples, method, note, baselineMs } = await dispatchSamples(gpu, step, list, cfg, next, async () => {
+    if (single.length === cfg.reps) return; // timestamps given up for the repeat method: keep the first reps
     step.setStep(next());
     const t0 = performance.now();
     await step.program.step(false);
     await step.program.flush();
     single.push(performance.now() - t0);
-  }
+  });
+
+  log(`profile ${mode}: ${cfg.reps} step(s) pipelined`);
   const t0 = performance.now();
   for (let r = 0; r < cfg.reps; r++) {
     step.setStep(next());
@@ -210,12 +216,14 @@ export function formatProfile(r: ProfileResult, top: number): string {
       `one step per submit     ${fmtMs(s.singleSubmitMs.medianMs)} ms (median of ${s.singleSubmitMs.reps}, best ${fmtMs(s.singleSubmitMs.minMs)})`,
       `steps pipelined         ${fmtMs(s.pipelined.msPerStep)} ms/step (${s.pipelined.steps} back to back, one wait)`,
       `pipelined − sum         ${fmtMs(s.overheadMs)} ms (${pct(s.overheadMs)}): dispatch, barrier and submit overhead`,
-      '', groupTable('kernel', s.kernels), '', groupTable('layer', s.layers), '');
+      '', groupTable('kernel', s.kernels), '');
+    if (s.layers.length > top) out.push(`slowest ${top} of ${s.layers.length} layers`);
+    out.push(groupTable('layer', s.layers.slice(0, top)), '');
     const slow = [...s.dispatches].sort((a, b) => b.ms - a.ms).slice(0, top);
     out.push(`slowest ${slow.length} of ${s.dispatches.length} dispatches (every one in --json; # is the position in the step)`, dispatchTable(slow, s.sumMs));
   }
   out.push('', '% step: share of the sum of dispatch times. GFLOP/s: only kernels that state their flops (else -). ' +
-    'GB/s: bound tensor bytes / time, an estimate of traffic.');
+    'GB/s: bytes bound (or stated by the kernel) / time, an estimate of traffic.');
   return out.join('\n');
 }
 

@@ -109,7 +109,8 @@ export function group(rows: readonly DispatchTime[], key: (r: DispatchTime) => s
 // ---- text output ----
 
 export function fmtMs(ms: number): string {
-  return ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3);
+  const a = Math.abs(ms);
+  return a >= 100 ? ms.toFixed(0) : a >= 10 ? ms.toFixed(1) : a >= 1 ? ms.toFixed(2) : ms.toFixed(3);
 }
 const fmtRate = (v: number | null) => v === null ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(1);
 

@@ -16,7 +16,8 @@ export interface Dispatch {
    * Bytes of the tensors bound for reading plus those bound for writing (uniforms excluded; a
    * tensor bound twice counts once): the bound size, an estimate of the memory traffic, not a
    * measurement (a kernel may read a bound tensor partly or several times, and a read-write
-   * tensor is counted once). `earlyphase profile` divides it by time for GB/s.
+   * tensor is counted once), unless the kernel wrapper states it (DispatchSpec.bytes).
+   * `earlyphase profile` divides it by time for GB/s.
    */
   readonly bytes: number;
 }
@@ -36,6 +37,11 @@ export interface DispatchSpec {
   label?: string;
   /** Floating-point operations of one run (e.g. 2·M·N·K for a GEMM), where known. */
   flops?: number;
+  /**
+   * Bytes one run reads and writes, where the bound size says little (a kernel binding a whole
+   * dataset to read one batch of it); default: the bound size (see Dispatch.bytes).
+   */
+  bytes?: number;
 }
 
 const MAX_GROUPS = 65535;
@@ -56,7 +62,7 @@ export function makeDispatch(gpu: Gpu, spec: DispatchSpec): Dispatch {
     if (!Number.isInteger(n) || n < 0 || n > MAX_GROUPS) throw new Error(`${label}: workgroup count ${n} out of range [0, ${MAX_GROUPS}]`);
   }
   const bindGroup = gpu.device.createBindGroup({ label: `${label}-bind`, layout: pipeline.getBindGroupLayout(0), entries });
-  return { label, pipeline, bindGroup, workgroups: [x, y, z], bytes: boundBytes(spec.bindings), ...(spec.flops !== undefined ? { flops: spec.flops } : {}) };
+  return { label, pipeline, bindGroup, workgroups: [x, y, z], bytes: spec.bytes ?? boundBytes(spec.bindings), ...(spec.flops !== undefined ? { flops: spec.flops } : {}) };
 }
 
 /** Bytes of the distinct tensors among `bindings` (a tensor bound twice, e.g. as an unused bias slot, counts once). */

@@ -136,6 +136,9 @@ export function batchGather(gpu: Gpu, data: BatchData, order: Tensor, out: Batch
     bindings: [{ read: lo!.tensor }, { read: hi!.tensor }, { read: data.labels }, { read: order }, { read: table },
       { write: out.x }, { write: out.labels }, { uniform }],
     workgroups: grid1d(o.batch * chw, WG),
+    // It binds the whole dataset but reads one batch: its image bytes (1 per pixel), labels and
+    // order entries, the table; it writes the f32 images and the labels.
+    bytes: o.batch * (chw + 4 + 4) + table.length * 4 + o.batch * (chw * 4 + 4),
   });
   return {
     dispatch,
