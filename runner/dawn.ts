@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Gpu, type ShaderSources } from '../src/gpu/gpu.ts';
+import { type AdapterClass, Gpu, type ShaderSources } from '../src/gpu/gpu.ts';
+import { UserError } from '../src/errors.ts';
 import { GpuUnavailableError } from '../src/gpu/errors.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -116,8 +117,18 @@ export async function requestAdapter(adapterName?: string): Promise<GPUAdapter |
 }
 
 /** Opens a device on the named (or best) adapter, with every shader compiled and checked. */
+/** EARLYPHASE_KERNELS=cpu|gpu: the kernel set to use instead of the adapter's class (checked before any GPU work). */
+export function kernelsOverride(): AdapterClass | null {
+  const v = process.env.EARLYPHASE_KERNELS;
+  if (v === undefined || v === '') return null;
+  if (v !== 'cpu' && v !== 'gpu') throw new UserError(`EARLYPHASE_KERNELS=${v}: expected cpu or gpu (the kernel set; unset it to pick by adapter)`);
+  return v;
+}
+
 export async function openGpu(adapterName?: string): Promise<Gpu> {
+  const kernels = kernelsOverride();
   const g = await Gpu.open(await requestAdapter(adapterName), loadShaders(), INSTALL_HINT);
+  if (kernels) g.kernels = kernels;
   try {
     await g.compileAll();
   } catch (e) {

@@ -14,3 +14,15 @@ export async function testAdapters(): Promise<string[]> {
   const only = process.env.EARLYPHASE_TEST_ADAPTERS;
   return only ? names.filter((n) => only.split(',').some((o) => n.toLowerCase().includes(o.trim().toLowerCase()))) : names;
 }
+
+/**
+ * One adapter for tests that need any adapter but not all of them (error paths, heavy end-to-end
+ * runs): a real GPU when present, else lavapipe (faster than SwiftShader), else the first one.
+ */
+export async function fastestTestAdapter(): Promise<string> {
+  const names = await testAdapters();
+  const cpu = (n: string) => /llvmpipe|swiftshader/i.test(n);
+  const pick = names.find((n) => !cpu(n)) ?? names.find((n) => /llvmpipe/i.test(n)) ?? names[0];
+  if (!pick) throw new Error('no WebGPU adapter for the tests; run `bash runner/setup.sh` as root');
+  return pick;
+}

@@ -55,7 +55,7 @@ export async function benchConv2d(ctx: BenchContext): Promise<BenchRow[]> {
     const x = t('x', [s.n, s.cin, s.h, s.w], xData), w = t('w', [s.cout, s.cin, s.kh, s.kw], wData);
     const dy = t('dy', [s.n, s.cout, ho, wo], dyData);
     const y = t('y', [s.n, s.cout, ho, wo]), dx = t('dx', [s.n, s.cin, s.h, s.w]), dw = t('dw', [s.cout, s.cin, s.kh, s.kw]);
-    const scratch = t('scratch', [conv.conv2dScratchLength(s, gpu.adapter.class)]);
+    const scratch = t('scratch', [conv.conv2dScratchLength(s, gpu.kernels)]);
 
     // tfjs: NHWC activations, [kh, kw, Cin, Cout] filter; values are random either way.
     const tx = tf.tensor4d(xData, [s.n, s.h, s.w, s.cin]);

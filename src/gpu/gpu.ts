@@ -48,11 +48,17 @@ export class Gpu {
    * subgroup at one fixed size (CPU drivers: lavapipe 8, SwiftShader 4); null otherwise.
    */
   readonly subgroupSize: number | null;
+  /**
+   * The kernel set the wrappers pick by default: the adapter's class, unless the host overrides
+   * it (EARLYPHASE_KERNELS, to compare both sets on one adapter). Results differ between sets.
+   */
+  kernels: AdapterClass;
   private lostReason: string | null = null;
   private destroyed = false;
 
   private constructor(readonly device: GPUDevice, info: GPUAdapterInfo, readonly shaders: ShaderSources) {
     this.adapter = describeAdapter(info);
+    this.kernels = this.adapter.class;
     const { subgroupMinSize: min, subgroupMaxSize: max } = info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
     this.subgroupSize = device.features.has('subgroups') && min && min === max ? min : null;
     device.lost.then((e) => {

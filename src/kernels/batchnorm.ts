@@ -173,7 +173,7 @@ export function batchnormForwardTrain(gpu: Gpu, d: BatchNormDims, t: BatchNormTr
   const apply = elementwise(gpu, op, d, opts, t.y.name,
     [{ read: t.x }, { read: t.mean }, { read: t.invstd }, { read: t.gamma }, { read: t.beta }, { write: t.y }]);
   const stats: Binding[] = [{ write: t.mean }, { write: t.invstd }, { write: t.runningMean }, { write: t.runningVar }];
-  if ((opts.variant ?? gpu.adapter.class) === 'cpu') {
+  if ((opts.variant ?? gpu.kernels) === 'cpu') {
     return [reduction(gpu, 'batchnorm_stats_forward', d, opts, t.x.name, [{ read: t.x }, ...stats]), apply];
   }
   const { partials } = splitViews(op, d, opts.scratch);
@@ -217,7 +217,7 @@ export function batchnormBackward(gpu: Gpu, d: BatchNormDims, t: BatchNormBackwa
   checkDims(op, d);
   checkActivations(op, d, t.x, t.dy, t.dx, ...(t.y ? [t.y] : []));
   checkChannels(op, d, t.gamma, t.mean, t.invstd, t.dgamma, t.dbeta);
-  if ((opts.variant ?? gpu.adapter.class) === 'gpu') {
+  if ((opts.variant ?? gpu.kernels) === 'gpu') {
     const { partials, coef, both } = splitViews(op, d, opts.scratch);
     const k = { relu: !!t.y };
     // Without a fused ReLU the mask binding is unread; dy stands in for it.

@@ -181,7 +181,7 @@ function checkScratch(op: string, s: Conv2dShape, scratch: Tensor, variant: Adap
  */
 export function conv2dForward(
   gpu: Gpu, s: Conv2dShape, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor, scratch: Tensor,
-  variant = gpu.adapter.class,
+  variant = gpu.kernels,
 ): Dispatch[] {
   const op = 'conv2d_forward';
   const { ho, wo } = checkShape(op, s);
@@ -193,7 +193,7 @@ export function conv2dForward(
   if (variant === 'gpu') {
     const entry = 'conv2d_gemm_forward', rows = s.n * ho * wo, tile = gemmTile(rows, s.cout);
     return [makeDispatch(gpu, {
-      shader: GEMM_SHADER, entry, constants: { ...gemmConstants(s, tile), HAS_BIAS: bias ? 1 : 0 }, label: `${op}(${y.name})`,
+      shader: GEMM_SHADER, entry, constants: { ...gemmConstants(s, tile), HAS_BIAS: bias ? 1 : 0 }, label: `${op}(${y.name})`, flops: conv2dFlops(s),
       bindings: [{ read: x }, { write: y }, { uniform: gemmUniform(gpu, entry, s) }, { read: weight }, { read: bias ?? x }],
       workgroups: gemmGrid(rows, s.cout, tile),
     })];
@@ -202,7 +202,7 @@ export function conv2dForward(
   const [pack, packed] = packWeights(gpu, s, weight, scratch, true, wg);
   return [pack, makeDispatch(gpu, {
     shader: SHADER, entry: op, constants: { WG: wg, HAS_BIAS: bias ? 1 : 0, KH: s.kh, KW: s.kw, S: s.stride },
-    label: `${op}(${y.name})`,
+    label: `${op}(${y.name})`, flops: conv2dFlops(s),
     // Without a bias the binding still exists in the layout; the input stands in, unread.
     bindings: [{ read: x }, { write: y }, { uniform: uniform(gpu, op, s) }, { read: packed }, { read: bias ?? x }],
     workgroups: grid(Math.ceil(segments(s.n, ho, wo) / wg), Math.ceil(s.cout / CB)),
@@ -211,7 +211,7 @@ export function conv2dForward(
 
 /** dx = ∂L/∂x from dy [N, Cout, Ho, Wo] and weight; dx [N, Cin, H, W] is overwritten. scratch: conv2dScratchLength elements. */
 export function conv2dBackwardInput(
-  gpu: Gpu, s: Conv2dShape, dy: Tensor, weight: Tensor, dx: Tensor, scratch: Tensor, variant = gpu.adapter.class,
+  gpu: Gpu, s: Conv2dShape, dy: Tensor, weight: Tensor, dx: Tensor, scratch: Tensor, variant = gpu.kernels,
 ): Dispatch[] {
   const op = 'conv2d_backward_input';
   const { ho, wo } = checkShape(op, s);
@@ -222,7 +222,7 @@ export function conv2dBackwardInput(
   if (variant === 'gpu') {
     const entry = 'conv2d_gemm_backward_input', rows = s.n * s.h * s.w, tile = gemmTile(rows, s.cin);
     return [makeDispatch(gpu, {
-      shader: GEMM_SHADER, entry, constants: gemmConstants(s, tile), label: `${op}(${dx.name})`,
+      shader: GEMM_SHADER, entry, constants: gemmConstants(s, tile), label: `${op}(${dx.name})`, flops: conv2dFlops(s),
       bindings: [{ read: dy }, { write: dx }, { uniform: gemmUniform(gpu, entry, s) }, { read: weight }],
       workgroups: gemmGrid(rows, s.cin, tile),
     })];
@@ -232,7 +232,7 @@ export function conv2dBackwardInput(
   // The largest of the stride² pixel classes (see the shader) sets the segment-block count.
   const classSegments = segments(s.n, Math.ceil(s.h / s.stride), Math.ceil(s.w / s.stride));
   return [pack, makeDispatch(gpu, {
-    shader: SHADER, entry: op, constants: { WG: wg, KH: s.kh, KW: s.kw, S: s.stride }, label: `${op}(${dx.name})`,
+    shader: SHADER, entry: op, constants: { WG: wg, KH: s.kh, KW: s.kw, S: s.stride }, label: `${op}(${dx.name})`, flops: conv2dFlops(s),
     bindings: [{ read: dy }, { write: dx }, { uniform: uniform(gpu, op, s) }, { read: packed }],
     workgroups: grid(Math.ceil(classSegments / wg), s.stride * s.stride * Math.ceil(s.cin / CB)),
   })];
@@ -288,7 +288,7 @@ function sumPartials(gpu: Gpu, label: string, scratch: Tensor, result: Tensor, s
 
 /** dW = ∂L/∂weight from x and dy; dW [Cout, Cin, kh, kw] is overwritten. scratch: conv2dScratchLength elements. */
 export function conv2dBackwardWeight(
-  gpu: Gpu, s: Conv2dShape, x: Tensor, dy: Tensor, dW: Tensor, scratch: Tensor, variant = gpu.adapter.class,
+  gpu: Gpu, s: Conv2dShape, x: Tensor, dy: Tensor, dW: Tensor, scratch: Tensor, variant = gpu.kernels,
 ): Dispatch[] {
   const op = 'conv2d_backward_weight';
   const { ho, wo } = checkShape(op, s);
@@ -301,7 +301,7 @@ export function conv2dBackwardWeight(
     const partials = { ...scratch, length: plan.splits * dW.length };
     return [
       makeDispatch(gpu, {
-        shader: GEMM_SHADER, entry, constants: gemmConstants(s, plan), label: `${op}(${dW.name})`,
+        shader: GEMM_SHADER, entry, constants: gemmConstants(s, plan), label: `${op}(${dW.name})`, flops: conv2dFlops(s),
         bindings: [{ read: x }, { write: partials }, { uniform: gemmUniform(gpu, entry, s, plan.chunk) }, { read: dy }],
         workgroups: [Math.ceil(dW.length / s.cout / plan.bm), Math.ceil(s.cout / plan.bn), plan.splits],
       }),
@@ -312,7 +312,7 @@ export function conv2dBackwardWeight(
   const partials = { ...scratch, length: plan.splits * dW.length };
   return [
     makeDispatch(gpu, {
-      shader: SHADER, entry: op, constants: { WG: plan.wg }, label: `${op}(${dW.name})`,
+      shader: SHADER, entry: op, constants: { WG: plan.wg }, label: `${op}(${dW.name})`, flops: conv2dFlops(s),
       bindings: [{ read: x }, { write: partials }, { uniform: uniform(gpu, op, s, { chunk: plan.chunk }) }, { read: dy }],
       workgroups: [plan.kBlocks, Math.ceil(s.cout / CB), plan.splits],
     }),
@@ -321,7 +321,7 @@ export function conv2dBackwardWeight(
 }
 
 /** db = ∂L/∂bias = Σ_{n, oy, ox} dy; db [Cout] is overwritten. scratch: conv2dScratchLength elements. */
-export function conv2dBackwardBias(gpu: Gpu, s: Conv2dShape, dy: Tensor, db: Tensor, scratch: Tensor, variant = gpu.adapter.class): Dispatch[] {
+export function conv2dBackwardBias(gpu: Gpu, s: Conv2dShape, dy: Tensor, db: Tensor, scratch: Tensor, variant = gpu.kernels): Dispatch[] {
   const op = 'conv2d_backward_bias';
   const { ho, wo } = checkShape(op, s);
   checkLength(op, dy, 'output gradient', [s.n, s.cout, ho, wo]);

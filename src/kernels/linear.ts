@@ -48,7 +48,7 @@ function pickVariant(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): GemmVariant {
     return 'subgroups';
   }
   if (opts?.variant) return opts.variant;
-  if (gpu.adapter.class === 'gpu') return 'tiled';
+  if (gpu.kernels === 'gpu') return 'tiled';
   return subgroupLanes(gpu) !== null && vec4Operands(s) ? 'subgroups' : 'registers';
 }
 

@@ -62,27 +62,27 @@ function reduction(gpu: Gpu, op: Op, a: Tensor, b: Tensor, out: Tensor, index: n
 }
 
 /** out[index] = Σ x_i (f32). */
-export function reduceSum(gpu: Gpu, x: Tensor, out: Tensor, index: number, variant = gpu.adapter.class): Reduction {
+export function reduceSum(gpu: Gpu, x: Tensor, out: Tensor, index: number, variant = gpu.kernels): Reduction {
   return reduction(gpu, 'sum', x, x, out, index, variant);
 }
 
 /** out[index] = Σ x_i² (f32). */
-export function reduceSumSq(gpu: Gpu, x: Tensor, out: Tensor, index: number, variant = gpu.adapter.class): Reduction {
+export function reduceSumSq(gpu: Gpu, x: Tensor, out: Tensor, index: number, variant = gpu.kernels): Reduction {
   return reduction(gpu, 'sumsq', x, x, out, index, variant);
 }
 
 /** out[index] = Σ |x_i| (f32). */
-export function reduceSumAbs(gpu: Gpu, x: Tensor, out: Tensor, index: number, variant = gpu.adapter.class): Reduction {
+export function reduceSumAbs(gpu: Gpu, x: Tensor, out: Tensor, index: number, variant = gpu.kernels): Reduction {
   return reduction(gpu, 'sum_abs', x, x, out, index, variant);
 }
 
 /** out[index] = Σ (a_i − b_i)² (f32), summed directly (no cancellation when a ≈ b). */
-export function reduceDistSq(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor, index: number, variant = gpu.adapter.class): Reduction {
+export function reduceDistSq(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor, index: number, variant = gpu.kernels): Reduction {
   return reduction(gpu, 'dist_sq', a, b, out, index, variant);
 }
 
 /** out[index] = Σ a_i·b_i (f32). */
-export function reduceDot(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor, index: number, variant = gpu.adapter.class): Reduction {
+export function reduceDot(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor, index: number, variant = gpu.kernels): Reduction {
   return reduction(gpu, 'dot', a, b, out, index, variant);
 }
 
@@ -90,6 +90,6 @@ export function reduceDot(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor, index: nu
  * out[index] = #{i : sign(a_i) ≠ sign(b_i)}, sign ∈ {−1, 0, +1}, stored as u32 bits (exact for
  * any length; read the element through a Uint32Array view of the downloaded bytes).
  */
-export function reduceSignDiff(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor, index: number, variant = gpu.adapter.class): Reduction {
+export function reduceSignDiff(gpu: Gpu, a: Tensor, b: Tensor, out: Tensor, index: number, variant = gpu.kernels): Reduction {
   return reduction(gpu, 'sign_diff', a, b, out, index, variant);
 }

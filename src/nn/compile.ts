@@ -370,7 +370,7 @@ function runBackward(b: Builder, tape: Builder['back'], dy: Tensor): Tensor | nu
  * are empty, no gradient buffers are allocated, and its activations share buffers by lifetime.
  */
 export function compileModel(gpu: Gpu, st: ModelState, batch: number,
-  { backward: withBackward = true, variant = gpu.adapter.class }: { backward?: boolean; variant?: AdapterClass } = {}): CompiledModel {
+  { backward: withBackward = true, variant = gpu.kernels }: { backward?: boolean; variant?: AdapterClass } = {}): CompiledModel {
   const b = new Builder(gpu, st, batch, !withBackward, variant);
   const input = b.tensor('input', [...st.spec.input]);
   const { y: logits, shape } = walk(b, st.spec.layers, input, [...st.spec.input], false, 'l');

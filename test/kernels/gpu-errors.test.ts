@@ -8,10 +8,15 @@ import { ShaderCompileError, ShapeError, GpuUnavailableError } from '../../src/g
 import { createTensor } from '../../src/gpu/tensor.ts';
 import { reluForward } from '../../src/kernels/elementwise.ts';
 import { runDispatches } from '../../src/gpu/dispatch.ts';
+import { fastestTestAdapter } from '../adapters.ts';
+
+// Any adapter shows these failure modes; the name is printed so the log says which one ran.
+const adapter = await fastestTestAdapter();
+console.log(`# adapter: ${adapter}`);
 
 test('WGSL compile error names shaders/<file>:<line>', async () => {
   const broken = `// line 1\n@compute @workgroup_size(1)\nfn main() {\n  let x: f32 = undefined_thing;\n}\n`;
-  const gpu = await Gpu.open(await requestAdapter('llvmpipe'), { ...loadShaders(), 'broken.wgsl': broken });
+  const gpu = await Gpu.open(await requestAdapter(adapter), { ...loadShaders(), 'broken.wgsl': broken });
   try {
     await assert.rejects(gpu.compileAll(['broken.wgsl']), (e: Error) =>
       e instanceof ShaderCompileError && /shaders\/broken\.wgsl:4:\d+: .*undefined_thing/.test(e.message));
@@ -21,7 +26,7 @@ test('WGSL compile error names shaders/<file>:<line>', async () => {
 });
 
 test('shape mismatch throws ShapeError naming the tensors, before any dispatch', async () => {
-  const gpu = await openGpu('llvmpipe');
+  const gpu = await openGpu(adapter);
   try {
     const x = createTensor(gpu, 'x', [10]), y = createTensor(gpu, 'y', [11]);
     const before = gpu.pipelineCount;
@@ -33,7 +38,7 @@ test('shape mismatch throws ShapeError naming the tensors, before any dispatch',
 });
 
 test('work on a destroyed (lost) device is reported, not a hang', async () => {
-  const gpu = await openGpu('llvmpipe');
+  const gpu = await openGpu(adapter);
   const x = createTensor(gpu, 'x', [10]), y = createTensor(gpu, 'y', [10]);
   const d = reluForward(gpu, x, y);
   gpu.device.destroy(); // simulates loss: the device's lost promise resolves
