@@ -16,19 +16,21 @@ step() { # step NAME LIMIT_S CMD... : runs CMD, appends to OUTDIR/NAME.txt, note
   printf "%-10s rc %3d  %6d ms  %s\n" "$name" $rc $(( ($(date +%s%N) - t0) / 1000000 )) "$*" | tee -a "$out/summary.txt"
 }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/summary.txt" 2>&1
-# Per-dispatch GPU time of a ResNet-20 step with both kernel sets, and PyTorch's per-kernel time.
+# Most important first: a later step may be cut off by the call's time limit.
+# Per-dispatch GPU time of a ResNet-20 step, then whole steps against PyTorch eager and compile.
 step profile 90 $cli profile --model cifar_resnet_20 --batch 128 --reps 5
+step bench 200 $cli bench --suite training --peer pytorch --warmup 5 --reps 30
+# Correctness on the GPU: every kernel case.
+step check 90 $cli check
+# cuDNN's time per kernel, and our step with the CPU kernel set for comparison.
+step cudnn 60 python3 runner/bench/pytorch_kernels.py --model cifar_resnet_20
 step profile 60 env EARLYPHASE_KERNELS=cpu $cli profile --model cifar_resnet_20 --batch 128 --reps 3
 step profile 30 $cli profile --model mnist_lenet_300_100 --batch 128 --reps 5
-step cudnn 60 python3 runner/bench/pytorch_kernels.py --model cifar_resnet_20
-# Whole steps against PyTorch eager and torch.compile, in the same run.
-step bench 240 $cli bench --suite training --peer pytorch --warmup 5 --reps 30
-# Correctness on the GPU: every kernel case, then the GPU test files (any adapter will do).
-step check 120 $cli check
-step tests 150 env EARLYPHASE_REQUIRE_ADAPTERS=nvidia EARLYPHASE_TEST_ADAPTERS=nvidia node runner/test.mjs test/kernels
 # Real runs through the trainer: ResNet-20 twice (bitwise identical?), the LeNet recipe.
 for r in a b; do
   step train 60 $cli train --default-hparams cifar_resnet_20 --dataset-name fashion_mnist --training-steps 2ep --evaluate-only-at-end --root /tmp/runs_$r
 done
 for r in a b; do grep -ho '"weightsHash": *"[0-9a-f]*"' -r /tmp/runs_$r | sed "s/^/$r /" >> "$out/summary.txt"; done
 step train 60 $cli train --default-hparams mnist_lenet_300_100 --dataset-name fashion_mnist --root /tmp/runs_lenet
+# The GPU test files (any adapter will do).
+step tests 120 env EARLYPHASE_REQUIRE_ADAPTERS=nvidia EARLYPHASE_TEST_ADAPTERS=nvidia node runner/test.mjs test/kernels
