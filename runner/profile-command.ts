@@ -68,6 +68,11 @@ export interface ProfileSection {
   sumMs: number;
   /** Wall time of one step submitted alone and waited for (median over reps). */
   singleSubmitMs: { medianMs: number; minMs: number; reps: number };
+  /**
+   * Timestamp method: wall time of the profiled submit (every dispatch in a pass of its own, with
+   * timestamps), median over reps; against singleSubmitMs it shows what the split costs. Null for repeat.
+   */
+  profiledSubmitMs: number | null;
   /** `steps` steps submitted back to back, one wait at the end: wall time / steps. */
   pipelined: { steps: number; msPerStep: number };
   /** pipelined ms/step − sum of dispatch times: dispatch, barrier and submit overhead (can be < 0 where passes cost extra). */
@@ -96,25 +101,26 @@ async function checked(gpu: Gpu, what: string, f: () => Promise<void>): Promise<
  * interleaved so that a change in machine load affects both alike).
  */
 async function dispatchSamples(gpu: Gpu, step: ProfiledStep, list: ReturnType<typeof activeDispatches>, cfg: ProfileConfig, next: () => number,
-  between: () => Promise<void>): Promise<{ samples: number[][]; method: TimingMethod; note: string; baselineMs: number | null }> {
+  between: () => Promise<void>): Promise<{ samples: number[][]; method: TimingMethod; note: string; baselineMs: number | null; walls: number[] }> {
   let why: string;
   if (cfg.method === 'repeat') why = '--method repeat';
   else if (!gpu.hasTimestamps) why = 'the device has no timestamp-query feature';
   else {
     const timer = new TimestampTimer(gpu, list);
     try {
-      const samples: number[][] = [];
+      const samples: number[][] = [], walls: number[] = [];
       let problem: string | null = null;
       for (let r = 0; r < cfg.reps && !problem; r++) {
         step.setStep(next());
         const run = await timer.run();
         problem = run.problem;
         samples.push(run.ms);
+        walls.push(run.wallMs);
         await between();
       }
       if (!problem) {
         return {
-          samples, method: 'timestamps', baselineMs: null,
+          samples, walls, method: 'timestamps', baselineMs: null,
           note: `timestamp queries: each dispatch in a compute pass of its own (timestampWrites at its beginning and end), the whole step in one submit, in order; median of ${cfg.reps} step(s)`,
         };
       }
@@ -133,7 +139,7 @@ async function dispatchSamples(gpu: Gpu, step: ProfiledStep, list: ReturnType<ty
     await between();
   }
   return {
-    samples, method: 'repeat', baselineMs,
+    samples, walls: [], method: 'repeat', baselineMs,
     note: `repeat (${why}): each dispatch in order, ${cfg.repeat}x in one pass, one submit each, wall clock of submit + onSubmittedWorkDone ` +
       `minus an empty submit (${fmtMs(baselineMs)} ms), divided by ${cfg.repeat}; in-place updates apply ${cfg.repeat}x; median of ${cfg.reps} step(s)`,
   };
@@ -152,7 +158,7 @@ async function profileStep(gpu: Gpu, mode: ProfileMode, step: ProfiledStep, cfg:
 
   log(`profile ${mode}: ${cfg.reps} step(s) with per-dispatch times, each followed by a step of its own (one submit, waited for)`);
   const single: number[] = [];
-  const { samples, method, note, baselineMs } = await dispatchSamples(gpu, step, list, cfg, next, async () => {
+  const { samples, method, note, baselineMs, walls } = await dispatchSamples(gpu, step, list, cfg, next, async () => {
     if (single.length === cfg.reps) return; // timestamps given up for the repeat method: keep the first reps
     step.setStep(next());
     const t0 = performance.now();
@@ -177,6 +183,7 @@ async function profileStep(gpu: Gpu, mode: ProfileMode, step: ProfiledStep, cfg:
     mode, method, methodNote: note, repeat: method === 'repeat' ? cfg.repeat : null, baselineMs,
     dispatchCount, sumMs,
     singleSubmitMs: { medianMs: median(single), minMs: Math.min(...single), reps: single.length },
+    profiledSubmitMs: walls.length ? median(walls) : null,
     pipelined: { steps: cfg.reps, msPerStep },
     overheadMs: msPerStep - sumMs,
     dispatches, kernels: group(dispatches, (d) => d.kernel), layers: group(dispatches, (d) => d.layer),
@@ -213,6 +220,7 @@ export function formatProfile(r: ProfileResult, top: number): string {
       `${r.model}, batch ${r.batch}, density ${r.density}: ${what}, ${s.dispatchCount} dispatches`,
       `method: ${s.methodNote}`,
       `sum of dispatch times   ${fmtMs(s.sumMs)} ms`,
+      ...(s.profiledSubmitMs === null ? [] : [`profiled step, wall     ${fmtMs(s.profiledSubmitMs)} ms (one pass per dispatch, timestamps on; median)`]),
       `one step per submit     ${fmtMs(s.singleSubmitMs.medianMs)} ms (median of ${s.singleSubmitMs.reps}, best ${fmtMs(s.singleSubmitMs.minMs)})`,
       `steps pipelined         ${fmtMs(s.pipelined.msPerStep)} ms/step (${s.pipelined.steps} back to back, one wait)`,
       `pipelined − sum         ${fmtMs(s.overheadMs)} ms (${pct(s.overheadMs)}): dispatch, barrier and submit overhead`,
