@@ -4,9 +4,9 @@
 // (8 channels per tap as two aligned vec4, see shaders/conv2d.wgsl); the weight and bias
 // gradients, long reductions over N·Ho·Wo terms into few outputs, write fixed-size partial sums
 // into it and a second dispatch adds them in order (deterministic, no atomics).
-// Two kernel sets, picked by adapter class: 'cpu' (conv2d.wgsl: register blocks, no workgroup
-// memory, for lavapipe/SwiftShader) and 'gpu' (conv2d_gemm.wgsl: implicit GEMM with
-// workgroup-memory tiles, no weight repacking).
+// The same kernels serve both kernel sets with different tuning (TUNING below). An implicit-GEMM
+// variant with workgroup-memory tiles was tried for the 'gpu' set and lost on an H200 (forward
+// 4.0 vs 6.7 TFLOP/s, weight gradient 2.1 vs ~3 TFLOP/s; see the README's GPU section), so it was removed.
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import { type Dispatch, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
@@ -14,7 +14,6 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { createUniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'conv2d.wgsl';
-const GEMM_SHADER = 'conv2d_gemm.wgsl';
 /** Channels per workgroup in the shader (its register block's channel width, `CB`). */
 const CB = 8;
 /** Pixels per invocation along a row in the forward / input-gradient kernels. */
@@ -27,69 +26,6 @@ const PARAMS = [
   ['kw', 'u32'], ['stride', 'u32'], ['pad', 'u32'], ['chunk', 'u32'],
   ['count', 'u32'],
 ] as const;
-
-const GEMM_PARAMS = [
-  ['n', 'u32'], ['cin', 'u32'], ['h', 'u32'], ['w', 'u32'],
-  ['cout', 'u32'], ['ho', 'u32'], ['wo', 'u32'], ['pad', 'u32'], ['chunk', 'u32'],
-] as const;
-
-/**
- * Implicit-GEMM tiling ('gpu' variant). A workgroup owns BM × BN outputs with one invocation per
- * 4 × 4 block, so BM·BN/16 invocations (64..256). The reduction slice KC matches the shader.
- * GEMM_TARGET_GROUPS: enough workgroups for about two per SM on a 132-SM H100/H200; smaller tiles
- * are chosen until a layer reaches it (ResNet-20's 8×8 stage has only 8192 output pixels at b128).
- */
-const GEMM_KC = 16;
-const GEMM_TARGET_GROUPS = 264;
-const GEMM_ROWS = [256, 128, 64, 32, 16];
-
-interface GemmTile { bm: number; bn: number }
-
-function gemmColumns(cols: number): number { return cols <= 16 ? 16 : cols <= 32 ? 32 : 64; }
-
-function gemmRowChoices(bn: number): number[] {
-  return GEMM_ROWS.filter((bm) => bm * bn / 16 >= 64 && bm * bn / 16 <= 256);
-}
-
-/** Output tiles: the largest BM that still gives GEMM_TARGET_GROUPS workgroups, else the smallest. */
-function gemmTile(rows: number, cols: number): GemmTile {
-  const bn = gemmColumns(cols);
-  const choices = gemmRowChoices(bn);
-  const bm = choices.find((m) => Math.ceil(rows / m) * Math.ceil(cols / bn) >= GEMM_TARGET_GROUPS) ?? choices[choices.length - 1]!;
-  return { bm, bn };
-}
-
-/**
- * Weight-gradient plan: rows are k = (ci, ky, kx), so BM is the choice that wastes the fewest
- * rows; the N·Ho·Wo pixels are split into chunks (multiples of KC) until the grid reaches
- * GEMM_TARGET_GROUPS workgroups.
- */
-function gemmWeightPlan(s: Conv2dShape): GemmTile & { splits: number; chunk: number } {
-  const { ho, wo } = conv2dOutputSize(s);
-  const k = s.cin * s.kh * s.kw, pixels = s.n * ho * wo;
-  const bn = gemmColumns(s.cout);
-  let bm = 0;
-  for (const m of gemmRowChoices(bn)) if (!bm || Math.ceil(k / m) * m - k < Math.ceil(k / bm) * bm - k) bm = m;
-  const tiles = Math.ceil(k / bm) * Math.ceil(s.cout / bn);
-  const wanted = Math.max(1, Math.min(Math.ceil(GEMM_TARGET_GROUPS / tiles), Math.ceil(pixels / (8 * GEMM_KC))));
-  const chunk = Math.ceil(pixels / wanted / GEMM_KC) * GEMM_KC;
-  return { bm, bn, chunk, splits: Math.ceil(pixels / chunk) };
-}
-
-function gemmUniform(gpu: Gpu, entry: string, s: Conv2dShape, chunk = 0): GPUBuffer {
-  const { ho, wo } = conv2dOutputSize(s);
-  return createUniform(gpu, `${entry}-params`, GEMM_PARAMS,
-    { n: s.n, cin: s.cin, h: s.h, w: s.w, cout: s.cout, ho, wo, pad: s.pad, chunk });
-}
-
-function gemmConstants(s: Conv2dShape, t: GemmTile): Record<string, number> {
-  return { BM: t.bm, BN: t.bn, KH: s.kh, KW: s.kw, S: s.stride };
-}
-
-/** Row tiles folded over x and y (the shader's row_tile), column tiles along z. */
-function gemmGrid(rows: number, cols: number, t: GemmTile): [number, number, number] {
-  return grid(Math.ceil(rows / t.bm), Math.ceil(cols / t.bn));
-}
 
 /** Floating-point operations of one direction (forward, input or weight gradient): 2·N·Ho·Wo·Cout·Cin·kh·kw. */
 export function conv2dFlops(s: Conv2dShape): number {
@@ -190,14 +126,6 @@ export function conv2dForward(
   if (bias) checkLength(op, bias, 'bias', [s.cout]);
   checkLength(op, y, 'output', [s.n, s.cout, ho, wo]);
   checkScratch(op, s, scratch, variant);
-  if (variant === 'gpu') {
-    const entry = 'conv2d_gemm_forward', rows = s.n * ho * wo, tile = gemmTile(rows, s.cout);
-    return [makeDispatch(gpu, {
-      shader: GEMM_SHADER, entry, constants: { ...gemmConstants(s, tile), HAS_BIAS: bias ? 1 : 0 }, label: `${op}(${y.name})`, flops: conv2dFlops(s),
-      bindings: [{ read: x }, { write: y }, { uniform: gemmUniform(gpu, entry, s) }, { read: weight }, { read: bias ?? x }],
-      workgroups: gemmGrid(rows, s.cout, tile),
-    })];
-  }
   const { wg } = TUNING[variant];
   const [pack, packed] = packWeights(gpu, s, weight, scratch, true, wg);
   return [pack, makeDispatch(gpu, {
@@ -219,14 +147,6 @@ export function conv2dBackwardInput(
   checkLength(op, weight, 'weight', [s.cout, s.cin, s.kh, s.kw]);
   checkLength(op, dx, 'input gradient', [s.n, s.cin, s.h, s.w]);
   checkScratch(op, s, scratch, variant);
-  if (variant === 'gpu') {
-    const entry = 'conv2d_gemm_backward_input', rows = s.n * s.h * s.w, tile = gemmTile(rows, s.cin);
-    return [makeDispatch(gpu, {
-      shader: GEMM_SHADER, entry, constants: gemmConstants(s, tile), label: `${op}(${dx.name})`, flops: conv2dFlops(s),
-      bindings: [{ read: dy }, { write: dx }, { uniform: gemmUniform(gpu, entry, s) }, { read: weight }],
-      workgroups: gemmGrid(rows, s.cin, tile),
-    })];
-  }
   const { wg } = TUNING[variant];
   const [pack, packed] = packWeights(gpu, s, weight, scratch, false, wg);
   // The largest of the stride² pixel classes (see the shader) sets the segment-block count.
@@ -270,7 +190,6 @@ function weightPlan(s: Conv2dShape, variant: AdapterClass): { wg: number; kBlock
  */
 export function conv2dScratchLength(s: Conv2dShape, variant: AdapterClass): number {
   checkShape('conv2dScratchLength', s);
-  if (variant === 'gpu') return Math.max(gemmWeightPlan(s).splits * s.cout * s.cin * s.kh * s.kw, s.n * s.cout);
   return Math.max(packedLength(s, true), packedLength(s, false),
     weightPlan(s, variant).splits * s.cout * s.cin * s.kh * s.kw, s.n * s.cout);
 }
@@ -296,18 +215,6 @@ export function conv2dBackwardWeight(
   checkLength(op, dy, 'output gradient', [s.n, s.cout, ho, wo]);
   checkLength(op, dW, 'weight gradient', [s.cout, s.cin, s.kh, s.kw]);
   checkScratch(op, s, scratch, variant);
-  if (variant === 'gpu') {
-    const entry = 'conv2d_gemm_backward_weight', plan = gemmWeightPlan(s);
-    const partials = { ...scratch, length: plan.splits * dW.length };
-    return [
-      makeDispatch(gpu, {
-        shader: GEMM_SHADER, entry, constants: gemmConstants(s, plan), label: `${op}(${dW.name})`, flops: conv2dFlops(s),
-        bindings: [{ read: x }, { write: partials }, { uniform: gemmUniform(gpu, entry, s, plan.chunk) }, { read: dy }],
-        workgroups: [Math.ceil(dW.length / s.cout / plan.bm), Math.ceil(s.cout / plan.bn), plan.splits],
-      }),
-      sumPartials(gpu, dW.name, partials, dW, s, plan.splits, TUNING[variant].wg),
-    ];
-  }
   const plan = weightPlan(s, variant);
   const partials = { ...scratch, length: plan.splits * dW.length };
   return [

@@ -1,7 +1,7 @@
 // conv2d kernels against the float64 reference: ResNet-20-like shapes at small batch, odd sizes
 // (ragged pixel blocks, stride-2 windows that miss the last row), batch 1, Cin ≠ Cout, channel
 // counts that are not multiples of the 8-channel block, the 1×1 stride-2 shortcut, bias on and
-// off, both kernel sets (cpu: register blocks; gpu: implicit GEMM) on every adapter, and realistic shapes.
+// off, both kernel sets (their tunings differ) on every adapter, and realistic shapes.
 import type { AdapterClass } from '../../gpu/gpu.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { createTensor } from '../../gpu/tensor.ts';
@@ -38,7 +38,7 @@ const SHAPES: Omit<Spec, 'variant'>[] = [
   { s: r3(8, 16, 32, 16), bias: false },                         // realistic: ResNet-20 stage 1 at batch 8
 ];
 
-// Every shape with both kernel sets on every adapter: the 'gpu' implicit-GEMM kernels are
+// Every shape with both kernel sets on every adapter: the 'gpu' set's tuning is
 // checked on the CPU adapters too (CI has no GPU).
 const SPECS: Spec[] = SHAPES.flatMap((sh) => (['cpu', 'gpu'] as const).map((variant) => ({ ...sh, variant })));
 
