@@ -47,6 +47,9 @@ function checkSection(s: ProfileSection, dispatchCount: number, timesPositive: b
     assert.equal(groups.reduce((a, g) => a + g.count, 0), dispatchCount, 'group counts add up to the dispatch count');
     assert.ok(Math.abs(groups.reduce((a, g) => a + g.percent, 0) - 100) < 1e-6, 'percentages add up to 100');
   }
+  if (s.method === 'timestamps') positive(s.profiledSubmitMs!, 'profiled submit wall time');
+  else assert.equal(s.profiledSubmitMs, null);
+  assert.equal(s.singleSubmitMs.reps, s.dispatches[0]!.samples.length, 'one single-submit step per profiled step');
   positive(s.singleSubmitMs.medianMs, 'one step per submit');
   positive(s.pipelined.msPerStep, 'pipelined ms/step');
   near(s.overheadMs, s.pipelined.msPerStep - s.sumMs, 'overhead');
