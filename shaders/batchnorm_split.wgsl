@@ -24,7 +24,8 @@ struct Params {
 
 var<workgroup> red: array<vec2f, WG>;
 
-// Sums `v` over the workgroup in a fixed tree order; every invocation gets the total.
+// Sums `v` over the workgroup in a fixed tree order; every invocation gets the total. The same
+// tree as batchnorm.wgsl's (WGSL has no includes; a shared snippet would need text preprocessing).
 fn workgroup_sum(lid: u32, v: vec2f) -> vec2f {
   red[lid] = v;
   for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
