@@ -73,8 +73,16 @@ class Channel {
     await Promise.all(this.slots.map((s) => s.pending));
   }
 
+  /**
+   * Safe with snapshots in flight (a run stopped or failed mid-epoch): destroying a buffer rejects
+   * its pending mapAsync, and that rejection is expected here, so it is caught rather than
+   * surfacing as an unhandled error after the run has already ended for another reason.
+   */
   destroy(): void {
-    for (const s of this.slots) s.buffer.destroy();
+    for (const s of this.slots) {
+      s.pending?.catch(() => {});
+      s.buffer.destroy();
+    }
   }
 }
 
