@@ -4,9 +4,10 @@
 // (8 channels per tap as two aligned vec4, see shaders/conv2d.wgsl); the weight and bias
 // gradients, long reductions over N·Ho·Wo terms into few outputs, write fixed-size partial sums
 // into it and a second dispatch adds them in order (deterministic, no atomics).
-// The same kernels serve both kernel sets with different tuning (TUNING below). An implicit-GEMM
-// variant with workgroup-memory tiles was tried for the 'gpu' set and lost on an H200 (forward
-// 4.0 vs 6.7 TFLOP/s, weight gradient 2.1 vs ~3 TFLOP/s; see the README's GPU section), so it was removed.
+// Both kernel sets use these kernels with different tuning (TUNING below), except the 'gpu' set's
+// weight gradient for up to 3×3 taps (conv2d_weight_grad.wgsl: lanes over pixels, coalesced). An
+// implicit-GEMM variant with workgroup-memory tiles was tried for the 'gpu' set and lost on an H200
+// (forward 4.0 vs 6.7 TFLOP/s, weight gradient 2.1 vs ~3 TFLOP/s; README, GPU section): removed.
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import { type Dispatch, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
@@ -14,6 +15,16 @@ import type { Tensor } from '../gpu/tensor.ts';
 import { createUniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'conv2d.wgsl';
+/** The 'gpu' set's weight gradient for kernels of at most 3×3 taps (lanes over pixels). */
+const WGRAD_SHADER = 'conv2d_weight_grad.wgsl';
+const WGRAD_PARAMS = [
+  ['n', 'u32'], ['cin', 'u32'], ['h', 'u32'], ['w', 'u32'],
+  ['cout', 'u32'], ['ho', 'u32'], ['wo', 'u32'], ['pad', 'u32'], ['chunk', 'u32'],
+] as const;
+/** Lanes of the pixel weight-gradient kernel, taps it holds, and the workgroups it aims for. */
+const WGRAD_LANES = 256;
+const WGRAD_MAX_TAPS = 9;
+const WGRAD_TARGET_GROUPS = 1024;
 /** Channels per workgroup in the shader (its register block's channel width, `CB`). */
 const CB = 8;
 /** Pixels per invocation along a row in the forward / input-gradient kernels. */
@@ -190,8 +201,25 @@ function weightPlan(s: Conv2dShape, variant: AdapterClass): { wg: number; kBlock
  */
 export function conv2dScratchLength(s: Conv2dShape, variant: AdapterClass): number {
   checkShape('conv2dScratchLength', s);
-  return Math.max(packedLength(s, true), packedLength(s, false),
-    weightPlan(s, variant).splits * s.cout * s.cin * s.kh * s.kw, s.n * s.cout);
+  const splits = usesPixelWeightGrad(s, variant) ? pixelWeightPlan(s).splits : weightPlan(s, variant).splits;
+  return Math.max(packedLength(s, true), packedLength(s, false), splits * s.cout * s.cin * s.kh * s.kw, s.n * s.cout);
+}
+
+function usesPixelWeightGrad(s: Conv2dShape, variant: AdapterClass): boolean {
+  return variant === 'gpu' && s.kh * s.kw <= WGRAD_MAX_TAPS;
+}
+
+/**
+ * Chunks of output pixels for the pixel weight-gradient kernel: whole multiples of its 256 lanes,
+ * 1 to 64 pixels per lane, about WGRAD_TARGET_GROUPS workgroups over (chunk, ci, 8 output channels).
+ */
+function pixelWeightPlan(s: Conv2dShape): { chunk: number; splits: number } {
+  const { ho, wo } = conv2dOutputSize(s);
+  const pixels = s.n * ho * wo;
+  const wanted = Math.max(1, Math.ceil(WGRAD_TARGET_GROUPS / (s.cin * Math.ceil(s.cout / CB))));
+  const lanes = Math.min(64, Math.max(1, Math.ceil(pixels / wanted / WGRAD_LANES)));
+  const chunk = lanes * WGRAD_LANES;
+  return { chunk, splits: Math.ceil(pixels / chunk) };
 }
 
 /** sum dispatch: result[i] = Σ_{z < parts} scratch[z·count + i]. */
@@ -215,6 +243,23 @@ export function conv2dBackwardWeight(
   checkLength(op, dy, 'output gradient', [s.n, s.cout, ho, wo]);
   checkLength(op, dW, 'weight gradient', [s.cout, s.cin, s.kh, s.kw]);
   checkScratch(op, s, scratch, variant);
+  if (usesPixelWeightGrad(s, variant)) {
+    const entry = 'conv2d_weight_grad_pixels', plan = pixelWeightPlan(s);
+    const partials = { ...scratch, length: plan.splits * dW.length };
+    assertShape(plan.splits <= MAX_GROUPS && s.cin <= MAX_GROUPS, `${op}: ${plan.splits} pixel chunks × ${s.cin} input channels exceed the grid`);
+    return [
+      makeDispatch(gpu, {
+        shader: WGRAD_SHADER, entry, constants: { KH: s.kh, KW: s.kw, S: s.stride, HO: ho, WO: wo }, label: `${op}(${dW.name})`,
+        flops: conv2dFlops(s),
+        bindings: [{ read: x }, { write: partials }, {
+          uniform: createUniform(gpu, `${entry}-params`, WGRAD_PARAMS,
+            { n: s.n, cin: s.cin, h: s.h, w: s.w, cout: s.cout, ho, wo, pad: s.pad, chunk: plan.chunk }),
+        }, { read: dy }],
+        workgroups: [plan.splits, s.cin, Math.ceil(s.cout / CB)],
+      }),
+      sumPartials(gpu, dW.name, partials, dW, s, plan.splits, TUNING[variant].wg),
+    ];
+  }
   const plan = weightPlan(s, variant);
   const partials = { ...scratch, length: plan.splits * dW.length };
   return [

@@ -36,6 +36,7 @@ const SHAPES: Omit<Spec, 'variant'>[] = [
   { s: r3(2, 40, 6, 80), bias: true },                           // several column tiles (gpu: 64 + 16 channels)
   { s: r3(2, 64, 8, 64), bias: false },                          // ResNet-20 stage 3 at batch 2
   { s: r3(8, 16, 32, 16), bias: false },                         // realistic: ResNet-20 stage 1 at batch 8
+  { s: r3(5, 1, 256, 3), bias: true },                           // gpu weight gradient: 2 pixels per lane, a ragged last chunk
 ];
 
 // Every shape with both kernel sets on every adapter: the 'gpu' set's tuning is
