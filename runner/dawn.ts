@@ -125,10 +125,23 @@ export function kernelsOverride(): AdapterClass | null {
   return v;
 }
 
+/** EARLYPHASE_TUNE=name=value,…: numeric tuning overrides (see Gpu.tune), checked before any GPU work. */
+export function tuneOverrides(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of (process.env.EARLYPHASE_TUNE ?? '').split(',').map((t) => t.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z][A-Za-z0-9]*)=(-?[0-9.]+)$/.exec(item);
+    if (!m || !Number.isFinite(Number(m[2]))) throw new UserError(`EARLYPHASE_TUNE: "${item}" is not name=number (e.g. convSplitThreads=65536)`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
 export async function openGpu(adapterName?: string): Promise<Gpu> {
   const kernels = kernelsOverride();
+  const tune = tuneOverrides();
   const g = await Gpu.open(await requestAdapter(adapterName), loadShaders(), INSTALL_HINT);
   if (kernels) g.kernels = kernels;
+  g.tune = tune;
   try {
     await g.compileAll();
   } catch (e) {

@@ -20,8 +20,10 @@ struct Params {
   cout: u32, ho: u32, wo: u32, kh: u32,
   kw: u32, stride: u32, pad: u32,
   // conv2d_backward_weight: images per split. conv2d_backward_sum: number of partials to add.
+  // forward / backward_input: reduced channels (Cin / Cout) per split (all of them: one split).
   chunk: u32,
-  // conv2d_backward_sum / conv2d_backward_bias: number of outputs.
+  // conv2d_backward_sum / conv2d_backward_bias: number of outputs. forward / backward_input: the
+  // elements of one split's output (split z writes out[z·count ..]).
   count: u32,
 }
 
@@ -184,18 +186,25 @@ fn conv2d_pack_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_wo
 }
 
 // y[n, co, oy, ox] = bias[co] + Σ_{ci, ky, kx} W[co, ci, ky, kx] · x[n, ci, oy·s + ky − p, ox·s + kx − p]
-// Grid: (x, y) fold the segment blocks (WG segments each), z = block of 8 output channels.
+// Grid: (x, y) fold the segment blocks (WG segments each), z = split · blocks + block of 8 output
+// channels. With several splits (the 'gpu' set, see src/kernels/conv2d.ts) each writes a partial
+// output that conv2d_backward_sum adds in split order; one split (chunk = Cin) writes y itself.
 @compute @workgroup_size(WG)
 fn conv2d_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                   @builtin(local_invocation_index) lane: u32) {
   let q = segment(block_index(wid, nwg) * WG + lane, p.n, p.ho, p.wo);
-  let co0 = wid.z * CB;
+  // z = split · blocks + block of 8 output channels; split reduces ci in [ci0, ci1).
+  let co_blocks = (p.cout + CB - 1u) / CB;
+  let cob = wid.z % co_blocks;
+  let split = wid.z / co_blocks;
+  let ci0 = split * p.chunk;
+  let co0 = cob * CB;
   let kk = KH * KW;
   let hw = p.h * p.w;
   var acc: Acc; // zero-initialised
-  var plane = q.n * p.cin * hw;
-  var slot = wid.z * p.cin * kk * 2u;
-  for (var ci = 0u; ci < p.cin; ci++) {
+  var plane = (q.n * p.cin + ci0) * hw;
+  var slot = (cob * p.cin + ci0) * kk * 2u;
+  for (var ci = ci0; ci < min(p.cin, ci0 + p.chunk); ci++) {
     for (var ky = 0u; ky < KH; ky++) {
       let iy = i32(q.y * S + ky) - i32(p.pad);
       let row_ok = u32(iy) < p.h;
@@ -215,13 +224,13 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
     slot += kk * 2u;
   }
   var b = array<vec4f, 2>(vec4f(0.0), vec4f(0.0));
-  if (HAS_BIAS) {
+  if (HAS_BIAS && split == 0u) {
     let i = channel_offsets(co0, p.cout - 1u, 1u);
     b = array<vec4f, 2>(vec4f(bias[i[0].x], bias[i[0].y], bias[i[0].z], bias[i[0].w]),
                         vec4f(bias[i[1].x], bias[i[1].y], bias[i[1].z], bias[i[1].w]));
   }
   let out_plane = p.ho * p.wo;
-  let base = q.n * p.cout * out_plane + q.y * p.wo + q.x0;
+  let base = split * p.count + q.n * p.cout * out_plane + q.y * p.wo + q.x0;
   store_segment(q, base, 1u, out_plane, co0, p.cout, acc, b);
 }
 
@@ -233,13 +242,17 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
 // dy column ix' + (px + p − kx) / s: the next valid tap reads, for pixel j + 1, what this one read
 // for pixel j — the same sliding window, moving the other way. Pixels whose taps all miss (e.g.
 // the last rows of an odd input under stride 2) get an exact 0.
-// Grid: (x, y) fold segment blocks (WG segments of one class), z = class · ciBlocks + ci block.
+// Grid: (x, y) fold segment blocks (WG segments of one class), z = (split · S² + class) · ciBlocks +
+// ci block; splits of the Cout reduction as in the forward kernel.
 @compute @workgroup_size(WG)
 fn conv2d_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
                          @builtin(local_invocation_index) lane: u32) {
   let ci_blocks = (p.cin + CB - 1u) / CB;
-  let cls = wid.z / ci_blocks;
+  // z = (split · S² + class) · blocks + block of 8 input channels; split reduces co in [co0, co1).
+  let split = wid.z / (S * S * ci_blocks);
+  let cls = (wid.z / ci_blocks) % (S * S);
   let cib = wid.z % ci_blocks;
+  let co0 = split * p.chunk;
   let ci0 = cib * CB;
   let py = cls / S;
   let px = cls % S;
@@ -255,9 +268,9 @@ fn conv2d_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgro
   // Column of pixel 0 at tap kx0; each further valid tap moves one column left.
   let c = i32(q.x0) + (i32(px + p.pad) - i32(kx0)) / i32(S);
   var acc: Acc; // zero-initialised
-  var plane = q.n * p.cout * plane_out;
-  var slot = cib * p.cout * kk * 2u;
-  for (var co = 0u; co < p.cout; co++) {
+  var plane = (q.n * p.cout + co0) * plane_out;
+  var slot = (cib * p.cout + co0) * kk * 2u;
+  for (var co = co0; co < min(p.cout, co0 + p.chunk); co++) {
     for (var ky = ky0; ky < KH; ky += S) {
       // oy = iy' + (py + p − ky) / S, an exact division.
       let oy = i32(q.y) + (i32(py + p.pad) - i32(ky)) / i32(S);
@@ -276,7 +289,7 @@ fn conv2d_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgro
     slot += kk * 2u;
   }
   let hw = p.h * p.w;
-  let base = q.n * p.cin * hw + (q.y * S + py) * p.w + q.x0 * S + px;
+  let base = split * p.count + q.n * p.cin * hw + (q.y * S + py) * p.w + q.x0 * S + px;
   store_segment(q, base, S, hw, ci0, p.cin, acc, array<vec4f, 2>(vec4f(0.0), vec4f(0.0)));
 }
 

@@ -53,6 +53,11 @@ export class Gpu {
    * it (EARLYPHASE_KERNELS, to compare both sets on one adapter). Results differ between sets.
    */
   kernels: AdapterClass;
+  /**
+   * Tuning overrides by name (EARLYPHASE_TUNE=name=value,…), for comparing kernel variants on one
+   * GPU in one run; each kernel module documents its names and defaults. Empty normally.
+   */
+  tune: Readonly<Record<string, number>> = {};
   private lostReason: string | null = null;
   private destroyed = false;
 

@@ -25,6 +25,48 @@ const WGRAD_PARAMS = [
 const WGRAD_LANES = 256;
 const WGRAD_MAX_TAPS = 9;
 const WGRAD_TARGET_GROUPS = 1024;
+/**
+ * 'gpu' set: the forward and input-gradient kernels split their channel reduction (at least 8
+ * channels per split) until a layer has this many invocations; an H200 holds ~270K in flight and
+ * ResNet-20's 8×8 stage has only 8K without splits. Tunable as gpu.tune.convSplitThreads (0: off);
+ * gpu.tune.convWeightGradPixels = 0 selects conv2d.wgsl's weight gradient instead of the pixel one.
+ */
+const SPLIT_THREADS = 65536;
+const SPLIT_MIN_CHANNELS = 8;
+
+interface ReductionSplit { splits: number; chunk: number }
+
+/** Channel splits of the forward (reducing Cin) or input-gradient (reducing Cout) kernel. */
+function reductionSplit(gpu: Gpu, s: Conv2dShape, variant: AdapterClass, direction: 'forward' | 'input'): ReductionSplit {
+  const reduced = direction === 'forward' ? s.cin : s.cout;
+  const target = gpu.tune.convSplitThreads ?? SPLIT_THREADS;
+  if (variant !== 'gpu' || target <= 0) return { splits: 1, chunk: reduced };
+  const { ho, wo } = conv2dOutputSize(s);
+  const threads = direction === 'forward' ? segments(s.n, ho, wo) * Math.ceil(s.cout / CB)
+    : segments(s.n, Math.ceil(s.h / s.stride), Math.ceil(s.w / s.stride)) * s.stride * s.stride * Math.ceil(s.cin / CB);
+  const chunk = Math.max(SPLIT_MIN_CHANNELS, Math.ceil(reduced / Math.max(1, Math.ceil(target / threads))));
+  return { splits: Math.ceil(reduced / chunk), chunk };
+}
+
+/**
+ * Elements of the second scratch the 'gpu' set's split forward / input-gradient kernels write
+ * their partial outputs to (0 when no split happens). Like conv2dScratchLength, one tensor of the
+ * largest such length serves every convolution of a model.
+ */
+export function conv2dPartialsLength(gpu: Gpu, s: Conv2dShape, variant = gpu.kernels): number {
+  const { ho, wo } = conv2dOutputSize(s);
+  const f = reductionSplit(gpu, s, variant, 'forward'), i = reductionSplit(gpu, s, variant, 'input');
+  return Math.max(f.splits > 1 ? f.splits * s.n * s.cout * ho * wo : 0, i.splits > 1 ? i.splits * s.n * s.cin * s.h * s.w : 0);
+}
+
+/** The split plan for this call: one split unless partials are given and the plan wants several. */
+function splitFor(gpu: Gpu, s: Conv2dShape, variant: AdapterClass, direction: 'forward' | 'input', partials: Tensor | undefined, op: string): ReductionSplit {
+  const plan = reductionSplit(gpu, s, variant, direction);
+  if (!partials || plan.splits === 1) return { splits: 1, chunk: direction === 'forward' ? s.cin : s.cout };
+  const need = conv2dPartialsLength(gpu, s, variant);
+  assertShape(partials.length >= need, `${op}: partials ${partials.name} has ${partials.length} elements, needs at least ${need}`);
+  return plan;
+}
 /** Channels per workgroup in the shader (its register block's channel width, `CB`). */
 const CB = 8;
 /** Pixels per invocation along a row in the forward / input-gradient kernels. */
@@ -124,11 +166,13 @@ function checkScratch(op: string, s: Conv2dShape, scratch: Tensor, variant: Adap
 
 /**
  * y = conv(x, weight) + bias. x [N, Cin, H, W], weight [Cout, Cin, kh, kw], bias [Cout] or null,
- * y [N, Cout, Ho, Wo]; scratch: conv2dScratchLength elements (holds the repacked weights).
+ * y [N, Cout, Ho, Wo]; scratch: conv2dScratchLength elements (holds the repacked weights);
+ * partials (optional, conv2dPartialsLength elements, another buffer than scratch): lets the 'gpu'
+ * set split the Cin reduction and add the splits' partial outputs in order.
  */
 export function conv2dForward(
   gpu: Gpu, s: Conv2dShape, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor, scratch: Tensor,
-  variant = gpu.kernels,
+  variant = gpu.kernels, partials?: Tensor,
 ): Dispatch[] {
   const op = 'conv2d_forward';
   const { ho, wo } = checkShape(op, s);
@@ -139,18 +183,25 @@ export function conv2dForward(
   checkScratch(op, s, scratch, variant);
   const { wg } = TUNING[variant];
   const [pack, packed] = packWeights(gpu, s, weight, scratch, true, wg);
-  return [pack, makeDispatch(gpu, {
+  const split = splitFor(gpu, s, variant, 'forward', partials, op);
+  const target = split.splits > 1 ? { ...partials!, length: split.splits * y.length } : y;
+  const d = [pack, makeDispatch(gpu, {
     shader: SHADER, entry: op, constants: { WG: wg, HAS_BIAS: bias ? 1 : 0, KH: s.kh, KW: s.kw, S: s.stride },
     label: `${op}(${y.name})`, flops: conv2dFlops(s),
     // Without a bias the binding still exists in the layout; the input stands in, unread.
-    bindings: [{ read: x }, { write: y }, { uniform: uniform(gpu, op, s) }, { read: packed }, { read: bias ?? x }],
-    workgroups: grid(Math.ceil(segments(s.n, ho, wo) / wg), Math.ceil(s.cout / CB)),
+    bindings: [{ read: x }, { write: target }, { uniform: uniform(gpu, op, s, { chunk: split.chunk, count: y.length }) }, { read: packed }, { read: bias ?? x }],
+    workgroups: grid(Math.ceil(segments(s.n, ho, wo) / wg), split.splits * Math.ceil(s.cout / CB)),
   })];
+  if (split.splits > 1) d.push(sumPartials(gpu, y.name, target, y, s, split.splits, wg));
+  return d;
 }
 
-/** dx = ∂L/∂x from dy [N, Cout, Ho, Wo] and weight; dx [N, Cin, H, W] is overwritten. scratch: conv2dScratchLength elements. */
+/**
+ * dx = ∂L/∂x from dy [N, Cout, Ho, Wo] and weight; dx [N, Cin, H, W] is overwritten. scratch:
+ * conv2dScratchLength elements; partials: as for conv2dForward (splits of the Cout reduction).
+ */
 export function conv2dBackwardInput(
-  gpu: Gpu, s: Conv2dShape, dy: Tensor, weight: Tensor, dx: Tensor, scratch: Tensor, variant = gpu.kernels,
+  gpu: Gpu, s: Conv2dShape, dy: Tensor, weight: Tensor, dx: Tensor, scratch: Tensor, variant = gpu.kernels, partials?: Tensor,
 ): Dispatch[] {
   const op = 'conv2d_backward_input';
   const { ho, wo } = checkShape(op, s);
@@ -162,11 +213,15 @@ export function conv2dBackwardInput(
   const [pack, packed] = packWeights(gpu, s, weight, scratch, false, wg);
   // The largest of the stride² pixel classes (see the shader) sets the segment-block count.
   const classSegments = segments(s.n, Math.ceil(s.h / s.stride), Math.ceil(s.w / s.stride));
-  return [pack, makeDispatch(gpu, {
+  const split = splitFor(gpu, s, variant, 'input', partials, op);
+  const target = split.splits > 1 ? { ...partials!, length: split.splits * dx.length } : dx;
+  const d = [pack, makeDispatch(gpu, {
     shader: SHADER, entry: op, constants: { WG: wg, KH: s.kh, KW: s.kw, S: s.stride }, label: `${op}(${dx.name})`, flops: conv2dFlops(s),
-    bindings: [{ read: dy }, { write: dx }, { uniform: uniform(gpu, op, s) }, { read: packed }],
-    workgroups: grid(Math.ceil(classSegments / wg), s.stride * s.stride * Math.ceil(s.cin / CB)),
+    bindings: [{ read: dy }, { write: target }, { uniform: uniform(gpu, op, s, { chunk: split.chunk, count: dx.length }) }, { read: packed }],
+    workgroups: grid(Math.ceil(classSegments / wg), split.splits * s.stride * s.stride * Math.ceil(s.cin / CB)),
   })];
+  if (split.splits > 1) d.push(sumPartials(gpu, dx.name, target, dx, s, split.splits, wg));
+  return d;
 }
 
 /**
@@ -201,12 +256,14 @@ function weightPlan(s: Conv2dShape, variant: AdapterClass): { wg: number; kBlock
  */
 export function conv2dScratchLength(s: Conv2dShape, variant: AdapterClass): number {
   checkShape('conv2dScratchLength', s);
-  const splits = usesPixelWeightGrad(s, variant) ? pixelWeightPlan(s).splits : weightPlan(s, variant).splits;
+  // Room for either 'gpu' weight gradient (gpu.tune can pick the other one).
+  const pixels = variant === 'gpu' && s.kh * s.kw <= WGRAD_MAX_TAPS ? pixelWeightPlan(s).splits : 0;
+  const splits = Math.max(pixels, weightPlan(s, variant).splits);
   return Math.max(packedLength(s, true), packedLength(s, false), splits * s.cout * s.cin * s.kh * s.kw, s.n * s.cout);
 }
 
-function usesPixelWeightGrad(s: Conv2dShape, variant: AdapterClass): boolean {
-  return variant === 'gpu' && s.kh * s.kw <= WGRAD_MAX_TAPS;
+function usesPixelWeightGrad(s: Conv2dShape, variant: AdapterClass, tune: Gpu['tune']): boolean {
+  return variant === 'gpu' && s.kh * s.kw <= WGRAD_MAX_TAPS && tune.convWeightGradPixels !== 0;
 }
 
 /**
@@ -243,7 +300,7 @@ export function conv2dBackwardWeight(
   checkLength(op, dy, 'output gradient', [s.n, s.cout, ho, wo]);
   checkLength(op, dW, 'weight gradient', [s.cout, s.cin, s.kh, s.kw]);
   checkScratch(op, s, scratch, variant);
-  if (usesPixelWeightGrad(s, variant)) {
+  if (usesPixelWeightGrad(s, variant, gpu.tune)) {
     const entry = 'conv2d_weight_grad_pixels', plan = pixelWeightPlan(s);
     const partials = { ...scratch, length: plan.splits * dW.length };
     assertShape(plan.splits <= MAX_GROUPS && s.cin <= MAX_GROUPS, `${op}: ${plan.splits} pixel chunks × ${s.cin} input channels exceed the grid`);

@@ -87,6 +87,8 @@ class Builder {
   readonly owned: { buffer: GPUBuffer }[] = [];
   private scratchTensor: Tensor | null = null;
   private scratchLength = 0;
+  private partialsTensor: Tensor | null = null;
+  private partialsLength = 0;
 
   constructor(readonly gpu: Gpu, readonly st: ModelState, readonly batch: number, readonly evalOnly: boolean,
     readonly variant: AdapterClass) {}
@@ -162,6 +164,20 @@ class Builder {
     this.scratchLength = Math.max(this.scratchLength, length);
   }
 
+  /** Split conv kernels ('gpu' set) share a second buffer for their partial outputs; reserve room. */
+  reservePartials(length: number): void {
+    this.partialsLength = Math.max(this.partialsLength, length);
+  }
+
+  /** The shared partials buffer, or undefined when no convolution splits; valid once the walk is over. */
+  get partials(): Tensor | undefined {
+    if (!this.partialsTensor && this.partialsLength > 0) {
+      this.partialsTensor = createTensor(this.gpu, 'conv_partials', [this.partialsLength]);
+      this.owned.push(this.partialsTensor);
+    }
+    return this.partialsTensor ?? undefined;
+  }
+
   /** The shared scratch; only valid once the walk is over (inside thunks and backward steps). */
   get scratch(): Tensor {
     if (!this.scratchTensor) {
@@ -203,14 +219,15 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const weight = st.params.get(`${n.name}.weight`), bias = n.bias ? st.params.get(`${n.name}.bias`) : null;
         const xIn = x;
         b.reserveScratch(conv.conv2dScratchLength(s, variant));
+        b.reservePartials(conv.conv2dPartialsLength(gpu, s, variant));
         let forward: Dispatch[] | null = null; // one set of dispatches serves both modes
-        b.both([xIn], [y], () => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch, variant)));
+        b.both([xIn], [y], () => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch, variant, b.partials)));
         const dx = requireDx ? b.grad(`${n.name}.dx`, shape) : null;
         b.back.push((dy) => {
           b.step(b.steps, [dy], [dx], () => {
             const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, xIn, dy, st.grads.get(`${n.name}.weight`), b.scratch, variant)];
             if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), b.scratch, variant));
-            if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch, variant));
+            if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch, variant, b.partials));
             return d;
           });
           return dx;

@@ -57,12 +57,14 @@ function shapeCase(spec: Spec): KernelCase {
       const dy = randomArray(rng, s.n * s.cout * ho * wo);
       const v = variant ?? gpu.adapter.class;
       const scratch = k.conv2dScratchLength(s, v);
+      // The 'gpu' set splits the channel reductions of these small layers (few invocations).
+      const partials = Math.max(1, k.conv2dPartialsLength(gpu, s, v));
       const out = await runOnGpu(gpu,
         { x: { shape: xs, data: x.f32 }, w: { shape: ws, data: w.f32 }, b: { shape: [s.cout], data: b.f32 }, dy: { shape: ys, data: dy.f32 } },
-        { y: ys, dx: xs, dw: ws, db: [s.cout], scratch: [scratch] },
+        { y: ys, dx: xs, dw: ws, db: [s.cout], scratch: [scratch], partials: [partials] },
         (t) => [
-          ...k.conv2dForward(gpu, s, t.x!, t.w!, bias ? t.b! : null, t.y!, t.scratch!, v),
-          ...k.conv2dBackwardInput(gpu, s, t.dy!, t.w!, t.dx!, t.scratch!, v),
+          ...k.conv2dForward(gpu, s, t.x!, t.w!, bias ? t.b! : null, t.y!, t.scratch!, v, t.partials!),
+          ...k.conv2dBackwardInput(gpu, s, t.dy!, t.w!, t.dx!, t.scratch!, v, t.partials!),
           ...k.conv2dBackwardWeight(gpu, s, t.x!, t.dy!, t.dw!, t.scratch!, v),
           ...k.conv2dBackwardBias(gpu, s, t.dy!, t.db!, t.scratch!, v),
         ]);
