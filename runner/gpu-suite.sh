@@ -17,14 +17,16 @@ step() { # step NAME LIMIT_S CMD... : runs CMD, appends to OUTDIR/NAME.txt, note
 }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/summary.txt" 2>&1
 # Most important first: a later step may be cut off by the call's time limit.
-# Per-dispatch GPU time of a ResNet-20 step, then whole steps against PyTorch eager and compile.
+# Per-dispatch GPU time of a ResNet-20 step: the defaults, then each tuning variant (Gpu.tune).
 step profile 90 $cli profile --model cifar_resnet_20 --batch 128 --reps 5
-step bench 200 $cli bench --suite training --peer pytorch --warmup 5 --reps 30
+for t in ${EARLYPHASE_SUITE_TUNES:-convWeightGradPixels=0 convSplitThreads=0 convSplitThreads=32768 convSplitThreads=131072 convSplitThreads=262144 convWg=128 convWg=32 convWeightGradGroups=512 convWeightGradGroups=2048}; do
+  step variants 30 env EARLYPHASE_TUNE=$t $cli profile --model cifar_resnet_20 --batch 128 --reps 5 --top 1
+done
+step bench 200 $cli bench --suite training --peer pytorch --warmup 5 --reps 20
 # Correctness on the GPU: every kernel case.
 step check 90 $cli check
-# cuDNN's time per kernel, and our step with the CPU kernel set for comparison.
+# cuDNN's time per kernel.
 step cudnn 60 python3 runner/bench/pytorch_kernels.py --model cifar_resnet_20
-step profile 60 env EARLYPHASE_KERNELS=cpu $cli profile --model cifar_resnet_20 --batch 128 --reps 3
 step profile 30 $cli profile --model mnist_lenet_300_100 --batch 128 --reps 5
 # Real runs through the trainer: ResNet-20 twice (bitwise identical?), the LeNet recipe.
 for r in a b; do

@@ -84,6 +84,8 @@ export interface ProfileSection {
 
 export interface ProfileResult {
   adapter: { name: string; description: string; class: string; timestampQuery: boolean };
+  /** The kernel set used (the adapter's class unless EARLYPHASE_KERNELS overrides) and EARLYPHASE_TUNE. */
+  kernels: string; tune: Record<string, number>;
   model: string; batch: number; density: number; reps: number;
   sections: ProfileSection[];
 }
@@ -204,6 +206,7 @@ export async function runProfile(cfg: ProfileConfig, adapter: string | undefined
     }
     return {
       adapter: { name: gpu.adapter.shortName, description: gpu.adapter.description, class: gpu.adapter.class, timestampQuery: gpu.hasTimestamps },
+      kernels: gpu.kernels, tune: { ...gpu.tune },
       model: cfg.model, batch: cfg.batch, density: cfg.density, reps: cfg.reps, sections,
     };
   } finally {
@@ -212,7 +215,8 @@ export async function runProfile(cfg: ProfileConfig, adapter: string | undefined
 }
 
 export function formatProfile(r: ProfileResult, top: number): string {
-  const out: string[] = [`adapter: ${r.adapter.name} (${r.adapter.description})`];
+  const tune = Object.entries(r.tune).map(([k, v]) => `${k}=${v}`).join(', ');
+  const out: string[] = [`adapter: ${r.adapter.name} (${r.adapter.description}), kernel set: ${r.kernels}${tune ? ` (tune: ${tune})` : ''}`];
   for (const s of r.sections) {
     const what = s.mode === 'train' ? 'training step (gather, forward, loss, backward, masked SGD)' : 'evaluation batch (gather, eval-mode forward, loss)';
     const pct = (x: number) => `${((100 * x) / s.pipelined.msPerStep).toFixed(1)}% of the pipelined step`;

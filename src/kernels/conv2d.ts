@@ -24,17 +24,23 @@ const WGRAD_PARAMS = [
 /** Lanes of the pixel weight-gradient kernel, taps it holds, and the workgroups it aims for. */
 const WGRAD_LANES = 256;
 const WGRAD_MAX_TAPS = 9;
-const WGRAD_TARGET_GROUPS = 1024;
+const WGRAD_TARGET_GROUPS = 1024; // gpu.tune.convWeightGradGroups
 /**
  * 'gpu' set: the forward and input-gradient kernels split their channel reduction (at least 8
  * channels per split) until a layer has this many invocations; an H200 holds ~270K in flight and
  * ResNet-20's 8×8 stage has only 8K without splits. Tunable as gpu.tune.convSplitThreads (0: off);
- * gpu.tune.convWeightGradPixels = 0 selects conv2d.wgsl's weight gradient instead of the pixel one.
+ * gpu.tune.convWeightGradPixels = 0 selects conv2d.wgsl's weight gradient instead of the pixel one;
+ * gpu.tune.convWg sets the forward / input-gradient workgroup size of the 'gpu' set.
  */
 const SPLIT_THREADS = 65536;
 const SPLIT_MIN_CHANNELS = 8;
 
 interface ReductionSplit { splits: number; chunk: number }
+
+/** Workgroup size of the forward / input-gradient kernels (and their weight repacks). */
+function segmentGroup(gpu: Gpu, variant: AdapterClass): number {
+  return variant === 'gpu' ? gpu.tune.convWg ?? TUNING.gpu.wg : TUNING.cpu.wg;
+}
 
 /** Channel splits of the forward (reducing Cin) or input-gradient (reducing Cout) kernel. */
 function reductionSplit(gpu: Gpu, s: Conv2dShape, variant: AdapterClass, direction: 'forward' | 'input'): ReductionSplit {
@@ -159,8 +165,8 @@ function packWeights(gpu: Gpu, s: Conv2dShape, weight: Tensor, scratch: Tensor, 
   }), packed];
 }
 
-function checkScratch(op: string, s: Conv2dShape, scratch: Tensor, variant: AdapterClass): void {
-  const need = conv2dScratchLength(s, variant);
+function checkScratch(gpu: Gpu, op: string, s: Conv2dShape, scratch: Tensor, variant: AdapterClass): void {
+  const need = conv2dScratchLength(s, variant, gpu.tune);
   assertShape(scratch.length >= need, `${op}: scratch ${scratch.name} has ${scratch.length} elements, needs at least ${need}`);
 }
 
@@ -180,8 +186,8 @@ export function conv2dForward(
   checkLength(op, weight, 'weight', [s.cout, s.cin, s.kh, s.kw]);
   if (bias) checkLength(op, bias, 'bias', [s.cout]);
   checkLength(op, y, 'output', [s.n, s.cout, ho, wo]);
-  checkScratch(op, s, scratch, variant);
-  const { wg } = TUNING[variant];
+  checkScratch(gpu, op, s, scratch, variant);
+  const wg = segmentGroup(gpu, variant);
   const [pack, packed] = packWeights(gpu, s, weight, scratch, true, wg);
   const split = splitFor(gpu, s, variant, 'forward', partials, op);
   const target = split.splits > 1 ? { ...partials!, length: split.splits * y.length } : y;
@@ -208,8 +214,8 @@ export function conv2dBackwardInput(
   checkLength(op, dy, 'output gradient', [s.n, s.cout, ho, wo]);
   checkLength(op, weight, 'weight', [s.cout, s.cin, s.kh, s.kw]);
   checkLength(op, dx, 'input gradient', [s.n, s.cin, s.h, s.w]);
-  checkScratch(op, s, scratch, variant);
-  const { wg } = TUNING[variant];
+  checkScratch(gpu, op, s, scratch, variant);
+  const wg = segmentGroup(gpu, variant);
   const [pack, packed] = packWeights(gpu, s, weight, scratch, false, wg);
   // The largest of the stride² pixel classes (see the shader) sets the segment-block count.
   const classSegments = segments(s.n, Math.ceil(s.h / s.stride), Math.ceil(s.w / s.stride));
@@ -254,10 +260,10 @@ function weightPlan(s: Conv2dShape, variant: AdapterClass): { wg: number; kBlock
  * partials). Each call's dispatches use it only between their own first and last dispatch, so one
  * tensor of the largest such length can serve every convolution of a model.
  */
-export function conv2dScratchLength(s: Conv2dShape, variant: AdapterClass): number {
+export function conv2dScratchLength(s: Conv2dShape, variant: AdapterClass, tune: Gpu['tune'] = {}): number {
   checkShape('conv2dScratchLength', s);
   // Room for either 'gpu' weight gradient (gpu.tune can pick the other one).
-  const pixels = variant === 'gpu' && s.kh * s.kw <= WGRAD_MAX_TAPS ? pixelWeightPlan(s).splits : 0;
+  const pixels = variant === 'gpu' && s.kh * s.kw <= WGRAD_MAX_TAPS ? pixelWeightPlan(s, tune).splits : 0;
   const splits = Math.max(pixels, weightPlan(s, variant).splits);
   return Math.max(packedLength(s, true), packedLength(s, false), splits * s.cout * s.cin * s.kh * s.kw, s.n * s.cout);
 }
@@ -270,10 +276,10 @@ function usesPixelWeightGrad(s: Conv2dShape, variant: AdapterClass, tune: Gpu['t
  * Chunks of output pixels for the pixel weight-gradient kernel: whole multiples of its 256 lanes,
  * 1 to 64 pixels per lane, about WGRAD_TARGET_GROUPS workgroups over (chunk, ci, 8 output channels).
  */
-function pixelWeightPlan(s: Conv2dShape): { chunk: number; splits: number } {
+function pixelWeightPlan(s: Conv2dShape, tune: Gpu['tune']): { chunk: number; splits: number } {
   const { ho, wo } = conv2dOutputSize(s);
   const pixels = s.n * ho * wo;
-  const wanted = Math.max(1, Math.ceil(WGRAD_TARGET_GROUPS / (s.cin * Math.ceil(s.cout / CB))));
+  const wanted = Math.max(1, Math.ceil((tune.convWeightGradGroups ?? WGRAD_TARGET_GROUPS) / (s.cin * Math.ceil(s.cout / CB))));
   const lanes = Math.min(64, Math.max(1, Math.ceil(pixels / wanted / WGRAD_LANES)));
   const chunk = lanes * WGRAD_LANES;
   return { chunk, splits: Math.ceil(pixels / chunk) };
@@ -299,9 +305,9 @@ export function conv2dBackwardWeight(
   checkLength(op, x, 'input', [s.n, s.cin, s.h, s.w]);
   checkLength(op, dy, 'output gradient', [s.n, s.cout, ho, wo]);
   checkLength(op, dW, 'weight gradient', [s.cout, s.cin, s.kh, s.kw]);
-  checkScratch(op, s, scratch, variant);
+  checkScratch(gpu, op, s, scratch, variant);
   if (usesPixelWeightGrad(s, variant, gpu.tune)) {
-    const entry = 'conv2d_weight_grad_pixels', plan = pixelWeightPlan(s);
+    const entry = 'conv2d_weight_grad_pixels', plan = pixelWeightPlan(s, gpu.tune);
     const partials = { ...scratch, length: plan.splits * dW.length };
     assertShape(plan.splits <= MAX_GROUPS && s.cin <= MAX_GROUPS, `${op}: ${plan.splits} pixel chunks × ${s.cin} input channels exceed the grid`);
     return [
@@ -335,7 +341,7 @@ export function conv2dBackwardBias(gpu: Gpu, s: Conv2dShape, dy: Tensor, db: Ten
   const { ho, wo } = checkShape(op, s);
   checkLength(op, dy, 'output gradient', [s.n, s.cout, ho, wo]);
   checkLength(op, db, 'bias gradient', [s.cout]);
-  checkScratch(op, s, scratch, variant);
+  checkScratch(gpu, op, s, scratch, variant);
   const { wg } = TUNING[variant];
   const count = s.n * s.cout;
   const partials = { ...scratch, length: count };

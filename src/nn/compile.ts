@@ -218,7 +218,7 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const y = b.act(`${n.name}.out`, [n.cout, ho, wo]);
         const weight = st.params.get(`${n.name}.weight`), bias = n.bias ? st.params.get(`${n.name}.bias`) : null;
         const xIn = x;
-        b.reserveScratch(conv.conv2dScratchLength(s, variant));
+        b.reserveScratch(conv.conv2dScratchLength(s, variant, gpu.tune));
         b.reservePartials(conv.conv2dPartialsLength(gpu, s, variant));
         let forward: Dispatch[] | null = null; // one set of dispatches serves both modes
         b.both([xIn], [y], () => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch, variant, b.partials)));
