@@ -25,14 +25,14 @@ done
 step bench 200 $cli bench --suite training --peer pytorch --warmup 5 --reps 20
 # Correctness on the GPU: every kernel case.
 step check 90 $cli check
-# cuDNN's time per kernel.
-step cudnn 60 python3 runner/bench/pytorch_kernels.py --model cifar_resnet_20
-step profile 30 $cli profile --model mnist_lenet_300_100 --batch 128 --reps 5
 # Real runs through the trainer: ResNet-20 twice (bitwise identical?), the LeNet recipe.
 for r in a b; do
   step train 60 $cli train --default-hparams cifar_resnet_20 --dataset-name fashion_mnist --training-steps 2ep --evaluate-only-at-end --root /tmp/runs_$r
 done
 for r in a b; do grep -ho '"weightsHash": *"[0-9a-f]*"' -r /tmp/runs_$r | sed "s/^/$r /" >> "$out/summary.txt"; done
+# cuDNN's time per kernel.
+step cudnn 60 python3 runner/bench/pytorch_kernels.py --model cifar_resnet_20
+step profile 30 $cli profile --model mnist_lenet_300_100 --batch 128 --reps 5
 step train 60 $cli train --default-hparams mnist_lenet_300_100 --dataset-name fashion_mnist --root /tmp/runs_lenet
 # The GPU test files (any adapter will do).
 step tests 120 env EARLYPHASE_REQUIRE_ADAPTERS=nvidia EARLYPHASE_TEST_ADAPTERS=nvidia node runner/test.mjs test/kernels
