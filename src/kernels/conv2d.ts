@@ -24,7 +24,7 @@ const WGRAD_PARAMS = [
 /** Lanes of the pixel weight-gradient kernel, taps it holds, and the workgroups it aims for. */
 const WGRAD_LANES = 256;
 const WGRAD_MAX_TAPS = 9;
-const WGRAD_TARGET_GROUPS = 1024; // gpu.tune.convWeightGradGroups
+const WGRAD_TARGET_GROUPS = 512; // gpu.tune.convWeightGradGroups (H200: 512 beat 1024 and 2048)
 /**
  * 'gpu' set: the forward and input-gradient kernels split their channel reduction (at least 8
  * channels per split) until a layer has this many invocations; an H200 holds ~270K in flight and
@@ -32,7 +32,7 @@ const WGRAD_TARGET_GROUPS = 1024; // gpu.tune.convWeightGradGroups
  * gpu.tune.convWeightGradPixels = 0 selects conv2d.wgsl's weight gradient instead of the pixel one;
  * gpu.tune.convWg sets the forward / input-gradient workgroup size of the 'gpu' set.
  */
-const SPLIT_THREADS = 65536;
+const SPLIT_THREADS = 32768; // H200: 32768 beat 0, 65536, 131072 and 262144
 const SPLIT_MIN_CHANNELS = 8;
 
 interface ReductionSplit { splits: number; chunk: number }
