@@ -10,7 +10,7 @@
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { Arena, createTensor, numel, type Tensor } from '../gpu/tensor.ts';
-import { planBuffers } from '../gpu/reuse.ts';
+import { Builder, type Shape } from './compile-builder.ts';
 import { buffers, parameters, type ModelSpec, type Node } from './graph.ts';
 import * as conv from '../kernels/conv2d.ts';
 import * as bn from '../kernels/batchnorm.ts';
@@ -62,131 +62,6 @@ export interface CompiledModel {
   destroy(): void;
 }
 
-type Shape = number[]; // per sample: [C, H, W] or [F]
-
-/** Builder state while walking the tree. */
-class Builder {
-  /**
-   * Forward dispatches are created after the walk (thunks), because conv kernels need the shared
-   * scratch buffer, whose size is only known once every layer has been seen.
-   */
-  readonly fwdTrain: (() => Dispatch[])[] = [];
-  readonly fwdEval: (() => Dispatch[])[] = [];
-  /**
-   * Backward tape, pushed in forward order, run in reverse (runBackward). Each entry maps dy → dx
-   * (null where no dx is needed) and records its dispatches with `step`.
-   */
-  readonly back: ((dy: Tensor) => Tensor | null)[] = [];
-  /** The backward pass in execution order: each step's dispatches, created once gradients have buffers. */
-  readonly steps: (() => Dispatch[])[] = [];
-  /**
-   * Tensors whose buffers are shared by lifetime, with the range of steps that touch them (in the
-   * one list that uses them: backward, or forwardEval in an evaluation-only instance).
-   */
-  private readonly pooled: { t: Tensor; first: number; last: number; bind(buffer: GPUBuffer): void }[] = [];
-  readonly owned: { buffer: GPUBuffer }[] = [];
-  private scratchTensor: Tensor | null = null;
-  private scratchLength = 0;
-  private partialsTensor: Tensor | null = null;
-  private partialsLength = 0;
-
-  constructor(readonly gpu: Gpu, readonly st: ModelState, readonly batch: number, readonly evalOnly: boolean,
-    readonly variant: AdapterClass) {}
-
-  tensor(name: string, shape: Shape): Tensor {
-    const t = createTensor(this.gpu, name, [this.batch, ...shape]);
-    this.owned.push(t);
-    return t;
-  }
-
-  /** A forward output: its own buffer when a backward pass will read it, else pooled. */
-  act(name: string, shape: Shape): Tensor {
-    return this.evalOnly ? this.grad(name, shape) : this.tensor(name, shape);
-  }
-
-  /**
-   * A gradient-flow tensor (or an evaluation-only activation): its buffer is chosen once the
-   * whole dispatch order is known, so it may only be bound inside a step's dispatch thunk
-   * (reading `buffer` earlier throws).
-   */
-  grad(name: string, shape: Shape): Tensor {
-    let buffer: GPUBuffer | null = null;
-    const full = [this.batch, ...shape];
-    const t: Tensor = {
-      name, offset: 0, length: numel(full), shape: full,
-      get buffer(): GPUBuffer {
-        if (!buffer) throw new Error(`gradient ${name} bound before buffers were assigned`);
-        return buffer;
-      },
-    };
-    this.pooled.push({ t, first: -1, last: -1, bind: (b) => { buffer = b; } });
-    return t;
-  }
-
-  /**
-   * Appends one step to `list` (this.steps or this.fwdEval) that reads `reads` and writes `writes`.
-   * A step is the unit of lifetime: every tensor it touches is live for the whole step, so a
-   * step's inputs and outputs never share a buffer even when it runs several dispatches.
-   */
-  step(list: (() => Dispatch[])[], reads: readonly (Tensor | null)[], writes: readonly (Tensor | null)[], dispatches: () => Dispatch[]): void {
-    const at = list.length;
-    for (const t of [...reads, ...writes]) {
-      const p = t && this.pooled.find((e) => e.t === t);
-      if (!p) continue; // has its own buffer (input, dlogits, parameters, activations of a training instance)
-      if (p.first < 0) p.first = at;
-      p.last = at;
-    }
-    list.push(dispatches);
-  }
-
-  /**
-   * Gives every pooled tensor that a step touched a buffer shared only with tensors of disjoint
-   * lifetime. `liveAfter` is read after the last step (the logits of an evaluation-only
-   * instance, read by the loss), so it stays live to the end.
-   */
-  allocatePooled(liveAfter: Tensor | null): void {
-    const used = this.pooled.filter((p) => p.first >= 0);
-    const end = Math.max(0, ...used.map((p) => p.last)) + 1;
-    const plan = planBuffers(used.map((p) => ({ size: p.t.length, first: p.first, last: p.t === liveAfter ? end : p.last })));
-    const buffers = plan.sizes.map((n, i) => createTensor(this.gpu, `pooled_slot${i}`, [n]).buffer);
-    this.owned.push(...buffers.map((buffer) => ({ buffer })));
-    for (const [i, p] of used.entries()) p.bind(buffers[plan.slot[i]!]!);
-  }
-
-  /** Both modes run this layer's forward, which reads `reads` and writes `writes`. */
-  both(reads: readonly Tensor[], writes: readonly Tensor[], f: () => Dispatch[]): void {
-    this.fwdTrain.push(f);
-    this.step(this.fwdEval, reads, writes, f);
-  }
-
-  /** Conv and batch-norm kernels share one scratch buffer (dispatches in a pass run in order); reserve room. */
-  reserveScratch(length: number): void {
-    this.scratchLength = Math.max(this.scratchLength, length);
-  }
-
-  /** Split conv kernels ('gpu' set) share a second buffer for their partial outputs; reserve room. */
-  reservePartials(length: number): void {
-    this.partialsLength = Math.max(this.partialsLength, length);
-  }
-
-  /** The shared partials buffer, or undefined when no convolution splits; valid once the walk is over. */
-  get partials(): Tensor | undefined {
-    if (!this.partialsTensor && this.partialsLength > 0) {
-      this.partialsTensor = createTensor(this.gpu, 'conv_partials', [this.partialsLength]);
-      this.owned.push(this.partialsTensor);
-    }
-    return this.partialsTensor ?? undefined;
-  }
-
-  /** The shared scratch; only valid once the walk is over (inside thunks and backward steps). */
-  get scratch(): Tensor {
-    if (!this.scratchTensor) {
-      this.scratchTensor = createTensor(this.gpu, 'conv_scratch', [Math.max(this.scratchLength, 1)]);
-      this.owned.push(this.scratchTensor);
-    }
-    return this.scratchTensor;
-  }
-}
 
 function spatial(shape: Shape): { c: number; h: number; w: number } {
   if (shape.length !== 3) throw new Error(`expected a [C, H, W] activation, got [${shape}]`);
