@@ -9,7 +9,8 @@ import type { Gpu } from '../../src/gpu/gpu.ts';
 import type { Dispatch } from '../../src/gpu/dispatch.ts';
 import { createTensor, upload } from '../../src/gpu/tensor.ts';
 import { Program } from '../../src/gpu/program.ts';
-import { type CompiledModel, compileModel, createModelState, destroyModelState } from '../../src/nn/compile.ts';
+import { compileModel, createModelState } from '../../src/nn/compile.ts';
+import { collectBuffers } from '../../src/gpu/ownership.ts';
 import { getModel } from '../../src/nn/zoo.ts';
 import { initParameters, initRunningStats } from '../../src/nn/init.ts';
 import { batchGather, packImageShards } from '../../src/kernels/batch.ts';
@@ -58,46 +59,41 @@ export function buildTrainStep(gpu: Gpu, model: string, batch: number, density: 
   return { program: s.program, dispatches: s.dispatches, setStep: (i) => s.setStep(i), destroy: () => s.destroy() };
 }
 
-/** One batch of test-set evaluation as the trainer's Evaluator runs it. */
+/**
+ * One batch of test-set evaluation as the trainer's Evaluator runs it. Every buffer made while it
+ * is built (kernel uniforms included) is collected and freed by destroy(), on error too.
+ */
 export function buildEvalStep(gpu: Gpu, model: string, batch: number, density: number): ProfiledStep {
+  const { value, buffers } = collectBuffers(gpu.device, () => evalStep(gpu, model, batch, density));
+  return { ...value, destroy() { value.program.destroy(); for (const b of buffers) b.destroy(); } };
+}
+
+function evalStep(gpu: Gpu, model: string, batch: number, density: number): Omit<ProfiledStep, 'destroy'> {
   const spec = getModel(model);
   const d = datasetFor(model);
   const [C, H, W] = spec.input;
   const st = createModelState(gpu, spec);
-  const owned: { buffer: GPUBuffer }[] = [];
-  let m: CompiledModel | null = null;
-  const release = () => { m?.destroy(); for (const o of owned) o.buffer.destroy(); destroyModelState(st); };
-  try {
-    const params = initParameters(spec, st.params, 1, 'uniform');
-    const mask = randomMask(spec, st.params.layout(), st.params.elements, density);
-    for (let i = 0; i < params.length; i++) params[i]! *= mask[i]!;
-    upload(gpu, st.params.all(), params);
-    if (st.stats.names.length) upload(gpu, st.stats.all(), initRunningStats(st.stats));
-    const examples = Math.max(d.test, batch);
-    const chw = C * H * W;
-    const bytes = randomFillSync(new Uint8Array(examples * chw));
-    const shards = packImageShards(bytes, chw, gpu.device.limits.maxStorageBufferBindingSize).map((s, i) => ({
-      tensor: createTensor(gpu, `profile.images${i}`, [s.words.length], s.words), examples: s.examples,
-    }));
-    const labels = createTensor(gpu, 'profile.labels', [examples], Uint32Array.from(bytes.subarray(0, examples), (b) => b % spec.classes));
-    const batches = Math.floor(examples / batch);
-    const order = createTensor(gpu, 'profile.order', [examples], Uint32Array.from({ length: examples }, (_, i) => i));
-    const batchLabels = createTensor(gpu, 'profile.batch_labels', [batch]);
-    const stats = createTensor(gpu, 'profile.eval_stats', [2]);
-    owned.push(...shards.map((s) => s.tensor), labels, order, batchLabels, stats);
-    m = compileModel(gpu, st, batch, { backward: false });
-    const gather = batchGather(gpu, { images: shards, labels, count: examples, channels: C, height: H, width: W }, order,
-      { x: m.input, labels: batchLabels }, { batch, ...normalizationFor(d.name, C), augment: false, rotation: false, blurFactor: 1, seed: 11 });
-    const loss = crossEntropyEval(gpu, m.logits, batchLabels, spec.classes, { stats, slot: 0, accumulate: true });
-    const dispatches = [gather.dispatch, ...m.forwardEval, loss];
-    const program = new Program(gpu, 'profile-eval-step', [dispatches]);
-    return {
-      program, dispatches,
-      setStep: (i) => gather.setStep((i % batches) * batch, 0),
-      destroy() { program.destroy(); release(); },
-    };
-  } catch (e) {
-    release();
-    throw e;
-  }
+  const params = initParameters(spec, st.params, 1, 'uniform');
+  const mask = randomMask(spec, st.params.layout(), st.params.elements, density);
+  for (let i = 0; i < params.length; i++) params[i]! *= mask[i]!;
+  upload(gpu, st.params.all(), params);
+  if (st.stats.names.length) upload(gpu, st.stats.all(), initRunningStats(st.stats));
+  const examples = Math.max(d.test, batch);
+  const chw = C * H * W;
+  const bytes = randomFillSync(new Uint8Array(examples * chw));
+  const shards = packImageShards(bytes, chw, gpu.device.limits.maxStorageBufferBindingSize).map((s, i) => ({
+    tensor: createTensor(gpu, `profile.images${i}`, [s.words.length], s.words), examples: s.examples,
+  }));
+  const labels = createTensor(gpu, 'profile.labels', [examples], Uint32Array.from(bytes.subarray(0, examples), (b) => b % spec.classes));
+  const batches = Math.floor(examples / batch);
+  const order = createTensor(gpu, 'profile.order', [examples], Uint32Array.from({ length: examples }, (_, i) => i));
+  const batchLabels = createTensor(gpu, 'profile.batch_labels', [batch]);
+  const stats = createTensor(gpu, 'profile.eval_stats', [2]);
+  const m = compileModel(gpu, st, batch, { backward: false });
+  const gather = batchGather(gpu, { images: shards, labels, count: examples, channels: C, height: H, width: W }, order,
+    { x: m.input, labels: batchLabels }, { batch, ...normalizationFor(d.name, C), augment: false, rotation: false, blurFactor: 1, seed: 11 });
+  const loss = crossEntropyEval(gpu, m.logits, batchLabels, spec.classes, { stats, slot: 0, accumulate: true });
+  const dispatches = [gather.dispatch, ...m.forwardEval, loss];
+  const program = new Program(gpu, 'profile-eval-step', [dispatches]);
+  return { program, dispatches, setStep: (i) => gather.setStep((i % batches) * batch, 0) };
 }

@@ -4,7 +4,8 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import { createTensor, download, upload } from '../gpu/tensor.ts';
 import { runDispatches, type Dispatch } from '../gpu/dispatch.ts';
-import { compileModel, createModelState, destroyModelState, type CompiledModel, type ModelState } from '../nn/compile.ts';
+import { compileModel, createModelState, type CompiledModel, type ModelState } from '../nn/compile.ts';
+import { collectBuffers } from '../gpu/ownership.ts';
 import { crossEntropyEval } from '../kernels/loss.ts';
 import type { BatchGather } from '../kernels/batch.ts';
 import type { ModelSpec } from '../nn/graph.ts';
@@ -64,13 +65,19 @@ export class Evaluator {
 /** Evaluates arbitrary weight states of one model (e.g. points between two networks). */
 export class WeightsEvaluator {
   private readonly st: ModelState;
-  private readonly dev: DeviceDataset;
   private readonly ev: Evaluator;
 
+  /** Every buffer made while constructing (kernel uniforms included): destroy() frees them all. */
+  private readonly buffers: GPUBuffer[];
+
   constructor(private readonly gpu: Gpu, spec: ModelSpec, h: Hparams, data: DatasetSplits, replicate: number) {
-    this.st = createModelState(gpu, spec);
-    this.dev = new DeviceDataset(gpu, data, h, replicate);
-    this.ev = new Evaluator(gpu, this.st, this.dev, h.dataset.batch_size);
+    const built = collectBuffers(gpu.device, () => {
+      const st = createModelState(gpu, spec);
+      const dev = new DeviceDataset(gpu, data, h, replicate);
+      return { st, ev: new Evaluator(gpu, st, dev, h.dataset.batch_size) };
+    });
+    ({ st: this.st, ev: this.ev } = built.value);
+    this.buffers = built.buffers;
   }
 
   async evaluate(s: HostState): Promise<{ loss: number; accuracy: number }> {
@@ -80,7 +87,6 @@ export class WeightsEvaluator {
   }
 
   destroy(): void {
-    this.ev.destroy(); this.dev.destroy();
-    destroyModelState(this.st);
+    for (const b of this.buffers) b.destroy();
   }
 }

@@ -14,7 +14,7 @@ import { initParameters, initRunningStats } from '../../src/nn/init.ts';
 import { syntheticSplits, SYNTHETIC_DEFAULTS } from '../../src/data/synthetic.ts';
 import { presetHparams, type Hparams } from '../../src/train/hparams.ts';
 import { freshOptimizerState, optimizerLayout } from '../../src/train/optimizer.ts';
-import { Evaluator } from '../../src/train/evaluator.ts';
+import { Evaluator, WeightsEvaluator } from '../../src/train/evaluator.ts';
 import { TrainStep, stateLayout } from '../../src/train/train-step.ts';
 import { defaultMask } from '../../src/train/trainer.ts';
 import { testAdapters } from '../adapters.ts';
@@ -53,20 +53,26 @@ async function run(step: TrainStep, from: number, to: number) {
   await step.flush();
 }
 
+/** Records every buffer `device` creates from now on and whether it was destroyed; restore() stops it. */
+function trackBuffers(device: GPUDevice) {
+  const original = device.createBuffer;
+  const made: { label: string; uniform: boolean; destroyed: boolean }[] = [];
+  device.createBuffer = function (desc: GPUBufferDescriptor) {
+    const b = original.call(device, desc), rec = { label: desc.label ?? '', uniform: (desc.usage & 0x40) !== 0, destroyed: false };
+    made.push(rec);
+    const destroy = b.destroy.bind(b);
+    b.destroy = () => { rec.destroyed = true; destroy(); };
+    return b;
+  };
+  return { made, restore: () => { device.createBuffer = original; } };
+}
+
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 for (const name of await testAdapters()) {
   test(`[${name}] TrainStep.destroy frees every buffer it made or adopted, uniforms included`, async () => {
     const gpu = await openGpu(name);
-    const device = gpu.device, original = device.createBuffer;
-    const made: { label: string; uniform: boolean; destroyed: boolean }[] = [];
-    device.createBuffer = function (desc: GPUBufferDescriptor) {
-      const b = original.call(device, desc), rec = { label: desc.label ?? '', uniform: (desc.usage & 0x40) !== 0, destroyed: false };
-      made.push(rec);
-      const destroy = b.destroy.bind(b);
-      b.destroy = () => { rec.destroyed = true; destroy(); };
-      return b;
-    };
+    const { made, restore } = trackBuffers(gpu.device);
     try {
       const h = hparams('adam'), step = build(gpu, h);
       const { state, mask } = initialState(step, h);
@@ -83,7 +89,30 @@ for (const name of await testAdapters()) {
       assert.ok(uniforms > 20, `only ${uniforms} uniform buffers were seen`);
       console.log(`# [${name}] ${made.length} buffers created (${uniforms} uniforms), all destroyed`);
     } finally {
-      device.createBuffer = original;
+      restore();
+      gpu.destroy();
+    }
+  });
+
+  test(`[${name}] WeightsEvaluator (instability analysis) frees every buffer it made, uniforms included`, async () => {
+    const gpu = await openGpu(name);
+    try {
+      const h = hparams('sgd'), step = build(gpu, h);
+      const { state } = initialState(step, h);
+      const spec = step.state.spec;
+      step.destroy();
+      const { made, restore } = trackBuffers(gpu.device);
+      try {
+        const ev = new WeightsEvaluator(gpu, spec, h, DATA, 1);
+        const r = await ev.evaluate(state);
+        assert.ok(Number.isFinite(r.loss) && r.accuracy >= 0 && r.accuracy <= 1, `evaluation gave ${JSON.stringify(r)}`);
+        ev.destroy();
+      } finally {
+        restore();
+      }
+      assert.deepEqual(made.filter((b) => !b.destroyed).map((b) => b.label), [], 'buffers left alive');
+      assert.ok(made.some((b) => b.uniform), 'no uniform buffer was seen');
+    } finally {
       gpu.destroy();
     }
   });
