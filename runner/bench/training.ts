@@ -54,6 +54,9 @@ function repsFor(c: TrainingCase, ctx: BenchContext, side: 'ours' | 'peer'): { w
   return { warmup: Math.min(ctx.warmup, 1), reps: Math.max(1, Math.ceil(ctx.reps / (side === 'ours' ? 3 : 10))) };
 }
 
+/** The compiler's shared scratch buffers (src/nn/compile-builder.ts), counted apart from activations. */
+const SCRATCH_LABELS = new Set(['conv_scratch', 'conv_partials']);
+
 type MemoryKind = 'arenas' | 'dataset' | 'activations' | 'scratch' | 'uniforms' | 'metrics';
 
 /**
@@ -70,7 +73,7 @@ class BufferTracker {
     this.original = device.createBuffer;
     const self = this;
     device.createBuffer = function (desc: GPUBufferDescriptor) {
-      const kind: MemoryKind = desc.usage & 0x40 /* UNIFORM */ ? 'uniforms' : desc.label === 'conv_scratch' ? 'scratch' : self.phase;
+      const kind: MemoryKind = desc.usage & 0x40 /* UNIFORM */ ? 'uniforms' : SCRATCH_LABELS.has(desc.label ?? '') ? 'scratch' : self.phase;
       self.bytes[kind] += desc.size;
       return self.original.call(device, desc);
     };
