@@ -94,7 +94,7 @@ program.command('bench')
   .option('--warmup <n>', 'warm-up calls per case', positiveInt, 3)
   .option('--reps <n>', 'timed calls per case', positiveInt, 10)
   .option('--models <names>', 'training suite: only models whose name contains one of these (comma-separated), e.g. lenet')
-  .option('--peer <names>', 'training suite peers: tfjs (webgpu on the same adapter, and wasm), pytorch (CUDA; needs python3 with torch), or tfjs,pytorch', 'tfjs')
+  .option('--peer <names>', 'peers: tfjs (webgpu on the same adapter, and wasm), pytorch (CUDA; needs python3 with torch: training steps, and cuBLAS for the matmul suite), or tfjs,pytorch', 'tfjs')
   .option('--json', 'machine-readable output')
   .action(async (opts: { suite: string; warmup: number; reps: number; models?: string; peer: string; json?: boolean }) => {
     const { runBench, formatBenchTable, parsePeers } = await import('./bench/index.ts');

@@ -1,13 +1,17 @@
 // Square fp32 matmul rows: our matmul_forward against tfjs's matMul on the same device, same
-// data, C = A·B with A, B [n, n]. Inputs are uploaded (and tfjs's compiled) before timing.
+// data, C = A·B with A, B [n, n], and with --peer pytorch against cuBLAS (torch.mm, TF32 off) on
+// the same GPU. Inputs are uploaded (and tfjs's compiled) before timing. The 'gpu' kernel set also
+// runs 2048³ and 4096³ (at CPU drivers' ~10 GFLOP/s one 4096³ call would take 14 s).
 import { createTensor } from '../../src/gpu/tensor.ts';
 import * as linear from '../../src/kernels/linear.ts';
 import { Rng } from '../../src/rng.ts';
-import type { BenchContext, BenchRow } from './types.ts';
+import type { BenchContext, BenchRow, Timing } from './types.ts';
+import { runPytorchMatmul } from './pytorch.ts';
 import { TFJS_PEER_NAME } from './tfjs.ts';
 import { gflops, timeDispatches, timeTfjs } from './time.ts';
 
 export const MATMUL_SIZES = [256, 512, 1024];
+export const GPU_MATMUL_SIZES = [2048, 4096];
 
 function random(rng: Rng, n: number): Float32Array {
   const a = new Float32Array(n);
@@ -18,7 +22,9 @@ function random(rng: Rng, n: number): Float32Array {
 export async function benchMatmul(ctx: BenchContext): Promise<BenchRow[]> {
   const { gpu, tf } = ctx;
   const rows: BenchRow[] = [];
-  for (const n of MATMUL_SIZES) {
+  const sizes = [...MATMUL_SIZES, ...(gpu.kernels === 'gpu' ? GPU_MATMUL_SIZES : [])];
+  const oursBySize = new Map<number, Timing>();
+  for (const n of sizes) {
     const rng = new Rng(n);
     const aData = random(rng, n * n), bData = random(rng, n * n);
     const flops = 2 * n * n * n;
@@ -38,6 +44,7 @@ export async function benchMatmul(ctx: BenchContext): Promise<BenchRow[]> {
     } finally {
       tf.dispose([ta, tb]);
     }
+    oursBySize.set(n, ours);
     const row: BenchRow = {
       suite: 'matmul', case: `${n}x${n}x${n}`, flops, ours, peer, peerName: TFJS_PEER_NAME,
       ratio: peer.medianMs / ours.medianMs,
@@ -46,5 +53,24 @@ export async function benchMatmul(ctx: BenchContext): Promise<BenchRow[]> {
       `${TFJS_PEER_NAME} ${gflops(flops, peer.medianMs).toFixed(1)} GFLOP/s (×${row.ratio.toFixed(2)})`);
     rows.push(row);
   }
+  if (ctx.peers.includes('pytorch')) rows.push(...await cublasRows(ctx, sizes, oursBySize));
   return rows;
+}
+
+/** The cuBLAS rows (or one log line saying why there are none). */
+async function cublasRows(ctx: BenchContext, sizes: number[], ours: Map<number, Timing>): Promise<BenchRow[]> {
+  const r = await runPytorchMatmul(sizes, ctx.warmup, ctx.reps);
+  if ('skipped' in r) { ctx.log(r.skipped); return []; }
+  for (const e of r.errors) ctx.log(`pytorch peer: ${e}`);
+  return r.rows.map((p) => {
+    const mine = ours.get(p.n)!, flops = 2 * p.n ** 3;
+    const peerName = `pytorch ${p.torch.split('.').slice(0, 2).join('.')} cuBLAS`;
+    const row: BenchRow = {
+      suite: 'matmul', case: `${p.n}x${p.n}x${p.n}`, flops, ours: mine, peerName,
+      peer: { minMs: p.latencyMsBest, medianMs: p.latencyMsMedian, reps: p.reps }, ratio: p.latencyMsMedian / mine.medianMs,
+    };
+    ctx.log(`matmul ${row.case}: ours ${gflops(flops, mine.medianMs).toFixed(1)} GFLOP/s, ${peerName} on ${p.device} ` +
+      `${gflops(flops, p.latencyMsMedian).toFixed(1)} GFLOP/s (×${row.ratio.toFixed(2)})`);
+    return row;
+  });
 }

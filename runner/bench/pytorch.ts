@@ -108,20 +108,48 @@ export function parsePeerOutput(stdout: string): { rows: PytorchRow[]; errors: s
   return { rows, errors };
 }
 
-/** Runs the PyTorch peer; the interpreter is $EARLYPHASE_PYTHON or python3. */
-export async function runPytorchPeer(o: PytorchOptions): Promise<PytorchResult> {
+/** Runs pytorch_peer.py with `args` and parses its lines; the interpreter is $EARLYPHASE_PYTHON or python3. */
+async function runPeerScript<T>(args: string[], parse: (stdout: string) => T, timeoutMs: number, probeTimeoutMs = 120_000): Promise<T | { skipped: string }> {
   const python = process.env.EARLYPHASE_PYTHON || 'python3';
   const skipped = (why: string) => ({ skipped: `pytorch peer skipped: ${why}` });
-  const probeTimeout = o.probeTimeoutMs ?? 120_000;
-  const why = await probe(python, probeTimeout);
+  const why = await probe(python, probeTimeoutMs);
   if (why) return skipped(why);
-  const timeoutMs = o.timeoutMs ?? 30 * 60_000;
-  const e = await run(python, [PEER_SCRIPT, '--models', o.models.join(','), '--modes', (o.modes ?? ['eager', 'compile']).join(','),
-    '--densities', o.densities.join(','), '--warmup', String(o.warmup), '--reps', String(o.reps), '--batch', String(o.batch)], timeoutMs);
+  const e = await run(python, [PEER_SCRIPT, ...args], timeoutMs);
   if (e.code !== 0) return skipped(failure('pytorch_peer.py', python, e, timeoutMs));
   try {
-    return parsePeerOutput(e.stdout);
+    return parse(e.stdout);
   } catch (err) {
     return skipped(`unreadable output: ${(err as Error).message}`); // our own timings are already in: keep the run
   }
+}
+
+/** Runs the PyTorch training-step peer. */
+export function runPytorchPeer(o: PytorchOptions): Promise<PytorchResult> {
+  return runPeerScript([
+    '--models', o.models.join(','), '--modes', (o.modes ?? ['eager', 'compile']).join(','),
+    '--densities', o.densities.join(','), '--warmup', String(o.warmup), '--reps', String(o.reps), '--batch', String(o.batch),
+  ], parsePeerOutput, o.timeoutMs ?? 30 * 60_000, o.probeTimeoutMs);
+}
+
+/** cuBLAS's square fp32 matmul (torch.mm, TF32 off): per size, each call waited for. */
+export interface PytorchMatmulRow { n: number; latencyMsMedian: number; latencyMsBest: number; reps: number; torch: string; device: string }
+
+export function parseMatmulOutput(stdout: string): { rows: PytorchMatmulRow[]; errors: string[] } {
+  const rows: PytorchMatmulRow[] = [], errors: string[] = [];
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const r = JSON.parse(line) as Record<string, unknown>;
+    if (typeof r.error === 'string') { errors.push(`matmul ${r.matmul}: ${r.error}`); continue; }
+    const num = (k: string) => {
+      if (typeof r[k] !== 'number' || !Number.isFinite(r[k])) throw new Error(`pytorch peer: matmul "${k}" is not a number in ${line}`);
+      return r[k];
+    };
+    rows.push({ n: num('matmul'), latencyMsMedian: num('latency_ms_median'), latencyMsBest: num('latency_ms_best'), reps: num('reps'),
+      torch: String(r.torch), device: String(r.device) });
+  }
+  return { rows, errors };
+}
+
+export function runPytorchMatmul(sizes: number[], warmup: number, reps: number): Promise<{ rows: PytorchMatmulRow[]; errors: string[] } | { skipped: string }> {
+  return runPeerScript(['--matmul', sizes.join(','), '--warmup', String(warmup), '--reps', String(reps)], parseMatmulOutput, 10 * 60_000);
 }

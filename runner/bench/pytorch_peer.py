@@ -13,6 +13,10 @@ Per (model, mode, density) it prints one JSON object per line on stdout:
   throughput: --reps steps back to back and one synchronize at the end (ms/step).
 A mode that fails (torch.compile on an unsupported setup) prints a record with "error" instead and
 the run goes on. Tracebacks go to stderr.
+
+With --matmul N1,N2,… it times square fp32 torch.mm (cuBLAS, TF32 off) instead, the peer of
+`bench --suite matmul --peer pytorch`: one record per size with the median and best of --reps
+calls, each waited for (as ours are timed), plus --reps calls back to back.
 """
 import argparse
 import json
@@ -137,6 +141,28 @@ def measure(step, warmup, reps):
     return statistics.median(latency), min(latency), throughput, loss.item()
 
 
+def measure_matmul(n, warmup, reps, device):
+    g = torch.Generator(device=device).manual_seed(n)
+    a = torch.rand(n, n, device=device, generator=g) * 2 - 1
+    b = torch.rand(n, n, device=device, generator=g) * 2 - 1
+    c = torch.empty(n, n, device=device)
+    step = lambda _i: torch.mm(a, b, out=c)
+    for _ in range(max(warmup, 3)):
+        step(0)
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        step(0)
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1000)
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        step(0)
+    torch.cuda.synchronize()
+    return statistics.median(times), min(times), (time.perf_counter() - t0) * 1000 / reps
+
+
 def nvidia_driver():
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
@@ -158,6 +184,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--matmul", type=csv(int), default=None, help="square matmul sizes instead of training steps")
     args = ap.parse_args()
     bad = [m for m in args.models if m not in MODELS] + [m for m in args.modes if m not in ("eager", "compile")]
     if bad:
@@ -172,6 +199,18 @@ def main():
     torch.backends.cudnn.benchmark = True
     device = torch.device("cuda")
     info = dict(torch=torch.__version__, cuda=torch.version.cuda, device=torch.cuda.get_device_name(0), driver=nvidia_driver())
+
+    if args.matmul:
+        for n in args.matmul:
+            record = dict(matmul=n, **info)
+            try:
+                med, best, tput = measure_matmul(n, args.warmup, args.reps, device)
+                record.update(reps=args.reps, latency_ms_median=med, latency_ms_best=best, throughput_ms=tput)
+            except Exception as e:
+                traceback.print_exc(file=sys.stderr)
+                record.update(error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
+            print(json.dumps(record), flush=True)
+        return
 
     for name in args.models:
         for mode in args.modes:

@@ -53,7 +53,7 @@ export interface BenchContext {
   reps: number;
   /** Training suite: only the models whose name contains one of these (all when absent). */
   models?: string[];
-  /** Training suite: the peers to time (kernel suites always compare with TF.js webgpu). */
+  /** Peers to time: the training suite honours both; kernel suites always compare with TF.js webgpu, and matmul adds cuBLAS for pytorch. */
   peers: PeerName[];
   /** Progress lines for the terminal (stderr). */
   log: (line: string) => void;

@@ -2,8 +2,11 @@
 // matmul of the benchmark, as dispatches of one GEMM shader. The body is picked per adapter and
 // shape at creation: on CPU drivers 'subgroups' (linear_subgroups.wgsl: one subgroup per
 // workgroup shares the rows of op(A)) where the device has fixed-size subgroups and the operands
-// can be read as vec4s, else 'registers'; 'tiled' (shared memory) on real GPUs. `variant`
-// forces one, so the kernel cases can check every body on any adapter that can run it.
+// can be read as vec4s, else 'registers'; on real GPUs 'tiledLarge' (linear_large.wgsl: 128×128
+// tiles, 8×8 outputs per invocation) where the GEMM has enough such tiles to fill the GPU, else
+// 'tiled' (linear.wgsl: 64×64 tiles in shared memory). `variant` forces one, so the kernel cases
+// can check every body on any adapter that can run it. All but 'subgroups' sum each output's
+// terms in the same order, so they agree bit for bit.
 import type { Gpu } from '../gpu/gpu.ts';
 import { type Binding, type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
@@ -12,17 +15,21 @@ import { createUniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'linear.wgsl';
 const SUBGROUP_SHADER = 'linear_subgroups.wgsl';
+const LARGE_SHADER = 'linear_large.wgsl';
+/** Output tile side of the large body, and the fewest such tiles for which it is picked (gpu.tune.gemmLargeTiles). */
+const LARGE_TILE = 128;
+const LARGE_MIN_TILES = 128;
 const RELU_SHADER = 'linear_relu.wgsl';
 const PARAMS = [['M', 'u32'], ['N', 'u32'], ['K', 'u32']] as const;
 const BIAS_WG = 64;
 
-export type GemmVariant = 'registers' | 'tiled' | 'subgroups';
+export type GemmVariant = 'registers' | 'tiled' | 'tiledLarge' | 'subgroups';
 export interface GemmOptions { variant?: GemmVariant }
 export interface LinearDims { batch: number; in: number; out: number }
 export interface MatmulDims { m: number; n: number; k: number }
 
 /** Outputs per invocation side and invocations per workgroup side, per body of linear.wgsl. */
-const SHAPE: Record<Exclude<GemmVariant, 'subgroups'>, { perInvocation: number; wg: number }> = {
+const SHAPE: Record<Exclude<GemmVariant, 'subgroups' | 'tiledLarge'>, { perInvocation: number; wg: number }> = {
   registers: { perInvocation: 8, wg: 8 },
   tiled: { perInvocation: 4, wg: 16 },
 };
@@ -48,7 +55,10 @@ function pickVariant(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): GemmVariant {
     return 'subgroups';
   }
   if (opts?.variant) return opts.variant;
-  if (gpu.kernels === 'gpu') return 'tiled';
+  if (gpu.kernels === 'gpu') {
+    const tiles = Math.ceil(s.m / LARGE_TILE) * Math.ceil(s.n / LARGE_TILE);
+    return tiles >= (gpu.tune.gemmLargeTiles ?? LARGE_MIN_TILES) ? 'tiledLarge' : 'tiled';
+  }
   return subgroupLanes(gpu) !== null && vec4Operands(s) ? 'subgroups' : 'registers';
 }
 
@@ -92,16 +102,25 @@ function gemmFlops(s: GemmSpec): number {
 function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
   const variant = pickVariant(gpu, s, opts);
   if (variant === 'subgroups') return gemmSubgroups(gpu, s);
-  const { perInvocation, wg } = SHAPE[variant];
   // Vector loads run along each operand's contiguous dimension; they need it to be a multiple of 4.
-  const aVec = variant === 'registers' && (s.ta ? s.m : s.k) % 4 === 0;
-  const bVec = variant === 'registers' && (s.tb ? s.k : s.n) % 4 === 0;
+  const vectors = variant === 'registers' || variant === 'tiledLarge';
+  const aVec = vectors && (s.ta ? s.m : s.k) % 4 === 0;
+  const bVec = vectors && (s.tb ? s.k : s.n) % 4 === 0;
   const label = `${s.entry}(${s.c.name})`;
   const bindings: Binding[] = [
     { read: s.a }, { read: s.b }, { read: s.bias ?? s.a }, { write: s.c },
     { uniform: createUniform(gpu, `${s.entry}-params`, PARAMS, { M: s.m, N: s.n, K: s.k }) },
     { read: aVec ? s.a : dummyVec4(gpu, `${label}-a`) }, { read: bVec ? s.b : dummyVec4(gpu, `${label}-b`) },
   ];
+  if (variant === 'tiledLarge') {
+    return makeDispatch(gpu, {
+      shader: LARGE_SHADER, entry: s.entry, label, flops: gemmFlops(s),
+      constants: { A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0 },
+      bindings,
+      workgroups: [Math.ceil(s.n / LARGE_TILE), Math.ceil(s.m / LARGE_TILE), 1],
+    });
+  }
+  const { perInvocation, wg } = SHAPE[variant];
   const span = perInvocation * wg;
   return makeDispatch(gpu, {
     shader: SHADER, entry: s.entry, label, flops: gemmFlops(s),

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PEER_SCRIPT, type PytorchOptions, pytorchPeerName, runPytorchPeer } from '../../runner/bench/pytorch.ts';
+import { PEER_SCRIPT, type PytorchOptions, pytorchPeerName, runPytorchMatmul, runPytorchPeer } from '../../runner/bench/pytorch.ts';
 import { formatBenchTable, parsePeers } from '../../runner/bench/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'earlyphase-pytorch-'));
@@ -129,4 +129,19 @@ test('pytorch_peer.py compiles', (t) => {
   // The bytecode goes to a temp dir, not a __pycache__ beside the script.
   const r = spawnSync('python3', ['-m', 'py_compile', PEER_SCRIPT], { env: { ...process.env, PYTHONPYCACHEPREFIX: join(dir, 'pycache') }, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
+});
+
+test('the matmul peer gets the sizes and its JSON lines become cuBLAS rows and errors', async () => {
+  const argsFile = join(dir, 'matmul-args.txt');
+  const lines = [
+    '{"matmul": 1024, "torch": "2.11.0+cu130", "cuda": "13.0", "device": "NVIDIA H200", "driver": null, "reps": 5, "latency_ms_median": 0.061, "latency_ms_best": 0.058, "throughput_ms": 0.05}',
+    '{"matmul": 4096, "torch": "2.11.0+cu130", "cuda": "13.0", "device": "NVIDIA H200", "driver": null, "error": "OutOfMemoryError: CUDA out of memory"}',
+  ];
+  const python = fakePython('matmul', 'echo "2.11.0+cu130 True"; exit 0',
+    `printf '%s\\n' "$@" > ${argsFile}\ncat <<'EOF'\n${lines.join('\n')}\nEOF`);
+  const r = await withPython(python, () => runPytorchMatmul([1024, 4096], 2, 5));
+  assert.deepEqual(readFileSync(argsFile, 'utf8').trim().split('\n'), [PEER_SCRIPT, '--matmul', '1024,4096', '--warmup', '2', '--reps', '5']);
+  assert.ok(!('skipped' in r), JSON.stringify(r));
+  assert.deepEqual(r.rows, [{ n: 1024, latencyMsMedian: 0.061, latencyMsBest: 0.058, reps: 5, torch: '2.11.0+cu130', device: 'NVIDIA H200' }]);
+  assert.deepEqual(r.errors, ['matmul 4096: OutOfMemoryError: CUDA out of memory']);
 });

@@ -1,5 +1,5 @@
 // GPU vs float64 reference for the linear family and matmul, on both GEMM bodies of linear.wgsl
-// (registers, tiled) whatever the adapter. Sizes: 1 (batch 1, 1×1×1), odd sizes off the 8×8 /
+// (registers, tiled) and on linear_large.wgsl (tiledLarge) whatever the adapter. Sizes: 1 (batch 1, 1×1×1), odd sizes off the 8×8 /
 // 64×64 tiles, K % 4 ≠ 0 (the scalar k tail), dims that are multiples of 4 (the vec4 load paths,
 // with edge tiles cut at 36 / 20), the MLP's realistic 128 × 784 → 300 and its 100 → 10 head.
 // The subgroups body (linear_subgroups.wgsl) reads operands as vec4s, so its shapes keep K and
@@ -16,9 +16,14 @@ import { type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
 import type { Comparison } from '../compare.ts';
 import type { Gpu } from '../../gpu/gpu.ts';
 
-const VARIANTS: GemmVariant[] = ['registers', 'tiled'];
+const VARIANTS: GemmVariant[] = ['registers', 'tiled', 'tiledLarge'];
 
 const MATMULS: [m: number, n: number, kk: number][] = [[1, 1, 1], [5, 7, 3], [67, 61, 37], [64, 36, 20], [128, 128, 128]];
+/**
+ * tiledLarge's own edges: 128-row/column tiles cut at 130 and 131 (with the vec4 paths: N and K
+ * multiples of 4) and 129 × 257 with K = 11 (scalar loads, a partial 8-deep k slab).
+ */
+const LARGE_MATMULS: [m: number, n: number, kk: number][] = [[130, 132, 44], [129, 257, 11], [256, 128, 24]];
 
 const LINEARS: (ref.LinearDims & { bias: boolean })[] = [
   { batch: 1, in: 7, out: 3, bias: true },
@@ -147,6 +152,25 @@ function linearReluCase(variant: GemmVariant, d: ref.LinearDims & { bias: boolea
   };
 }
 
+/**
+ * registers, tiled and tiledLarge sum every output's K terms in increasing k with fma, so they
+ * must agree bit for bit: one result whatever body the shape or adapter class picks.
+ */
+function bodiesAgreeCase([m, n, kk]: [number, number, number]): KernelCase {
+  return {
+    family: 'linear', name: `matmul ${m}x${n}x${kk} registers = tiled = tiledLarge bitwise`,
+    async run(gpu) {
+      const rng = new Rng(m + n + kk);
+      const a = randomArray(rng, m * kk), b = randomArray(rng, kk * n);
+      const out = await runOnGpu(gpu, { a: { shape: [m, kk], data: a.f32 }, b: { shape: [kk, n], data: b.f32 } },
+        { r: [m, n], t: [m, n], l: [m, n] },
+        (t) => (['registers', 'tiled', 'tiledLarge'] as const).map((variant, i) =>
+          k.matmul(gpu, t.a!, t.b!, [t.r!, t.t!, t.l!][i]!, { m, n, k: kk }, { variant })));
+      return [compare('tiled vs registers', out.t!, out.r!, EXACT), compare('tiledLarge vs registers', out.l!, out.r!, EXACT)];
+    },
+  };
+}
+
 const determinism: KernelCase = {
   family: 'linear', name: 'linear forward twice is bitwise identical',
   async run(gpu) {
@@ -180,6 +204,8 @@ const shapeMismatch: KernelCase = {
 
 export const linearCases: KernelCase[] = [
   ...VARIANTS.flatMap((v) => MATMULS.map((s) => matmulCase(v, s))),
+  ...LARGE_MATMULS.map((s) => matmulCase('tiledLarge', s)),
+  ...[[67, 61, 37], [130, 132, 44]].map((s) => bodiesAgreeCase(s as [number, number, number])),
   ...VARIANTS.flatMap((v) => LINEARS.map((d) => linearCase(v, d))),
   ...SUBGROUP_MATMULS.map((s) => subgroupCase(matmulCase('subgroups', s))),
   ...SUBGROUP_LINEARS.map((d) => subgroupCase(linearCase('subgroups', d))),

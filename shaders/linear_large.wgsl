@@ -1,0 +1,158 @@
+// Large-tile GEMM for real GPUs, the 'tiledLarge' body of src/kernels/linear.ts:
+//   C[M,N] = op(A)[M,K] · op(B)[K,N] (+ bias[N]) (then max(·, 0) when RELU),
+// with the same bindings and entry points as linear.wgsl. The host picks it for GEMMs with enough
+// 128×128 output tiles to fill the GPU (the 64×64 'tiled' body of linear.wgsl keeps the small ones).
+//
+// Why this shape: a 16×16 workgroup computes a 128×128 tile of C, each invocation an 8×8 block
+// (rows ty·4+i and 64+ty·4+i, columns tx·4+j and 64+tx·4+j: 16 vec4 accumulators). Per k it
+// reads two vec4 of the A slab and two of the B slab from workgroup memory for 64 FMAs, i.e. 16
+// FMAs per workgroup-memory load (the 4×4 'tiled' body does 2). The slabs hold BK = 8 values of k;
+// the next slab is loaded from global memory into registers while this one is used, so one load
+// latency hides behind 512 FMAs. Global loads are one vec4 per invocation per operand along the
+// operand's contiguous dimension (A_VEC / B_VEC, set by the host when that dimension is a multiple
+// of 4), else four bounds-checked scalars.
+//
+// Every output sums its K terms in increasing k order with fma, within one invocation, exactly as
+// linear.wgsl's bodies do: the three bodies give bitwise-identical results (a kernel case checks
+// it), and no atomics are used, so results are reproducible on an adapter.
+
+struct Params { M: u32, N: u32, K: u32 }
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+// a and b seen as vec4s (bound to a 16-byte dummy when that operand is read as scalars).
+@group(0) @binding(5) var<storage, read> a4: array<vec4f>;
+@group(0) @binding(6) var<storage, read> b4: array<vec4f>;
+
+override A_VEC: bool = false;
+override B_VEC: bool = false;
+override HAS_BIAS: bool = false;
+override RELU: bool = false;
+
+const BK = 8u;
+// Slabs of one k-step range: sA[k·32 + m/4] = op(A)[m0+m .. m0+m+3, k0+k] (4 rows of one k),
+// sB[k·32 + n/4] = op(B)[k0+k, n0+n .. n0+n+3].
+var<workgroup> sA: array<vec4f, 256>;
+var<workgroup> sB: array<vec4f, 256>;
+
+// Four consecutive elements of a row-major [rows, cols] operand starting at (r, c0), along its
+// contiguous dimension; zeros past the edges so a partial slab sums like a full one.
+fn loadRowA(r: u32, c0: u32, rows: u32, cols: u32) -> vec4f {
+  if (A_VEC && r < rows && c0 + 3u < cols) { return a4[(r * cols + c0) >> 2u]; }
+  var v = vec4f();
+  if (r < rows) {
+    for (var j = 0u; j < 4u; j++) { if (c0 + j < cols) { v[j] = a[r * cols + c0 + j]; } }
+  }
+  return v;
+}
+fn loadRowB(r: u32, c0: u32, rows: u32, cols: u32) -> vec4f {
+  if (B_VEC && r < rows && c0 + 3u < cols) { return b4[(r * cols + c0) >> 2u]; }
+  var v = vec4f();
+  if (r < rows) {
+    for (var j = 0u; j < 4u; j++) { if (c0 + j < cols) { v[j] = b[r * cols + c0 + j]; } }
+  }
+  return v;
+}
+
+// Invocation t's share of the A slab for k0: stored [M,K], it reads row m = t/2, k = k0 + (t%2)·4
+// .. +3; stored [K,M] (transposed), row k = k0 + t/32, m = (t%32)·4 .. +3.
+fn fetchA(t: u32, m0: u32, k0: u32, ta: bool) -> vec4f {
+  if (ta) { return loadRowA(k0 + (t >> 5u), m0 + (t & 31u) * 4u, p.K, p.M); }
+  return loadRowA(m0 + (t >> 1u), k0 + (t & 1u) * 4u, p.M, p.K);
+}
+fn stashA(t: u32, v: vec4f, ta: bool) {
+  if (ta) { sA[(t >> 5u) * 32u + (t & 31u)] = v; return; }
+  let m = t >> 1u; let k = (t & 1u) * 4u;
+  for (var j = 0u; j < 4u; j++) { sA[(k + j) * 32u + (m >> 2u)][m & 3u] = v[j]; }
+}
+// The B slab: stored [K,N], row k = k0 + t/32, n = (t%32)·4 .. +3; stored [N,K] (nn.Linear's W
+// as op(B) = Wᵀ), row n = t/2, k = k0 + (t%2)·4 .. +3.
+fn fetchB(t: u32, n0: u32, k0: u32, tb: bool) -> vec4f {
+  if (tb) { return loadRowB(n0 + (t >> 1u), k0 + (t & 1u) * 4u, p.N, p.K); }
+  return loadRowB(k0 + (t >> 5u), n0 + (t & 31u) * 4u, p.K, p.N);
+}
+fn stashB(t: u32, v: vec4f, tb: bool) {
+  if (!tb) { sB[(t >> 5u) * 32u + (t & 31u)] = v; return; }
+  let n = t >> 1u; let k = (t & 1u) * 4u;
+  for (var j = 0u; j < 4u; j++) { sB[(k + j) * 32u + (n >> 2u)][n & 3u] = v[j]; }
+}
+
+fn store4(m: u32, n: u32, v: vec4f, hasBias: bool) {
+  if (m >= p.M) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    let col = n + j;
+    if (col < p.N) {
+      var x = v[j];
+      if (hasBias) { x += bias[col]; }
+      if (RELU) { x = max(x, 0.0); }
+      c[m * p.N + col] = x;
+    }
+  }
+}
+
+fn gemmLarge(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
+  let m0 = wid.y * 128u;
+  let n0 = wid.x * 128u;
+  let tx = lid.x; let ty = lid.y;
+  let t = ty * 16u + tx;
+  // acc[2r + h]: row (r < 4 ? ty·4 + r : 64 + ty·4 + r − 4), columns h·64 + tx·4 .. +3.
+  var acc: array<vec4f, 16>;
+  var nextA = fetchA(t, m0, 0u, ta);
+  var nextB = fetchB(t, n0, 0u, tb);
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    stashA(t, nextA, ta);
+    stashB(t, nextB, tb);
+    workgroupBarrier();
+    if (k0 + BK < p.K) {
+      nextA = fetchA(t, m0, k0 + BK, ta);
+      nextB = fetchB(t, n0, k0 + BK, tb);
+    }
+    for (var kk = 0u; kk < BK; kk++) {
+      let lo = sA[kk * 32u + ty];
+      let hi = sA[kk * 32u + 16u + ty];
+      let b0 = sB[kk * 32u + tx];
+      let b1 = sB[kk * 32u + 16u + tx];
+      for (var r = 0u; r < 4u; r++) {
+        acc[2u * r] = fma(vec4f(lo[r]), b0, acc[2u * r]);
+        acc[2u * r + 1u] = fma(vec4f(lo[r]), b1, acc[2u * r + 1u]);
+        acc[2u * r + 8u] = fma(vec4f(hi[r]), b0, acc[2u * r + 8u]);
+        acc[2u * r + 9u] = fma(vec4f(hi[r]), b1, acc[2u * r + 9u]);
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var r = 0u; r < 4u; r++) {
+    let mLo = m0 + ty * 4u + r;
+    store4(mLo, n0 + tx * 4u, acc[2u * r], hasBias);
+    store4(mLo, n0 + 64u + tx * 4u, acc[2u * r + 1u], hasBias);
+    store4(mLo + 64u, n0 + tx * 4u, acc[2u * r + 8u], hasBias);
+    store4(mLo + 64u, n0 + 64u + tx * 4u, acc[2u * r + 9u], hasBias);
+  }
+}
+
+// C = A·B with A [M,K], B [K,N].
+@compute @workgroup_size(16, 16)
+fn matmul_forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  gemmLarge(lid, wid, false, false, false);
+}
+
+// y = x·Wᵀ (+ bias): a = x [batch, in], b = W [out, in]; M = batch, N = out, K = in.
+@compute @workgroup_size(16, 16)
+fn linear_forward(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  gemmLarge(lid, wid, false, true, HAS_BIAS);
+}
+
+// dx = dy·W: a = dy [batch, out], b = W [out, in]; M = batch, N = in, K = out.
+@compute @workgroup_size(16, 16)
+fn linear_backward_input(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  gemmLarge(lid, wid, false, false, false);
+}
+
+// dW = dyᵀ·x: a = dy [batch, out] read transposed, b = x [batch, in]; M = out, N = in, K = batch.
+@compute @workgroup_size(16, 16)
+fn linear_backward_weight(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  gemmLarge(lid, wid, true, false, false);
+}
