@@ -26,6 +26,14 @@ const WGRAD_PARAMS = [
 const WGRAD_LANES = 256;
 const WGRAD_MAX_TAPS = 9;
 const WGRAD_TARGET_GROUPS = 512; // gpu.tune.convWeightGradGroups (H200: 512 beat 1024 and 2048)
+/** Output channels per workgroup of the pixel weight gradient: 8 or 16 (gpu.tune.convWeightGradCouts). */
+const WGRAD_COUTS = 8;
+
+function pixelWeightCouts(tune: Gpu['tune']): number {
+  const c = tune.convWeightGradCouts ?? WGRAD_COUTS;
+  assertShape(c === 8 || c === 16, `conv2d: convWeightGradCouts=${c}, expected 8 or 16`);
+  return c;
+}
 /**
  * 'gpu' set: the forward and input-gradient kernels split their channel reduction (at least 8
  * channels per split) until a layer has this many invocations; an H200 holds ~270K in flight and
@@ -280,7 +288,7 @@ function usesPixelWeightGrad(s: Conv2dShape, variant: AdapterClass, tune: Gpu['t
 function pixelWeightPlan(s: Conv2dShape, tune: Gpu['tune']): { chunk: number; splits: number } {
   const { ho, wo } = conv2dOutputSize(s);
   const pixels = s.n * ho * wo;
-  const wanted = Math.max(1, Math.ceil((tune.convWeightGradGroups ?? WGRAD_TARGET_GROUPS) / (s.cin * Math.ceil(s.cout / CB))));
+  const wanted = Math.max(1, Math.ceil((tune.convWeightGradGroups ?? WGRAD_TARGET_GROUPS) / (s.cin * Math.ceil(s.cout / pixelWeightCouts(tune)))));
   const lanes = Math.min(64, Math.max(1, Math.ceil(pixels / wanted / WGRAD_LANES)));
   const chunk = lanes * WGRAD_LANES;
   return { chunk, splits: Math.ceil(pixels / chunk) };
@@ -308,18 +316,18 @@ export function conv2dBackwardWeight(
   checkLength(op, dW, 'weight gradient', [s.cout, s.cin, s.kh, s.kw]);
   checkScratch(gpu, op, s, scratch, variant);
   if (usesPixelWeightGrad(s, variant, gpu.tune)) {
-    const entry = 'conv2d_weight_grad_pixels', plan = pixelWeightPlan(s, gpu.tune);
+    const entry = 'conv2d_weight_grad_pixels', plan = pixelWeightPlan(s, gpu.tune), couts = pixelWeightCouts(gpu.tune);
     const partials = { ...scratch, length: plan.splits * dW.length };
     assertShape(plan.splits <= MAX_GROUPS && s.cin <= MAX_GROUPS, `${op}: ${plan.splits} pixel chunks × ${s.cin} input channels exceed the grid`);
     return [
       makeDispatch(gpu, {
-        shader: WGRAD_SHADER, entry, constants: { KH: s.kh, KW: s.kw, S: s.stride, HO: ho, WO: wo }, label: `${op}(${dW.name})`,
+        shader: WGRAD_SHADER, entry, constants: { KH: s.kh, KW: s.kw, S: s.stride, HO: ho, WO: wo, CB: couts }, label: `${op}(${dW.name})`,
         flops: conv2dFlops(s),
         bindings: [{ read: x }, { write: partials }, {
           uniform: createUniform(gpu, `${entry}-params`, WGRAD_PARAMS,
             { n: s.n, cin: s.cin, h: s.h, w: s.w, cout: s.cout, ho, wo, pad: s.pad, chunk: plan.chunk }),
         }, { read: dy }],
-        workgroups: [plan.splits, s.cin, Math.ceil(s.cout / CB)],
+        workgroups: [plan.splits, s.cin, Math.ceil(s.cout / couts)],
       }),
       sumPartials(gpu, dW.name, partials, dW, s, plan.splits, TUNING[variant].wg),
     ];

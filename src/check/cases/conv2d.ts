@@ -2,7 +2,8 @@
 // (ragged pixel blocks, stride-2 windows that miss the last row), batch 1, Cin ≠ Cout, channel
 // counts that are not multiples of the 8-channel block, the 1×1 stride-2 shortcut, bias on and
 // off, both kernel sets (their tunings differ) on every adapter, and realistic shapes.
-import type { AdapterClass } from '../../gpu/gpu.ts';
+import type { AdapterClass, Gpu } from '../../gpu/gpu.ts';
+import type { Comparison } from '../compare.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { createTensor } from '../../gpu/tensor.ts';
 import * as k from '../../kernels/conv2d.ts';
@@ -10,11 +11,12 @@ import * as ref from '../../ref/conv2d.ts';
 import { compare, EXACT, reductionTolerance } from '../compare.ts';
 import { type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
 
-interface Spec { s: k.Conv2dShape; bias: boolean; variant?: AdapterClass }
+/** tune: gpu.tune overrides while the case builds its dispatches (variants the defaults do not pick). */
+interface Spec { s: k.Conv2dShape; bias: boolean; variant?: AdapterClass; tune?: Record<string, number> }
 
-function name({ s, bias, variant }: Spec): string {
+function name({ s, bias, variant, tune }: Spec): string {
   return `${s.n}x${s.cin}x${s.h}x${s.w} -> ${s.cout} k${s.kh}x${s.kw} s${s.stride} p${s.pad}${bias ? ' bias' : ''}` +
-    (variant ? ` [${variant} variant]` : '');
+    (variant ? ` [${variant} variant]` : '') + (tune ? ` ${Object.entries(tune).map(([n, v]) => `${n}=${v}`).join(' ')}` : '');
 }
 
 const r3 = (n: number, cin: number, hw: number, cout: number, stride = 1): k.Conv2dShape =>
@@ -41,42 +43,58 @@ const SHAPES: Omit<Spec, 'variant'>[] = [
 
 // Every shape with both kernel sets on every adapter: the 'gpu' set's tuning is
 // checked on the CPU adapters too (CI has no GPU).
-const SPECS: Spec[] = SHAPES.flatMap((sh) => (['cpu', 'gpu'] as const).map((variant) => ({ ...sh, variant })));
+const SPECS: Spec[] = [
+  ...SHAPES.flatMap((sh) => (['cpu', 'gpu'] as const).map((variant) => ({ ...sh, variant }))),
+  // The pixel weight gradient with 16 output channels per workgroup: several blocks (80), one
+  // ragged block (11), the realistic stage-1 shape.
+  ...[r3(2, 40, 6, 80), r3(3, 5, 7, 11, 2), r3(8, 16, 32, 16)].map((s) =>
+    ({ s, bias: false, variant: 'gpu' as const, tune: { convWeightGradCouts: 16 } })),
+];
 
 function shapeCase(spec: Spec): KernelCase {
   const { s, bias, variant } = spec;
   return {
     family: 'conv2d', name: name(spec),
     async run(gpu) {
-      const rng = new Rng(s.n * 1000 + s.cin * 100 + s.cout + s.h);
-      const { ho, wo } = k.conv2dOutputSize(s);
-      const xs = [s.n, s.cin, s.h, s.w], ws = [s.cout, s.cin, s.kh, s.kw], ys = [s.n, s.cout, ho, wo];
-      const x = randomArray(rng, s.n * s.cin * s.h * s.w);
-      const w = randomArray(rng, s.cout * s.cin * s.kh * s.kw);
-      const b = randomArray(rng, s.cout);
-      const dy = randomArray(rng, s.n * s.cout * ho * wo);
-      const v = variant ?? gpu.adapter.class;
-      const scratch = k.conv2dScratchLength(s, v);
-      // The 'gpu' set splits the channel reductions of these small layers (few invocations).
-      const partials = Math.max(1, k.conv2dPartialsLength(gpu, s, v));
-      const out = await runOnGpu(gpu,
-        { x: { shape: xs, data: x.f32 }, w: { shape: ws, data: w.f32 }, b: { shape: [s.cout], data: b.f32 }, dy: { shape: ys, data: dy.f32 } },
-        { y: ys, dx: xs, dw: ws, db: [s.cout], scratch: [scratch], partials: [partials] },
-        (t) => [
-          ...k.conv2dForward(gpu, s, t.x!, t.w!, bias ? t.b! : null, t.y!, t.scratch!, v, t.partials!),
-          ...k.conv2dBackwardInput(gpu, s, t.dy!, t.w!, t.dx!, t.scratch!, v, t.partials!),
-          ...k.conv2dBackwardWeight(gpu, s, t.x!, t.dy!, t.dw!, t.scratch!, v),
-          ...k.conv2dBackwardBias(gpu, s, t.dy!, t.db!, t.scratch!, v),
-        ]);
-      const kk = s.kh * s.kw, pixels = s.n * ho * wo;
-      return [
-        compare('conv2d_forward', out.y!, ref.conv2dForward(s, x.f64, w.f64, bias ? b.f64 : null), reductionTolerance(s.cin * kk)),
-        compare('conv2d_backward_input', out.dx!, ref.conv2dBackwardInput(s, dy.f64, w.f64), reductionTolerance(s.cout * kk)),
-        compare('conv2d_backward_weight', out.dw!, ref.conv2dBackwardWeight(s, x.f64, dy.f64), reductionTolerance(pixels)),
-        compare('conv2d_backward_bias', out.db!, ref.conv2dBackwardBias(s, dy.f64), reductionTolerance(pixels)),
-      ];
+      const saved = gpu.tune;
+      if (spec.tune) gpu.tune = { ...saved, ...spec.tune };
+      try {
+        return await runShape(gpu, s, bias, variant);
+      } finally {
+        gpu.tune = saved;
+      }
     },
   };
+}
+
+async function runShape(gpu: Gpu, s: k.Conv2dShape, bias: boolean, variant?: AdapterClass): Promise<Comparison[]> {
+  const rng = new Rng(s.n * 1000 + s.cin * 100 + s.cout + s.h);
+  const { ho, wo } = k.conv2dOutputSize(s);
+  const xs = [s.n, s.cin, s.h, s.w], ws = [s.cout, s.cin, s.kh, s.kw], ys = [s.n, s.cout, ho, wo];
+  const x = randomArray(rng, s.n * s.cin * s.h * s.w);
+  const w = randomArray(rng, s.cout * s.cin * s.kh * s.kw);
+  const b = randomArray(rng, s.cout);
+  const dy = randomArray(rng, s.n * s.cout * ho * wo);
+  const v = variant ?? gpu.adapter.class;
+  const scratch = k.conv2dScratchLength(s, v, gpu.tune);
+  // The 'gpu' set splits the channel reductions of these small layers (few invocations).
+  const partials = Math.max(1, k.conv2dPartialsLength(gpu, s, v));
+  const out = await runOnGpu(gpu,
+    { x: { shape: xs, data: x.f32 }, w: { shape: ws, data: w.f32 }, b: { shape: [s.cout], data: b.f32 }, dy: { shape: ys, data: dy.f32 } },
+    { y: ys, dx: xs, dw: ws, db: [s.cout], scratch: [scratch], partials: [partials] },
+    (t) => [
+      ...k.conv2dForward(gpu, s, t.x!, t.w!, bias ? t.b! : null, t.y!, t.scratch!, v, t.partials!),
+      ...k.conv2dBackwardInput(gpu, s, t.dy!, t.w!, t.dx!, t.scratch!, v, t.partials!),
+      ...k.conv2dBackwardWeight(gpu, s, t.x!, t.dy!, t.dw!, t.scratch!, v),
+      ...k.conv2dBackwardBias(gpu, s, t.dy!, t.db!, t.scratch!, v),
+    ]);
+  const kk = s.kh * s.kw, pixels = s.n * ho * wo;
+  return [
+    compare('conv2d_forward', out.y!, ref.conv2dForward(s, x.f64, w.f64, bias ? b.f64 : null), reductionTolerance(s.cin * kk)),
+    compare('conv2d_backward_input', out.dx!, ref.conv2dBackwardInput(s, dy.f64, w.f64), reductionTolerance(s.cout * kk)),
+    compare('conv2d_backward_weight', out.dw!, ref.conv2dBackwardWeight(s, x.f64, dy.f64), reductionTolerance(pixels)),
+    compare('conv2d_backward_bias', out.db!, ref.conv2dBackwardBias(s, dy.f64), reductionTolerance(pixels)),
+  ];
 }
 
 const BASE = r3(2, 4, 6, 8);
