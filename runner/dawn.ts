@@ -113,7 +113,23 @@ export async function requestAdapter(adapterName?: string): Promise<GPUAdapter |
   const { create } = await loadDawn();
   // Dawn rounds timestamp queries down to 65.536 µs unless this toggle is off (a browser's
   // anti-fingerprinting measure); `earlyphase profile` times single dispatches and needs them whole.
-  return createInstance(create, [`adapter=${name}`, 'disable-dawn-features=timestamp_quantization']).requestAdapter();
+  const flags = [`adapter=${name}`, 'disable-dawn-features=timestamp_quantization'];
+  const toggles = dawnToggles();
+  if (toggles.length) flags.push(`enable-dawn-features=${toggles.join(',')}`);
+  return createInstance(create, flags).requestAdapter();
+}
+
+/**
+ * EARLYPHASE_DAWN_TOGGLES=name,…: Dawn toggles to enable on the adapter and device, for measuring
+ * what Dawn's safety work costs on a GPU (e.g. disable_robustness: no bounds clamping of buffer
+ * accesses; our kernels clamp their own indices). Checked before any GPU work.
+ */
+export function dawnToggles(): string[] {
+  const names = (process.env.EARLYPHASE_DAWN_TOGGLES ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!/^[a-z][a-z0-9_]*$/.test(n)) throw new UserError(`EARLYPHASE_DAWN_TOGGLES: "${n}" is not a Dawn toggle name (lower case and _, e.g. disable_robustness)`);
+  }
+  return names;
 }
 
 /** Opens a device on the named (or best) adapter, with every shader compiled and checked. */

@@ -2,7 +2,7 @@
 // are read before any GPU work, and a bad value is one clear error naming the variable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kernelsOverride, tuneOverrides } from '../../runner/dawn.ts';
+import { dawnToggles, kernelsOverride, tuneOverrides } from '../../runner/dawn.ts';
 
 function withEnv<T>(name: string, value: string | undefined, f: () => T): T {
   const before = process.env[name];
@@ -23,4 +23,10 @@ test('EARLYPHASE_TUNE: name=number pairs, anything else is refused', () => {
     { convSplitThreads: 0, convWeightGradPixels: 1 });
   assert.throws(() => withEnv('EARLYPHASE_TUNE', 'convSplitThreads', tuneOverrides), /EARLYPHASE_TUNE: "convSplitThreads" is not name=number/);
   assert.throws(() => withEnv('EARLYPHASE_TUNE', 'a=1e', tuneOverrides), /not name=number/);
+});
+
+test('EARLYPHASE_DAWN_TOGGLES: a list of toggle names, anything else is refused', () => {
+  assert.deepEqual(withEnv('EARLYPHASE_DAWN_TOGGLES', undefined, dawnToggles), []);
+  assert.deepEqual(withEnv('EARLYPHASE_DAWN_TOGGLES', 'disable_robustness, skip_validation', dawnToggles), ['disable_robustness', 'skip_validation']);
+  assert.throws(() => withEnv('EARLYPHASE_DAWN_TOGGLES', 'disable-robustness', dawnToggles), /EARLYPHASE_DAWN_TOGGLES: "disable-robustness" is not a Dawn toggle name/);
 });
