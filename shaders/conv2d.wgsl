@@ -234,6 +234,125 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
   store_segment(q, base, 1u, out_plane, co0, p.cout, acc, b);
 }
 
+// ---- column-segment variants (real GPUs) ---------------------------------------------------------
+// The kernels above give each invocation 8 consecutive pixels of a row, so the 32 lanes of a warp
+// read source values 8 pixels apart: every load instruction touches 8 cache lines. These variants
+// give each invocation 8 consecutive pixels of a column instead, with lanes running along the row,
+// so a warp's load reads consecutive addresses (one or two cache lines). The arithmetic, the packed
+// weights and the sliding window (now down a column) are the same; the taps of one reduced channel
+// are added kx-major instead of ky-major (still one fixed order per output, so still reproducible,
+// but not bitwise equal to the row kernels). src/kernels/conv2d.ts picks them for the 'gpu' set
+// (gpu.tune.convColumns).
+
+// Column segment g of an [n, rows, cols] grid cut into blocks of SEG rows, columns fastest. As a
+// Segment, y is the column, x0 the first row and cols the row count, so store_segment's bound test
+// still reads "pixel j exists".
+fn column_segment(g: u32, n: u32, rows: u32, cols: u32) -> Segment {
+  let blocks = (rows + SEG - 1u) / SEG;
+  let total = n * blocks * cols;
+  let gg = min(g, max(total, 1u) - 1u);
+  let per_image = max(blocks * cols, 1u);
+  let r = gg % per_image;
+  return Segment(g < total, gg / per_image, r % max(cols, 1u), (r / max(cols, 1u)) * SEG, rows);
+}
+
+// src[col + row·width], or 0 in the zero padding.
+fn ldc(col: u32, col_ok: bool, row: i32, height: u32, width: u32) -> f32 {
+  let ok = col_ok && u32(row) < height;
+  return select(0.0, src[select(0u, col + u32(row) * width, ok)], ok);
+}
+
+// The window of pixels 0..7 at rows r, r + step, …, r + 7·step of one column.
+fn column_window(col: u32, col_ok: bool, r: i32, step: i32, height: u32, width: u32) -> Window {
+  return Window(vec4f(ldc(col, col_ok, r, height, width), ldc(col, col_ok, r + step, height, width),
+                      ldc(col, col_ok, r + 2 * step, height, width), ldc(col, col_ok, r + 3 * step, height, width)),
+                vec4f(ldc(col, col_ok, r + 4 * step, height, width), ldc(col, col_ok, r + 5 * step, height, width),
+                      ldc(col, col_ok, r + 6 * step, height, width), ldc(col, col_ok, r + 7 * step, height, width)));
+}
+
+// conv2d_forward with column segments: q.y is the output column, q.x0 the first of 8 output rows.
+@compute @workgroup_size(WG)
+fn conv2d_forward_columns(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                          @builtin(local_invocation_index) lane: u32) {
+  let q = column_segment(block_index(wid, nwg) * WG + lane, p.n, p.ho, p.wo);
+  let co_blocks = (p.cout + CB - 1u) / CB;
+  let cob = wid.z % co_blocks;
+  let split = wid.z / co_blocks;
+  let ci0 = split * p.chunk;
+  let co0 = cob * CB;
+  let kk = KH * KW;
+  let hw = p.h * p.w;
+  var acc: Acc;
+  var plane = (q.n * p.cin + ci0) * hw;
+  var slot = (cob * p.cin + ci0) * kk * 2u;
+  for (var ci = ci0; ci < min(p.cin, ci0 + p.chunk); ci++) {
+    for (var kx = 0u; kx < KW; kx++) {
+      let ix = i32(q.y * S + kx) - i32(p.pad);
+      let col_ok = u32(ix) < p.w;
+      let col = select(0u, plane + u32(ix), col_ok);
+      // Taps ky ≡ m (mod S): pixel j + 1 at tap ky reads what pixel j reads at tap ky + S.
+      for (var m = 0u; m < min(S, KH); m++) {
+        let r = i32(q.x0 * S + m) - i32(p.pad); // row of pixel 0 at tap m
+        var v = column_window(col, col_ok, r, i32(S), p.h, p.w);
+        acc = tap(acc, v, slot + (m * KW + kx) * 2u);
+        for (var ky = m + S; ky < KH; ky += S) {
+          v = Window(vec4f(v.a.yzw, v.b.x), vec4f(v.b.yzw, ldc(col, col_ok, r + i32(ky - m + 7u * S), p.h, p.w)));
+          acc = tap(acc, v, slot + (ky * KW + kx) * 2u);
+        }
+      }
+    }
+    plane += hw;
+    slot += kk * 2u;
+  }
+  var b = array<vec4f, 2>(vec4f(0.0), vec4f(0.0));
+  if (HAS_BIAS && split == 0u) {
+    let i = channel_offsets(co0, p.cout - 1u, 1u);
+    b = array<vec4f, 2>(vec4f(bias[i[0].x], bias[i[0].y], bias[i[0].z], bias[i[0].w]),
+                        vec4f(bias[i[1].x], bias[i[1].y], bias[i[1].z], bias[i[1].w]));
+  }
+  let out_plane = p.ho * p.wo;
+  let base = split * p.count + q.n * p.cout * out_plane + q.x0 * p.wo + q.y;
+  store_segment(q, base, p.wo, out_plane, co0, p.cout, acc, b);
+}
+
+// conv2d_backward_input with column segments, stride 1 only (src/kernels/conv2d.ts keeps the row
+// kernel for stride 2): dx[n, ci, iy, ix] = Σ_{co, ky, kx} dy[n, co, iy + p − ky, ix + p − kx] ·
+// W[co, ci, ky, kx]. Each further tap ky reads, for pixel j + 1, what this one read for pixel j.
+@compute @workgroup_size(WG)
+fn conv2d_backward_input_columns(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                                 @builtin(local_invocation_index) lane: u32) {
+  let ci_blocks = (p.cin + CB - 1u) / CB;
+  let split = wid.z / ci_blocks;
+  let cib = wid.z % ci_blocks;
+  let co0 = split * p.chunk;
+  let ci0 = cib * CB;
+  let q = column_segment(block_index(wid, nwg) * WG + lane, p.n, p.h, p.w);
+  let kk = KH * KW;
+  let plane_out = p.ho * p.wo;
+  var acc: Acc;
+  var plane = (q.n * p.cout + co0) * plane_out;
+  var slot = (cib * p.cout + co0) * kk * 2u;
+  for (var co = co0; co < min(p.cout, co0 + p.chunk); co++) {
+    for (var kx = 0u; kx < KW; kx++) {
+      let ox = i32(q.y + p.pad) - i32(kx);
+      let col_ok = u32(ox) < p.wo;
+      let col = select(0u, plane + u32(ox), col_ok);
+      let r = i32(q.x0 + p.pad); // dy row of pixel 0 at tap ky = 0
+      var v = column_window(col, col_ok, r, 1, p.ho, p.wo);
+      acc = tap(acc, v, slot + kx * 2u);
+      for (var ky = 1u; ky < KH; ky++) {
+        v = Window(vec4f(ldc(col, col_ok, r - i32(ky), p.ho, p.wo), v.a.xyz), vec4f(v.a.w, v.b.xyz));
+        acc = tap(acc, v, slot + (ky * KW + kx) * 2u);
+      }
+    }
+    plane += plane_out;
+    slot += kk * 2u;
+  }
+  let hw = p.h * p.w;
+  let base = split * p.count + q.n * p.cin * hw + q.x0 * p.w + q.y;
+  store_segment(q, base, p.w, hw, ci0, p.cin, acc, array<vec4f, 2>(vec4f(0.0), vec4f(0.0)));
+}
+
 // dx[n, ci, iy, ix] = Σ over (co, ky, kx) with iy = oy·s + ky − p, ix = ox·s + kx − p, 0 ≤ oy < Ho,
 // 0 ≤ ox < Wo of dy[n, co, oy, ox] · W[co, ci, ky, kx].
 // For stride s only the taps with ky ≡ iy + p (mod s) can reach an output row. Input pixels are

@@ -42,6 +42,20 @@ function pixelWeightCouts(tune: Gpu['tune']): number {
  * gpu.tune.convWg sets the forward / input-gradient workgroup size of the 'gpu' set.
  */
 const SPLIT_THREADS = 32768; // H200: 32768 beat 0, 65536, 131072 and 262144
+/**
+ * 'gpu' set: the forward and (stride-1) input-gradient kernels with column segments (lanes along
+ * the row, coalesced loads; conv2d.wgsl). gpu.tune.convColumns = 0 / 1 overrides.
+ */
+const COLUMNS = 0;
+
+function usesColumns(gpu: Gpu, variant: AdapterClass): boolean {
+  return variant === 'gpu' && (gpu.tune.convColumns ?? COLUMNS) !== 0;
+}
+
+/** Invocations of the column kernels: one per SEGMENT consecutive pixels of a column. */
+function columnSegments(n: number, rows: number, cols: number): number {
+  return n * Math.ceil(rows / SEGMENT) * cols;
+}
 const SPLIT_MIN_CHANNELS = 8;
 
 interface ReductionSplit { splits: number; chunk: number }
@@ -200,12 +214,13 @@ export function conv2dForward(
   const [pack, packed] = packWeights(gpu, s, weight, scratch, true, wg);
   const split = splitFor(gpu, s, variant, 'forward', partials, op);
   const target = split.splits > 1 ? { ...partials!, length: split.splits * y.length } : y;
+  const columns = usesColumns(gpu, variant);
   const d = [pack, makeDispatch(gpu, {
-    shader: SHADER, entry: op, constants: { WG: wg, HAS_BIAS: bias ? 1 : 0, KH: s.kh, KW: s.kw, S: s.stride },
+    shader: SHADER, entry: columns ? 'conv2d_forward_columns' : op, constants: { WG: wg, HAS_BIAS: bias ? 1 : 0, KH: s.kh, KW: s.kw, S: s.stride },
     label: `${op}(${y.name})`, flops: conv2dFlops(s),
     // Without a bias the binding still exists in the layout; the input stands in, unread.
     bindings: [{ read: x }, { write: target }, { uniform: uniform(gpu, op, s, { chunk: split.chunk, count: y.length }) }, { read: packed }, { read: bias ?? x }],
-    workgroups: grid(Math.ceil(segments(s.n, ho, wo) / wg), split.splits * Math.ceil(s.cout / CB)),
+    workgroups: grid(Math.ceil((columns ? columnSegments(s.n, ho, wo) : segments(s.n, ho, wo)) / wg), split.splits * Math.ceil(s.cout / CB)),
   })];
   if (split.splits > 1) d.push(sumPartials(gpu, y.name, target, y, s, split.splits, wg));
   return d;
@@ -230,10 +245,15 @@ export function conv2dBackwardInput(
   const classSegments = segments(s.n, Math.ceil(s.h / s.stride), Math.ceil(s.w / s.stride));
   const split = splitFor(gpu, s, variant, 'input', partials, op);
   const target = split.splits > 1 ? { ...partials!, length: split.splits * dx.length } : dx;
+  // Column segments for stride 1 (one pixel class); the row kernel handles stride 2's classes.
+  const columns = usesColumns(gpu, variant) && s.stride === 1;
   const d = [pack, makeDispatch(gpu, {
-    shader: SHADER, entry: op, constants: { WG: wg, KH: s.kh, KW: s.kw, S: s.stride }, label: `${op}(${dx.name})`, flops: conv2dFlops(s),
+    shader: SHADER, entry: columns ? 'conv2d_backward_input_columns' : op, constants: { WG: wg, KH: s.kh, KW: s.kw, S: s.stride },
+    label: `${op}(${dx.name})`, flops: conv2dFlops(s),
     bindings: [{ read: dy }, { write: target }, { uniform: uniform(gpu, op, s, { chunk: split.chunk, count: dx.length }) }, { read: packed }],
-    workgroups: grid(Math.ceil(classSegments / wg), split.splits * s.stride * s.stride * Math.ceil(s.cin / CB)),
+    workgroups: columns
+      ? grid(Math.ceil(columnSegments(s.n, s.h, s.w) / wg), split.splits * Math.ceil(s.cin / CB))
+      : grid(Math.ceil(classSegments / wg), split.splits * s.stride * s.stride * Math.ceil(s.cin / CB)),
   })];
   if (split.splits > 1) d.push(sumPartials(gpu, dx.name, target, dx, s, split.splits, wg));
   return d;
