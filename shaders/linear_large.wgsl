@@ -6,11 +6,11 @@
 // Why this shape: a 16×16 workgroup computes a 128×128 tile of C, each invocation an 8×8 block
 // (rows ty·4+i and 64+ty·4+i, columns tx·4+j and 64+tx·4+j: 16 vec4 accumulators). Per k it
 // reads two vec4 of the A slab and two of the B slab from workgroup memory for 64 FMAs, i.e. 16
-// FMAs per workgroup-memory load (the 4×4 'tiled' body does 2). The slabs hold BK = 8 values of k;
-// the next slab is loaded from global memory into registers while this one is used, so one load
-// latency hides behind 512 FMAs. Global loads are one vec4 per invocation per operand along the
-// operand's contiguous dimension (A_VEC / B_VEC, set by the host when that dimension is a multiple
-// of 4), else four bounds-checked scalars.
+// FMAs per workgroup-memory load (the 4×4 'tiled' body does 2). The slabs hold BK = 8 (or 16)
+// values of k; the next slab is loaded from global memory into registers while this one is used,
+// so one load latency hides behind 512 (1024) FMAs. Global loads are vec4s along the operand's
+// contiguous dimension (A_VEC / B_VEC, set by the host when that dimension is a multiple of 4),
+// else four bounds-checked scalars.
 //
 // Every output sums its K terms in increasing k order with fma, within one invocation, exactly as
 // linear.wgsl's bodies do: the three bodies give bitwise-identical results (a kernel case checks
@@ -32,11 +32,14 @@ override B_VEC: bool = false;
 override HAS_BIAS: bool = false;
 override RELU: bool = false;
 
-const BK = 8u;
+// k values per slab: 8, or 16 (gpu.tune.gemmSlab) for half the barriers at twice the loads in
+// flight. Each invocation moves BK / 8 vec4s of each operand per slab.
+override BK: u32 = 8u;
+const MAX_LOADS = 2u;
 // Slabs of one k-step range: sA[k·32 + m/4] = op(A)[m0+m .. m0+m+3, k0+k] (4 rows of one k),
 // sB[k·32 + n/4] = op(B)[k0+k, n0+n .. n0+n+3].
-var<workgroup> sA: array<vec4f, 256>;
-var<workgroup> sB: array<vec4f, 256>;
+var<workgroup> sA: array<vec4f, BK * 32u>;
+var<workgroup> sB: array<vec4f, BK * 32u>;
 
 // Four consecutive elements of a row-major [rows, cols] operand starting at (r, c0), along its
 // contiguous dimension; zeros past the edges so a partial slab sums like a full one.
@@ -57,26 +60,32 @@ fn loadRowB(r: u32, c0: u32, rows: u32, cols: u32) -> vec4f {
   return v;
 }
 
-// Invocation t's share of the A slab for k0: stored [M,K], it reads row m = t/2, k = k0 + (t%2)·4
-// .. +3; stored [K,M] (transposed), row k = k0 + t/32, m = (t%32)·4 .. +3.
-fn fetchA(t: u32, m0: u32, k0: u32, ta: bool) -> vec4f {
-  if (ta) { return loadRowA(k0 + (t >> 5u), m0 + (t & 31u) * 4u, p.K, p.M); }
-  return loadRowA(m0 + (t >> 1u), k0 + (t & 1u) * 4u, p.M, p.K);
+// Vec4 e (< BK·32) of the A slab for k0: stored [M,K], row m = e / (BK/4), k = k0 + (e % (BK/4))·4
+// .. +3; stored [K,M] (transposed), row k = k0 + e/32, m = (e%32)·4 .. +3.
+fn fetchA(e: u32, m0: u32, k0: u32, ta: bool) -> vec4f {
+  if (ta) { return loadRowA(k0 + (e >> 5u), m0 + (e & 31u) * 4u, p.K, p.M); }
+  let q = BK / 4u;
+  return loadRowA(m0 + e / q, k0 + (e % q) * 4u, p.M, p.K);
 }
-fn stashA(t: u32, v: vec4f, ta: bool) {
-  if (ta) { sA[(t >> 5u) * 32u + (t & 31u)] = v; return; }
-  let m = t >> 1u; let k = (t & 1u) * 4u;
+fn stashA(e: u32, v: vec4f, ta: bool) {
+  if (ta) { sA[e] = v; return; }
+  let q = BK / 4u;
+  let m = e / q; let k = (e % q) * 4u;
   for (var j = 0u; j < 4u; j++) { sA[(k + j) * 32u + (m >> 2u)][m & 3u] = v[j]; }
 }
-// The B slab: stored [K,N], row k = k0 + t/32, n = (t%32)·4 .. +3; stored [N,K] (nn.Linear's W
-// as op(B) = Wᵀ), row n = t/2, k = k0 + (t%2)·4 .. +3.
-fn fetchB(t: u32, n0: u32, k0: u32, tb: bool) -> vec4f {
-  if (tb) { return loadRowB(n0 + (t >> 1u), k0 + (t & 1u) * 4u, p.N, p.K); }
-  return loadRowB(k0 + (t >> 5u), n0 + (t & 31u) * 4u, p.K, p.N);
+// The B slab: stored [K,N], row k = k0 + e/32, n = (e%32)·4 .. +3; stored [N,K] (nn.Linear's W
+// as op(B) = Wᵀ), row n = e / (BK/4), k = k0 + (e % (BK/4))·4 .. +3.
+fn fetchB(e: u32, n0: u32, k0: u32, tb: bool) -> vec4f {
+  if (tb) {
+    let q = BK / 4u;
+    return loadRowB(n0 + e / q, k0 + (e % q) * 4u, p.N, p.K);
+  }
+  return loadRowB(k0 + (e >> 5u), n0 + (e & 31u) * 4u, p.K, p.N);
 }
-fn stashB(t: u32, v: vec4f, tb: bool) {
-  if (!tb) { sB[(t >> 5u) * 32u + (t & 31u)] = v; return; }
-  let n = t >> 1u; let k = (t & 1u) * 4u;
+fn stashB(e: u32, v: vec4f, tb: bool) {
+  if (!tb) { sB[e] = v; return; }
+  let q = BK / 4u;
+  let n = e / q; let k = (e % q) * 4u;
   for (var j = 0u; j < 4u; j++) { sB[(k + j) * 32u + (n >> 2u)][n & 3u] = v[j]; }
 }
 
@@ -100,15 +109,25 @@ fn gemmLarge(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
   let t = ty * 16u + tx;
   // acc[2r + h]: row (r < 4 ? ty·4 + r : 64 + ty·4 + r − 4), columns h·64 + tx·4 .. +3.
   var acc: array<vec4f, 16>;
-  var nextA = fetchA(t, m0, 0u, ta);
-  var nextB = fetchB(t, n0, 0u, tb);
+  // Invocation t moves vec4s t, t + 256, … of each slab.
+  let loads = BK / 8u;
+  var nextA: array<vec4f, MAX_LOADS>;
+  var nextB: array<vec4f, MAX_LOADS>;
+  for (var i = 0u; i < loads; i++) {
+    nextA[i] = fetchA(t + 256u * i, m0, 0u, ta);
+    nextB[i] = fetchB(t + 256u * i, n0, 0u, tb);
+  }
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
-    stashA(t, nextA, ta);
-    stashB(t, nextB, tb);
+    for (var i = 0u; i < loads; i++) {
+      stashA(t + 256u * i, nextA[i], ta);
+      stashB(t + 256u * i, nextB[i], tb);
+    }
     workgroupBarrier();
     if (k0 + BK < p.K) {
-      nextA = fetchA(t, m0, k0 + BK, ta);
-      nextB = fetchB(t, n0, k0 + BK, tb);
+      for (var i = 0u; i < loads; i++) {
+        nextA[i] = fetchA(t + 256u * i, m0, k0 + BK, ta);
+        nextB[i] = fetchB(t + 256u * i, n0, k0 + BK, tb);
+      }
     }
     for (var kk = 0u; kk < BK; kk++) {
       let lo = sA[kk * 32u + ty];

@@ -15,6 +15,26 @@ export interface KernelCase {
 
 export type HostArray = Float32Array | Uint32Array;
 
+/**
+ * The case run with gpu.tune overrides (a kernel variant its defaults do not pick, checked on every
+ * adapter); the overrides are named in the case's name and undone afterwards.
+ */
+export function withTune(c: KernelCase, tune: Record<string, number>): KernelCase {
+  return {
+    family: c.family,
+    name: `${c.name} ${Object.entries(tune).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+    async run(gpu) {
+      const saved = gpu.tune;
+      gpu.tune = { ...saved, ...tune };
+      try {
+        return await c.run(gpu);
+      } finally {
+        gpu.tune = saved;
+      }
+    },
+  };
+}
+
 /** Random float32 values in [-scale, scale), plus the same values widened to float64 for refs. */
 export function randomArray(rng: Rng, n: number, scale = 1): { f32: Float32Array; f64: Float64Array } {
   const f32 = new Float32Array(n);

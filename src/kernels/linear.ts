@@ -19,6 +19,14 @@ const LARGE_SHADER = 'linear_large.wgsl';
 /** Output tile side of the large body, and the fewest such tiles for which it is picked (gpu.tune.gemmLargeTiles). */
 const LARGE_TILE = 128;
 const LARGE_MIN_TILES = 128;
+/** k values per workgroup-memory slab of the large body: 8 or 16 (gpu.tune.gemmSlab). */
+const LARGE_SLAB = 8;
+
+function largeSlab(gpu: Gpu): number {
+  const bk = gpu.tune.gemmSlab ?? LARGE_SLAB;
+  assertShape(bk === 8 || bk === 16, `linear: gemmSlab=${bk}, expected 8 or 16`);
+  return bk;
+}
 const RELU_SHADER = 'linear_relu.wgsl';
 const PARAMS = [['M', 'u32'], ['N', 'u32'], ['K', 'u32']] as const;
 const BIAS_WG = 64;
@@ -115,7 +123,7 @@ function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
   if (variant === 'tiledLarge') {
     return makeDispatch(gpu, {
       shader: LARGE_SHADER, entry: s.entry, label, flops: gemmFlops(s),
-      constants: { A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0 },
+      constants: { A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0, BK: largeSlab(gpu) },
       bindings,
       workgroups: [Math.ceil(s.n / LARGE_TILE), Math.ceil(s.m / LARGE_TILE), 1],
     });

@@ -9,14 +9,14 @@ import { createTensor } from '../../gpu/tensor.ts';
 import * as k from '../../kernels/conv2d.ts';
 import * as ref from '../../ref/conv2d.ts';
 import { compare, EXACT, reductionTolerance } from '../compare.ts';
-import { type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
+import { type KernelCase, randomArray, Rng, runOnGpu, withTune } from '../harness.ts';
 
 /** tune: gpu.tune overrides while the case builds its dispatches (variants the defaults do not pick). */
 interface Spec { s: k.Conv2dShape; bias: boolean; variant?: AdapterClass; tune?: Record<string, number> }
 
-function name({ s, bias, variant, tune }: Spec): string {
+function name({ s, bias, variant }: Spec): string {
   return `${s.n}x${s.cin}x${s.h}x${s.w} -> ${s.cout} k${s.kh}x${s.kw} s${s.stride} p${s.pad}${bias ? ' bias' : ''}` +
-    (variant ? ` [${variant} variant]` : '') + (tune ? ` ${Object.entries(tune).map(([n, v]) => `${n}=${v}`).join(' ')}` : '');
+    (variant ? ` [${variant} variant]` : '');
 }
 
 const r3 = (n: number, cin: number, hw: number, cout: number, stride = 1): k.Conv2dShape =>
@@ -57,18 +57,8 @@ const SPECS: Spec[] = [
 
 function shapeCase(spec: Spec): KernelCase {
   const { s, bias, variant } = spec;
-  return {
-    family: 'conv2d', name: name(spec),
-    async run(gpu) {
-      const saved = gpu.tune;
-      if (spec.tune) gpu.tune = { ...saved, ...spec.tune };
-      try {
-        return await runShape(gpu, s, bias, variant);
-      } finally {
-        gpu.tune = saved;
-      }
-    },
-  };
+  const c: KernelCase = { family: 'conv2d', name: name(spec), run: (gpu) => runShape(gpu, s, bias, variant) };
+  return spec.tune ? withTune(c, spec.tune) : c;
 }
 
 async function runShape(gpu: Gpu, s: k.Conv2dShape, bias: boolean, variant?: AdapterClass): Promise<Comparison[]> {

@@ -12,7 +12,7 @@ import * as ref from '../../ref/linear.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import { createTensor } from '../../gpu/tensor.ts';
 import { compare, EXACT, reductionTolerance } from '../compare.ts';
-import { type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
+import { type KernelCase, randomArray, Rng, runOnGpu, withTune } from '../harness.ts';
 import type { Comparison } from '../compare.ts';
 import type { Gpu } from '../../gpu/gpu.ts';
 
@@ -205,6 +205,9 @@ const shapeMismatch: KernelCase = {
 export const linearCases: KernelCase[] = [
   ...VARIANTS.flatMap((v) => MATMULS.map((s) => matmulCase(v, s))),
   ...LARGE_MATMULS.map((s) => matmulCase('tiledLarge', s)),
+  // 16-deep k slabs: two vec4 loads per operand and invocation, every operand layout.
+  ...[[130, 132, 44], [129, 257, 11]].map((s) => withTune(matmulCase('tiledLarge', s as [number, number, number]), { gemmSlab: 16 })),
+  ...[LINEARS[1]!, LINEARS[4]!].map((d) => withTune(linearCase('tiledLarge', d), { gemmSlab: 16 })),
   ...[[67, 61, 37], [130, 132, 44]].map((s) => bodiesAgreeCase(s as [number, number, number])),
   ...VARIANTS.flatMap((v) => LINEARS.map((d) => linearCase(v, d))),
   ...SUBGROUP_MATMULS.map((s) => subgroupCase(matmulCase('subgroups', s))),
