@@ -2,13 +2,13 @@
 # Everything worth measuring on a lent GPU machine, in one call (device time is scarce):
 #   bash .gpu/remote.sh bash runner/gpu-suite.sh OUTDIR [GROUP...]
 # (after `bash ../shared/gpu/pack.sh` here; see README "Running on a GPU"). GROUPs (default: all,
-# in this order): profile variants robustness matmul bench check train cudnn lenet tests. Each step
+# in this order): profile variants robustness matmul gemm bench check train cudnn lenet tests. Each step
 # has its own time limit and writes its own log under OUTDIR, so one failing step never hides the
 # others; OUTDIR/summary.txt lists every step with its exit code and time.
 set -u
 out=${1:?usage: runner/gpu-suite.sh OUTDIR [GROUP...]}
 shift
-groups=${*:-profile variants robustness matmul bench check train cudnn lenet tests}
+groups=${*:-profile variants robustness matmul gemm bench check train cudnn lenet tests}
 mkdir -p "$out"
 cli="node runner/earlyphase.mjs"
 step() { # step NAME LIMIT_S CMD... : runs CMD, appends to OUTDIR/NAME.txt, notes time and exit code
@@ -36,6 +36,11 @@ for g in $groups; do
       step robustness 90 env EARLYPHASE_DAWN_TOGGLES=disable_robustness $cli bench --suite matmul --warmup 3 --reps 10 ;;
     # Square matmuls up to 4096³ against TF.js and cuBLAS.
     matmul) step matmul 120 $cli bench --suite matmul --peer tfjs,pytorch --warmup 3 --reps 10 ;;
+    # The matmul bench with each GEMM tuning variant (EARLYPHASE_SUITE_GEMM_TUNES overrides the list).
+    gemm)
+      for t in ${EARLYPHASE_SUITE_GEMM_TUNES:-gemmSlab=16 gemmLargeTiles=32}; do
+        step gemm 60 env EARLYPHASE_TUNE=$t $cli bench --suite matmul --warmup 3 --reps 10
+      done ;;
     bench) step bench 200 $cli bench --suite training --peer pytorch --warmup 5 --reps 20 ;;
     # Correctness on the GPU: every kernel case.
     check) step check 90 $cli check ;;

@@ -13,6 +13,10 @@
 override KH: u32 = 3;
 override KW: u32 = 3;
 override S: u32 = 1;
+// Pairs of adjacent output pixels per lane step (gpu.tune.convWeightGradPair; needs WO even,
+// KW ≤ 3 and S ≤ 2, so a row of KW + S ≤ XMAX source values covers both pixels).
+override PAIR: bool = false;
+const XMAX: u32 = 5u;
 // Output height and width as constants: the pixel index is split into (n, oy, ox) for every pixel,
 // and division by a constant is a multiply and a shift where division by a uniform is a loop.
 override HO: u32 = 1;
@@ -55,27 +59,67 @@ fn conv2d_weight_grad_pixels(@builtin(workgroup_id) wid: vec3u, @builtin(local_i
   let p_end = min(pixels, (wid.x + 1u) * p.chunk);
   // acc[t][c]: tap t, output channel co0 + c (channels past Cout load dy as 0).
   var acc: array<array<f32, CBMAX>, MAXT>;
-  for (var px = wid.x * p.chunk + lane; px < p_end; px += WG) {
-    let n = px / plane_out;
-    let q = px % plane_out;
-    let oy = q / WO;
-    let ox = q % WO;
-    var g: array<f32, CBMAX>;
-    let dy_px = n * p.cout * plane_out + q;
-    for (var c = 0u; c < CB; c++) {
-      let co = co0 + c;
-      g[c] = select(0.0, dy[select(0u, dy_px + co * plane_out, co < p.cout)], co < p.cout);
+  if (PAIR) {
+    // Units are pairs of horizontally adjacent output pixels (WO is even): the two pixels' taps
+    // overlap, so a row of KW + S source values serves both (12 loads instead of 18 for 3×3, S = 1).
+    let half = WO / 2u;
+    let u_end = min(p.n * HO * half, (wid.x + 1u) * p.chunk);
+    for (var u = wid.x * p.chunk + lane; u < u_end; u += WG) {
+      let n = u / (HO * half);
+      let r = u % (HO * half);
+      let oy = r / half;
+      let ox = (r % half) * 2u;
+      let q = oy * WO + ox;
+      var g0: array<f32, CBMAX>;
+      var g1: array<f32, CBMAX>;
+      let dy_px = n * p.cout * plane_out + q;
+      for (var c = 0u; c < CB; c++) {
+        let co = co0 + c;
+        let at = select(0u, dy_px + co * plane_out, co < p.cout);
+        g0[c] = select(0.0, dy[at], co < p.cout);
+        g1[c] = select(0.0, dy[at + 1u], co < p.cout);
+      }
+      let x_plane = (n * p.cin + ci) * p.h * p.w;
+      for (var ky = 0u; ky < KH; ky++) {
+        let iy = i32(oy * S + ky) - i32(p.pad);
+        let row_ok = u32(iy) < p.h;
+        var xs: array<f32, XMAX>;
+        for (var j = 0u; j < KW + S; j++) {
+          let ix = i32(ox * S + j) - i32(p.pad);
+          let ok = row_ok && u32(ix) < p.w;
+          xs[j] = select(0.0, x[select(0u, x_plane + u32(iy) * p.w + u32(ix), ok)], ok);
+        }
+        for (var kx = 0u; kx < KW; kx++) {
+          let t = ky * KW + kx;
+          for (var c = 0u; c < CB; c++) {
+            acc[t][c] = fma(xs[kx + S], g1[c], fma(xs[kx], g0[c], acc[t][c]));
+          }
+        }
+      }
     }
-    let x_plane = (n * p.cin + ci) * p.h * p.w;
-    for (var ky = 0u; ky < KH; ky++) {
-      let iy = i32(oy * S + ky) - i32(p.pad);
-      let row_ok = u32(iy) < p.h;
-      for (var kx = 0u; kx < KW; kx++) {
-        let ix = i32(ox * S + kx) - i32(p.pad);
-        let ok = row_ok && u32(ix) < p.w;
-        let v = select(0.0, x[select(0u, x_plane + u32(iy) * p.w + u32(ix), ok)], ok);
-        let t = ky * KW + kx;
-        for (var c = 0u; c < CB; c++) { acc[t][c] = fma(v, g[c], acc[t][c]); }
+  } else {
+    for (var px = wid.x * p.chunk + lane; px < p_end; px += WG) {
+      let n = px / plane_out;
+      let q = px % plane_out;
+      let oy = q / WO;
+      let ox = q % WO;
+      var g: array<f32, CBMAX>;
+      let dy_px = n * p.cout * plane_out + q;
+      for (var c = 0u; c < CB; c++) {
+        let co = co0 + c;
+        g[c] = select(0.0, dy[select(0u, dy_px + co * plane_out, co < p.cout)], co < p.cout);
+      }
+      let x_plane = (n * p.cin + ci) * p.h * p.w;
+      for (var ky = 0u; ky < KH; ky++) {
+        let iy = i32(oy * S + ky) - i32(p.pad);
+        let row_ok = u32(iy) < p.h;
+        for (var kx = 0u; kx < KW; kx++) {
+          let ix = i32(ox * S + kx) - i32(p.pad);
+          let ok = row_ok && u32(ix) < p.w;
+          let v = select(0.0, x[select(0u, x_plane + u32(iy) * p.w + u32(ix), ok)], ok);
+          let t = ky * KW + kx;
+          for (var c = 0u; c < CB; c++) { acc[t][c] = fma(v, g[c], acc[t][c]); }
+        }
       }
     }
   }

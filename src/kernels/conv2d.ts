@@ -301,13 +301,18 @@ function usesPixelWeightGrad(s: Conv2dShape, variant: AdapterClass, tune: Gpu['t
   return variant === 'gpu' && s.kh * s.kw <= WGRAD_MAX_TAPS && tune.convWeightGradPixels !== 0;
 }
 
+/** Whether the pixel weight gradient steps over pairs of adjacent output pixels (gpu.tune.convWeightGradPair). */
+function pixelPairs(s: Conv2dShape, tune: Gpu['tune']): boolean {
+  return (tune.convWeightGradPair ?? 0) !== 0 && conv2dOutputSize(s).wo % 2 === 0 && s.kw <= 3 && s.stride <= 2;
+}
+
 /**
- * Chunks of output pixels for the pixel weight-gradient kernel: whole multiples of its 256 lanes,
- * 1 to 64 pixels per lane, about WGRAD_TARGET_GROUPS workgroups over (chunk, ci, 8 output channels).
+ * Chunks of output pixels (or pixel pairs) for the pixel weight-gradient kernel: whole multiples of
+ * its 256 lanes, 1 to 64 per lane, about WGRAD_TARGET_GROUPS workgroups over (chunk, ci, output-channel block).
  */
 function pixelWeightPlan(s: Conv2dShape, tune: Gpu['tune']): { chunk: number; splits: number } {
   const { ho, wo } = conv2dOutputSize(s);
-  const pixels = s.n * ho * wo;
+  const pixels = s.n * ho * wo / (pixelPairs(s, tune) ? 2 : 1);
   const wanted = Math.max(1, Math.ceil((tune.convWeightGradGroups ?? WGRAD_TARGET_GROUPS) / (s.cin * Math.ceil(s.cout / pixelWeightCouts(tune)))));
   const lanes = Math.min(64, Math.max(1, Math.ceil(pixels / wanted / WGRAD_LANES)));
   const chunk = lanes * WGRAD_LANES;
@@ -341,7 +346,8 @@ export function conv2dBackwardWeight(
     assertShape(plan.splits <= MAX_GROUPS && s.cin <= MAX_GROUPS, `${op}: ${plan.splits} pixel chunks × ${s.cin} input channels exceed the grid`);
     return [
       makeDispatch(gpu, {
-        shader: WGRAD_SHADER, entry, constants: { KH: s.kh, KW: s.kw, S: s.stride, HO: ho, WO: wo, CB: couts }, label: `${op}(${dW.name})`,
+        shader: WGRAD_SHADER, entry, label: `${op}(${dW.name})`,
+        constants: { KH: s.kh, KW: s.kw, S: s.stride, HO: ho, WO: wo, CB: couts, PAIR: pixelPairs(s, gpu.tune) ? 1 : 0 },
         flops: conv2dFlops(s),
         bindings: [{ read: x }, { write: partials }, {
           uniform: createUniform(gpu, `${entry}-params`, WGRAD_PARAMS,
