@@ -24,10 +24,9 @@ override WO: u32 = 1;
 const WG: u32 = 256u;
 // Taps per invocation: at most 3×3 (larger kernels use conv2d.wgsl's weight gradient).
 const MAXT: u32 = 9u;
-// Output channels per workgroup: 8, or 16 (gpu.tune.convWeightGradCouts) for 144 FMAs per 25
-// loads. The arrays are sized for 16; with CB = 8 the driver drops the half no loop touches.
-const CBMAX: u32 = 16u;
-override CB: u32 = 8u;
+// Output channels per workgroup. 16 (144 FMAs per 25 loads) was tried on an H200 and ran the
+// weight gradient 2.6× slower (5.38 against 2.07 ms per ResNet-20 step; register spills).
+const CB: u32 = 8u;
 
 struct Params {
   n: u32, cin: u32, h: u32, w: u32,
@@ -40,10 +39,10 @@ struct Params {
 @group(0) @binding(2) var<uniform> p: Params;
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 
-// Values reduced per round (of MAXT·CB = 72 or 144): 12 lanes' worth of sums fit in 12 KiB of
-// workgroup memory, within every adapter's limit.
+// Values reduced per round (of MAXT·CB = 72): 12 lanes' worth of sums fit in 12 KiB of workgroup
+// memory, within every adapter's limit.
 const PART: u32 = 12u;
-override ROUNDS: u32 = MAXT * CB / PART;
+const ROUNDS: u32 = MAXT * CB / PART;
 // First level: every lane's sums, [value][lane].
 var<workgroup> lane_sums: array<f32, PART * WG>;
 // Second level: sums of 32 consecutive lanes, [value][group of 32].
@@ -58,7 +57,7 @@ fn conv2d_weight_grad_pixels(@builtin(workgroup_id) wid: vec3u, @builtin(local_i
   let pixels = p.n * plane_out;
   let p_end = min(pixels, (wid.x + 1u) * p.chunk);
   // acc[t][c]: tap t, output channel co0 + c (channels past Cout load dy as 0).
-  var acc: array<array<f32, CBMAX>, MAXT>;
+  var acc: array<array<f32, CB>, MAXT>;
   if (PAIR) {
     // Units are pairs of horizontally adjacent output pixels (WO is even): the two pixels' taps
     // overlap, so a row of KW + S source values serves both (12 loads instead of 18 for 3×3, S = 1).
@@ -70,8 +69,8 @@ fn conv2d_weight_grad_pixels(@builtin(workgroup_id) wid: vec3u, @builtin(local_i
       let oy = r / half;
       let ox = (r % half) * 2u;
       let q = oy * WO + ox;
-      var g0: array<f32, CBMAX>;
-      var g1: array<f32, CBMAX>;
+      var g0: array<f32, CB>;
+      var g1: array<f32, CB>;
       let dy_px = n * p.cout * plane_out + q;
       for (var c = 0u; c < CB; c++) {
         let co = co0 + c;
@@ -103,7 +102,7 @@ fn conv2d_weight_grad_pixels(@builtin(workgroup_id) wid: vec3u, @builtin(local_i
       let q = px % plane_out;
       let oy = q / WO;
       let ox = q % WO;
-      var g: array<f32, CBMAX>;
+      var g: array<f32, CB>;
       let dy_px = n * p.cout * plane_out + q;
       for (var c = 0u; c < CB; c++) {
         let co = co0 + c;
