@@ -38,8 +38,11 @@ override BK: u32 = 8u;
 const MAX_LOADS = 2u;
 // Slabs of one k-step range: sA[k·32 + m/4] = op(A)[m0+m .. m0+m+3, k0+k] (4 rows of one k),
 // sB[k·32 + n/4] = op(B)[k0+k, n0+n .. n0+n+3].
-var<workgroup> sA: array<vec4f, BK * 32u>;
-var<workgroup> sB: array<vec4f, BK * 32u>;
+// DOUBLE (gpu.tune.gemmDouble): two slab buffers, so the next slab is stored while this one is
+// read and one barrier per slab suffices instead of two.
+override DOUBLE: bool = false;
+var<workgroup> sA: array<vec4f, BK * 32u * select(1u, 2u, DOUBLE)>;
+var<workgroup> sB: array<vec4f, BK * 32u * select(1u, 2u, DOUBLE)>;
 
 // Four consecutive elements of a row-major [rows, cols] operand starting at (r, c0), along its
 // contiguous dimension; zeros past the edges so a partial slab sums like a full one.
@@ -67,11 +70,11 @@ fn fetchA(e: u32, m0: u32, k0: u32, ta: bool) -> vec4f {
   let q = BK / 4u;
   return loadRowA(m0 + e / q, k0 + (e % q) * 4u, p.M, p.K);
 }
-fn stashA(e: u32, v: vec4f, ta: bool) {
-  if (ta) { sA[e] = v; return; }
+fn stashA(e: u32, v: vec4f, ta: bool, at: u32) {
+  if (ta) { sA[at + e] = v; return; }
   let q = BK / 4u;
   let m = e / q; let k = (e % q) * 4u;
-  for (var j = 0u; j < 4u; j++) { sA[(k + j) * 32u + (m >> 2u)][m & 3u] = v[j]; }
+  for (var j = 0u; j < 4u; j++) { sA[at + (k + j) * 32u + (m >> 2u)][m & 3u] = v[j]; }
 }
 // The B slab: stored [K,N], row k = k0 + e/32, n = (e%32)·4 .. +3; stored [N,K] (nn.Linear's W
 // as op(B) = Wᵀ), row n = e / (BK/4), k = k0 + (e % (BK/4))·4 .. +3.
@@ -82,11 +85,11 @@ fn fetchB(e: u32, n0: u32, k0: u32, tb: bool) -> vec4f {
   }
   return loadRowB(k0 + (e >> 5u), n0 + (e & 31u) * 4u, p.K, p.N);
 }
-fn stashB(e: u32, v: vec4f, tb: bool) {
-  if (!tb) { sB[e] = v; return; }
+fn stashB(e: u32, v: vec4f, tb: bool, at: u32) {
+  if (!tb) { sB[at + e] = v; return; }
   let q = BK / 4u;
   let n = e / q; let k = (e % q) * 4u;
-  for (var j = 0u; j < 4u; j++) { sB[(k + j) * 32u + (n >> 2u)][n & 3u] = v[j]; }
+  for (var j = 0u; j < 4u; j++) { sB[at + (k + j) * 32u + (n >> 2u)][n & 3u] = v[j]; }
 }
 
 fn store4(m: u32, n: u32, v: vec4f, hasBias: bool) {
@@ -117,28 +120,48 @@ fn gemmLarge(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
     nextA[i] = fetchA(t + 256u * i, m0, 0u, ta);
     nextB[i] = fetchB(t + 256u * i, n0, 0u, tb);
   }
-  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+  let slab = BK * 32u;
+  if (DOUBLE) {
     for (var i = 0u; i < loads; i++) {
-      stashA(t + 256u * i, nextA[i], ta);
-      stashB(t + 256u * i, nextB[i], tb);
+      stashA(t + 256u * i, nextA[i], ta, 0u);
+      stashB(t + 256u * i, nextB[i], tb, 0u);
     }
     workgroupBarrier();
-    if (k0 + BK < p.K) {
+  }
+  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+    // Single buffer: store this slab, wait. Double: it was stored into `at` during the last slab.
+    let at = select(0u, ((k0 / BK) & 1u) * slab, DOUBLE);
+    if (!DOUBLE) {
+      for (var i = 0u; i < loads; i++) {
+        stashA(t + 256u * i, nextA[i], ta, 0u);
+        stashB(t + 256u * i, nextB[i], tb, 0u);
+      }
+      workgroupBarrier();
+    }
+    let more = k0 + BK < p.K;
+    if (more) {
       for (var i = 0u; i < loads; i++) {
         nextA[i] = fetchA(t + 256u * i, m0, k0 + BK, ta);
         nextB[i] = fetchB(t + 256u * i, n0, k0 + BK, tb);
       }
     }
     for (var kk = 0u; kk < BK; kk++) {
-      let lo = sA[kk * 32u + ty];
-      let hi = sA[kk * 32u + 16u + ty];
-      let b0 = sB[kk * 32u + tx];
-      let b1 = sB[kk * 32u + 16u + tx];
+      let lo = sA[at + kk * 32u + ty];
+      let hi = sA[at + kk * 32u + 16u + ty];
+      let b0 = sB[at + kk * 32u + tx];
+      let b1 = sB[at + kk * 32u + 16u + tx];
       for (var r = 0u; r < 4u; r++) {
         acc[2u * r] = fma(vec4f(lo[r]), b0, acc[2u * r]);
         acc[2u * r + 1u] = fma(vec4f(lo[r]), b1, acc[2u * r + 1u]);
         acc[2u * r + 8u] = fma(vec4f(hi[r]), b0, acc[2u * r + 8u]);
         acc[2u * r + 9u] = fma(vec4f(hi[r]), b1, acc[2u * r + 9u]);
+      }
+    }
+    // The other buffer was last read before the previous barrier: safe to fill now.
+    if (DOUBLE && more) {
+      for (var i = 0u; i < loads; i++) {
+        stashA(t + 256u * i, nextA[i], ta, slab - at);
+        stashB(t + 256u * i, nextB[i], tb, slab - at);
       }
     }
     workgroupBarrier();
