@@ -38,9 +38,9 @@ override BK: u32 = 8u;
 const MAX_LOADS = 2u;
 // Slabs of one k-step range: sA[k·32 + m/4] = op(A)[m0+m .. m0+m+3, k0+k] (4 rows of one k),
 // sB[k·32 + n/4] = op(B)[k0+k, n0+n .. n0+n+3].
-// DOUBLE (gpu.tune.gemmDouble): two slab buffers, so the next slab is stored while this one is
-// read and one barrier per slab suffices instead of two.
-override DOUBLE: bool = false;
+// DOUBLE (the default; gpu.tune.gemmDouble = 0 turns it off): two slab buffers, so the next slab
+// is stored while this one is read and one barrier per slab suffices instead of two.
+override DOUBLE: bool = true;
 var<workgroup> sA: array<vec4f, BK * 32u * select(1u, 2u, DOUBLE)>;
 var<workgroup> sB: array<vec4f, BK * 32u * select(1u, 2u, DOUBLE)>;
 

@@ -21,7 +21,8 @@ const LARGE_TILE = 128;
 const LARGE_MIN_TILES = 128;
 /**
  * k values per workgroup-memory slab of the large body: 8 or 16 (gpu.tune.gemmSlab; H200 4096³:
- * 31.3 TFLOP/s at 8, 23.8 at 16). gpu.tune.gemmDouble = 1 double-buffers the slabs.
+ * 31.3 TFLOP/s at 8, 23.8 at 16). Slabs are double-buffered (one barrier per slab) unless
+ * gpu.tune.gemmDouble = 0: H200 4096³ 29.0–29.1 against 27.2–27.4 TFLOP/s in the same calls.
  */
 const LARGE_SLAB = 8;
 
@@ -126,7 +127,7 @@ function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
   if (variant === 'tiledLarge') {
     return makeDispatch(gpu, {
       shader: LARGE_SHADER, entry: s.entry, label, flops: gemmFlops(s),
-      constants: { A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0, BK: largeSlab(gpu), DOUBLE: gpu.tune.gemmDouble ? 1 : 0 },
+      constants: { A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0, BK: largeSlab(gpu), DOUBLE: (gpu.tune.gemmDouble ?? 1) !== 0 ? 1 : 0 },
       bindings,
       workgroups: [Math.ceil(s.n / LARGE_TILE), Math.ceil(s.m / LARGE_TILE), 1],
     });

@@ -208,9 +208,9 @@ export const linearCases: KernelCase[] = [
   // 16-deep k slabs: two vec4 loads per operand and invocation, every operand layout.
   ...[[130, 132, 44], [129, 257, 11]].map((s) => withTune(matmulCase('tiledLarge', s as [number, number, number]), { gemmSlab: 16 })),
   ...[LINEARS[1]!, LINEARS[4]!].map((d) => withTune(linearCase('tiledLarge', d), { gemmSlab: 16 })),
-  // Double-buffered slabs (one barrier per slab), with one and several slabs.
-  ...[[130, 132, 44], [129, 257, 11], [9, 12, 8]].map((s) => withTune(matmulCase('tiledLarge', s as [number, number, number]), { gemmDouble: 1 })),
-  ...[LINEARS[1]!, LINEARS[4]!].map((d) => withTune(linearCase('tiledLarge', d), { gemmDouble: 1, gemmSlab: 16 })),
+  // Single-buffered slabs (the defaults double-buffer them), with one and several slabs.
+  ...[[130, 132, 44], [129, 257, 11], [9, 12, 8]].map((s) => withTune(matmulCase('tiledLarge', s as [number, number, number]), { gemmDouble: 0 })),
+  ...[LINEARS[1]!, LINEARS[4]!].map((d) => withTune(linearCase('tiledLarge', d), { gemmDouble: 0, gemmSlab: 16 })),
   ...[[67, 61, 37], [130, 132, 44]].map((s) => bodiesAgreeCase(s as [number, number, number])),
   ...VARIANTS.flatMap((v) => LINEARS.map((d) => linearCase(v, d))),
   ...SUBGROUP_MATMULS.map((s) => subgroupCase(matmulCase('subgroups', s))),
