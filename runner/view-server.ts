@@ -140,6 +140,11 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, at: { real: s
   stream.pipe(res);
 }
 
+/** write(2) may write less than asked (a full disk, a signal); the rest follows or the error does. */
+async function writeAll(fh: FileHandle, c: Buffer): Promise<void> {
+  for (let at = 0; at < c.length;) at += (await fh.write(c, at, c.length - at)).bytesWritten;
+}
+
 /**
  * Streams the request body into `fh`, one chunk at a time (the socket is paused while a chunk is
  * written), hashing it; refused (413) past MAX_PUT_BYTES, rejected when the client goes away.
@@ -160,7 +165,7 @@ function receiveBody(req: IncomingMessage, fh: FileHandle): Promise<{ bytes: num
       if (size > MAX_PUT_BYTES) { settle(new Refusal(413, `a saved file may be at most ${MAX_PUT_BYTES / 2 ** 20} MiB`)); return; }
       hash.update(c);
       req.pause();
-      writing = fh.write(c).then(() => { if (!settled) req.resume(); }, (e: Error) => settle(e));
+      writing = writeAll(fh, c).then(() => { if (!settled) req.resume(); }, (e: Error) => settle(e));
     };
     req.on('data', onData);
     req.on('end', () => { void writing.then(() => settle()); });
