@@ -6,7 +6,7 @@
 // have are found: a plain folder of files, our <root>/<name>/ folder, and torchvision's
 // <root>/<name>/MNIST/raw/ as OpenLTH downloads it.
 // Files may be raw or gzip-compressed, whatever their name says: gzip is detected by its magic,
-// and a gzip stream is inflated only up to the size the file's own header declares.
+// and a gzip stream is inflated only up to the size the file's own header declares (src/data/bounded.ts).
 import { UserError } from '../src/errors.ts';
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
@@ -17,7 +17,10 @@ import { createGunzip } from 'node:zlib';
 import { CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, CIFAR_RECORD, cifarDataset } from '../src/data/cifar.ts';
 import { DataFormatError, makeSplits, type DatasetSplits } from '../src/data/dataset.ts';
 import { dataSource, describeSource, type DataFile } from '../src/data/fingerprint.ts';
-import { idxDataset, idxDeclaredSize, idxDims, idxHeaderBytes } from '../src/data/idx.ts';
+import { BoundedCollector, idxBound, type SizeBound } from '../src/data/bounded.ts';
+import { IDX_DATASET_SHAPES, idxDataset } from '../src/data/idx.ts';
+
+export { idxBound, MAX_DATA_FILE_BYTES, type SizeBound } from '../src/data/bounded.ts';
 import { SYNTHETIC_DEFAULTS, syntheticSplits, type SyntheticSpec } from '../src/data/synthetic.ts';
 
 export const DATASET_NAMES = ['mnist', 'fashion_mnist', 'cifar10', 'synthetic'] as const;
@@ -159,32 +162,6 @@ function checkName(name: string): DatasetName {
   throw new DatasetNotFoundError(`unknown dataset "${name}"; expected one of ${DATASET_NAMES.join(', ')}`);
 }
 
-/** The largest file a dataset may inflate to (MNIST's train images are 47 MB, a CIFAR-10 batch 31 MB). */
-export const MAX_DATA_FILE_BYTES = 2 ** 30;
-
-/**
- * How big a file may be once decompressed, read from its first bytes: a gzip stream is inflated
- * only that far, so a small .gz cannot expand to gigabytes (a 1 MB bomb of 1 GiB took 2.2 GB and
- * 21 s before the size check refused it).
- */
-export interface SizeBound {
-  /** Bytes the bound is decided from (the IDX header); 0 when the bound is fixed. */
-  headBytes: number;
-  /** The most bytes allowed; throws DataFormatError when the head is malformed. */
-  limit(head: Uint8Array, name: string): { bytes: number; why: string };
-}
-
-/** An IDX file with `ndims` dims: exactly the size its header declares. */
-export function idxBound(ndims: number): SizeBound {
-  return {
-    headBytes: idxHeaderBytes(ndims),
-    limit: (head, name) => {
-      const dims = idxDims(head, name, ndims);
-      return { bytes: idxDeclaredSize(dims), why: `its IDX header (${dims.join('×')}) declares` };
-    },
-  };
-}
-
 /** A CIFAR-10 batch: 10,000 records, as published. */
 const CIFAR_BATCH_BOUND: SizeBound = { headBytes: 0, limit: () => ({ bytes: 10_000 * CIFAR_RECORD, why: 'a CIFAR-10 batch (10,000 records) holds' }) };
 
@@ -199,37 +176,16 @@ export async function readMaybeGzip(path: string, bound?: SizeBound): Promise<Ui
 function inflateBounded(raw: Uint8Array, path: string, bound: SizeBound | undefined): Promise<Uint8Array> {
   return new Promise((resolveBytes, reject) => {
     const z = createGunzip();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let limit: { bytes: number; why: string } | undefined = bound && bound.headBytes === 0 ? bound.limit(new Uint8Array(0), path) : undefined;
+    const out = new BoundedCollector(path, bound);
     let failed = false;
     const fail = (e: Error) => { if (failed) return; failed = true; z.destroy(); reject(e); };
-    const tooBig = (bytes: number, why: string) => new DataFormatError(`${path}: decompresses to more than the ${bytes} bytes ${why}; ` +
-      'the file is corrupt or not what its name says: download it again');
     z.on('data', (c: Buffer) => {
       if (failed) return;
-      chunks.push(c);
-      size += c.length;
-      try {
-        if (!limit && bound && size >= bound.headBytes) {
-          const head = Buffer.concat(chunks).subarray(0, bound.headBytes);
-          limit = bound.limit(new Uint8Array(head.buffer, head.byteOffset, head.byteLength), path);
-          if (limit.bytes > MAX_DATA_FILE_BYTES) {
-            throw new DataFormatError(`${path}: ${limit.why} ${limit.bytes} bytes, more than the ${MAX_DATA_FILE_BYTES}-byte limit for a dataset file; the file is corrupt`);
-          }
-        }
-        const cap = limit ?? { bytes: MAX_DATA_FILE_BYTES, why: 'a dataset file may hold' };
-        if (size > cap.bytes) throw tooBig(cap.bytes, cap.why);
-      } catch (e) {
-        fail(e as Error);
-      }
+      // A plain view, not the Buffer: Buffer#slice shares memory, and the parsers rely on slice() copying.
+      try { out.push(new Uint8Array(c.buffer, c.byteOffset, c.byteLength)); } catch (e) { fail(e as Error); }
     });
     z.on('error', (e) => fail(new DataFormatError(`${path}: corrupt gzip data (${e.message}); download the file again`)));
-    z.on('end', () => {
-      if (failed) return;
-      const out = Buffer.concat(chunks, size);
-      resolveBytes(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
-    });
+    z.on('end', () => { if (!failed) resolveBytes(out.result()); });
     z.end(raw);
   });
 }
@@ -240,9 +196,6 @@ export interface LoadOptions extends LocateOptions {
   /** Told which files were read (one line; the commands print it on stderr). */
   log?: (line: string) => void;
 }
-
-/** Image sizes the named datasets define; a header that disagrees is another dataset or corrupt. */
-const IDX_SHAPES = { mnist: { height: 28, width: 28 }, fashion_mnist: { height: 28, width: 28 } };
 
 /**
  * Locates, reads and parses both splits of a dataset, and says which files: the result's
@@ -272,7 +225,7 @@ export async function loadDataset(name: string, opts: LoadOptions = {}): Promise
   opts.log?.(describeSource(source));
   const splitNames = { train: files.train.join(', '), test: files.test.join(', ') };
   if (cifar) return { ...makeSplits(cifarDataset('cifar10/train', train), cifarDataset('cifar10/test', test), splitNames), source };
-  const shape = IDX_SHAPES[files.name as keyof typeof IDX_SHAPES];
+  const shape = IDX_DATASET_SHAPES[files.name];
   const idx = (split: string, [images, labels]: { name: string; bytes: Uint8Array }[]) =>
     idxDataset({ name: `${files.name}/${split}`, images: images!, labels: labels!, shape });
   return { ...makeSplits(idx('train', train), idx('test', test), { train: files.train[0]!, test: files.test[0]! }), source };

@@ -76,6 +76,12 @@ export function parseIdxLabels(bytes: Uint8Array, name: string, classes = 10): U
   return data;
 }
 
+/** Image sizes the IDX datasets define; a header that disagrees is another dataset or corrupt. */
+export const IDX_DATASET_SHAPES: Readonly<Record<string, { height: number; width: number }>> = {
+  mnist: { height: 28, width: 28 },
+  fashion_mnist: { height: 28, width: 28 },
+};
+
 export interface IdxPair {
   /** Name of the split, e.g. "fashion_mnist/train". */
   name: string;

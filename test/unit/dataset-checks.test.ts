@@ -15,6 +15,7 @@ import { syntheticDataset, SYNTHETIC_DEFAULTS } from '../../src/data/synthetic.t
 import { UserError } from '../../src/errors.ts';
 import { DatasetNotFoundError, idxBound, loadDataset, locateDataset, readMaybeGzip } from '../../runner/datasets.ts';
 import { FsStorage } from '../../runner/fs-storage.ts';
+import { gunzipBounded } from '../../viewer/browser-data.ts';
 
 const NO_DEFAULTS = { env: {}, fallbackRoots: [] as string[], systemDirs: [] as string[] };
 const FILES = { trainImages: 'train-images-idx3-ubyte', trainLabels: 'train-labels-idx1-ubyte', testImages: 't10k-images-idx3-ubyte', testLabels: 't10k-labels-idx1-ubyte' };
@@ -80,6 +81,17 @@ test('gzip bomb: inflating stops at the size the IDX header declares, in bounded
   // A .gz within its bound still reads (and a corrupt stream is still named).
   writeFileSync(p, gzipSync(encodeIdx([2, 28, 28], new Uint8Array(2 * 784))));
   assert.equal((await readMaybeGzip(p, idxBound(3))).length, 16 + 2 * 784);
+});
+
+test('the browser tab inflates with the same bound (DecompressionStream)', async () => {
+  const zeros = gzipSync(new Uint8Array(16 * 2 ** 20), { level: 1 });
+  const bomb = new Uint8Array(Buffer.concat([gzipSync(encodeIdx([100, 28, 28], new Uint8Array(100 * 784))), ...new Array(16).fill(zeros)]));
+  const t0 = performance.now();
+  await refused(gunzipBounded(bomb, 'train-images-idx3-ubyte.gz', idxBound(3)), DataFormatError,
+    /^train-images-idx3-ubyte\.gz: decompresses to more than the 78416 bytes its IDX header \(100×28×28\) declares/);
+  assert.ok(performance.now() - t0 < 3000, `took ${Math.round(performance.now() - t0)} ms`);
+  const ok = encodeIdx([3, 28, 28], Uint8Array.from({ length: 3 * 784 }, (_, i) => i % 256));
+  assert.deepEqual(await gunzipBounded(new Uint8Array(gzipSync(ok)), 'f', idxBound(3)), ok);
 });
 
 test('IDX headers: 0 images, 60000×1×784-style shapes and train/test mismatches are refused naming the file', async (t) => {
