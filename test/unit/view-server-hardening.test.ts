@@ -1,6 +1,6 @@
 // The view server against a runs root that other processes change under it (issue 15 item 10):
 // a FIFO cannot wedge file serving, a refused save creates nothing outside the root, a run
-// folder swapped for a symlink (or another folder) is not written through, opens are checked on
+// folder swapped for a symlink is not written through, opens are checked on
 // the descriptor, and big or many concurrent uploads stay within a small memory bound.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
