@@ -25,9 +25,9 @@ export async function runBranchCommand(o: BranchCommand): Promise<void> {
   if (rest.length) throw new HparamsError(`unknown argument${rest.length > 1 ? 's' : ''} ${rest.join(' ')} for branch ${o.name}`);
   const retrainHparams = retrain.length ? hparamsWithOverrides(hparams, retrain) : undefined;
   const levels = parseLevels(o.levels);
-  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
+  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir, log: console.error });
   const pre = lottery.pretrain?.hparams.dataset.dataset_name;
-  const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir }) : undefined;
+  const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir, log: console.error }) : undefined;
   const storage = new FsStorage(o.root);
   const sink = terminalSink({ quiet: o.quiet });
   const job = {

@@ -128,7 +128,7 @@ function runOptions(cmd: Command, what: string): Command {
   return cmd
     .option('--root <dir>', 'folder holding run folders', 'runs')
     .option('--replicate <n>', `replicate number (${what})`, positiveInt, 1)
-    .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)');
+    .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA); the only place searched when given');
 }
 
 runOptions(program.command('train'), 'seeds the initialisation, data order and augmentation when their seeds are unset')
@@ -202,7 +202,7 @@ function portNumber(v: string): number {
 program.command('view')
   .description('serve the browser viewer (run experiments in a tab, browse results) with the runs root and dataset files, on 127.0.0.1')
   .option('--root <dir>', 'folder holding run folders (created when missing)', 'runs')
-  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
+  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA); the only place searched when given')
   .option('--host <host>', 'address to listen on; anything but loopback exposes the runs to the network', '127.0.0.1')
   .option('--port <n>', 'port (0: any free port)', portNumber, 8808)
   .option('--read-only', 'refuse saves from the pages')
@@ -215,7 +215,7 @@ program.command('sweep <spec>')
   .description('run a sweep: a preset named after the paper\'s figures (rewinding, telemetry, perturbations, pretraining) or a JSON spec file; runs what is missing')
   .option('--setup <name>', 'for presets: lenet (Fashion-MNIST, fits a CPU) or resnet20 (the paper\'s CIFAR-10 setup, for a GPU)', 'lenet')
   .option('--root <dir>', 'folder holding run folders', 'runs')
-  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
+  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA); the only place searched when given')
   .option('--dry-run', 'list the jobs and exit (everything is still validated)')
   .option('--quiet', 'print only summaries')
   .action(async (spec: string, opts: { setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean }) => {

@@ -1,19 +1,26 @@
-// Finding dataset files on disk and reading them (the Node side of src/data). A dataset is
-// looked for under each data root — --data-dir, then $EARLYPHASE_DATA, then OpenLTH's default
-// ~/open_lth_datasets — in the layouts people already have: a plain folder of files, our
-// <root>/<name>/ folder, and torchvision's <root>/<name>/MNIST/raw/ as OpenLTH downloads it.
-// Fashion-MNIST is also found where Debian's dataset-fashion-mnist package installs it.
-// Files may be raw or gzip-compressed, whatever their name says: gzip is detected by its magic.
+// Finding dataset files on disk and reading them (the Node side of src/data). A data location
+// the user names — --data-dir, else $EARLYPHASE_DATA — is the only place searched: one that does
+// not exist or lacks the dataset is an error, never a quiet fallback to other files. With
+// neither, OpenLTH's default ~/open_lth_datasets is searched, and for Fashion-MNIST the folder
+// Debian's dataset-fashion-mnist package installs. Inside a root the layouts people already
+// have are found: a plain folder of files, our <root>/<name>/ folder, and torchvision's
+// <root>/<name>/MNIST/raw/ as OpenLTH downloads it.
+// Files may be raw or gzip-compressed, whatever their name says: gzip is detected by its magic,
+// and a gzip stream is inflated only up to the size the file's own header declares (src/data/bounded.ts).
 import { UserError } from '../src/errors.ts';
+import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
-import { CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, cifarDataset } from '../src/data/cifar.ts';
-import { DataFormatError, type DatasetSplits } from '../src/data/dataset.ts';
-import { idxDataset } from '../src/data/idx.ts';
+import { basename, join, resolve } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, CIFAR_RECORD, cifarDataset } from '../src/data/cifar.ts';
+import { DataFormatError, makeSplits, type DatasetSplits } from '../src/data/dataset.ts';
+import { dataSource, describeSource, type DataFile } from '../src/data/fingerprint.ts';
+import { BoundedCollector, idxBound, type SizeBound } from '../src/data/bounded.ts';
+import { IDX_DATASET_SHAPES, idxDataset } from '../src/data/idx.ts';
+
+export { idxBound, MAX_DATA_FILE_BYTES, type SizeBound } from '../src/data/bounded.ts';
 import { SYNTHETIC_DEFAULTS, syntheticSplits, type SyntheticSpec } from '../src/data/synthetic.ts';
 
 export const DATASET_NAMES = ['mnist', 'fashion_mnist', 'cifar10', 'synthetic'] as const;
@@ -89,12 +96,19 @@ function isFile(p: string): boolean {
   try { return statSync(p).isFile(); } catch { return false; }
 }
 
-/** Every folder searched for `name`, in order. */
-export function candidateDirs(name: DatasetFiles['name'], opts: LocateOptions = {}): string[] {
+/** The data location the user named, if any: --data-dir wins over EARLYPHASE_DATA. */
+function namedRoot(opts: LocateOptions): { root: string; by: string } | undefined {
   const env = opts.env ?? process.env;
-  const roots = [opts.dataDir, env.EARLYPHASE_DATA, ...(opts.fallbackRoots ?? [join(homedir(), 'open_lth_datasets')])]
-    .filter((r): r is string => !!r);
-  const system = opts.systemDirs ?? (name === 'fashion_mnist' ? [FASHION_MNIST_SYSTEM_DIR] : []);
+  if (opts.dataDir) return { root: resolve(opts.dataDir), by: '--data-dir' };
+  if (env.EARLYPHASE_DATA) return { root: resolve(env.EARLYPHASE_DATA), by: 'EARLYPHASE_DATA' };
+  return undefined;
+}
+
+/** Every folder searched for `name`, in order: only inside a named location when there is one. */
+export function candidateDirs(name: DatasetFiles['name'], opts: LocateOptions = {}): string[] {
+  const named = namedRoot(opts);
+  const roots = named ? [named.root] : (opts.fallbackRoots ?? [join(homedir(), 'open_lth_datasets')]);
+  const system = named ? [] : opts.systemDirs ?? (name === 'fashion_mnist' ? [FASHION_MNIST_SYSTEM_DIR] : []);
   const dirs = roots.flatMap((r) => LAYOUTS[name].subdirs.map((s) => resolve(r, s)));
   return [...new Set([...dirs, ...system.map((d) => resolve(d))])];
 }
@@ -104,6 +118,11 @@ export function locateDataset(name: string, opts: LocateOptions = {}): DatasetFi
   const ds = checkName(name);
   if (ds === 'synthetic') throw new DatasetNotFoundError('the synthetic dataset has no files; use loadDataset("synthetic")');
   const layout = LAYOUTS[ds];
+  const named = namedRoot(opts);
+  if (named && !statSync(named.root, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new DatasetNotFoundError(`${named.by} ${named.root} ${existsSync(named.root) ? 'is not a folder' : 'does not exist'}; ` +
+      `name the folder that holds the ${ds} files${named.by === '--data-dir' ? '' : ', or unset EARLYPHASE_DATA to use the default locations'}`);
+  }
   const dirs = candidateDirs(ds, opts);
   const partial: string[] = [];
   const hints: string[] = [];
@@ -116,9 +135,10 @@ export function locateDataset(name: string, opts: LocateOptions = {}): DatasetFi
     if (missing.length < all.length) partial.push(`${dir} has some of the files but not ${missing.join(', ')} (or .gz)`);
     if (ds === 'cifar10') hints.push(...cifarHints(dir));
   }
-  const env = opts.env ?? process.env;
   const lines = [
-    `dataset "${ds}" not found${opts.dataDir || env.EARLYPHASE_DATA ? '' : ' (no --data-dir given and EARLYPHASE_DATA is not set)'}.`,
+    named
+      ? `dataset "${ds}" not found in ${named.by} ${named.root} (a data location you name is the only one searched).`
+      : `dataset "${ds}" not found (no --data-dir given and EARLYPHASE_DATA is not set).`,
     ...partial, ...hints,
     `Looked for ${[...layout.train, ...layout.test].join(', ')} (each also as .gz) in:`,
     ...dirs.map((d) => `  ${d}`),
@@ -142,35 +162,71 @@ function checkName(name: string): DatasetName {
   throw new DatasetNotFoundError(`unknown dataset "${name}"; expected one of ${DATASET_NAMES.join(', ')}`);
 }
 
-const gunzipAsync = promisify(gunzip);
+/** A CIFAR-10 batch: 10,000 records, as published. */
+const CIFAR_BATCH_BOUND: SizeBound = { headBytes: 0, limit: () => ({ bytes: 10_000 * CIFAR_RECORD, why: 'a CIFAR-10 batch (10,000 records) holds' }) };
 
-/** Reads a file, gunzipping it when it starts with the gzip magic (1f 8b) whatever its name. */
-export async function readMaybeGzip(path: string): Promise<Uint8Array> {
+/** Reads a file, gunzipping it when it starts with the gzip magic (1f 8b) whatever its name, never past `bound`. */
+export async function readMaybeGzip(path: string, bound?: SizeBound): Promise<Uint8Array> {
   const raw = await readFile(path);
   if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-  try {
-    const out = await gunzipAsync(raw);
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-  } catch (e) {
-    throw new DataFormatError(`${path}: corrupt gzip data (${(e as Error).message}); download the file again`);
-  }
+  return inflateBounded(raw, path, bound);
+}
+
+/** Inflates a gzip stream chunk by chunk and stops (destroying the stream) as soon as it passes the bound. */
+function inflateBounded(raw: Uint8Array, path: string, bound: SizeBound | undefined): Promise<Uint8Array> {
+  return new Promise((resolveBytes, reject) => {
+    const z = createGunzip();
+    const out = new BoundedCollector(path, bound);
+    let failed = false;
+    const fail = (e: Error) => { if (failed) return; failed = true; z.destroy(); reject(e); };
+    z.on('data', (c: Buffer) => {
+      if (failed) return;
+      // A plain view, not the Buffer: Buffer#slice shares memory, and the parsers rely on slice() copying.
+      try { out.push(new Uint8Array(c.buffer, c.byteOffset, c.byteLength)); } catch (e) { fail(e as Error); }
+    });
+    z.on('error', (e) => fail(new DataFormatError(`${path}: corrupt gzip data (${e.message}); download the file again`)));
+    z.on('end', () => { if (!failed) resolveBytes(out.result()); });
+    z.end(raw);
+  });
 }
 
 export interface LoadOptions extends LocateOptions {
   /** Overrides of SYNTHETIC_DEFAULTS for the synthetic dataset. */
   synthetic?: Partial<SyntheticSpec>;
+  /** Told which files were read (one line; the commands print it on stderr). */
+  log?: (line: string) => void;
 }
 
-/** Locates, reads and parses both splits of a dataset. */
+/**
+ * Locates, reads and parses both splits of a dataset, and says which files: the result's
+ * `source` lists them with their contents' SHA-256 and a fingerprint (see src/data/fingerprint.ts).
+ */
 export async function loadDataset(name: string, opts: LoadOptions = {}): Promise<DatasetSplits> {
-  if (checkName(name) === 'synthetic') return syntheticSplits({ ...SYNTHETIC_DEFAULTS, ...opts.synthetic });
-  const files = locateDataset(name, opts);
-  const read = (paths: string[]) => Promise.all(paths.map(async (p) => ({ name: p, bytes: await readMaybeGzip(p) })));
-  const [train, test] = await Promise.all([read(files.train), read(files.test)]);
-  if (files.name === 'cifar10') {
-    return { train: cifarDataset('cifar10/train', train), test: cifarDataset('cifar10/test', test) };
+  if (checkName(name) === 'synthetic') {
+    const spec = { ...SYNTHETIC_DEFAULTS, ...opts.synthetic };
+    const source = dataSource('synthetic', [], spec);
+    opts.log?.(describeSource(source));
+    return { ...syntheticSplits(spec), source };
   }
+  const files = locateDataset(name, opts);
+  const cifar = files.name === 'cifar10';
+  const bounds = (n: number) => (cifar ? new Array<SizeBound>(n).fill(CIFAR_BATCH_BOUND) : [idxBound(3), idxBound(1)]);
+  const read = (paths: string[]) => {
+    const b = bounds(paths.length);
+    return Promise.all(paths.map(async (p, i) => ({ name: p, bytes: await readMaybeGzip(p, b[i]) })));
+  };
+  const [train, test] = await Promise.all([read(files.train), read(files.test)]);
+  const role = (split: string, i: number, p: string) => (cifar ? `${split}/${basename(p).replace(/\.gz$/, '')}` : `${split}-${i === 0 ? 'images' : 'labels'}`);
+  const record: DataFile[] = [
+    ...train.map((f, i) => ({ role: role('train', i, f.name), path: f.name, sha256: createHash('sha256').update(f.bytes).digest('hex') })),
+    ...test.map((f, i) => ({ role: role('test', i, f.name), path: f.name, sha256: createHash('sha256').update(f.bytes).digest('hex') })),
+  ];
+  const source = dataSource(files.name, record);
+  opts.log?.(describeSource(source));
+  const splitNames = { train: files.train.join(', '), test: files.test.join(', ') };
+  if (cifar) return { ...makeSplits(cifarDataset('cifar10/train', train), cifarDataset('cifar10/test', test), splitNames), source };
+  const shape = IDX_DATASET_SHAPES[files.name];
   const idx = (split: string, [images, labels]: { name: string; bytes: Uint8Array }[]) =>
-    idxDataset({ name: `${files.name}/${split}`, images: images!, labels: labels! });
-  return { train: idx('train', train), test: idx('test', test) };
+    idxDataset({ name: `${files.name}/${split}`, images: images!, labels: labels!, shape });
+  return { ...makeSplits(idx('train', train), idx('test', test), { train: files.train[0]!, test: files.test[0]! }), source };
 }

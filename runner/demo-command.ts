@@ -39,7 +39,7 @@ export async function runDemo(o: DemoCommand): Promise<void> {
   const at0 = parseLotteryArgv(base), atK = parseLotteryArgv([...base, '--rewinding-steps', o.rewind]);
   const levels = parseLevels(o.levels), reinitLevels = parseLevels(o.reinitLevels);
   const maxLevel = Math.max(...levels);
-  const data = await loadDataset('fashion_mnist', { dataDir: o.dataDir });
+  const data = await loadDataset('fashion_mnist', { dataDir: o.dataDir, log: console.error });
   const jobs = [at0, atK].map((p) => ({ hparams: p.hparams, lottery: p.lottery, replicate: o.replicate, maxLevel, evaluateOnlyAtEnd: true }));
   const plans = jobs.map((j) => planLottery(j, data));
   const storage = new FsStorage(o.root);

@@ -34,7 +34,7 @@ export async function runInstabilityCommand(o: InstabilityCommand): Promise<Inst
   const bad = unsupportedKnobs(hparams);
   if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
   const levels = parseLevels(o.levels);
-  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
+  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir, log: console.error });
   const storage = new FsStorage(o.root);
   const sink = terminalSink({ quiet: o.quiet });
   const base = hparams.training.data_order_seed ?? tensorSeed(o.replicate, 'data_order_seed');

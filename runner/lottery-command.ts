@@ -34,9 +34,9 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
     if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
   }
   const levels = parseLevels(o.levels);
-  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
+  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir, log: console.error });
   const pre = lottery.pretrain?.hparams.dataset.dataset_name;
-  const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir }) : undefined;
+  const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir, log: console.error }) : undefined;
   const job = { hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined };
   const plan = planLottery(job, data, pretrainData); // validates k, pre-training length, levels — still no GPU
   const storage = new FsStorage(o.root);

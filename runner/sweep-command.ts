@@ -32,7 +32,7 @@ export async function runSweep(o: SweepCommand): Promise<void> {
   const jobs = expandSweep(spec);
   const datasets = new Map<string, DatasetSplits>();
   const data = async (name: string) => {
-    if (!datasets.has(name)) datasets.set(name, await loadDataset(name, { dataDir: o.dataDir }));
+    if (!datasets.has(name)) datasets.set(name, await loadDataset(name, { dataDir: o.dataDir, log: console.error }));
     return datasets.get(name)!;
   };
   for (const j of jobs) {

@@ -24,7 +24,7 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   const bad = unsupportedKnobs(hparams);
   if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
   getModel(hparams.model.model_name);
-  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
+  const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir, log: console.error });
   modelForData(hparams.model.model_name, data.train, data.train.classes); // e.g. VGG on 28×28 images: refused before the GPU
   const { perEpoch, total } = iterationsFor(hparams, data.train.count);
   const saveIterations = o.saveSteps ? parseStepList(o.saveSteps, '--save-steps').map((s) => stepToIterations(s, perEpoch, '--save-steps')) : [];

@@ -7,16 +7,24 @@
 // paths, `//`), starts with a dot (`.`, `..`, hidden and temporary files) or holds `/`, `\` or NUL
 // after decoding is refused, and the real path (symlinks followed) must still lie inside the
 // served folder. Decoding exactly once means `%252e%252e` is the literal name "%2e%2e", never `..`.
+// Files are opened by runner/contained-fs.ts: regular files only, without blocking (a FIFO
+// cannot wedge the server), re-checked on the open descriptor against symlink swaps.
 // Saves may only create run folders: a PUT into a folder that existed before this server created
-// it is refused, so a page can never overwrite a CLI run. Bound to loopback, requests must name a
-// loopback Host (a DNS-rebinding site would send its own name).
+// it (or that was replaced since) is refused, so a page can never overwrite a CLI run; its
+// sub-folders are made one level at a time, each checked inside before the next. Upload bodies
+// are streamed to a temporary file beside their final name, at most MAX_UPLOADS at a time, so the
+// memory they take is bounded (see MAX_UPLOADS) whatever their sizes and number. Bound to
+// loopback, requests must name a loopback Host (a DNS-rebinding site would send its own name).
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { mkdirSync, statSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, realpath, stat } from 'node:fs/promises';
-import { basename, extname, join, resolve, sep } from 'node:path';
+import { lstatSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { readdir, realpath, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
 import { UserError } from '../src/errors.ts';
+import { checksumSidecar } from '../src/train/hash.ts';
+import { checksumPath, writeFileAtomic } from './atomic-write.ts';
+import { ContainmentError, createFileInside, isInside, mkdirInside, openRegularFile } from './contained-fs.ts';
 import { DatasetNotFoundError, locateDataset } from './datasets.ts';
-import { FsStorage } from './fs-storage.ts';
 import { buildViewer } from './viewer-build.ts';
 
 export interface ViewServerOptions {
@@ -45,6 +53,11 @@ type ViewDataset = (typeof VIEW_DATASETS)[number];
 // A whole checkpoint of the largest model (ResNet-20 weights, momenta and masks) is a few MB; 512 MiB
 // leaves room for any run file while stopping a runaway upload from filling the memory.
 const MAX_PUT_BYTES = 512 * 2 ** 20;
+// Saves in progress at once; more get 503 (the page saves a run's files a few at a time). Each
+// holds one socket chunk (≤ 64 KiB) while it is written to disk and the socket is paused, so
+// upload bodies take at most ~MAX_UPLOADS × 128 KiB (1 MiB) of memory together: four 400 MiB
+// uploads took 3.3 GB when bodies were buffered whole.
+export const MAX_UPLOADS = 8;
 // /api/files hands text to the results browser; bigger files are trajectories no page parses whole.
 // Other files are listed by name only (null): the report reads some names, e.g. level_1's
 // model_ep<E>_it<I>.safetensors marks the rewind point.
@@ -61,9 +74,7 @@ const TYPES: Record<string, string> = {
 };
 
 /** A request the server refuses on purpose; `message` goes back as JSON `{ error }`. */
-class Refusal extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
-}
+class Refusal extends ContainmentError {}
 
 export function isLoopback(host: string): boolean {
   return /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/i.test(host);
@@ -92,8 +103,12 @@ function querySegments(value: string | null): string[] {
   return value ? checkSegments(value.split('/')) : [];
 }
 
-/** The real path of `segments` inside `folder`: 404 when missing, 403 when a symlink leads outside. */
+/** The real path of `segments` inside `folder` (and the folder's real path): 404 when missing, 403 when a symlink leads outside. */
 async function resolveInside(folder: string, segments: string[]): Promise<string> {
+  return (await resolveWithin(folder, segments)).real;
+}
+
+async function resolveWithin(folder: string, segments: string[]): Promise<{ real: string; realFolder: string }> {
   const realFolder = await realpath(folder);
   let real: string;
   try {
@@ -103,8 +118,8 @@ async function resolveInside(folder: string, segments: string[]): Promise<string
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new Refusal(404, `not found: ${segments.join('/')}`);
     throw e;
   }
-  if (real !== realFolder && !real.startsWith(realFolder + sep)) throw new Refusal(403, `${segments.join('/')} leads outside the served folder`);
-  return real;
+  if (!isInside(real, realFolder)) throw new Refusal(403, `${segments.join('/')} leads outside the served folder`);
+  return { real, realFolder };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -113,17 +128,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, name: string): Promise<void> {
-  const fh = await open(path, 'r');
-  let size: number;
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new Refusal(404, `${name} is not a file`);
-    size = st.size;
-  } catch (e) {
-    await fh.close();
-    throw e;
-  }
+async function sendFile(req: IncomingMessage, res: ServerResponse, at: { real: string; realFolder: string }, name: string): Promise<void> {
+  const { fh, size } = await openRegularFile(at.real, at.realFolder, name);
   res.writeHead(200, {
     'content-type': TYPES[extname(name)] ?? 'application/octet-stream', 'content-length': size,
     'cache-control': 'no-store', 'x-content-type-options': 'nosniff',
@@ -134,23 +140,36 @@ async function sendFile(req: IncomingMessage, res: ServerResponse, path: string,
   stream.pipe(res);
 }
 
-/** The request body, refused (413) past MAX_PUT_BYTES; rejects when the client goes away before the end. */
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  const tooBig = () => new Refusal(413, `a saved file may be at most ${MAX_PUT_BYTES / 2 ** 20} MiB`);
-  if (Number(req.headers['content-length']) > MAX_PUT_BYTES) return Promise.reject(tooBig());
+/** write(2) may write less than asked (a full disk, a signal); the rest follows or the error does. */
+async function writeAll(fh: FileHandle, c: Buffer): Promise<void> {
+  for (let at = 0; at < c.length;) at += (await fh.write(c, at, c.length - at)).bytesWritten;
+}
+
+/**
+ * Streams the request body into `fh`, one chunk at a time (the socket is paused while a chunk is
+ * written), hashing it; refused (413) past MAX_PUT_BYTES, rejected when the client goes away.
+ */
+function receiveBody(req: IncomingMessage, fh: FileHandle): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
   return new Promise((resolveBody, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
+    let size = 0, settled = false, writing: Promise<void> = Promise.resolve();
+    const settle = (e?: Error) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      if (e) { req.resume(); reject(e); } // drain the rest so the refusal can still be sent
+      else resolveBody({ bytes: size, sha256: hash.digest('hex') });
+    };
     const onData = (c: Buffer) => {
       size += c.length;
-      if (size <= MAX_PUT_BYTES) { chunks.push(c); return; }
-      req.off('data', onData);
-      req.resume(); // drain the rest so the 413 can still be sent
-      reject(tooBig());
+      if (size > MAX_PUT_BYTES) { settle(new Refusal(413, `a saved file may be at most ${MAX_PUT_BYTES / 2 ** 20} MiB`)); return; }
+      hash.update(c);
+      req.pause();
+      writing = writeAll(fh, c).then(() => { if (!settled) req.resume(); }, (e: Error) => settle(e));
     };
     req.on('data', onData);
-    req.on('end', () => resolveBody(Buffer.concat(chunks)));
-    req.on('close', () => { if (!req.complete) reject(new Refusal(400, 'the upload was cut off')); });
+    req.on('end', () => { void writing.then(() => settle()); });
+    req.on('close', () => { if (!req.complete) settle(new Refusal(400, 'the upload was cut off')); });
   });
 }
 
@@ -159,10 +178,12 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
   const write = opts.write ?? true;
   const root = resolve(opts.root);
   if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) throw new UserError(`runs root ${root} is not a folder`);
+  const realRoot = realpathSync(root);
   const viewerDir = opts.viewerDir ?? await buildViewer();
-  const storage = new FsStorage(root);
-  // Run folders this server created: the only ones a PUT may write into.
-  const created = new Set<string>();
+  // Run folders this server created, by identity (device, inode): the only ones a PUT may write
+  // into. A symlink put in a created folder's place never matches (lstat sees the link).
+  const created = new Map<string, { dev: number; ino: number }>();
+  let uploads = 0;
   let allowedHosts: Set<string> | null = null;
 
   function locate(name: ViewDataset) {
@@ -186,17 +207,17 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
         files: name === 'cifar10' ? { train: found.train.map(url), test: found.test.map(url) } : { trainImages, trainLabels, testImages, testLabels },
       };
     }
-    return { root, write, datasets };
+    return { root, write, uploads, datasets };
   }
 
   /** Only a file that locateDataset found for that dataset, and only inside the folder it was found in. */
-  async function datasetFile(segments: string[]): Promise<string> {
+  async function datasetFile(segments: string[]): Promise<{ real: string; realFolder: string }> {
     const [name, file] = segments;
     if (segments.length !== 2 || !(VIEW_DATASETS as readonly string[]).includes(name!)) throw new Refusal(404, `no dataset file ${segments.join('/')}`);
     const found = locate(name as ViewDataset);
     if (found instanceof Error) throw new Refusal(404, `dataset ${name} is not available: ${found.message.split('\n')[0]}`);
     if (![...found.train, ...found.test].some((p) => basename(p) === file)) throw new Refusal(404, `${file} is not a file of dataset ${name}`);
-    return resolveInside(found.dir, [file!]);
+    return resolveWithin(found.dir, [file!]);
   }
 
   async function list(segments: string[]) {
@@ -210,6 +231,13 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
       if (st) rows.push({ name, dir: st.isDirectory() });
     }
     return rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** A text file's contents, or null when it is not a regular file inside the root (or vanished). */
+  async function readText(real: string, name: string): Promise<string | null> {
+    const opened = await openRegularFile(real, realRoot, name).catch(() => null);
+    if (!opened) return null;
+    try { return await opened.fh.readFile('utf8'); } catch { return null; } finally { await opened.fh.close(); }
   }
 
   /** Every file below `segments` keyed by its path relative to the root: the text of .json/.csv/.txt files, null for the rest. */
@@ -228,7 +256,7 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
         if (!st) continue;
         if (st.isDirectory()) await walk([...segs, name]);
         else if (st.isFile()) {
-          const text = TEXT_EXTENSIONS.has(extname(name)) && st.size <= MAX_TEXT_FILE_BYTES ? await readFile(real!, 'utf8').catch(() => null) : null;
+          const text = TEXT_EXTENSIONS.has(extname(name)) && st.size <= MAX_TEXT_FILE_BYTES ? await readText(real!, name) : null;
           out[[...segs, name].join('/')] = text;
         }
       }
@@ -242,23 +270,65 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
   async function save(req: IncomingMessage, segments: string[]): Promise<{ path: string; bytes: number }> {
     if (!write) throw new Refusal(403, 'this server is read-only (started with --read-only)');
     if (req.headers[SAVE_HEADER] !== '1') throw new Refusal(403, `a save must carry the header ${SAVE_HEADER}: 1`);
-    const [folder] = segments;
     if (segments.length < 2) throw new Refusal(403, 'a save names a file inside a run folder: PUT /runs/<run folder>/<file>');
     if (segments.at(-1)!.endsWith('.sha256')) throw new Refusal(403, 'checksum sidecars are written by the server, not uploaded');
-    const refuseExisting = () => new Refusal(403, `run folder ${folder} already exists and was not created by this server; pages only create new run folders`);
-    if (!created.has(folder!) && statSync(join(root, folder!), { throwIfNoEntry: false })) throw refuseExisting();
-    const bytes = await readBody(req);
-    if (!created.has(folder!)) {
-      // mkdir without `recursive` fails when the folder appeared meanwhile: the claim is atomic.
-      try { mkdirSync(join(root, folder!)); } catch { throw refuseExisting(); }
-      created.add(folder!);
+    if (Number(req.headers['content-length']) > MAX_PUT_BYTES) throw new Refusal(413, `a saved file may be at most ${MAX_PUT_BYTES / 2 ** 20} MiB`);
+    // Counted before the first await, so MAX_UPLOADS holds however many requests arrive together.
+    if (uploads >= MAX_UPLOADS) throw new Refusal(503, `${MAX_UPLOADS} saves are already in progress; retry when one has finished`);
+    uploads++;
+    try { return await saveFile(req, segments); } finally { uploads--; }
+  }
+
+  async function saveFile(req: IncomingMessage, segments: string[]): Promise<{ path: string; bytes: number }> {
+    const [folder, ...inner] = segments as [string, ...string[]];
+    const file = inner.at(-1)!, subdirs = inner.slice(0, -1);
+    const folderPath = join(realRoot, folder);
+    // Synchronous from the lookup to created.set: parallel first saves into one new folder must
+    // see one claim, not race each other's mkdir.
+    const claim = created.get(folder);
+    let claimedNow = false;
+    if (claim) {
+      const st = lstatSync(folderPath, { throwIfNoEntry: false });
+      if (!st || st.isSymbolicLink() || !st.isDirectory() || st.dev !== claim.dev || st.ino !== claim.ino) {
+        throw new Refusal(403, `run folder ${folder} was replaced since this server created it; pages only write into folders they created`);
+      }
+    } else {
+      // mkdir without `recursive` fails when the name exists (a CLI run, a symlink, a file): the claim is atomic.
+      try { mkdirSync(folderPath); } catch {
+        throw new Refusal(403, `run folder ${folder} already exists and was not created by this server; pages only create new run folders`);
+      }
+      const st = lstatSync(folderPath);
+      created.set(folder, { dev: st.dev, ino: st.ino });
+      claimedNow = true;
     }
-    // The sub-folders must stay inside the claimed folder even if someone put a symlink there.
-    await mkdir(join(root, ...segments.slice(0, -1)), { recursive: true });
-    await resolveInside(join(root, folder!), segments.slice(1, -1));
     const path = segments.join('/');
-    await storage.write(path, bytes);
-    return { path, bytes: bytes.length };
+    let tmp: string | undefined;
+    try {
+      const dir = await mkdirInside(folderPath, subdirs, folderPath);
+      tmp = join(dir, `.${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+      const fh = await createFileInside(tmp, folderPath, path);
+      let body: { bytes: number; sha256: string };
+      try {
+        body = await receiveBody(req, fh);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      // Checked again just before the rename; the old sidecar goes first (as in writeFileWithChecksum):
+      // a crash in between leaves a file without a checksum, never one with a stale checksum.
+      await mkdirInside(folderPath, subdirs, folderPath);
+      const final = join(dir, file);
+      await unlink(checksumPath(final)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+      await rename(tmp, final);
+      tmp = undefined;
+      await writeFileAtomic(checksumPath(final), checksumSidecar(body.sha256, file));
+      return { path, bytes: body.bytes };
+    } catch (e) {
+      if (tmp) await unlink(tmp).catch(() => {});
+      // A refused first save leaves no empty run folder behind.
+      if (claimedNow && await rmdir(folderPath).then(() => true, () => false)) created.delete(folder);
+      throw e;
+    }
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -279,7 +349,7 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
     }
     if (isRuns) {
       const segs = urlSegments(path.slice('/runs/'.length));
-      await sendFile(req, res, await resolveInside(root, segs), segs.at(-1) ?? '');
+      await sendFile(req, res, await resolveWithin(root, segs), segs.at(-1) ?? '');
     } else if (path === '/api/info') sendJson(res, 200, info());
     else if (path === '/api/list') sendJson(res, 200, await list(querySegments(query.get('dir'))));
     else if (path === '/api/files') sendJson(res, 200, await resultFiles(querySegments(query.get('dir'))));
@@ -289,7 +359,7 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
       await sendFile(req, res, await datasetFile(segs), segs[1]!);
     } else {
       const segs = path === '/' ? ['index.html'] : urlSegments(path.slice(1));
-      await sendFile(req, res, await resolveInside(viewerDir, segs), segs.at(-1)!);
+      await sendFile(req, res, await resolveWithin(viewerDir, segs), segs.at(-1)!);
     }
   }
 
@@ -298,7 +368,7 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
       if (res.headersSent) { res.destroy(); return; }
       // A refusal before the body was read leaves the rest of it on the wire: the connection cannot carry another request.
       if (!req.complete) res.setHeader('connection', 'close');
-      if (e instanceof Refusal) { sendJson(res, e.status, { error: e.message }); return; }
+      if (e instanceof ContainmentError) { sendJson(res, e.status, { error: e.message }); return; }
       console.error(`earlyphase view: ${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);
       sendJson(res, 500, { error: `internal error: ${(e as Error)?.message ?? e}` });
     });

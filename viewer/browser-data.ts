@@ -1,9 +1,11 @@
 // The browser's data source: asks the view server which datasets it has (/api/info), fetches the
-// four IDX files, gunzips them when they start with the gzip magic (DecompressionStream), and
-// parses them with src/data/idx.ts — the same parser and checks as the Node runner.
+// four IDX files, gunzips them when they start with the gzip magic (DecompressionStream, only up
+// to the size the IDX header declares), and parses them with src/data/idx.ts — the same parser,
+// bounds and checks as the Node runner.
 import { UserError } from '../src/errors.ts';
-import type { DatasetSplits } from '../src/data/dataset.ts';
-import { idxDataset } from '../src/data/idx.ts';
+import { BoundedCollector, idxBound, type SizeBound } from '../src/data/bounded.ts';
+import { makeSplits, type DatasetSplits } from '../src/data/dataset.ts';
+import { IDX_DATASET_SHAPES, idxDataset } from '../src/data/idx.ts';
 
 export interface IdxFiles { trainImages: string; trainLabels: string; testImages: string; testLabels: string }
 export type DatasetInfo = { available: true; files: IdxFiles | Record<string, unknown> } | { available: false; reason: string };
@@ -24,13 +26,27 @@ export async function fetchInfo(): Promise<ServerInfo> {
 
 const isGzip = (b: Uint8Array) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 
-async function fetchBytes(url: string): Promise<Uint8Array> {
+/** Gunzips `raw`, reading the stream only until the output passes `bound` (then cancels it). */
+export async function gunzipBounded(raw: Uint8Array, name: string, bound: SizeBound): Promise<Uint8Array> {
+  const reader = new Blob([raw as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip')).getReader();
+  const out = new BoundedCollector(name, bound);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return out.result();
+    try {
+      out.push(value);
+    } catch (e) {
+      await reader.cancel().catch(() => {});
+      throw e;
+    }
+  }
+}
+
+async function fetchBytes(url: string, ndims: number): Promise<Uint8Array> {
   const r = await fetch(url);
   if (!r.ok) throw new DatasetUnavailableError(`${url}: HTTP ${r.status} from the view server`);
   const raw = new Uint8Array(await r.arrayBuffer());
-  if (!isGzip(raw)) return raw;
-  const stream = new Blob([raw]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  return isGzip(raw) ? gunzipBounded(raw, decodeURIComponent(url.split('/').pop()!), idxBound(ndims)) : raw;
 }
 
 /** A dataset's train and test splits, or an error naming it and how to make it available. */
@@ -42,10 +58,11 @@ export async function loadBrowserDataset(name: string, info: ServerInfo): Promis
   }
   const f = d.files as IdxFiles;
   const [trainImages, trainLabels, testImages, testLabels] = await Promise.all(
-    [f.trainImages, f.trainLabels, f.testImages, f.testLabels].map(fetchBytes));
+    ([[f.trainImages, 3], [f.trainLabels, 1], [f.testImages, 3], [f.testLabels, 1]] as const).map(([url, ndims]) => fetchBytes(url, ndims)));
   const file = (url: string) => decodeURIComponent(url.split('/').pop()!);
-  return {
-    train: idxDataset({ name: `${name}/train`, images: { bytes: trainImages!, name: file(f.trainImages) }, labels: { bytes: trainLabels!, name: file(f.trainLabels) } }),
-    test: idxDataset({ name: `${name}/test`, images: { bytes: testImages!, name: file(f.testImages) }, labels: { bytes: testLabels!, name: file(f.testLabels) } }),
-  };
+  const shape = IDX_DATASET_SHAPES[name];
+  return makeSplits(
+    idxDataset({ name: `${name}/train`, images: { bytes: trainImages!, name: file(f.trainImages) }, labels: { bytes: trainLabels!, name: file(f.trainLabels) }, shape }),
+    idxDataset({ name: `${name}/test`, images: { bytes: testImages!, name: file(f.testImages) }, labels: { bytes: testLabels!, name: file(f.testLabels) }, shape }),
+    { train: file(f.trainImages), test: file(f.testImages) });
 }

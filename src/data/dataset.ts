@@ -2,6 +2,7 @@
 // uint8 bytes the files hold (N×C×H×W, channel-planar like PyTorch) so the whole set is one
 // small upload; normalisation and augmentation happen on the GPU per batch.
 import { UserError } from '../errors.ts';
+import type { DataSource } from './fingerprint.ts';
 
 /** A dataset file (IDX, CIFAR-10 binary, …) is malformed; the message names the file and the fault. */
 export class DataFormatError extends UserError {
@@ -26,6 +27,8 @@ export interface Dataset {
 export interface DatasetSplits {
   readonly train: Dataset;
   readonly test: Dataset;
+  /** The files read (with their contents' fingerprint); recorded in every run folder trained on them. */
+  readonly source?: DataSource;
 }
 
 /**
@@ -53,6 +56,20 @@ export function makeDataset(d: Dataset): Dataset {
     throw new DataFormatError(`${d.name}: label ${d.labels[bad]} at example ${bad} is not a class (expected 0..${d.classes - 1})`);
   }
   return d;
+}
+
+/**
+ * A train/test pair, refused unless both hold the same kind of example: a model trained on one
+ * image size and tested on another gives a meaningless accuracy (a 256×14×56 test set ran
+ * against 28×28 training to 23%). `files` names each split's source in the message.
+ */
+export function makeSplits(train: Dataset, test: Dataset, files: { train: string; test: string }): DatasetSplits {
+  const geometry = (d: Dataset) => `${d.channels}×${d.height}×${d.width}, ${d.classes} classes`;
+  if (geometry(train) !== geometry(test)) {
+    throw new DataFormatError(`${files.test} holds ${geometry(test)} examples but ${files.train} holds ${geometry(train)}; ` +
+      'the train and test files must come from the same dataset');
+  }
+  return { train, test };
 }
 
 /** Per-class example counts; used by tests and the dataset summary line. */

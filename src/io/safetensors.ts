@@ -21,8 +21,18 @@ const DTYPES: Record<Dtype, { size: number; make: (b: ArrayBuffer) => TensorData
   U8: { size: 1, make: (b) => new Uint8Array(b), is: (a) => a instanceof Uint8Array },
 };
 const DTYPE_NAMES = Object.keys(DTYPES).join(', ');
-/** The reference implementation refuses headers over 100 MB; so do we (it bounds the JSON parse). */
-const MAX_HEADER = 100_000_000;
+// Bounds checked on the raw header text BEFORE JSON.parse, so a crafted file costs a linear scan,
+// not a parse (1,000,000 empty tensors took 37.6 s and 1.5 GB) or a recursion (100,000 nested
+// levels overflowed the stack). Our largest checkpoint (ResNet-20: weights, momenta, masks) has
+// a header of a few hundred entries and ~50 KB; a converted PyTorch model of ours is the same size.
+/** Header bytes (the reference implementation allows 100 MB; 16 MiB is 300× what we write). */
+export const MAX_HEADER = 16 * 2 ** 20;
+/** Top-level entries (tensors plus __metadata__). */
+export const MAX_ENTRIES = 65_536;
+/** Nesting: the header object, a tensor entry (or the metadata), a shape or data_offsets array. */
+export const MAX_DEPTH = 3;
+/** Longest piece of the file quoted in an error: messages stay one short line whatever the file holds. */
+const QUOTE_CHARS = 80;
 const METADATA = '__metadata__';
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
@@ -107,7 +117,7 @@ export function decodeSafetensors(bytes: Uint8Array, name: string): SafetensorsF
   if (bytes.length < 8) fail(`truncated: ${bytes.length} bytes, too short for the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
-  if (n > MAX_HEADER) fail(`header length ${n} exceeds the ${MAX_HEADER}-byte limit (not a safetensors file, or corrupt)`);
+  if (n > MAX_HEADER) fail(`header length ${n} exceeds the ${MAX_HEADER}-byte limit (not a checkpoint of ours, or corrupt)`);
   if (8 + n > bytes.length) fail(`header length ${n} runs past the end of the file (${bytes.length} bytes): truncated or corrupt`);
   let text = '';
   try {
@@ -116,14 +126,14 @@ export function decodeSafetensors(bytes: Uint8Array, name: string): SafetensorsF
     fail('header is not valid UTF-8');
   }
   if (!text.trimStart().startsWith('{')) fail('header is not a JSON object (it must start with "{")');
+  const shapeFault = scanHeader(text);
+  if (shapeFault !== undefined) fail(shapeFault);
   let header: Record<string, unknown> = {};
   try {
     header = JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
-    fail(`header is not valid JSON: ${(e as Error).message}`);
+    fail(`header is not valid JSON: ${clip((e as Error).message)}`);
   }
-  const dup = duplicateKey(text);
-  if (dup !== undefined) fail(`header names "${dup}" twice`);
 
   const dataStart = 8 + n, dataSize = bytes.length - dataStart;
   const metadata = parseMetadata(header[METADATA], fail);
@@ -136,9 +146,9 @@ export function decodeSafetensors(bytes: Uint8Array, name: string): SafetensorsF
   const byOffset = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   for (const e of byOffset) {
-    if (e.end > dataSize) fail(`tensor "${e.key}" data_offsets [${e.begin}, ${e.end}] run past the data section (${dataSize} bytes): truncated file?`);
-    if (e.begin < covered) fail(`tensor "${e.key}" data_offsets [${e.begin}, ${e.end}] overlap another tensor's bytes (which end at ${covered})`);
-    if (e.begin > covered) fail(`data bytes [${covered}, ${e.begin}) belong to no tensor (before "${e.key}")`);
+    if (e.end > dataSize) fail(`tensor ${quote(e.key)} data_offsets [${e.begin}, ${e.end}] run past the data section (${dataSize} bytes): truncated file?`);
+    if (e.begin < covered) fail(`tensor ${quote(e.key)} data_offsets [${e.begin}, ${e.end}] overlap another tensor's bytes (which end at ${covered})`);
+    if (e.begin > covered) fail(`data bytes [${covered}, ${e.begin}) belong to no tensor (before ${quote(e.key)})`);
     covered = e.end;
   }
   if (covered !== dataSize) fail(`data bytes [${covered}, ${dataSize}) belong to no tensor: the header does not describe the whole file`);
@@ -159,28 +169,28 @@ function parseMetadata(raw: unknown, fail: (what: string) => never): Record<stri
   if (typeof raw !== 'object' || Array.isArray(raw)) fail(`"${METADATA}" must be an object of strings`);
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw as object)) {
-    if (typeof v !== 'string') fail(`"${METADATA}"."${k}" must be a string, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string') fail(`"${METADATA}".${quote(k)} must be a string, got ${quote(v)}`);
     out[k] = v as string;
   }
   return out;
 }
 
 function parseEntry(key: string, info: unknown, fail: (what: string) => never): { dtype: Dtype; shape: number[]; begin: number; end: number } {
-  const where = `tensor "${key}"`;
-  if (typeof info !== 'object' || info === null || Array.isArray(info)) fail(`${where}: expected {dtype, shape, data_offsets}, got ${JSON.stringify(info)}`);
+  const where = `tensor ${quote(key)}`;
+  if (typeof info !== 'object' || info === null || Array.isArray(info)) fail(`${where}: expected {dtype, shape, data_offsets}, got ${quote(info)}`);
   const { dtype, shape, data_offsets: offsets, ...rest } = info as Record<string, unknown>;
   const extra = Object.keys(rest);
-  if (extra.length > 0) fail(`${where}: unknown field(s) ${extra.join(', ')} (expected dtype, shape, data_offsets)`);
-  if (typeof dtype !== 'string' || !Object.hasOwn(DTYPES, dtype)) fail(`${where}: unsupported dtype ${JSON.stringify(dtype)} (this reader handles ${DTYPE_NAMES})`);
+  if (extra.length > 0) fail(`${where}: unknown field(s) ${clip(extra.join(', '))} (expected dtype, shape, data_offsets)`);
+  if (typeof dtype !== 'string' || !Object.hasOwn(DTYPES, dtype)) fail(`${where}: unsupported dtype ${quote(dtype)} (this reader handles ${DTYPE_NAMES})`);
   const count = Array.isArray(shape) ? elementCount(shape) : undefined;
-  if (count === undefined) fail(`${where}: shape ${JSON.stringify(shape)} must be an array of non-negative integers`);
+  if (count === undefined) fail(`${where}: shape ${quote(shape)} must be an array of non-negative integers`);
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[0] > offsets[1]) {
-    fail(`${where}: data_offsets ${JSON.stringify(offsets)} must be [begin, end] with 0 ≤ begin ≤ end`);
+    fail(`${where}: data_offsets ${quote(offsets)} must be [begin, end] with 0 ≤ begin ≤ end`);
   }
   const [begin, end] = offsets as [number, number];
   const size = DTYPES[dtype as Dtype].size;
   if (count! * size !== end - begin) {
-    fail(`${where}: ${dtype} shape [${(shape as number[]).join(', ')}] needs ${count! * size} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
+    fail(`${where}: ${dtype} shape ${clip(`[${(shape as number[]).join(', ')}]`)} needs ${count! * size} bytes but data_offsets [${begin}, ${end}] span ${end - begin}`);
   }
   return { dtype: dtype as Dtype, shape: [...(shape as number[])], begin, end };
 }
@@ -196,30 +206,49 @@ function elementCount(shape: readonly unknown[]): number | undefined {
 }
 
 /**
- * JSON.parse keeps the last of two equal keys silently; a header that names a tensor twice is
- * lying about one of them. Scans the (already valid) JSON text for a repeated key in any object.
+ * One linear pass over the header text, before JSON.parse: the fault in a header too deep, with
+ * too many entries or naming a key twice in one object (JSON.parse would keep the last of two
+ * equal keys silently: a header naming a tensor twice is lying about one of them). Malformed
+ * JSON is left to JSON.parse; the scan only has to stay linear and not crash on it.
  */
-function duplicateKey(text: string): string | undefined {
+function scanHeader(text: string): string | undefined {
   const stack: ({ keys: Set<string>; expectKey: boolean } | null)[] = [];
+  let entries = 0;
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
     const top = stack[stack.length - 1];
     if (ch === '"') {
       let j = i + 1;
-      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (j >= text.length) return undefined; // unterminated string: JSON.parse names it
       if (top?.expectKey) {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
-        if (top.keys.has(key)) return key;
+        let key: string;
+        try { key = JSON.parse(text.slice(i, j + 1)) as string; } catch { return undefined; }
+        if (top.keys.has(key)) return `header names ${quote(key)} twice`;
         top.keys.add(key);
         top.expectKey = false;
+        if (stack.length === 1 && ++entries > MAX_ENTRIES) return `header has more than ${MAX_ENTRIES} entries (not a checkpoint of ours, or corrupt)`;
       }
       i = j;
-    } else if (ch === '{') stack.push({ keys: new Set(), expectKey: true });
-    else if (ch === '[') stack.push(null);
-    else if (ch === '}' || ch === ']') stack.pop();
+    } else if (ch === '{' || ch === '[') {
+      if (stack.length === MAX_DEPTH) return `header nests deeper than ${MAX_DEPTH} levels (a safetensors header is {name: {dtype, shape: [...], data_offsets: [...]}})`;
+      stack.push(ch === '{' ? { keys: new Set(), expectKey: true } : null);
+    } else if (ch === '}' || ch === ']') stack.pop();
     else if (ch === ',' && top) top.expectKey = true;
   }
   return undefined;
+}
+
+/** A value for an error message: JSON, cut to QUOTE_CHARS so a 40 MB string stays a short line. */
+function quote(v: unknown): string {
+  let s: string;
+  try { s = JSON.stringify(v) ?? String(v); } catch { s = String(v); }
+  return clip(s);
+}
+
+function clip(s: string): string {
+  const flat = s.replace(/[\r\n]+/g, ' ');
+  return flat.length <= QUOTE_CHARS ? flat : `${flat.slice(0, QUOTE_CHARS)}… (${flat.length} characters)`;
 }
 
 function swapBytes(b: Uint8Array, size: number): void {

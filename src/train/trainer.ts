@@ -22,6 +22,7 @@ import type { EventSink } from './events.ts';
 import type { RunControl } from './control.ts';
 import { sha256Hex } from './hash.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
+import { checkDataRecord } from '../data/fingerprint.ts';
 import { trainExamples, taskClasses } from './device-data.ts';
 import { Evaluator } from './evaluator.ts';
 import { Telemetry, distanceToFinalRows, finalComparisonIterations, telemetrySchedule, type TelemetryOptions } from './telemetry.ts';
@@ -93,6 +94,8 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   const { params: pLayout, stats: sLayout } = stateLayout(spec);
   const readWeights = (it: number) => readOrDiscard(storage, path(stepName(it)), sink, job.run, (b) => decodeWeights(b, path(stepName(it)), pLayout, sLayout));
 
+  // A folder trained on other data is refused before its result is reported (src/data/fingerprint.ts).
+  await checkDataRecord(storage, job.dir, job.data.source);
   // Finished already: load the final weights and report, no GPU work.
   const done = await readJson(storage, path('done.json'));
   if (done && typeof done.weightsHash === 'string') {

@@ -14,15 +14,16 @@ import { DatasetNotFoundError, FASHION_MNIST_SYSTEM_DIR, loadDataset, locateData
 
 const NO_DEFAULTS = { env: {}, fallbackRoots: [] as string[], systemDirs: [] as string[] };
 
-/** Writes a tiny 4-file IDX set (train 6 images, test 2; 2×2 pixels) into `dir`. */
-function writeIdx(dir: string, opts: { gz?: boolean; dotted?: boolean; firstPixel?: number } = {}): void {
+/** Writes a tiny 4-file IDX set (train 6 images, test 2; 28×28 pixels, as MNIST defines them) into `dir`. */
+function writeIdx(dir: string, opts: { gz?: boolean; dotted?: boolean; firstPixel?: number; only?: 'train' } = {}): void {
   mkdirSync(dir, { recursive: true });
   const name = (f: string) => (opts.dotted ? f.replace(/-(idx\d)-/, '.$1-') : f) + (opts.gz ? '.gz' : '');
   const put = (f: string, b: Uint8Array) => writeFileSync(join(dir, name(f)), opts.gz ? gzipSync(b) : b);
-  const px = (n: number) => Uint8Array.from({ length: n * 4 }, (_, i) => (i === 0 ? opts.firstPixel ?? 0 : i % 256));
-  put('train-images-idx3-ubyte', encodeIdx([6, 2, 2], px(6)));
+  const px = (n: number) => Uint8Array.from({ length: n * 784 }, (_, i) => (i === 0 ? opts.firstPixel ?? 0 : i % 256));
+  put('train-images-idx3-ubyte', encodeIdx([6, 28, 28], px(6)));
   put('train-labels-idx1-ubyte', encodeIdx([6], Uint8Array.from([0, 1, 2, 3, 4, 9])));
-  put('t10k-images-idx3-ubyte', encodeIdx([2, 2, 2], px(2)));
+  if (opts.only === 'train') return;
+  put('t10k-images-idx3-ubyte', encodeIdx([2, 28, 28], px(2)));
   put('t10k-labels-idx1-ubyte', encodeIdx([2], Uint8Array.from([5, 6])));
 }
 
@@ -36,7 +37,7 @@ test('MNIST in the OpenLTH/torchvision layout <root>/mnist/MNIST/raw/*.gz loads 
   const root = tempRoot(t);
   writeIdx(join(root, 'mnist', 'MNIST', 'raw'), { gz: true });
   const { train, test: tst } = await loadDataset('mnist', { dataDir: root, ...NO_DEFAULTS });
-  assert.deepEqual([train.count, train.channels, train.height, train.width], [6, 1, 2, 2]);
+  assert.deepEqual([train.count, train.channels, train.height, train.width], [6, 1, 28, 28]);
   assert.deepEqual([...train.labels], [0, 1, 2, 3, 4, 9]);
   assert.deepEqual([...tst.labels], [5, 6]);
   assert.equal(train.name, 'mnist/train');
@@ -63,7 +64,7 @@ test('nothing found ⇒ error listing every folder searched and how to get the d
   const check = (name: string, opts: object, ...want: RegExp[]) => assert.throws(() => locateDataset(name, { ...NO_DEFAULTS, ...opts }),
     (e: unknown) => e instanceof DatasetNotFoundError && want.every((re) => re.test(e.message)) || assert.fail(String(e)));
   check('mnist', { dataDir: root },
-    new RegExp(`dataset "mnist" not found\\.`),
+    new RegExp(`^dataset "mnist" not found in --data-dir ${root} \\(a data location you name is the only one searched\\)\\.`),
     new RegExp(`^  ${join(root, 'mnist', 'MNIST', 'raw')}$`, 'm'), new RegExp(`^  ${root}$`, 'm'),
     /train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte \(each also as \.gz\)/,
     /into <root>\/mnist\/ and pass --data-dir=<root> or set EARLYPHASE_DATA=<root>/);

@@ -99,6 +99,36 @@ test('lying headers are rejected with a message naming the file', () => {
   assert.equal(decodeSafetensors(forge(`{"a": ${t8([0, 8])}, "b": ${t8([8, 16], 'U8', [8])}}`, 16), 'ok').tensors.size, 2);
 });
 
+test('crafted headers: nesting, huge values and entry counts are refused in one short line, fast', () => {
+  const oneLine = (bytes: Uint8Array, re: RegExp) => {
+    const t0 = performance.now();
+    assert.throws(() => decodeSafetensors(bytes, 'ckpt.safetensors'), (e: unknown) => {
+      if (!(e instanceof SafetensorsError)) assert.fail(`not a SafetensorsError: ${String(e).slice(0, 200)}`);
+      assert.match(e.message, re);
+      assert.ok(!e.message.includes('\n') && e.message.length < 400, `message is ${e.message.length} characters`);
+      return true;
+    });
+    // Generous for a shared 2-core machine; before the bounds these took 37 s or overflowed the stack.
+    assert.ok(performance.now() - t0 < 3000, `took ${Math.round(performance.now() - t0)} ms`);
+  };
+  const deep = 100_000;
+  oneLine(forge(`{"a": ${'['.repeat(deep)}${']'.repeat(deep)}}`, 0), /^ckpt\.safetensors: header nests deeper than 3 levels/);
+  oneLine(forge(`{"a": {"dtype": "F32", "shape": [[[0]]], "data_offsets": [0, 0]}}`, 0), /nests deeper than 3 levels/);
+  // 40 MB is past the header limit now; a 10 MB value (under it) would have been a 10-million-character line.
+  oneLine(forge(`{"__metadata__": {"k": "${'x'.repeat(40_000_000)}"}}`, 0), /header length 40000027 exceeds the 16777216-byte limit/);
+  const big = 'x'.repeat(10_000_000);
+  oneLine(forge(`{"__metadata__": {"k": ["${big}"]}}`, 0), /"__metadata__"\."k" must be a string, got \["x{10,}… \(10000004 characters\)$/);
+  oneLine(forge(`{"${big}": 5}`, 0), /tensor "x+… \(10000002 characters\): expected/);
+  oneLine(forge(`{"a": {"dtype": "${big}", "shape": [0], "data_offsets": [0, 0]}}`, 0), /unsupported dtype "x+… \(10000002 characters\)/);
+  oneLine(forge(`{"__metadata__": {"k": "v\\n${'y'.repeat(200)}"}, "a": ${'['.repeat(10)}`, 0), /nests deeper/);
+  oneLine(forge(`{"a": "${'z'.repeat(1000)}\n`, 0), /header is not valid JSON/); // JSON.parse's own message, clipped
+  const entries = (n: number) => `{${Array.from({ length: n }, (_, i) => `"t${i}": {"dtype": "U8", "shape": [0], "data_offsets": [0, 0]}`).join(', ')}}`;
+  oneLine(forge(entries(65_537), 0), /header has more than 65536 entries/);
+  oneLine(forge('{}', 16 * 2 ** 20 + 1, 16 * 2 ** 20 + 1), /header length 16777217 exceeds the 16777216-byte limit/);
+  // the bounds leave room for real headers: 65,536 entries at depth 3 decode
+  assert.equal(decodeSafetensors(forge(entries(65_536), 0), 'ok').tensors.size, 65_536);
+});
+
 test('random corruption: every mutated or truncated file either decodes or throws SafetensorsError', () => {
   const good = encodeSafetensors(TENSORS, META);
   const rng = new Rng(42);

@@ -240,7 +240,7 @@ describe('view server, read-only on an empty root', () => {
     const info = json(await http(server.url, '/api/info'));
     assert.equal(info.write, false);
     assert.equal(info.datasets.mnist.available, false);
-    assert.match(info.datasets.mnist.reason, /dataset "mnist" not found/);
+    assert.match(info.datasets.mnist.reason, /^--data-dir .*no-data does not exist/);
     assert.equal((await http(server.url, '/data/mnist/train-images-idx3-ubyte.gz')).status, 404);
   });
 
