@@ -55,7 +55,13 @@ function chartOptions(f: FigureSpec, width: number, height: number): uPlot.Optio
   return {
     width, height, series, bands,
     legend: { live: false },
-    scales: { x: { time: false, ...(f.x.log ? { distr: 3 as const, log: 10 as const } : {}), ...(f.x.reverse ? { dir: -1 as const } : {}) } },
+    scales: {
+      x: {
+        time: false, ...(f.x.log ? { distr: 3 as const, log: 10 as const } : {}), ...(f.x.reverse ? { dir: -1 as const } : {}),
+        // uPlot pads a one-point range on both sides (an axis past the end of the run); a span is exact.
+        ...(f.x.span ? { range: f.x.span } : {}),
+      },
+    },
     axes: [
       { label: f.x.label, stroke: '#1f2328', grid: { stroke: '#eaeef2' }, ...(f.x.integer ? { incrs: [1, 2, 5, 10, 20, 50] } : {}) },
       { label: f.y.label, stroke: '#1f2328', grid: { stroke: '#eaeef2' }, size: 60 },

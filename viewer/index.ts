@@ -80,8 +80,10 @@ async function init(): Promise<void> {
   const task = form.elements.namedItem('pretrainTask') as HTMLSelectElement;
   for (const [k, t] of Object.entries(PRETRAIN_TASKS)) task.add(new Option(t.label, k));
   field('pretrain').addEventListener('change', showPretrain);
+  field('model').addEventListener('change', showModelNote);
   showBranchOptions();
   showPretrain();
+  showModelNote();
   setState('idle');
   const [g, i] = await Promise.allSettled([openBrowserGpu(shaders), fetchInfo()]);
   if (g.status === 'rejected') {
@@ -123,6 +125,11 @@ function showPretrain(): void {
   for (const n of ['pretrainTask', 'pretrainSteps', 'pretrainCounts']) field(n).disabled = !on;
   field('rewindingSteps').disabled = on;
   $('rewind-note').hidden = !on;
+}
+
+/** Conv-2's note (its Adam preset, its cost on CPU adapters) shows only while Conv-2 is picked. */
+function showModelNote(): void {
+  $('conv2-note').hidden = field('model').value !== 'cifar_conv_2';
 }
 
 function dataset(name: string): Promise<DatasetSplits> {

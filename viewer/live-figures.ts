@@ -23,6 +23,8 @@ export class LiveFigures {
   private readonly loss = new Map<string, Points>();
   private readonly accuracy = new Map<string, Points>();
   private report: FigureSpec[] = [];
+  /** The longest run's iterations (start and step events say it): the live figures' x axis is 0…T. */
+  private iterations = 0;
 
   /** `root`: the replicate folder the driver writes (lottery_<hash>/replicate_N); `experiment`: its lottery_<hash>. */
   constructor(private readonly storage: MemoryStorage, private readonly root: string, private readonly experiment: string) {}
@@ -30,6 +32,7 @@ export class LiveFigures {
   /** Folds one driver event in; true when a figure changed. */
   onEvent(e: TrainEvent): boolean {
     const label = runLabel(e.run, this.root);
+    if (e.type === 'start' || e.type === 'step') this.iterations = Math.max(this.iterations, e.totalIterations);
     const series = (m: Map<string, Points>) => m.get(label) ?? m.set(label, { x: [], y: [] }).get(label)!;
     switch (e.type) {
       case 'step': push(series(this.loss), e.iteration - 1, e.loss); return true;
@@ -67,9 +70,10 @@ export class LiveFigures {
 
   figures(): FigureSpec[] {
     const perRun = (m: Map<string, Points>): SeriesSpec[] => [...m].map(([name, p]) => ({ name, x: p.x, y: p.y }));
+    const x = { label: 'iteration', log: false, ...(this.iterations > 0 ? { span: [0, this.iterations] as [number, number] } : {}) };
     const live: FigureSpec[] = [
-      { id: 'live_loss', group: 'telemetry', title: 'Training loss (per minibatch)', x: { label: 'iteration', log: false }, y: { label: 'loss', log: false }, series: perRun(this.loss) },
-      { id: 'live_accuracy', group: 'accuracy', title: 'Test accuracy during training', x: { label: 'iteration', log: false }, y: { label: 'test accuracy (%)', log: false }, series: perRun(this.accuracy) },
+      { id: 'live_loss', group: 'telemetry', title: 'Training loss (per minibatch)', x, y: { label: 'loss', log: false }, series: perRun(this.loss) },
+      { id: 'live_accuracy', group: 'accuracy', title: 'Test accuracy during training', x, y: { label: 'test accuracy (%)', log: false }, series: perRun(this.accuracy) },
     ];
     return [...live, ...this.report].map((f) => ({ ...f, series: f.series.filter((s) => s.x.length > 0) })).filter((f) => f.series.length > 0);
   }

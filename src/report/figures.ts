@@ -21,6 +21,8 @@ export interface AxisSpec {
   reverse?: boolean;
   /** Ticks only at whole numbers (pruning levels). */
   integer?: boolean;
+  /** A fixed range (e.g. iterations 0…T of a run still training) instead of the data's own. */
+  span?: [number, number];
 }
 
 export interface FigureSpec { id: string; group: FigureGroup; title: string; x: AxisSpec; y: AxisSpec; series: SeriesSpec[] }

@@ -87,6 +87,12 @@ test('(a) the page loads with no errors; bad input shows the CLI\'s message and 
   assert.match(s.adapter ?? '', /swiftshader/i);
   assert.equal(await page.isVisible('#gpu-message'), false);
   for (const link of ['index.html', 'results.html', 'check.html']) assert.ok(await page.isVisible(`header a[href="${link}"]`), link);
+  // Conv-2's note only while Conv-2 is picked.
+  assert.equal(await page.isVisible('#conv2-note'), false, 'Conv-2 note shown for LeNet');
+  await page.selectOption('[name=model]', 'cifar_conv_2');
+  assert.equal(await page.isVisible('#conv2-note'), true, 'Conv-2 note hidden for Conv-2');
+  await page.selectOption('[name=model]', 'mnist_lenet_300_100');
+  assert.equal(await page.isVisible('#conv2-note'), false);
   await fill(page, { ...TINY, levels: '2-1' });
   await page.click('#start');
   await page.waitForFunction(() => document.getElementById('status')!.className === 'error', undefined, { timeout: 60_000 });
