@@ -6,6 +6,7 @@ import { listAdapters, openGpu } from './dawn.ts';
 import { kernelSuite } from '../src/check/suite.ts';
 import { describe as describeComparison } from '../src/check/compare.ts';
 import { UserError } from '../src/errors.ts';
+import { checkRunRoot } from './run-root.ts';
 
 const program = new Command();
 program
@@ -16,7 +17,12 @@ program
   // A usage error is one line naming the flag and what it expects, exit 2 (as the engine's own
   // UserErrors), not the whole usage text. Set before any subcommand exists: they copy it.
   .configureOutput({ outputError: (str, write) => write(`earlyphase: ${str.replace(/^error: /, '')}`) })
-  .exitOverride((e: CommanderError) => { throw e; });
+  .exitOverride((e: CommanderError) => { throw e; })
+  // --root first, before the dataset, the GPU or any folder: a bad root is one line (runner/run-root.ts).
+  .hook('preAction', (_program, action) => {
+    const root = action.opts().root as string | undefined;
+    if (root !== undefined) checkRunRoot(root);
+  });
 
 function positiveInt(v: string): number {
   const n = Number(v);
