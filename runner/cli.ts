@@ -205,8 +205,8 @@ runOptions(program.command('instability'), 'of the lottery')
   });
 
 program.command('report <folder>')
-  .description('the paper\'s figures from run folders (a runs root or one lottery/train folder): a self-contained HTML page, a PNG per chart (rendered by headless Chromium), and a text summary')
-  .option('--out <dir>', 'where to write report.html, the PNGs and summary.txt (default: <folder>/report)')
+  .description('the paper\'s figures from run folders (a runs root, a lottery/train folder, or any path inside one the CLI printed): a self-contained HTML page, a PNG per chart (rendered by headless Chromium), and a text summary')
+  .option('--out <dir>', 'where to write report.html, the PNGs and summary.txt (default: report/ in the runs root or lottery/train folder reported)')
   .action(async (folder: string, opts: { out?: string }) => {
     const { runReport } = await import('./report-command.ts');
     const r = await runReport({ folder, out: opts.out });
