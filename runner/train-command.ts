@@ -11,6 +11,7 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { refuseIfFinishedWithout } from './finished-runs.ts';
 
 export interface TrainCommand {
   root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean;
@@ -32,6 +33,7 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   if (late.length) throw new HparamsError(`--save-steps ${o.saveSteps}: iteration ${late[0]} is past the end of training (${total})`);
   const dir = `train_${hparamsHash(hparams)}/replicate_${o.replicate}/main`;
   const storage = new FsStorage(o.root);
+  await refuseIfFinishedWithout(storage, [dir], { saveIterations, perEpoch, telemetry: o.telemetry });
   const gpu = await openGpu(o.adapter);
   try {
     const r = await train(gpu, storage, terminalSink({ quiet: o.quiet }), {
