@@ -12,6 +12,7 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { checkRunsFit } from './capacity.ts';
 import { refuseIfFinishedWithout } from './finished-runs.ts';
 
 export interface LotteryCommand {
@@ -43,6 +44,7 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
   const storage = new FsStorage(o.root);
   const levelDirs = Array.from({ length: job.maxLevel + 1 }, (_, l) => levelDir(plan, l));
   await refuseIfFinishedWithout(storage, levelDirs, { telemetry: o.telemetry });
+  await checkRunsFit([hparams, lottery.pretrain?.hparams].flatMap((h) => (h ? [{ spec: plan.spec, batch: h.dataset.batch_size }] : [])), o.adapter);
   const gpu = await openGpu(o.adapter);
   try {
     const results = await runLottery({ gpu, storage, sink: terminalSink({ quiet: o.quiet }), data, pretrainData }, job);

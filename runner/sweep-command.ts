@@ -14,6 +14,8 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { checkRunsFit } from './capacity.ts';
+import type { ModelSpec } from '../src/nn/graph.ts';
 import { formatLevels } from './lottery-command.ts';
 import { refuseIfFinishedWithout } from './finished-runs.ts';
 
@@ -45,9 +47,11 @@ export async function runSweep(o: SweepCommand): Promise<void> {
     pretrainData: j.lottery.pretrain ? await data(j.lottery.pretrain.hparams.dataset.dataset_name) : undefined,
   });
   const storage = new FsStorage(o.root);
+  const fits: { spec: ModelSpec; batch: number }[] = [];
   for (const j of jobs) {
     const d = await envData(j);
     const plan = planLottery({ ...j, maxLevel: j.kind === 'lottery' ? j.maxLevel : 0 }, d.data, d.pretrainData);
+    fits.push({ spec: plan.spec, batch: j.hparams.dataset.batch_size });
     // A telemetry job whose levels another sweep finished without telemetry would record nothing.
     if (j.kind === 'lottery' && j.withTelemetry) {
       await refuseIfFinishedWithout(storage, Array.from({ length: j.maxLevel + 1 }, (_, l) => levelDir(plan, l)), { telemetry: true });
@@ -55,6 +59,7 @@ export async function runSweep(o: SweepCommand): Promise<void> {
   }
   console.error(`sweep ${spec.name}: ${jobs.length} jobs (${jobs.filter((j) => j.kind === 'lottery').length} lotteries, ` +
     `${jobs.filter((j) => j.kind === 'branch').length} branches, ${jobs.filter((j) => j.kind === 'instability').length} instability analyses)`);
+  if (!o.dryRun) await checkRunsFit(fits, o.adapter);
   if (o.dryRun) { for (const [i, j] of jobs.entries()) console.log(`${i + 1}. ${j.kind}: ${j.label}`); return; }
   const sink = terminalSink({ quiet: o.quiet });
   const gpu = await openGpu(o.adapter);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../temp-dir.ts';
@@ -85,4 +85,13 @@ test('--root that cannot hold runs ⇒ one line, exit 2, no hang, nothing create
   assert.ok(process.getuid?.() !== 0 || asNobody.length > 1, 'running as root needs setpriv to test an unwritable root');
   oneLine(['train', ...LENET, '--root', join(locked, 'runs')], /^earlyphase: --root .*locked\/runs: .*locked \(where it would be created\) is not writable by this user/, asNobody);
   assert.ok(!existsSync(join(locked, 'runs')));
+});
+
+// Issue 14 item 6: ~30 Dawn "Buffer size exceeds" lines, a stack trace, exit 1 and a half-made run folder.
+test('a batch that cannot fit on the adapter ⇒ one line with the largest that fits, exit 2, no run folder', () => {
+  const root = tempDir('earlyphase-e2e-');
+  oneLine(['train', ...LENET, '--batch-size', '100000000', '--adapter', 'llvmpipe', '--root', root],
+    /^earlyphase: --batch-size 100000000: the input batch of mnist_lenet_300_100 alone would be \d+ MiB, more than the 128 MiB one buffer can hold on llvmpipe; use --batch-size \d+ or less$/);
+  oneLine(['lottery', ...LENET, '--batch-size', '100000000', '--adapter', 'llvmpipe', '--root', root], /^earlyphase: --batch-size 100000000: /);
+  assert.deepEqual(readdirSync(root), [], 'nothing written under --root');
 });
