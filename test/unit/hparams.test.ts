@@ -57,7 +57,7 @@ test('an unknown preset lists the known ones', () => {
     throwsWith(() => presetHparams(bad), `unknown preset "${bad}"`, 'cifar_resnet_D[_W]', 'mnist_lenet_300_100', 'cifar_vgg_{11,13,16,19}', 'cifar_conv_{2,4,6}');
   }
   throwsWith(() => parseHparams({ 'default-hparams': 'vgg16' }), 'unknown preset "vgg16"');
-  throwsWith(() => presetHparams('x'), 'cifar_conv_6 [approximate: Frankle & Carbin 2019'); // PAPER.md: mark stand-in values
+  throwsWith(() => presetHparams('x'), 'cifar_conv_6 [approximate: Frankle & Carbin 2019'); // stand-in values are marked approximate
 });
 
 test('flags: kebab-case and OpenLTH underscores, in any order, override the preset', () => {

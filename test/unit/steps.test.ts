@@ -15,7 +15,7 @@ test('epoch lengths follow OpenLTH: ceil(examples × fraction / batch)', () => {
 });
 
 test('step strings convert to iterations', () => {
-  assert.equal(stepToIterations('160ep', 391), 62560); // PAPER.md §5: 62,560 iterations in 160 epochs
+  assert.equal(stepToIterations('160ep', 391), 62560); // CIFAR-10 at batch 128: 391 iterations per epoch, 62,560 in 160 epochs
   assert.equal(stepToIterations('500it', 391), 500);
   assert.equal(stepToIterations('1ep109it', 391), 500);
   assert.equal(stepToIterations('40ep', 469), 18760);
