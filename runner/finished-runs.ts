@@ -44,3 +44,26 @@ export async function refuseIfFinishedWithout(storage: RunStorage & { root: stri
       `to get them, train it again: remove the folder (rm -r ${full}; the same seeds give the same weights) or use another --root`);
   }
 }
+
+/**
+ * Runs among `dirs` that finished with --evaluate-only-at-end (no test evaluation before the last
+ * iteration): asked again without the flag they are skipped, so the command says, in one line
+ * each, that their per-epoch test curve does not exist and how to get it. Not an error: the
+ * final accuracy every table shows is there.
+ */
+export async function evaluatedOnlyAtEnd(storage: RunStorage & { root: string }, dirs: readonly string[]): Promise<string[]> {
+  const notes: string[] = [];
+  for (const dir of dirs) {
+    const done = await storage.read(`${dir}/done.json`);
+    const metrics = done && await storage.read(`${dir}/metrics.csv`);
+    if (!done || !metrics) continue;
+    const end = Number(JSON.parse(new TextDecoder().decode(done)).iteration);
+    const rows = new TextDecoder().decode(metrics).split('\n').filter((l) => l.startsWith('test_accuracy,'));
+    if (rows.length && rows.every((l) => Number(l.split(',')[1]) >= end)) {
+      const full = `${storage.root}/${dir}`;
+      notes.push(`note: ${full} finished with --evaluate-only-at-end, so it has no per-epoch test accuracy; for that curve remove the folder (rm -r ${full}) and run again`);
+    }
+  }
+  return notes;
+}
+

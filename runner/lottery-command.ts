@@ -13,7 +13,7 @@ import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 import { checkRunsFit } from './capacity.ts';
-import { refuseIfFinishedWithout } from './finished-runs.ts';
+import { evaluatedOnlyAtEnd, refuseIfFinishedWithout } from './finished-runs.ts';
 
 export interface LotteryCommand {
   root: string; replicate: number; dataDir?: string; levels: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean;
@@ -44,6 +44,7 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
   const storage = new FsStorage(o.root);
   const levelDirs = Array.from({ length: job.maxLevel + 1 }, (_, l) => levelDir(plan, l));
   await refuseIfFinishedWithout(storage, levelDirs, { telemetry: o.telemetry });
+  if (!o.evaluateOnlyAtEnd) for (const n of await evaluatedOnlyAtEnd(storage, levelDirs)) console.error(n);
   await checkRunsFit([hparams, lottery.pretrain?.hparams].flatMap((h) => (h ? [{ spec: plan.spec, batch: h.dataset.batch_size }] : [])), o.adapter);
   const gpu = await openGpu(o.adapter);
   try {

@@ -12,7 +12,7 @@ import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 import { checkRunsFit } from './capacity.ts';
-import { refuseIfFinishedWithout } from './finished-runs.ts';
+import { evaluatedOnlyAtEnd, refuseIfFinishedWithout } from './finished-runs.ts';
 
 export interface TrainCommand {
   root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean;
@@ -35,6 +35,7 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   const dir = `train_${hparamsHash(hparams)}/replicate_${o.replicate}/main`;
   const storage = new FsStorage(o.root);
   await refuseIfFinishedWithout(storage, [dir], { saveIterations, perEpoch, telemetry: o.telemetry });
+  if (!o.evaluateOnlyAtEnd) for (const n of await evaluatedOnlyAtEnd(storage, [dir])) console.error(n);
   await checkRunsFit([{ spec, batch: hparams.dataset.batch_size }], o.adapter);
   const gpu = await openGpu(o.adapter);
   try {

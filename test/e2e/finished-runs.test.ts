@@ -56,3 +56,14 @@ test('--telemetry and --save-steps on a finished run: one line naming what is mi
   ok('lottery', '--levels', '0', '--root', root);
   refused(/lottery_[0-9a-f]+\/replicate_1\/level_0\/main finished without telemetry \(--telemetry\)/, 'lottery', '--levels', '1', '--telemetry', '--root', root);
 });
+
+test('a run finished with --evaluate-only-at-end, asked again without it: a note says its per-epoch curve is missing and how to get it', { timeout: 120_000 }, () => {
+  const root = tempDir('earlyphase-e2e-');
+  const first = ok('train', '--evaluate-only-at-end', '--root', root);
+  assert.doesNotMatch(first.err, /note:/);
+  const run = JSON.parse(first.out).run as string;
+  const again = ok('train', '--root', root);
+  assert.equal(JSON.parse(again.out).skipped, true);
+  assert.match(again.err, new RegExp(`^note: ${run} finished with --evaluate-only-at-end, so it has no per-epoch test accuracy; for that curve remove the folder \\(rm -r ${run}\\) and run again$`, 'm'));
+  assert.doesNotMatch(ok('train', '--evaluate-only-at-end', '--root', root).err, /note:/, 'asked the same way: nothing to say');
+});
