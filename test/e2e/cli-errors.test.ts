@@ -14,8 +14,8 @@ function run(args: string[], env: Record<string, string> = {}, prefix: string[] 
 }
 
 /** Exit 2 and exactly one line on stderr, matching `re`; before any GPU work (no adapter line, no run folder). */
-function oneLine(args: string[], re: RegExp, prefix?: string[]) {
-  const r = run(args, {}, prefix);
+function oneLine(args: string[], re: RegExp, prefix?: string[], env: Record<string, string> = {}) {
+  const r = run(args, env, prefix);
   assert.equal(r.signal, null, `${args.join(' ')}: killed by ${r.signal} (a hang?)`);
   assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}\n${r.err}`);
   const lines = r.err.split('\n').filter(Boolean);
@@ -83,7 +83,10 @@ test('--root that cannot hold runs ⇒ one line, exit 2, no hang, nothing create
   const asNobody = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv')
     ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : [process.execPath];
   assert.ok(process.getuid?.() !== 0 || asNobody.length > 1, 'running as root needs setpriv to test an unwritable root');
-  oneLine(['train', ...LENET, '--root', join(locked, 'runs')], /^earlyphase: --root .*locked\/runs: .*locked \(where it would be created\) is not writable by this user/, asNobody);
+  // tsx keeps its cache in the temp folder: give that user one it can write.
+  const nobodyTmp = tempDir('earlyphase-e2e-');
+  chmodSync(nobodyTmp, 0o777);
+  oneLine(['train', ...LENET, '--root', join(locked, 'runs')], /^earlyphase: --root .*locked\/runs: .*locked \(where it would be created\) is not writable by this user/, asNobody, { TMPDIR: nobodyTmp });
   assert.ok(!existsSync(join(locked, 'runs')));
 });
 
