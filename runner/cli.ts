@@ -20,8 +20,8 @@ program
   .exitOverride((e: CommanderError) => { throw e; })
   // --root first, before the dataset, the GPU or any folder: a bad root is one line (runner/run-root.ts).
   .hook('preAction', (_program, action) => {
-    const root = action.opts().root as string | undefined;
-    if (root !== undefined) checkRunRoot(root);
+    const { root, hparamsHelp } = action.opts() as { root?: string; hparamsHelp?: boolean };
+    if (root !== undefined && !hparamsHelp) checkRunRoot(root); // help writes nothing
   });
 
 function positiveInt(v: string): number {
