@@ -9,6 +9,7 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { checkRunsFit } from './capacity.ts';
 import { formatLevels } from './lottery-command.ts';
 
 export interface BranchCommand {
@@ -40,6 +41,7 @@ export async function runBranchCommand(o: BranchCommand): Promise<void> {
   const plan = planLottery(job, data, pretrainData);
   resolveBranch(job);
   for (const l of levels) await trunkFor({ storage, sink }, plan, l);
+  await checkRunsFit([{ spec: plan.spec, batch: (retrainHparams ?? hparams).dataset.batch_size }], o.adapter);
   const gpu = await openGpu(o.adapter);
   try {
     const results = await runBranch({ gpu, storage, sink, data, pretrainData }, job);

@@ -1,5 +1,5 @@
 // Debian's Chromium driven through playwright-core (Playwright's own browser download is not
-// available here). Flags from MACHINE.md: WebGPU on, and no background networking, which would
+// available here). Flags: WebGPU on, and no background networking, which would
 // otherwise keep trying to reach the internet from a machine that has none.
 import { existsSync } from 'node:fs';
 import type { Browser } from 'playwright-core';

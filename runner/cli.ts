@@ -1,23 +1,42 @@
 // The earlyphase command line. Each subcommand validates its options before touching the GPU,
 // prints errors the engine throws on purpose as one readable line, and releases the device so
 // Node exits.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { listAdapters, openGpu } from './dawn.ts';
 import { kernelSuite } from '../src/check/suite.ts';
 import { describe as describeComparison } from '../src/check/compare.ts';
 import { UserError } from '../src/errors.ts';
+import { checkRunRoot } from './run-root.ts';
 
 const program = new Command();
 program
   .name('earlyphase')
   .description('WebGPU lottery-ticket / early-phase-of-training experiments (Frankle, Schwab, Morcos 2020)')
   .option('--adapter <name>', 'WebGPU adapter (substring of its name, e.g. llvmpipe, swiftshader; env EARLYPHASE_ADAPTER)')
-  .showHelpAfterError();
+  .option('--verbose', 'also show the WebGPU driver\'s own warnings (hidden by default; see runner/earlyphase.mjs)')
+  // A usage error is one line naming the flag and what it expects, exit 2 (as the engine's own
+  // UserErrors), not the whole usage text. Set before any subcommand exists: they copy it.
+  .configureOutput({ outputError: (str, write) => write(`earlyphase: ${str.replace(/^error: /, '')}`) })
+  .exitOverride((e: CommanderError) => { throw e; })
+  // --root first, before the dataset, the GPU or any folder: a bad root is one line (runner/run-root.ts).
+  .hook('preAction', (_program, action) => {
+    const { root, hparamsHelp } = action.opts() as { root?: string; hparamsHelp?: boolean };
+    if (root !== undefined && !hparamsHelp) checkRunRoot(root); // help writes nothing
+  });
 
 function positiveInt(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
+  if (!/^[0-9]+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${v}"`);
   return n;
+}
+
+/** An integer in [min, max]: for counts where a huge value would run for hours without a word. */
+function intIn(min: number, max: number, why: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^-?[0-9]+$/.test(v.trim()) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max} (${why}), got "${v}"`);
+    return n;
+  };
 }
 
 program.command('adapters')
@@ -68,9 +87,9 @@ program.command('check')
   .description('run the kernel correctness suite (every kernel against its float64 CPU reference) on one adapter')
   .option('--filter <text>', 'only cases whose "family: name" contains text')
   .action(async (opts: { filter?: string }) => {
-    const gpu = await openGpu(program.opts().adapter);
     const cases = opts.filter ? kernelSuite.filter((c) => `${c.family}: ${c.name}`.includes(opts.filter!)) : kernelSuite;
     if (cases.length === 0) throw new InvalidArgumentError(`--filter "${opts.filter}" matches no kernel case`);
+    const gpu = await openGpu(program.opts().adapter);
     console.log(`adapter: ${gpu.adapter.description} (${gpu.adapter.shortName})`);
     let failed = 0;
     try {
@@ -97,11 +116,12 @@ program.command('bench')
   .option('--peer <names>', 'peers: tfjs (webgpu on the same adapter, and wasm), pytorch (CUDA; needs python3 with torch: training steps, and cuBLAS for the matmul suite), or tfjs,pytorch', 'tfjs')
   .option('--json', 'machine-readable output')
   .action(async (opts: { suite: string; warmup: number; reps: number; models?: string; peer: string; json?: boolean }) => {
-    const { runBench, formatBenchTable, parsePeers } = await import('./bench/index.ts');
+    const { runBench, formatBenchTable, parsePeers, parseSuites } = await import('./bench/index.ts');
     // Checked here too so a typo fails before the GPU and TF.js start up.
     const peers = parsePeers(opts.peer.split(',').map((s) => s.trim()).filter(Boolean));
+    const suites = parseSuites(opts.suite.split(',').map((s) => s.trim()).filter(Boolean));
     const log = (s: string) => process.stderr.write(`${s}\n`);
-    const result = await runBench({ adapter: program.opts().adapter, suites: opts.suite.split(',').map((s) => s.trim()), warmup: opts.warmup, reps: opts.reps,
+    const result = await runBench({ adapter: program.opts().adapter, suites, warmup: opts.warmup, reps: opts.reps,
       models: opts.models?.split(',').map((s) => s.trim()).filter(Boolean), peers, log });
     if (opts.json) console.log(JSON.stringify(result, null, 2));
     else console.log(`adapter: ${result.adapter}\n${formatBenchTable(result.rows)}`);
@@ -174,7 +194,7 @@ runOptions(program.command('demo'), 'seeds everything; run 1 and 2 to see the sp
 runOptions(program.command('instability'), 'of the lottery')
   .description('linear mode connectivity: two copies from a level\'s rewind point with different data orders, test error along the line between them, and the error barrier')
   .option('--levels <levels>', 'lottery levels to analyse (their trunk must exist): N (0…N) or a list like 0,3,6', '0-0')
-  .option('--points <n>', 'evaluation points on the line, endpoints included', positiveInt, 11)
+  .option('--points <n>', 'evaluation points on the line, endpoints included (2-1001; each is one test-set evaluation)', intIn(2, 1001, 'points on the line, endpoints included'), 11)
   .option('--same-order', 'train both copies with the same data order (a sanity check: barrier 0)')
   .option('--quiet', 'print only the table')
   .allowUnknownOption()
@@ -185,8 +205,8 @@ runOptions(program.command('instability'), 'of the lottery')
   });
 
 program.command('report <folder>')
-  .description('the paper\'s figures from run folders (a runs root or one lottery/train folder): a self-contained HTML page, a PNG per chart (rendered by headless Chromium), and a text summary')
-  .option('--out <dir>', 'where to write report.html, the PNGs and summary.txt (default: <folder>/report)')
+  .description('the paper\'s figures from run folders (a runs root, a lottery/train folder, or any path inside one the CLI printed): a self-contained HTML page, a PNG per chart (rendered by headless Chromium), and a text summary')
+  .option('--out <dir>', 'where to write report.html, the PNGs and summary.txt (default: report/ in the runs root or lottery/train folder reported)')
   .action(async (folder: string, opts: { out?: string }) => {
     const { runReport } = await import('./report-command.ts');
     const r = await runReport({ folder, out: opts.out });
@@ -242,6 +262,8 @@ for (const alias of ['branch', 'lottery_branch']) {
 
 /** Errors the engine raises on purpose are printed as their message; anything else keeps its stack. */
 function report(e: unknown): never {
+  // Commander has printed its own line already (configureOutput above); --help and --version exit 0.
+  if (e instanceof CommanderError && !(e instanceof InvalidArgumentError)) process.exit(e.exitCode === 0 ? 0 : 2);
   const known = e instanceof UserError || e instanceof InvalidArgumentError;
   console.error(`earlyphase: ${known ? (e as Error).message : (e as Error)?.stack ?? String(e)}`);
   process.exit(known ? 2 : 1);

@@ -1,13 +1,13 @@
 // Node's side of src/gpu: Dawn through the `webgpu` npm package. Makes both CPU Vulkan drivers
 // visible (lavapipe from Mesa, SwiftShader from Debian's chromium), lists adapters, and opens
 // a Gpu on the one the user picked.
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type AdapterClass, Gpu, type ShaderSources } from '../src/gpu/gpu.ts';
 import { UserError } from '../src/errors.ts';
 import { GpuUnavailableError } from '../src/gpu/errors.ts';
+import { privateRuntimeDir } from './runtime-dir.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -34,8 +34,9 @@ function createInstance(create: DawnModule['create'], flags: string[]): GPU {
 /** Loads dawn.node once, after the environment the Vulkan loader reads is set. */
 async function loadDawn(): Promise<DawnModule> {
   if (dawn) return dawn;
-  // Mesa warns without XDG_RUNTIME_DIR; give it a private temp dir.
-  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = mkdtempSync(join(tmpdir(), 'earlyphase-xdg-'));
+  // Mesa warns without XDG_RUNTIME_DIR; give it a private folder (runner/runtime-dir.ts) that
+  // does not pile up in the temp folder, one per run.
+  if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = privateRuntimeDir();
   // SwiftShader's ICD is not in the loader's search path; add it beside the system drivers
   // unless the user chose drivers explicitly.
   if (existsSync(SWIFTSHADER_ICD) && !process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {

@@ -12,6 +12,7 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { checkRunsFit } from './capacity.ts';
 
 export interface InstabilityCommand {
   root: string; replicate: number; dataDir?: string; levels: string; points: number; sameOrder?: boolean; quiet?: boolean;
@@ -41,6 +42,7 @@ export async function runInstabilityCommand(o: InstabilityCommand): Promise<Inst
   const seeds: [number, number] = [base, o.sameOrder ? base : tensorSeed(base, 'instability copy 2')];
   const plan = planLottery({ hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels) }, data);
   for (const l of levels) await trunkFor({ storage, sink }, plan, l); // trunk present? (no GPU yet)
+  await checkRunsFit([{ spec: plan.spec, batch: hparams.dataset.batch_size }], o.adapter);
   const gpu = await openGpu(o.adapter);
   const out: InstabilityResult[] = [];
   try {

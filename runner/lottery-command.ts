@@ -3,7 +3,7 @@
 // when its folder is complete) and a table of accuracy against weights remaining is printed.
 import { HparamsError } from '../src/errors.ts';
 import { parseLotteryArgv } from '../src/lottery/options.ts';
-import { planLottery, runLottery, type LevelResult } from '../src/lottery/lottery.ts';
+import { levelDir, planLottery, runLottery, type LevelResult } from '../src/lottery/lottery.ts';
 import { parseLevels } from '../src/lottery/levels.ts';
 import { unsupportedKnobs } from '../src/train/trainer.ts';
 import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
@@ -12,6 +12,8 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { checkRunsFit } from './capacity.ts';
+import { evaluatedOnlyAtEnd, refuseIfFinishedWithout } from './finished-runs.ts';
 
 export interface LotteryCommand {
   root: string; replicate: number; dataDir?: string; levels: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean;
@@ -40,6 +42,10 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
   const job = { hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined };
   const plan = planLottery(job, data, pretrainData); // validates k, pre-training length, levels — still no GPU
   const storage = new FsStorage(o.root);
+  const levelDirs = Array.from({ length: job.maxLevel + 1 }, (_, l) => levelDir(plan, l));
+  await refuseIfFinishedWithout(storage, levelDirs, { telemetry: o.telemetry });
+  if (!o.evaluateOnlyAtEnd) for (const n of await evaluatedOnlyAtEnd(storage, levelDirs)) console.error(n);
+  await checkRunsFit([hparams, lottery.pretrain?.hparams].flatMap((h) => (h ? [{ spec: plan.spec, batch: h.dataset.batch_size }] : [])), o.adapter);
   const gpu = await openGpu(o.adapter);
   try {
     const results = await runLottery({ gpu, storage, sink: terminalSink({ quiet: o.quiet }), data, pretrainData }, job);

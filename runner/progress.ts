@@ -5,7 +5,8 @@ import type { EventSink, TrainEvent } from '../src/train/events.ts';
 
 export function terminalSink(opts: { quiet?: boolean; stream?: NodeJS.WriteStream } = {}): EventSink {
   const out = opts.stream ?? process.stderr;
-  const tty = !!out.isTTY && !process.env.CI;
+  // Behind runner/earlyphase.mjs's warning filter stderr is a pipe; the wrapper says whether it is a terminal.
+  const tty = (!!out.isTTY || (out === process.stderr && process.env.EARLYPHASE_STDERR_TTY === '1')) && !process.env.CI;
   let lastPlain = 0;
   let barShown = false;
   const clearBar = () => { if (barShown) { out.write('\r\x1b[2K'); barShown = false; } };

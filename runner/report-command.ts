@@ -3,7 +3,7 @@
 // it opens offline), screenshots each chart of that same page in headless Chromium to
 // <out>/<figure>.png, and prints a text summary. Reads plain files; the .sha256 sidecars are not
 // checked here because a report never feeds back into training.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../src/errors.ts';
@@ -32,15 +32,46 @@ export function fsSource(root: string): ResultSource {
   };
 }
 
+const EXPERIMENT = /^(train|lottery)_[0-9a-f]+$/;
+
+/**
+ * The folder to report on, from any path the CLI prints: a runs root, a train_… or lottery_…
+ * folder, or anything inside one (…/replicate_1/main, a level, a branch) — the latter report their
+ * whole train_… or lottery_… folder. A path that is neither inside an experiment nor holds one is a
+ * UserError, so a report is never written into some unrelated folder (e.g. the sources).
+ */
+export function reportFolder(path: string): { folder: string; experiment: boolean } {
+  const abs = resolve(path);
+  let st;
+  try { st = statSync(abs); } catch { throw new UserError(`report: ${path} does not exist; give a runs root (e.g. runs) or a run folder the CLI printed`); }
+  if (!st.isDirectory()) throw new UserError(`report: ${path} is a file; give a runs root (e.g. runs) or a run folder the CLI printed`);
+  for (let p = abs; dirname(p) !== p; p = dirname(p)) {
+    if (EXPERIMENT.test(basename(p))) return { folder: p, experiment: true };
+  }
+  if (!fsSource(abs).list('').some((n) => EXPERIMENT.test(n))) {
+    throw new UserError(`report: ${path} holds no train_* or lottery_* run folders; give a runs root (e.g. runs) or a run folder the CLI printed`);
+  }
+  return { folder: abs, experiment: false };
+}
+
+/** Makes the output folder; a file in the way or a folder that cannot be made is one line naming --out. */
+function makeOut(out: string, given: boolean): void {
+  const what = given ? `--out ${out}` : `the report folder ${out}`;
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`${what} is a file; give a folder for report.html, the PNGs and summary.txt`);
+  try { mkdirSync(out, { recursive: true }); } catch (e) {
+    throw new UserError(`${what}: cannot make the folder (${(e as NodeJS.ErrnoException).code}); give a folder you can write with --out`);
+  }
+}
+
 export async function runReport(o: ReportOptions): Promise<ReportResult> {
-  const folder = resolve(o.folder);
-  const entries = fsSource(folder).list('');
-  if (!entries.length) throw new UserError(`report: ${o.folder} is not a folder with runs in it`);
+  const { folder } = reportFolder(o.folder);
   const collected = collectResults(fsSource(dirname(folder)), basename(folder));
   const figures = buildFigures(collected);
   const summary = formatSummary(collected);
+  // Default: beside the runs, in <runs root or experiment>/report — never the folder the command ran in.
   const out = resolve(o.out ?? join(folder, 'report'));
-  mkdirSync(out, { recursive: true });
+  makeOut(out, o.out !== undefined);
+  if (folder !== resolve(o.folder)) console.error(`report: ${o.folder} is inside ${folder}; reporting all of it`);
   const html = await renderPage({ title: `earlyphase report — ${folder}`, summary, figures });
   const htmlPath = join(out, 'report.html');
   writeFileSync(htmlPath, html);

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { HparamsError } from '../src/errors.ts';
 import { expandSweep, validateSweep, type SweepJob, type SweepSpec } from '../src/lottery/sweep.ts';
 import { sweepPreset } from '../src/lottery/sweep-presets.ts';
-import { runLottery, planLottery, type LevelResult } from '../src/lottery/lottery.ts';
+import { levelDir, runLottery, planLottery, type LevelResult } from '../src/lottery/lottery.ts';
 import { runBranch, trunkFor } from '../src/lottery/branch.ts';
 import { runInstability } from '../src/lottery/instability.ts';
 import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
@@ -14,7 +14,10 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { checkRunsFit } from './capacity.ts';
+import type { ModelSpec } from '../src/nn/graph.ts';
 import { formatLevels } from './lottery-command.ts';
+import { refuseIfFinishedWithout } from './finished-runs.ts';
 
 export interface SweepCommand { spec: string; setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; adapter?: string }
 
@@ -43,11 +46,21 @@ export async function runSweep(o: SweepCommand): Promise<void> {
     data: await data(j.hparams.dataset.dataset_name),
     pretrainData: j.lottery.pretrain ? await data(j.lottery.pretrain.hparams.dataset.dataset_name) : undefined,
   });
-  for (const j of jobs) { const d = await envData(j); planLottery({ ...j, maxLevel: j.kind === 'lottery' ? j.maxLevel : 0 }, d.data, d.pretrainData); }
+  const storage = new FsStorage(o.root);
+  const fits: { spec: ModelSpec; batch: number }[] = [];
+  for (const j of jobs) {
+    const d = await envData(j);
+    const plan = planLottery({ ...j, maxLevel: j.kind === 'lottery' ? j.maxLevel : 0 }, d.data, d.pretrainData);
+    fits.push({ spec: plan.spec, batch: j.hparams.dataset.batch_size });
+    // A telemetry job whose levels another sweep finished without telemetry would record nothing.
+    if (j.kind === 'lottery' && j.withTelemetry) {
+      await refuseIfFinishedWithout(storage, Array.from({ length: j.maxLevel + 1 }, (_, l) => levelDir(plan, l)), { telemetry: true });
+    }
+  }
   console.error(`sweep ${spec.name}: ${jobs.length} jobs (${jobs.filter((j) => j.kind === 'lottery').length} lotteries, ` +
     `${jobs.filter((j) => j.kind === 'branch').length} branches, ${jobs.filter((j) => j.kind === 'instability').length} instability analyses)`);
+  if (!o.dryRun) await checkRunsFit(fits, o.adapter);
   if (o.dryRun) { for (const [i, j] of jobs.entries()) console.log(`${i + 1}. ${j.kind}: ${j.label}`); return; }
-  const storage = new FsStorage(o.root);
   const sink = terminalSink({ quiet: o.quiet });
   const gpu = await openGpu(o.adapter);
   const t0 = Date.now();

@@ -11,6 +11,8 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { checkRunsFit } from './capacity.ts';
+import { evaluatedOnlyAtEnd, refuseIfFinishedWithout } from './finished-runs.ts';
 
 export interface TrainCommand {
   root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean;
@@ -25,13 +27,16 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
   getModel(hparams.model.model_name);
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir, log: console.error });
-  modelForData(hparams.model.model_name, data.train, data.train.classes); // e.g. VGG on 28×28 images: refused before the GPU
+  const spec = modelForData(hparams.model.model_name, data.train, data.train.classes); // e.g. VGG on 28×28 images: refused before the GPU
   const { perEpoch, total } = iterationsFor(hparams, data.train.count);
   const saveIterations = o.saveSteps ? parseStepList(o.saveSteps, '--save-steps').map((s) => stepToIterations(s, perEpoch, '--save-steps')) : [];
   const late = saveIterations.filter((i) => i > total);
   if (late.length) throw new HparamsError(`--save-steps ${o.saveSteps}: iteration ${late[0]} is past the end of training (${total})`);
   const dir = `train_${hparamsHash(hparams)}/replicate_${o.replicate}/main`;
   const storage = new FsStorage(o.root);
+  await refuseIfFinishedWithout(storage, [dir], { saveIterations, perEpoch, telemetry: o.telemetry });
+  if (!o.evaluateOnlyAtEnd) for (const n of await evaluatedOnlyAtEnd(storage, [dir])) console.error(n);
+  await checkRunsFit([{ spec, batch: hparams.dataset.batch_size }], o.adapter);
   const gpu = await openGpu(o.adapter);
   try {
     const r = await train(gpu, storage, terminalSink({ quiet: o.quiet }), {

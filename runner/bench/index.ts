@@ -36,9 +36,17 @@ export function parsePeers(names: readonly string[]): PeerName[] {
   return [...new Set(names)] as PeerName[];
 }
 
+/** Checks a --suite list ("matmul,conv2d"); an unknown name is a UserError naming the known ones. */
+export function parseSuites(names: readonly string[]): string[] {
+  const unknown = names.filter((s) => !Object.hasOwn(SUITES, s));
+  if (unknown.length || names.length === 0) {
+    throw new UserError(`bench --suite: ${unknown.length ? `unknown suite ${unknown.join(', ')}` : 'no suite given'} (known: ${Object.keys(SUITES).join(', ')})`);
+  }
+  return [...new Set(names)];
+}
+
 export async function runBench(opts: BenchOptions): Promise<{ adapter: string; rows: BenchRow[] }> {
-  const unknown = opts.suites.filter((s) => !(s in SUITES));
-  if (unknown.length) throw new Error(`unknown bench suite ${unknown.join(', ')} (known: ${Object.keys(SUITES).join(', ')})`);
+  parseSuites(opts.suites);
   const peers = parsePeers(opts.peers ?? ['tfjs']);
   const gpu = await openGpu(opts.adapter);
   try {

@@ -15,7 +15,7 @@ export interface AdapterDescription {
   description: string;
   /** Short stable name used in test output and run metadata: "llvmpipe", "swiftshader", … */
   shortName: string;
-  /** CPU Vulkan drivers want different kernel variants than real GPUs (see MACHINE.md). */
+  /** CPU Vulkan drivers want different kernel variants than real GPUs (README, Architecture: "Kernel sets"). */
   class: AdapterClass;
 }
 

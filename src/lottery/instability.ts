@@ -40,12 +40,21 @@ export function interpolate(a: HostState, b: HostState, alpha: number): HostStat
   return { params: mix(a.params, b.params), stats: mix(a.stats, b.stats) };
 }
 
+/**
+ * The analysis folder: everything that changes instability.json is in its hash (the two copies'
+ * data orders and the number of points on the line), so a second analysis with other options
+ * gets its own folder instead of overwriting the first one's result.
+ */
+export function instabilityDir(root: string, job: Pick<InstabilityJob, 'level' | 'seeds' | 'points'>): string {
+  const hash = sha256Hex(canonicalJSON({ seeds: job.seeds, points: job.points })).slice(0, 10);
+  return `${root}/level_${job.level}/instability_${hash}`;
+}
+
 export async function runInstability(env: LotteryEnv, job: InstabilityJob): Promise<InstabilityResult> {
   if (!Number.isInteger(job.points) || job.points < 2) throw new UserError(`--points must be an integer ≥ 2, got ${job.points}`);
   const plan = planLottery(job, env.data, env.pretrainData);
   const { mask, wk } = await trunkFor(env, plan, job.level);
-  const hash = sha256Hex(canonicalJSON({ seeds: job.seeds })).slice(0, 10);
-  const dir = `${plan.root}/level_${job.level}/instability_${hash}`;
+  const dir = instabilityDir(plan.root, job);
   const withSeed = (seed: number): Hparams => ({ ...job.hparams, training: { ...job.hparams.training, data_order_seed: seed } });
   const finals: HostState[] = [];
   for (const [i, seed] of job.seeds.entries()) {
@@ -67,6 +76,6 @@ export async function runInstability(env: LotteryEnv, job: InstabilityJob): Prom
     evaluator.destroy();
   }
   const barrier = errorBarrier(errors);
-  await env.storage.write(`${dir}/instability.json`, JSON.stringify({ level: job.level, seeds: job.seeds, alphas, errors, barrier }, null, 2) + '\n');
+  await env.storage.write(`${dir}/instability.json`, JSON.stringify({ level: job.level, seeds: job.seeds, points: job.points, alphas, errors, barrier }, null, 2) + '\n');
   return { level: job.level, alphas, errors, barrier, dir };
 }

@@ -1,4 +1,5 @@
-// Iterative magnitude pruning with rewinding (PAPER.md §1), on top of the training driver.
+// Iterative magnitude pruning with rewinding (Frankle & Carbin, ICLR 2019; rewinding to step k as in
+// Frankle, Schwab & Morcos, "The Early Phase of Neural Network Training", ICLR 2020), on top of the training driver.
 // Level 0 trains the dense network from step 0 (or from pre-trained weights) to T and saves w_k;
 // level L prunes `pruning_fraction` of the weights level L−1 kept (by magnitude of its final
 // weights), rewinds the survivors and every non-prunable tensor to w_k, and trains k → T with

@@ -17,13 +17,13 @@ export interface Preset {
   readonly family: ModelFamilyId;
   /** Where the values come from, for --help and the README. */
   readonly source: string;
-  /** True when the values stand in for ones the source does not state exactly (PAPER.md asks to say so). */
+  /** True when the values stand in for ones the source does not state exactly (the README marks them approximate). */
   readonly approximate: boolean;
   /** The hyperparameters for one model name of the family. */
   make(modelName: string): Hparams;
 }
 
-/** CIFAR ResNets and VGGs share OpenLTH's recipe (PAPER.md §2); VGG leaves the output layer dense. */
+/** CIFAR ResNets and VGGs share OpenLTH's recipe (OpenLTH's cifar_resnet / cifar_vgg default hparams); VGG leaves the output layer dense. */
 function cifarRecipe(modelName: string, layersToIgnore?: readonly string[]): Hparams {
   return {
     dataset: { dataset_name: 'cifar10', batch_size: 128, do_not_augment: false },

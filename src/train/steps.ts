@@ -78,6 +78,11 @@ export class Step {
 
   static fromString(s: string, iterationsPerEpoch: number, what = 'step'): Step {
     const { ep, it } = parseStepParts(s, what);
+    // Each part fits, but epochs × epoch length may not: say so naming the flag, not "Step:".
+    if (!Number.isSafeInteger(ep * iterationsPerEpoch + it)) {
+      throw new HparamsError(`${what}: step ${JSON.stringify(s)} is ${ep} epochs of ${iterationsPerEpoch} iterations, ` +
+        `more iterations than can be counted exactly (2^53); ${EXPECTED}`);
+    }
     return Step.fromEpoch(ep, it, iterationsPerEpoch);
   }
 

@@ -1,4 +1,4 @@
-// Early-training telemetry (PAPER.md §3), computed on the GPU with the deterministic reductions
+// Early-training telemetry (the quantities Frankle, Schwab & Morcos, ICLR 2020, follow through the early phase), computed on the GPU with the deterministic reductions
 // and read back through its own staging ring, so a telemetry step costs extra dispatches but no
 // stall. At each scheduled iteration i (the state after i steps), per parameter tensor and for
 // the whole network:

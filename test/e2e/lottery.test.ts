@@ -4,13 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeSafetensors } from '../../src/io/safetensors.ts';
 import { getModel } from '../../src/nn/zoo.ts';
 import { parameters } from '../../src/nn/graph.ts';
+import { tempDir } from '../temp-dir.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02',
@@ -25,7 +25,7 @@ function run(args: string[], env: Record<string, string> = {}) {
 const tensors = (p: string) => decodeSafetensors(new Uint8Array(readFileSync(p)), p).tensors;
 const prunable = parameters(getModel('mnist_lenet_300_100').layers).filter((p) => p.prunable).map((p) => p.name);
 
-const root = mkdtempSync(join(tmpdir(), 'earlyphase-lottery-'));
+const root = tempDir('earlyphase-lottery-');
 const trunk = () => join(root, readdirSync(root).find((d) => d.startsWith('lottery_'))!, 'replicate_1');
 
 test('lottery: folder hash, densities 0.8^L, masks prune the smallest surviving weights, levels start at mask ⊙ w_k', () => {
@@ -117,7 +117,7 @@ test('branch: randomly_reinitialize and sign_preserving_reinit run from the trun
 });
 
 test('bad input fails before GPU work: branch before trunk, levels, rewind past the end, pruning fraction', () => {
-  const empty = mkdtempSync(join(tmpdir(), 'earlyphase-empty-'));
+  const empty = tempDir('earlyphase-empty-');
   const cases: [string[], RegExp][] = [
     [['branch', 'sign_preserving_reinit', ...FLAGS, '--levels', '2-2', '--root', empty], /trunk has no .*level_2.*mask\.safetensors.*earlyphase lottery/],
     [['lottery', ...FLAGS, '--levels', '5-3', '--root', empty], /5-3/],
@@ -136,7 +136,7 @@ test('bad input fails before GPU work: branch before trunk, levels, rewind past 
 });
 
 test('pre-training on rotation: a 4-way head trained, replaced by a fresh 10-way head, pre-trained weights are the rewind point', () => {
-  const proot = mkdtempSync(join(tmpdir(), 'earlyphase-pretrain-'));
+  const proot = tempDir('earlyphase-pretrain-');
   const flags = FLAGS.filter((f) => f !== '--rewinding-steps' && f !== '5it');
   const r = run(['lottery', ...flags, '--levels', '1', '--pretrain', '--pretrain-unsupervised-labels', 'rotation',
     '--pretrain-training-steps', '1ep', '--root', proot]);

@@ -3,17 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../temp-dir.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const run = (args: string[], env: Record<string, string> = {}) => {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
   return { status: r.status, out: r.stdout, err: r.stderr };
 };
-const dir = mkdtempSync(join(tmpdir(), 'earlyphase-sweep-'));
+const dir = tempDir('earlyphase-sweep-');
 const spec = {
   name: 'tiny',
   flags: ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02', '--training-steps', '2ep'],

@@ -3,13 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeSafetensors } from '../../src/io/safetensors.ts';
 import { parseMetrics } from '../../src/train/metrics.ts';
 import { telemetrySchedule, DEFAULT_TELEMETRY } from '../../src/train/telemetry.ts';
+import { tempDir } from '../temp-dir.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 
@@ -23,7 +23,7 @@ test('telemetry schedule: every iteration to 100, log-spaced to 4000, then every
 });
 
 test('telemetry equals a float64 recomputation from the saved weights', () => {
-  const root = mkdtempSync(join(tmpdir(), 'earlyphase-telemetry-'));
+  const root = tempDir('earlyphase-telemetry-');
   const r = spawnSync(process.execPath, [cli, 'train', '--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist',
     '--subsample-fraction', '0.05', '--training-steps', '2ep', '--telemetry', '--save-steps', '7it,30it', '--adapter', 'llvmpipe',
     '--quiet', '--root', root], { encoding: 'utf8', timeout: 300_000 });

@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from '../temp-dir.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const BASE = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.05',
@@ -19,7 +19,7 @@ function run(args: string[], env: Record<string, string> = {}) {
   return { status: r.status, out: r.stdout, err: r.stderr };
 }
 const result = (out: string) => JSON.parse(out.trim().split('\n').at(-1)!) as { run: string; testAccuracy: number; weightsSha256: string; skipped: boolean };
-const tmp = () => mkdtempSync(join(tmpdir(), 'earlyphase-e2e-'));
+const tmp = () => tempDir('earlyphase-e2e-');
 
 test('same command twice ⇒ bitwise-identical final weights; a finished run is skipped', () => {
   const a = tmp(), b = tmp();

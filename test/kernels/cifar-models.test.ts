@@ -9,8 +9,7 @@
 // test/kernels/model-gradients.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openGpu } from '../../runner/dawn.ts';
 import { FsStorage } from '../../runner/fs-storage.ts';
@@ -22,6 +21,7 @@ import { train } from '../../src/train/trainer.ts';
 import type { TrainEvent } from '../../src/train/events.ts';
 import { Rng } from '../../src/rng.ts';
 import { fastestTestAdapter } from '../adapters.ts';
+import { tempDir } from '../temp-dir.ts';
 
 const PER_TRAIN_FILE = 40, TEST_EXAMPLES = 10, BATCH = 16;
 
@@ -75,7 +75,7 @@ console.log(`# adapter: ${adapter}`);
 for (const [model, iterations] of MODELS) {
   test(`${model}: ${iterations} training iterations on a generated CIFAR-10 file set run end to end and the train loss falls`,
     async () => {
-      const root = await mkdtemp(join(tmpdir(), `earlyphase-${model}-`));
+      const root = tempDir(`earlyphase-${model}-`);
       const gpu = await openGpu(adapter);
       try {
         const dataDir = join(root, 'data');

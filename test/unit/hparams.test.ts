@@ -57,7 +57,7 @@ test('an unknown preset lists the known ones', () => {
     throwsWith(() => presetHparams(bad), `unknown preset "${bad}"`, 'cifar_resnet_D[_W]', 'mnist_lenet_300_100', 'cifar_vgg_{11,13,16,19}', 'cifar_conv_{2,4,6}');
   }
   throwsWith(() => parseHparams({ 'default-hparams': 'vgg16' }), 'unknown preset "vgg16"');
-  throwsWith(() => presetHparams('x'), 'cifar_conv_6 [approximate: Frankle & Carbin 2019'); // PAPER.md: mark stand-in values
+  throwsWith(() => presetHparams('x'), 'cifar_conv_6 [approximate: Frankle & Carbin 2019'); // stand-in values are marked approximate
 });
 
 test('flags: kebab-case and OpenLTH underscores, in any order, override the preset', () => {
@@ -104,9 +104,13 @@ test('flags: bad input names the key, the value and what is expected', () => {
   throwsWith(p([['--pruning-layers-to-ignore', 'fc weight']]), 'pruning-layers-to-ignore[0]: invalid value "fc weight"');
   throwsWith(() => parseHparams({ lr: '0.1' }), 'missing required hyperparameters', '--dataset-name', '--model-name', '--default-hparams');
   // Cross-field rules.
-  throwsWith(p([['--gamma', '']]), 'milestone_steps and training.gamma must be set together');
-  throwsWith(p([['--nesterov-momentum', '0.9']]), 'momentum (0.9) and training.nesterov_momentum (0.9) are exclusive');
-  throwsWith(p([['--optimizer-name', 'adam']]), 'apply to sgd only');
+  throwsWith(p([['--gamma', '']]), '--milestone-steps and --gamma must be set together');
+  // Named by the flags the user typed, not the internal group.field path (issue 14 item 8).
+  throwsWith(p([['--nesterov-momentum', '0.9']]), '--momentum (0.9) and --nesterov-momentum (0.9) are exclusive');
+  throwsWith(p([['--optimizer-name', 'adam']]), '--momentum / --nesterov-momentum apply to sgd only', '--optimizer-name is adam');
+  // A number too large for a float is named as written, not as "null" (issue 14 item 8).
+  throwsWith(p([['--lr', '1e400']]), '--lr: invalid value "1e400" (too large for a 64-bit float)', 'expected a number > 0');
+  throwsWith(p([['--batch-size', '99999999999999999999']]), '--batch-size: invalid value "99999999999999999999" (too large to count exactly)');
 });
 
 test('argv: hyperparameter flags are taken out, the rest is left in order', () => {

@@ -70,7 +70,7 @@ test('IMP on LeNet-300-100 (fc.weight ignored): density over all prunable tensor
   const { spec, arena, layout } = setup('mnist_lenet_300_100');
   const fc = tensor(layout, 'fc.weight');
   let mask = denseMask(spec, layout);
-  let remaining = 266_200; // PAPER.md §2: LeNet-300-100 prunable weights
+  let remaining = 266_200; // OpenLTH's LeNet-300-100: 784·300 + 300·100 + 100·10 prunable weights
   for (let level = 0; level <= 12; level++) {
     const report = sparsityReport(spec, layout, mask);
     assert.equal(report.total, 266_200);

@@ -15,7 +15,7 @@ test('epoch lengths follow OpenLTH: ceil(examples × fraction / batch)', () => {
 });
 
 test('step strings convert to iterations', () => {
-  assert.equal(stepToIterations('160ep', 391), 62560); // PAPER.md §5: 62,560 iterations in 160 epochs
+  assert.equal(stepToIterations('160ep', 391), 62560); // CIFAR-10 at batch 128: 391 iterations per epoch, 62,560 in 160 epochs
   assert.equal(stepToIterations('500it', 391), 500);
   assert.equal(stepToIterations('1ep109it', 391), 500);
   assert.equal(stepToIterations('40ep', 469), 18760);
@@ -58,6 +58,9 @@ test('malformed step strings are rejected, naming the value and the expected for
   }
   assert.throws(() => parseStepList('80ep,,120ep', 'milestone_steps'), /milestone_steps\[1\]: malformed step ""/);
   assert.throws(() => parseStepParts('99999999999999999999it'), /too large/);
+  // Each part fits but the product does not: the error names the flag (issue 14 item 8).
+  assert.throws(() => Step.fromString('99999999999999ep', 469, '--training-steps'),
+    /^HparamsError: --training-steps: step "99999999999999ep" is 99999999999999 epochs of 469 iterations, more iterations than can be counted exactly/);
 });
 
 test('comparison needs equal epoch lengths', () => {

@@ -1,4 +1,4 @@
-// Parameter counts must equal OpenLTH's (PAPER.md §5), so hashes, sparsities and checkpoints line up.
+// Parameter counts must equal OpenLTH's (its model definitions), so hashes, sparsities and checkpoints line up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getModel, MODEL_EXAMPLES, modelForData } from '../../src/nn/zoo.ts';

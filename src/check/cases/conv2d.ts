@@ -1,7 +1,8 @@
 // conv2d kernels against the float64 reference: ResNet-20-like shapes at small batch, odd sizes
 // (ragged pixel blocks, stride-2 windows that miss the last row), batch 1, Cin ≠ Cout, channel
 // counts that are not multiples of the 8-channel block, the 1×1 stride-2 shortcut, bias on and
-// off, both kernel sets (their tunings differ) on every adapter, and realistic shapes.
+// off, both kernel sets (their tunings differ) on every adapter, realistic shapes, and small
+// batches whose weight gradient is split into several chunks of several images.
 import type { AdapterClass, Gpu } from '../../gpu/gpu.ts';
 import type { Comparison } from '../compare.ts';
 import { ShapeError } from '../../gpu/errors.ts';
@@ -21,6 +22,8 @@ function name({ s, bias, variant }: Spec): string {
 
 const r3 = (n: number, cin: number, hw: number, cout: number, stride = 1): k.Conv2dShape =>
   ({ n, cin, h: hw, w: hw, cout, kh: 3, kw: 3, stride, pad: 1 });
+const r5 = (n: number, cin: number, hw: number, cout: number): k.Conv2dShape =>
+  ({ n, cin, h: hw, w: hw, cout, kh: 5, kw: 5, stride: 1, pad: 2 });
 const r1 = (n: number, cin: number, hw: number, cout: number): k.Conv2dShape =>
   ({ n, cin, h: hw, w: hw, cout, kh: 1, kw: 1, stride: 2, pad: 0 });
 
@@ -39,6 +42,13 @@ const SHAPES: Omit<Spec, 'variant'>[] = [
   { s: r3(2, 64, 8, 64), bias: false },                          // ResNet-20 stage 3 at batch 2
   { s: r3(8, 16, 32, 16), bias: false },                         // realistic: ResNet-20 stage 1 at batch 8
   { s: r3(5, 1, 256, 3), bias: true },                           // gpu weight gradient: 2 pixels per lane, a ragged last chunk
+  // The weight gradient split over images (the 'cpu' set; the 'gpu' set above 9 taps) with several
+  // chunks of several images each, so a chunk loop that skips or repeats an image fails here
+  // (of the shapes above only batch 8 had chunks of more than one image).
+  { s: r3(5, 16, 4, 64), bias: false },                          // cpu: 2 chunks, 3 + 2 images (ragged)
+  { s: r3(9, 32, 4, 32), bias: true },                           // cpu: 2 chunks, 5 + 4 images
+  { s: r5(10, 64, 4, 64), bias: false },                         // gpu (25 taps): 5 chunks of 2 images
+  { s: r5(5, 64, 4, 128), bias: true },                          // gpu (25 taps): 3 chunks, 2 + 2 + 1 images
 ];
 
 // Every shape with both kernel sets on every adapter: the 'gpu' set's tuning is

@@ -20,6 +20,11 @@ interface Scenario {
   nesterov: boolean;
   /** Put NaN gradients on pruned weights: they must still come out exactly 0. */
   nanOnPruned?: boolean;
+  /**
+   * Start every momentum non-zero, pruned weights' included (a resumed optimiser, or a weight pruned
+   * after it had momentum): then the kernel's zeroing of pruned momenta is what makes them 0.
+   */
+  staleMomenta?: boolean;
 }
 
 /**
@@ -31,11 +36,12 @@ async function runScenario(gpu: Gpu, s: Scenario): Promise<Comparison[]> {
   const w0 = randomArray(rng, s.n), mask = randomMask(rng, s.n, s.density);
   const grads = s.lrs.map(() => randomArray(rng, s.n, 2));
   if (s.nanOnPruned) for (const g of grads) g.f32.forEach((_, i) => { if (mask.f32[i] === 0) g.f32[i] = g.f64[i] = NaN; });
+  const buf = s.staleMomenta ? Float64Array.from(randomArray(rng, s.n).f32) : new Float64Array(s.n);
+  const w = Float64Array.from(w0.f64);
   const t = {
     weights: createTensor(gpu, 'w', [s.n], w0.f32), grads: createTensor(gpu, 'grad', [s.n]),
-    momenta: createTensor(gpu, 'buf', [s.n], new Float32Array(s.n)), mask: createTensor(gpu, 'mask', [s.n], mask.f32),
+    momenta: createTensor(gpu, 'buf', [s.n], Float32Array.from(buf)), mask: createTensor(gpu, 'mask', [s.n], mask.f32),
   };
-  const w = Float64Array.from(w0.f64), buf = new Float64Array(s.n);
   try {
     const sgd = k.sgdMasked(gpu, t, { lr: s.lrs[0]!, momentum: s.momentum, weightDecay: s.weightDecay, nesterov: s.nesterov });
     for (const [step, lr] of s.lrs.entries()) {
@@ -65,6 +71,8 @@ const SCENARIOS: (Scenario & { name: string })[] = [
   { name: 'n=513 NaN gradients on pruned weights', n: 513, density: 0.3, lrs: [0.1, 0.1], momentum: 0.9, weightDecay: 1e-4, nesterov: false, nanOnPruned: true },
   { name: 'n=300 all-zero mask, NaN gradients', n: 300, density: 0, lrs: [0.1], momentum: 0.9, weightDecay: 1e-4, nesterov: true, nanOnPruned: true },
   { name: 'arena n=300,007 density 0.2, 2 steps', n: 300_007, density: 0.2, lrs: [0.1, 0.1], momentum: 0.9, weightDecay: 1e-4, nesterov: false },
+  { name: 'n=1003 non-zero momenta everywhere (pruned too), 2 steps', n: 1003, density: 0.5, lrs: [0.1, 0.05], momentum: 0.9, weightDecay: 1e-3, nesterov: false, staleMomenta: true },
+  { name: 'n=777 nesterov, non-zero momenta everywhere, 1 step', n: 777, density: 0.3, lrs: [0.1], momentum: 0.5, weightDecay: 0, nesterov: true, staleMomenta: true },
 ];
 
 export const sgdCases: KernelCase[] = [

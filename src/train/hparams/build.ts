@@ -56,22 +56,29 @@ export function validateHparams(h: Hparams, where = 'hparams'): Hparams {
   return out as unknown as Hparams;
 }
 
-/** Rules between fields (OpenLTH enforces the first two when training starts; we do it up front). */
+/**
+ * Rules between fields (OpenLTH enforces the first two when training starts; we do it up front).
+ * From the command line (where = 'flags') fields are named by the flags the user typed; from a
+ * file or code by their group.field path.
+ */
 function checkCrossField(h: Hparams, where: string): void {
+  const name = (g: GroupName, key: string) => (where === 'flags' ? `--${key.replaceAll('_', '-')}` : `${g}.${key}`);
+  const prefix = where === 'flags' ? '' : `${where}: `;
   const t = h.training;
   if ((t.milestone_steps === undefined) !== (t.gamma === undefined)) {
-    throw new HparamsError(`${where}: training.milestone_steps and training.gamma must be set together ` +
+    throw new HparamsError(`${prefix}${name('training', 'milestone_steps')} and ${name('training', 'gamma')} must be set together ` +
       `(got milestone_steps=${t.milestone_steps ?? 'unset'}, gamma=${t.gamma ?? 'unset'})`);
   }
   if (t.momentum > 0 && t.nesterov_momentum > 0) {
-    throw new HparamsError(`${where}: training.momentum (${t.momentum}) and training.nesterov_momentum ` +
+    throw new HparamsError(`${prefix}${name('training', 'momentum')} (${t.momentum}) and ${name('training', 'nesterov_momentum')} ` +
       `(${t.nesterov_momentum}) are exclusive; set one of them to 0`);
   }
   if (t.optimizer_name === 'adam' && (t.momentum > 0 || t.nesterov_momentum > 0)) {
-    throw new HparamsError(`${where}: training.momentum / nesterov_momentum apply to sgd only, but optimizer_name is adam; set them to 0`);
+    throw new HparamsError(`${prefix}${name('training', 'momentum')} / ${name('training', 'nesterov_momentum')} apply to sgd only, ` +
+      `but ${name('training', 'optimizer_name')} is adam; set them to 0`);
   }
   const m = h.model;
   if (m.others_frozen_exceptions !== undefined && !m.others_frozen) {
-    throw new HparamsError(`${where}: model.others_frozen_exceptions only has an effect with model.others_frozen; set both or neither`);
+    throw new HparamsError(`${prefix}${name('model', 'others_frozen_exceptions')} only has an effect with ${name('model', 'others_frozen')}; set both or neither`);
   }
 }

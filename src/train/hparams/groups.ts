@@ -8,7 +8,7 @@
 //  - apex_fp16 is omitted (no meaning on WebGPU);
 //  - weight_decay defaults to 0 rather than unset, so "--weight-decay 0" and no flag name the same run;
 //  - milestone_steps, pruning_layers_to_ignore and others_frozen_exceptions are typed lists;
-//  - pruning_strategy also accepts sparse_layerwise (PAPER.md §1 asks for layerwise pruning).
+//  - pruning_strategy also accepts sparse_layerwise (each prunable tensor loses the same fraction; README, `earlyphase lottery`).
 
 import type { GroupDef } from './schema.ts';
 import { modelFamilyOf, modelNamePatterns } from './model-names.ts';

@@ -100,7 +100,9 @@ function rangeText(min?: number, max?: number, minEx?: boolean, maxEx?: boolean)
 }
 
 function bad(key: string, value: unknown, spec: LooseSpec, why?: string): Error {
-  return new HparamsError(`${key}: invalid value ${JSON.stringify(value)}${why ? ` (${why})` : ''}; expected ${expectedText(spec)}`);
+  // JSON.stringify would show Infinity and NaN as "null"; numbers are shown as they are.
+  const shown = typeof value === 'number' ? String(value) : JSON.stringify(value);
+  return new HparamsError(`${key}: invalid value ${shown}${why ? ` (${why})` : ''}; expected ${expectedText(spec)}`);
 }
 
 /**
@@ -160,10 +162,13 @@ export function parseText(spec: LooseSpec, text: string, key: string): unknown {
       throw bad(key, text, spec);
     case 'integer':
       if (!INTEGER_RE.test(text)) throw bad(key, text, spec);
+      if (!Number.isSafeInteger(Number(text))) throw bad(key, text, spec, 'too large to count exactly');
       return checkValue(spec, Number(text), key);
     case 'number':
       // Strict: Number() would also take "", "0x10" and "Infinity".
       if (!NUMBER_RE.test(text)) throw bad(key, text, spec);
+      // "1e400" matches the pattern but is Infinity as a float: name the text the user wrote.
+      if (!Number.isFinite(Number(text))) throw bad(key, text, spec, 'too large for a 64-bit float');
       return checkValue(spec, Number(text), key);
     case 'list':
       return spec.item === 'step'
