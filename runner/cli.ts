@@ -231,6 +231,17 @@ program.command('view')
     await runView(opts);
   });
 
+const data = program.command('data').description('dataset files: `earlyphase data fetch NAME` downloads them');
+data.command('fetch <name>')
+  .description('download a dataset\'s official files (mnist, fashion_mnist, cifar10) into the data folder the other commands search, resuming a partial download and checking published MD5s')
+  .option('--data-dir <dir>', 'data root to fill (env EARLYPHASE_DATA; default ~/open_lth_datasets, searched by default)')
+  .option('--mirror <url>', 'base URL to download from instead of the official mirrors (a local copy or a proxy)')
+  .action(async (name: string, opts: { dataDir?: string; mirror?: string }) => {
+    const { fetchDataset } = await import('./data-fetch.ts');
+    const r = await fetchDataset(name, opts);
+    console.log(JSON.stringify({ dataset: name, dir: r.dir, files: r.files, downloaded: r.downloaded }));
+  });
+
 program.command('sweep <spec>')
   .description('run a sweep: a preset named after the paper\'s figures (rewinding, telemetry, perturbations, pretraining) or a JSON spec file; runs what is missing')
   .option('--setup <name>', 'for presets: lenet (Fashion-MNIST, fits a CPU) or resnet20 (the paper\'s CIFAR-10 setup, for a GPU)', 'lenet')
