@@ -25,7 +25,7 @@ export async function runBranchCommand(o: BranchCommand): Promise<void> {
   const { hparams, lottery, rest } = parseLotteryArgv(lotteryArgs);
   if (rest.length) throw new HparamsError(`unknown argument${rest.length > 1 ? 's' : ''} ${rest.join(' ')} for branch ${o.name}`);
   const retrainHparams = retrain.length ? hparamsWithOverrides(hparams, retrain) : undefined;
-  const levels = parseLevels(o.levels);
+  const levels = parseLevels(o.levels, 'only');
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir, log: console.error });
   const pre = lottery.pretrain?.hparams.dataset.dataset_name;
   const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir, log: console.error }) : undefined;

@@ -37,7 +37,7 @@ export async function runDemo(o: DemoCommand): Promise<void> {
   const base = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--training-steps', o.trainingSteps,
     ...(o.subsample === '1' ? [] : ['--subsample-fraction', o.subsample])];
   const at0 = parseLotteryArgv(base), atK = parseLotteryArgv([...base, '--rewinding-steps', o.rewind]);
-  const levels = parseLevels(o.levels), reinitLevels = parseLevels(o.reinitLevels);
+  const levels = parseLevels(o.levels), reinitLevels = parseLevels(o.reinitLevels, 'only', '--reinit-levels');
   const maxLevel = Math.max(...levels);
   const data = await loadDataset('fashion_mnist', { dataDir: o.dataDir, log: console.error });
   const jobs = [at0, atK].map((p) => ({ hparams: p.hparams, lottery: p.lottery, replicate: o.replicate, maxLevel, evaluateOnlyAtEnd: true }));

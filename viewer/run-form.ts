@@ -2,7 +2,7 @@
 // parses them with the CLI's parsers, so validation and error messages are the CLI's own.
 import { HparamsError, UserError } from '../src/errors.ts';
 import { hparamsWithOverrides, parseLotteryArgv } from '../src/lottery/options.ts';
-import { parseLevels } from '../src/lottery/levels.ts';
+import { formatLevels, parseLevels } from '../src/lottery/levels.ts';
 import { allBranchNames, branchOptionSpecs, resolveBranch, splitBranchArgs } from '../src/lottery/branch.ts';
 import { tensorSeed } from '../src/nn/init.ts';
 import { unsupportedKnobs } from '../src/train/trainer.ts';
@@ -126,5 +126,7 @@ export function commandLine(c: RunConfig): string {
   const quote = (s: string) => (/^[\w.,:/=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
   const common = [...c.argv.map(quote), '--levels', quote(c.levelsText), '--replicate', String(c.replicate), ...(c.evaluateOnlyAtEnd ? ['--evaluate-only-at-end'] : [])];
   const lottery = ['earlyphase lottery', ...common, ...(c.telemetry ? ['--telemetry'] : [])].join(' ');
-  return c.branch ? `${lottery}\n${['earlyphase branch', c.branch.name, ...common, ...c.branch.argv.map(quote)].join(' ')}` : lottery;
+  // A lone N means 0..N to the lottery but level N only to a branch: the branch gets the levels spelled out.
+  const branchCommon = [...c.argv.map(quote), '--levels', formatLevels(c.levels), '--replicate', String(c.replicate), ...(c.evaluateOnlyAtEnd ? ['--evaluate-only-at-end'] : [])];
+  return c.branch ? `${lottery}\n${['earlyphase branch', c.branch.name, ...branchCommon, ...c.branch.argv.map(quote)].join(' ')}` : lottery;
 }

@@ -1,9 +1,11 @@
 // Which pruning levels a command runs. OpenLTH has two spellings: the lottery runner's
 // `--levels N` (an integer: run levels 0..N) and the branch runner's `--levels 1,2-4,9` (a list of
-// levels and inclusive ranges). We accept both in one string: a lone integer N means 0..N (the
-// common case, "run IMP for N levels"); anything with a comma or a dash is the list form, where
-// a bare integer is that one level ("2-2" or "2,5" for single levels). Stricter than OpenLTH,
-// which silently dedups and accepts reversed ranges as empty: those are almost always typos.
+// levels and inclusive ranges, where a lone 2 is level 2 only). We accept the list form everywhere;
+// a lone integer N means 0..N for the commands that train levels (lottery, instability, the demo's
+// IMP levels: "run IMP for N levels") and level N only for the ones that branch from finished
+// levels (branch, the demo's --reinit-levels, a sweep's branches), as OpenLTH's lottery_branch.
+// Stricter than OpenLTH, which silently dedups and accepts reversed ranges as empty: those are
+// almost always typos.
 import { UserError } from '../errors.ts';
 
 export class LevelsError extends UserError {
@@ -15,9 +17,12 @@ export const MAX_LEVEL = 100;
 
 const INT = /^\d+$/;
 
-export function parseLevels(s: string): number[] {
+/** What a lone integer N means: levels 0..N (training commands) or level N only (branches). */
+export type LoneLevel = 'through' | 'only';
+
+export function parseLevels(s: string, lone: LoneLevel = 'through', flag = '--levels'): number[] {
   const fail = (why: string): never => {
-    throw new LevelsError(`--levels "${s}": ${why}; expected N (levels 0..N) or a list of levels and ranges like "0-5,8"`);
+    throw new LevelsError(`${flag} "${s}": ${why}; expected ${lone === 'through' ? 'N (levels 0..N)' : 'N (level N only)'} or a list of levels and ranges like "0-5,8"`);
   };
   if (typeof s !== 'string' || s.trim() === '') fail('is empty');
   const level = (x: string): number => {
@@ -27,7 +32,7 @@ export function parseLevels(s: string): number[] {
     return n;
   };
   const text = s.trim();
-  if (INT.test(text)) return Array.from({ length: level(text) + 1 }, (_, i) => i);
+  if (INT.test(text)) return lone === 'only' ? [level(text)] : Array.from({ length: level(text) + 1 }, (_, i) => i);
 
   const seen = new Set<number>();
   const add = (n: number): void => {
@@ -45,6 +50,20 @@ export function parseLevels(s: string): number[] {
     for (let n = lo; n <= hi; n++) add(n);
   }
   return [...seen].sort((a, b) => a - b);
+}
+
+/** Levels as list-form text ("0-3,5", "2-2"): parses back to the same levels with either meaning of a lone integer. */
+export function formatLevels(levels: readonly number[]): string {
+  const sorted = [...new Set(levels)].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    parts.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  // A bare integer inside a list is that one level; alone it would be ambiguous, so "N-N".
+  return parts.length === 1 && /^\d+$/.test(parts[0]!) ? `${parts[0]}-${parts[0]}` : parts.join(',');
 }
 
 /** Fraction of prunable weights left after L levels at pruning fraction f (up to the ceil rounding per level). */

@@ -73,7 +73,7 @@ export function expandSweep(spec: SweepSpec): SweepJob[] {
       const base = { hparams, lottery, replicate, evaluateOnlyAtEnd: !!spec.evaluate_only_at_end };
       jobs.push({ kind: 'lottery', label: `${v.label}, replicate ${replicate}`, ...base, maxLevel, withTelemetry: !!spec.telemetry });
       for (const b of spec.branches ?? []) {
-        const bl = parseLevels(b.levels);
+        const bl = parseLevels(b.levels, 'only', `branches[${b.name}].levels`);
         if (Math.max(...bl) > maxLevel) fail('branches', `${b.name} levels ${b.levels} go past the sweep's levels ${spec.levels}`);
         const job = { kind: 'branch' as const, label: `${b.name} (${v.label}), replicate ${replicate}`, ...base, branch: b.name, options: b.options ?? {}, levels: bl,
           seed: tensorSeed(replicate, `branch:${b.name}`) };

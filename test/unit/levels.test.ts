@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../../src/errors.ts';
-import { levelDensity, MAX_LEVEL, parseLevels } from '../../src/lottery/levels.ts';
+import { formatLevels, levelDensity, MAX_LEVEL, parseLevels } from '../../src/lottery/levels.ts';
 
 test('a lone integer N means levels 0..N (OpenLTH lottery --levels)', () => {
   assert.deepEqual(parseLevels('3'), [0, 1, 2, 3]);
@@ -46,4 +46,23 @@ test('levelDensity is (1 − f)^L and validates its inputs', () => {
   assert.throws(() => levelDensity(-1, 0.2), UserError);
   assert.throws(() => levelDensity(1.5, 0.2), UserError);
   assert.throws(() => levelDensity(2, 1), /1/);
+});
+
+test('branches read a lone N as level N only (OpenLTH lottery_branch); lists mean the same either way', () => {
+  assert.deepEqual(parseLevels('2', 'only'), [2]);
+  assert.deepEqual(parseLevels('2', 'through'), [0, 1, 2]);
+  assert.deepEqual(parseLevels('2,5,8', 'only'), [2, 5, 8]);
+  assert.deepEqual(parseLevels('0-3', 'only'), [0, 1, 2, 3]);
+  assert.throws(() => parseLevels('x', 'only', '--reinit-levels'), /--reinit-levels "x": .*expected N \(level N only\)/);
+});
+
+test('formatLevels spells levels out so both meanings of a lone N read them back', () => {
+  for (const levels of [[0, 1, 2, 3], [3], [0, 2, 3, 4, 8], [5, 1, 1, 2]]) {
+    const text = formatLevels(levels);
+    const want = [...new Set(levels)].sort((a, b) => a - b);
+    assert.deepEqual(parseLevels(text, 'only'), want, text);
+    assert.deepEqual(parseLevels(text, 'through'), want, text);
+  }
+  assert.equal(formatLevels([0, 2, 3, 4, 8]), '0,2-4,8');
+  assert.equal(formatLevels([3]), '3-3');
 });
