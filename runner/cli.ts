@@ -6,6 +6,7 @@ import { listAdapters, openGpu } from './dawn.ts';
 import { kernelSuite } from '../src/check/suite.ts';
 import { describe as describeComparison } from '../src/check/compare.ts';
 import { UserError } from '../src/errors.ts';
+import { hparamsHelp, LOTTERY_FLAGS_HELP, lotteryOutputLocation, TRAIN_FLAGS_HELP, trainOutputLocation } from './run-help.ts';
 import { checkRunRoot } from './run-root.ts';
 
 const program = new Command();
@@ -20,8 +21,8 @@ program
   .exitOverride((e: CommanderError) => { throw e; })
   // --root first, before the dataset, the GPU or any folder: a bad root is one line (runner/run-root.ts).
   .hook('preAction', (_program, action) => {
-    const { root, hparamsHelp } = action.opts() as { root?: string; hparamsHelp?: boolean };
-    if (root !== undefined && !hparamsHelp) checkRunRoot(root); // help writes nothing
+    const o = action.opts() as { root?: string; hparamsHelp?: boolean; displayOutputLocation?: boolean };
+    if (o.root !== undefined && !o.hparamsHelp && !o.displayOutputLocation) checkRunRoot(o.root); // help writes nothing
   });
 
 function positiveInt(v: string): number {
@@ -157,10 +158,14 @@ runOptions(program.command('train'), 'seeds the initialisation, data order and a
   .option('--save-steps <steps>', 'also save the weights at these steps, e.g. 100it,500it,2ep (the start and end are always saved)')
   .option('--telemetry', 'record early-training telemetry: gradient norm, weight magnitude, sign changes, distance/cosine to the start, weight trajectories (every iteration to 100, log-spaced to 4000, then every epoch)')
   .option('--quiet', 'print only the final summary')
-  .option('--hparams-help', 'list every hyperparameter flag with its type and help, then exit')
+  .option('--hparams-help', 'list every hyperparameter flag with its type and help (a --default-hparams preset\'s values shown), then exit')
+  .option('--display-output-location', 'print the run folder and the resolved hyperparameters, then exit (OpenLTH\'s --display_output_location)')
+  .addHelpText('after', `\n${TRAIN_FLAGS_HELP}`)
   .allowUnknownOption()
   .allowExcessArguments()
-  .action(async (opts: { root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean }, cmd: Command) => {
+  .action(async (opts: { root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean; displayOutputLocation?: boolean }, cmd: Command) => {
+    if (opts.hparamsHelp) { console.log(hparamsHelp(cmd.args, 'train')); return; }
+    if (opts.displayOutputLocation) { console.log(trainOutputLocation(cmd.args, opts.root, opts.replicate)); return; }
     const { runTrain } = await import('./train-command.ts');
     await runTrain({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });
@@ -171,9 +176,14 @@ runOptions(program.command('lottery'), 'seeds initialisation, data order and aug
   .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration of each level')
   .option('--telemetry', 'record early-training telemetry in every level (see train --help)')
   .option('--quiet', 'print only summaries')
+  .option('--hparams-help', 'list every hyperparameter flag (a --default-hparams preset\'s values shown) and the lottery\'s own flags, then exit')
+  .option('--display-output-location', 'print the lottery folder and the resolved hyperparameters, then exit')
+  .addHelpText('after', `\n${LOTTERY_FLAGS_HELP}`)
   .allowUnknownOption()
   .allowExcessArguments()
-  .action(async (opts: { levels: string; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean }, cmd: Command) => {
+  .action(async (opts: { levels: string; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean; displayOutputLocation?: boolean }, cmd: Command) => {
+    if (opts.hparamsHelp) { console.log(hparamsHelp(cmd.args, 'lottery')); return; }
+    if (opts.displayOutputLocation) { console.log(lotteryOutputLocation(cmd.args, opts.root, opts.replicate)); return; }
     const { runLotteryCommand } = await import('./lottery-command.ts');
     await runLotteryCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });
@@ -254,6 +264,11 @@ program.command('sweep <spec>')
     await runSweep({ ...opts, spec, adapter: program.opts().adapter });
   });
 
+// `branch --help` lists the branches and their options; their registry (which pulls in the trainer)
+// is loaded only when that help is asked for, so other commands start as fast as before.
+const branchHelp = process.argv.some((a) => a === '--help' || a === '-h') && process.argv.some((a) => a === 'branch' || a === 'lottery_branch')
+  ? (await import('../src/lottery/branch.ts')).describeBranches() : '';
+
 for (const alias of ['branch', 'lottery_branch']) {
   runOptions(program.command(`${alias} <name>`, { hidden: alias !== 'branch' }), 'of the lottery to branch from')
     .description('a branch of an existing lottery at the rewind point (OpenLTH `lottery_branch`): perturbations, random pruning, reinitialisation, retraining; `earlyphase branch list` shows them')
@@ -261,6 +276,7 @@ for (const alias of ['branch', 'lottery_branch']) {
     .option('--seed <n>', 'seed of the branch\'s random draws (default: derived from --replicate and the branch name)', (v: string) => positiveInt(v))
     .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration')
     .option('--quiet', 'print only summaries')
+    .addHelpText('after', () => `\nBranches and their options (NAME --option VALUE; retrain takes --retrain-<hparam> VALUE):\n${branchHelp}\n\n${LOTTERY_FLAGS_HELP}`)
     .allowUnknownOption()
     .allowExcessArguments()
     .action(async (name: string, opts: { levels: string; seed?: number; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean }, cmd: Command) => {

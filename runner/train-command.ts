@@ -1,6 +1,6 @@
 // `earlyphase train`: validate everything (flags, model, dataset files) before touching the GPU,
 // then run the shared driver with Node's storage and terminal progress.
-import { formatHparamsHelp, hparamsHash, parseHparamArgv } from '../src/train/hparams.ts';
+import { hparamsHash, parseHparamArgv } from '../src/train/hparams.ts';
 import { HparamsError } from '../src/errors.ts';
 import { getModel, modelForData } from '../src/nn/zoo.ts';
 import { iterationsFor, train, unsupportedKnobs } from '../src/train/trainer.ts';
@@ -15,12 +15,11 @@ import { checkRunsFit } from './capacity.ts';
 import { evaluatedOnlyAtEnd, refuseIfFinishedWithout } from './finished-runs.ts';
 
 export interface TrainCommand {
-  root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean;
+  root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean;
   adapter?: string; argv: string[];
 }
 
 export async function runTrain(o: TrainCommand): Promise<void> {
-  if (o.hparamsHelp) { console.log(formatHparamsHelp()); return; }
   const { hparams, rest } = parseHparamArgv(o.argv);
   if (rest.length) throw new HparamsError(`unknown argument${rest.length > 1 ? 's' : ''} ${rest.join(' ')} (see earlyphase train --hparams-help)`);
   const bad = unsupportedKnobs(hparams);
