@@ -48,7 +48,7 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
   await checkRunsFit([hparams, lottery.pretrain?.hparams].flatMap((h) => (h ? [{ spec: plan.spec, batch: h.dataset.batch_size }] : [])), o.adapter);
   const gpu = await openGpu(o.adapter);
   try {
-    const results = await runLottery({ gpu, storage, sink: terminalSink({ quiet: o.quiet }), data, pretrainData }, job);
+    const results = await runLottery({ gpu, storage, sink: terminalSink({ quiet: o.quiet, maxLevel: job.maxLevel }), data, pretrainData }, job);
     const shown = results.filter((r) => levels.includes(r.level));
     console.log(formatLevels(`${storage.root}/${plan.root} (rewind to ${lottery.pretrain ? 'the pre-trained weights' : lottery.rewindingSteps})`, shown));
     return results;
