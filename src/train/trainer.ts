@@ -103,18 +103,23 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   const readCheckpoint = () => readFile('checkpoint.safetensors',
     (b) => decodeCheckpoint(b, path('checkpoint.safetensors'), pLayout, sLayout, layout, { start, total, perEpoch }));
 
+  const hparamsText = JSON.stringify(hparamsToJSON(h), null, 2) + '\n';
   // Finished already: every result file checks out (final weights, metrics, saved weights), no GPU work.
   const done = await readFile('done.json', (b) => parseDone(b, path('done.json'), total));
   if (done) {
     const final = await finishedRun(storage, sink, job.run, path, done, total, saved, (it, b) => decodeWeights(b, path(stepName(it)), pLayout, sLayout, it), stepName, readCheckpoint);
     if (final) {
+      if ((await readFile('hparams.json', text)) !== hparamsText) {
+        sink({ type: 'log', run: job.run, message: `${path('hparams.json')} does not hold this run's hyperparameters; rewriting it` });
+        await storage.write(path('hparams.json'), hparamsText);
+      }
       sink({ type: 'done', run: job.run, iteration: total, testAccuracy: done.testAccuracy, weightsHash: done.weightsHash, seconds: 0, skipped: true });
       return { final, testAccuracy: done.testAccuracy, weightsHash: done.weightsHash, iterations: total, skipped: true };
     }
     // Something the result rests on is gone: recompute, and never leave the old verdict behind meanwhile.
     await storage.remove(path('done.json'));
   }
-  await storage.write(path('hparams.json'), JSON.stringify(hparamsToJSON(h), null, 2) + '\n');
+  await storage.write(path('hparams.json'), hparamsText);
 
   // Initial state: a checkpoint to resume from, else the given weights, else the seeded init.
   let iteration = start;
