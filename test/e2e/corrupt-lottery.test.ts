@@ -1,0 +1,37 @@
+// The corruption matrix for a finished LeNet `lottery` (levels 0–1, rewind to 5 iterations;
+// test/fault/corrupt-matrix.ts): w_0, w_k, level 0's final weights, level 1's mask, sparsity
+// report, starting weights and done.json × flip, truncate, delete, delete sidecar, bad sidecar end
+// recomputed to the reference (byte-identical folder, same levels) or refused naming the file.
+// Before issue 15 a damaged w_0 / w_k (or garbage in its .sha256) was deleted and never recomputed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openGpu } from '../../runner/dawn.ts';
+import { loadDataset } from '../../runner/datasets.ts';
+import { FsStorage } from '../../runner/fs-storage.ts';
+import { parseLotteryArgv } from '../../src/lottery/options.ts';
+import { levelDir, planLottery, runLottery, type LotteryJob } from '../../src/lottery/lottery.ts';
+import { corruptionMatrix } from '../fault/corrupt-matrix.ts';
+
+test('lottery folder: each trunk file × each damage ⇒ recomputed to the reference or refused naming the file', { timeout: 300_000 }, async () => {
+  const data = await loadDataset('fashion_mnist');
+  const gpu = await openGpu('llvmpipe');
+  try {
+    // 10 iterations per epoch, 20 in all, k = 5.
+    const { hparams, lottery } = parseLotteryArgv(['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist',
+      '--subsample-fraction', '0.02', '--training-steps', '20it', '--rewinding-steps', '5it']);
+    const job: LotteryJob = { hparams, lottery, replicate: 1, maxLevel: 1, evaluateOnlyAtEnd: true };
+    const plan = planLottery(job, data);
+    const l0 = levelDir(plan, 0), l1 = levelDir(plan, 1);
+    const r = await corruptionMatrix({
+      run: async (root, sink) => (await runLottery({ gpu, storage: new FsStorage(root), sink, data }, job))
+        .map((l) => ({ level: l.level, density: l.density, testAccuracy: l.testAccuracy, weightsHash: l.weightsHash })),
+      files: [`${l0}/model_ep0_it0.safetensors`, `${l0}/model_ep0_it5.safetensors`, `${l0}/model_ep2_it0.safetensors`,
+        `${l1}/mask.safetensors`, `${l1}/sparsity_report.json`, `${l1}/model_ep0_it5.safetensors`, `${l1}/done.json`],
+      mayBeDropped: (f) => f.endsWith('/checkpoint.safetensors'),
+    });
+    console.log(`# lottery corruption matrix: ${r.tried} tried, ${r.recomputed} recomputed to the reference, ${r.refused} refused naming the file`);
+    assert.deepEqual(r.failures, []);
+  } finally {
+    gpu.destroy();
+  }
+});
