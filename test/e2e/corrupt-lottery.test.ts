@@ -10,6 +10,8 @@ import { loadDataset } from '../../runner/datasets.ts';
 import { FsStorage } from '../../runner/fs-storage.ts';
 import { parseLotteryArgv } from '../../src/lottery/options.ts';
 import { levelDir, planLottery, runLottery, type LotteryJob } from '../../src/lottery/lottery.ts';
+import { writeFileWithChecksum } from '../../runner/atomic-write.ts';
+import { denseMask, encodeMask, maskTensors } from '../../src/lottery/mask.ts';
 import { corruptionMatrix } from '../fault/corrupt-matrix.ts';
 
 test('lottery folder: each trunk file × each damage ⇒ recomputed to the reference or refused naming the file', { timeout: 300_000 }, async () => {
@@ -22,12 +24,23 @@ test('lottery folder: each trunk file × each damage ⇒ recomputed to the refer
     const job: LotteryJob = { hparams, lottery, replicate: 1, maxLevel: 1, evaluateOnlyAtEnd: true };
     const plan = planLottery(job, data);
     const l0 = levelDir(plan, 0), l1 = levelDir(plan, 1);
+    const layout = plan.params.layout();
+    const writeMask = async (p: string, value: 0 | 1) => {
+      const m = denseMask(plan.spec, layout);
+      for (const t of maskTensors(plan.spec, layout)) if (t.prunable) m.fill(value, t.offset, t.offset + t.size);
+      await writeFileWithChecksum(p, encodeMask(plan.spec, layout, m, 'U8', { level: '1' }));
+    };
     const r = await corruptionMatrix({
       run: async (root, sink) => (await runLottery({ gpu, storage: new FsStorage(root), sink, data }, job))
         .map((l) => ({ level: l.level, density: l.density, testAccuracy: l.testAccuracy, weightsHash: l.weightsHash })),
       files: [`${l0}/model_ep0_it0.safetensors`, `${l0}/model_ep0_it5.safetensors`, `${l0}/model_ep2_it0.safetensors`,
         `${l1}/mask.safetensors`, `${l1}/sparsity_report.json`, `${l1}/model_ep0_it5.safetensors`, `${l1}/done.json`],
       mayBeDropped: (f) => f.endsWith('/checkpoint.safetensors'),
+      // Valid files with matching sidecars that are wrong for level 1 (issue 15: accepted before).
+      crafted: [
+        { file: `${l1}/mask.safetensors`, name: 'all-ones mask, valid sidecar', apply: (p) => writeMask(p, 1) },
+        { file: `${l1}/mask.safetensors`, name: 'all-zeros mask, valid sidecar', apply: (p) => writeMask(p, 0) },
+      ],
     });
     console.log(`# lottery corruption matrix: ${r.tried} tried, ${r.recomputed} recomputed to the reference, ${r.refused} refused naming the file`);
     assert.deepEqual(r.failures, []);

@@ -3,12 +3,20 @@
 // reference result (byte-identical folder) or refused with one line naming the file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { openGpu } from '../../runner/dawn.ts';
 import { loadDataset } from '../../runner/datasets.ts';
 import { FsStorage } from '../../runner/fs-storage.ts';
 import { parseHparamArgv } from '../../src/train/hparams.ts';
 import { train } from '../../src/train/trainer.ts';
+import { writeFileWithChecksum } from '../../runner/atomic-write.ts';
 import { corruptionMatrix } from '../fault/corrupt-matrix.ts';
+
+async function editDone(p: string, edit: (d: Record<string, unknown>) => void): Promise<void> {
+  const d = JSON.parse(readFileSync(p, 'utf8'));
+  edit(d);
+  await writeFileWithChecksum(p, JSON.stringify(d) + '\n');
+}
 
 test('train folder: each file × each damage ⇒ recomputed to the reference or refused naming the file', { timeout: 300_000 }, async () => {
   const data = await loadDataset('fashion_mnist');
@@ -26,6 +34,11 @@ test('train folder: each file × each damage ⇒ recomputed to the reference or 
       files: ['hparams.json', 'metrics.csv', 'checkpoint.safetensors', 'model_ep0_it0.safetensors', 'model_ep0_it5.safetensors',
         'model_ep1_it5.safetensors', 'model_ep3_it0.safetensors', 'done.json'].map((f) => `${dir}/${f}`),
       mayBeDropped: (f) => f.endsWith('/checkpoint.safetensors'),
+      // done.json rewritten with a matching sidecar: an accuracy edited by hand, and an old run's null accuracy.
+      crafted: [
+        { file: `${dir}/done.json`, name: 'accuracy edited, valid sidecar', apply: (p) => editDone(p, (d) => { d.testAccuracy = 0.998; }) },
+        { file: `${dir}/done.json`, name: 'accuracy null, valid sidecar', apply: (p) => editDone(p, (d) => { d.testAccuracy = null; delete d.weightsFileSha256; }) },
+      ],
     });
     console.log(`# train corruption matrix: ${r.tried} tried, ${r.recomputed} recomputed to the reference, ${r.refused} refused naming the file`);
     assert.deepEqual(r.failures, []);

@@ -34,6 +34,8 @@ export interface MatrixOptions {
   files: string[];
   /** Files that may be absent after a rerun (finished runs' checkpoints). */
   mayBeDropped: (file: string) => boolean;
+  /** Extra cases: a file rewritten well-formed, with a matching sidecar, but wrong for the run. */
+  crafted?: { file: string; name: string; apply: (path: string) => Promise<void> }[];
 }
 
 export async function corruptionMatrix(o: MatrixOptions): Promise<{ tried: number; recomputed: number; refused: number; failures: string[] }> {
@@ -44,14 +46,18 @@ export async function corruptionMatrix(o: MatrixOptions): Promise<{ tried: numbe
     for (const f of o.files) assert.ok(wantTree.has(f), `the reference run has no ${f}`);
     let tried = 0, recomputed = 0, refused = 0;
     const failures: string[] = [];
-    for (const f of o.files) {
-      for (const d of DAMAGES) {
+    const cases = [
+      ...o.files.flatMap((file) => DAMAGES.map((d) => ({ file, name: d as string, apply: async (p: string) => damage(p, d) }))),
+      ...(o.crafted ?? []),
+    ];
+    for (const { file: f, name: d, apply } of cases) {
+      {
         tried++;
         const root = mkdtempSync(join(tmpdir(), 'earlyphase-corrupt-'));
         const logs: string[] = [];
         try {
           cpSync(ref, root, { recursive: true });
-          damage(join(root, f), d);
+          await apply(join(root, f));
           const why = await o.run(root, (e) => { if (e.type === 'log') logs.push(e.message); }).then(
             (got) => {
               const diff = treeDiff(wantTree, tree(root)).filter((l) => !(l.startsWith('missing ') && o.mayBeDropped(l.slice(8).replace(/\.sha256$/, ''))));
