@@ -10,7 +10,7 @@ import { FsStorage } from '../../runner/fs-storage.ts';
 import { parseHparamArgv } from '../../src/train/hparams.ts';
 import { train } from '../../src/train/trainer.ts';
 import { writeFileWithChecksum } from '../../runner/atomic-write.ts';
-import { corruptionMatrix } from '../fault/corrupt-matrix.ts';
+import { corruptionMatrix, flipWithoutSidecar } from '../fault/corrupt-matrix.ts';
 
 async function editDone(p: string, edit: (d: Record<string, unknown>) => void): Promise<void> {
   const d = JSON.parse(readFileSync(p, 'utf8'));
@@ -38,6 +38,7 @@ test('train folder: each file × each damage ⇒ recomputed to the reference or 
       crafted: [
         { file: `${dir}/done.json`, name: 'accuracy edited, valid sidecar', apply: (p) => editDone(p, (d) => { d.testAccuracy = 0.998; }) },
         { file: `${dir}/done.json`, name: 'accuracy null, valid sidecar', apply: (p) => editDone(p, (d) => { d.testAccuracy = null; delete d.weightsFileSha256; }) },
+        { file: `${dir}/model_ep3_it0.safetensors`, name: 'flip, no sidecar', apply: flipWithoutSidecar },
       ],
     });
     console.log(`# train corruption matrix: ${r.tried} tried, ${r.recomputed} recomputed to the reference, ${r.refused} refused naming the file`);

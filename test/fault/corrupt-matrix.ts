@@ -15,6 +15,12 @@ import { tree, treeDiff } from './tree.ts';
 export const DAMAGES = ['flip', 'truncate', 'delete', 'delete sidecar', 'bad sidecar'] as const;
 export type Damage = typeof DAMAGES[number];
 
+/** A flipped byte and no sidecar: what a checksum cannot catch, so the run must not trust the file. */
+export async function flipWithoutSidecar(path: string): Promise<void> {
+  damage(path, 'flip');
+  damage(path, 'delete sidecar');
+}
+
 export function damage(path: string, d: Damage): void {
   const sidecar = `${path}.sha256`;
   if (d === 'flip') {
