@@ -21,7 +21,7 @@ import type { RunStorage } from '../train/storage.ts';
 import type { EventSink } from '../train/events.ts';
 import type { TelemetryOptions } from '../train/telemetry.ts';
 import type { RunControl } from '../train/control.ts';
-import { denseMask, decodeMask, density, encodeMask } from './mask.ts';
+import { denseMask, density, encodeMask } from './mask.ts';
 import { prune } from './pruning.ts';
 import { sparsityReport } from './sparsity.ts';
 import { lotteryHash, type LotteryOptions } from './options.ts';
