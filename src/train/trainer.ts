@@ -91,7 +91,8 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   const stepName = (it: number) => weightsFileName(it, perEpoch);
   // Run files are read and written in this layout, with no GPU work until training starts.
   const { params: pLayout, stats: sLayout } = stateLayout(spec);
-  const readFile = <T>(f: string, decode: (b: Uint8Array) => T) => readOrDiscard(storage, path(f), sink, job.run, decode);
+  const readFile = <T>(f: string, decode: (b: Uint8Array) => T, removeUnverified = false) =>
+    readOrDiscard(storage, path(f), sink, job.run, decode, removeUnverified);
   const readWeights = (it: number) => readFile(stepName(it), (b) => decodeWeights(b, path(stepName(it)), pLayout, sLayout, it));
   const removed = await storage.removeStaleTemps?.(job.dir) ?? [];
   if (removed.length) sink({ type: 'log', run: job.run, message: `removed ${removed.length} temp file(s) left by killed writers in ${job.dir}` });
@@ -100,14 +101,14 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   const saveAt = new Set([...(job.saveIterations ?? []), ...(job.telemetry ? finalComparisonIterations(start, total, perEpoch) : [])]);
   const saved = [start, ...[...saveAt].filter((it) => it > start && it < total).sort((a, b) => a - b)];
   const layout = optimizerLayout(h.training.optimizer_name);
-  const readCheckpoint = () => readFile('checkpoint.safetensors',
-    (b) => decodeCheckpoint(b, path('checkpoint.safetensors'), pLayout, sLayout, layout, { start, total, perEpoch }));
+  const readCheckpoint = (removeUnverified = false) => readFile('checkpoint.safetensors',
+    (b) => decodeCheckpoint(b, path('checkpoint.safetensors'), pLayout, sLayout, layout, { start, total, perEpoch }), removeUnverified);
 
   const hparamsText = JSON.stringify(hparamsToJSON(h), null, 2) + '\n';
   // Finished already: every result file checks out (final weights, metrics, saved weights), no GPU work.
   const done = await readFile('done.json', (b) => parseDone(b, path('done.json'), total));
   if (done) {
-    const final = await finishedRun(storage, sink, job.run, path, done, total, saved, (it, b) => decodeWeights(b, path(stepName(it)), pLayout, sLayout, it), stepName, readCheckpoint);
+    const final = await finishedRun(storage, sink, job.run, path, done, total, saved, (it, b) => decodeWeights(b, path(stepName(it)), pLayout, sLayout, it), stepName, () => readCheckpoint(true));
     if (final) {
       if ((await readFile('hparams.json', text)) !== hparamsText) {
         sink({ type: 'log', run: job.run, message: `${path('hparams.json')} does not hold this run's hyperparameters; rewriting it` });
@@ -130,8 +131,8 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     // Resuming needs everything up to the checkpoint: its metrics (not behind it) and the weights saved before it.
     const m = await readFile('metrics.csv', (b) => parseMetrics(text(b), path('metrics.csv')));
     const at = ckpt.iteration;
-    let why = !m ? 'metrics.csv is missing' : !m.some((r) => r.name === 'train_epoch_loss' && r.iteration === at) ? `metrics.csv has no rows for iteration ${at}` : null;
-    for (const it of saved) if (!why && it <= at && !(await readWeights(it))) why = `${stepName(it)} is missing`;
+    let why = !m ? 'metrics.csv cannot be used' : !m.some((r) => r.name === 'train_epoch_loss' && r.iteration === at) ? `metrics.csv has no rows for iteration ${at}` : null;
+    for (const it of saved) if (!why && it <= at && !(await readWeights(it))) why = `${stepName(it)} cannot be used`;
     if (why) {
       sink({ type: 'log', run: job.run, message: `cannot resume ${job.dir} from its checkpoint at iteration ${at}: ${why}; training again from iteration ${start}` });
       ckpt = null;
@@ -324,28 +325,31 @@ async function finishedRun(storage: RunStorage, sink: EventSink, run: string, pa
       final = decode(total, e.bytes);
       await storage.write(finalPath, e.bytes);
       log(`${e.message}; its SHA-256 matches done.json's weightsFileSha256, so it was kept and its .sha256 rewritten`);
+    } else if (e instanceof UnverifiedFileError) {
+      log(`${e.message} and done.json records no matching weightsFileSha256 — not using ${finalPath}; recomputing`);
     } else {
-      log(`${e.message}${e instanceof UnverifiedFileError ? ' and done.json records no matching weightsFileSha256' : ''} — discarding ${finalPath} and recomputing`);
+      log(`${e.message} — discarding ${finalPath} and recomputing`);
       await storage.remove(finalPath);
     }
   }
-  if (!final) { log(`${finalPath} is missing; recomputing the run`); return null; }
+  if (!final) { log(`${finalPath} cannot be used; recomputing the run`); return null; }
   if (sha256Hex(new Uint8Array(final.params.buffer)).slice(0, 16) !== done.weightsHash) {
     log(`${finalPath} does not hold the weights done.json records (weightsHash ${done.weightsHash}); recomputing the run`);
     return null;
   }
   const metrics = await readOrDiscard(storage, path('metrics.csv'), sink, run, (b) => parseMetrics(text(b), path('metrics.csv')));
   if (!metrics || lastRow(metrics, (r) => r.name === 'test_accuracy' && r.iteration === total)?.value !== done.testAccuracy) {
-    log(`${path('metrics.csv')} ${metrics ? 'does not end in the accuracy done.json records' : 'is missing'}; recomputing the run`);
+    log(`${path('metrics.csv')} ${metrics ? 'does not end in the accuracy done.json records' : 'cannot be used'}; recomputing the run`);
     return null;
   }
   for (const it of saved) {
     if (!(await readOrDiscard(storage, path(stepName(it)), sink, run, (b) => decode(it, b)))) {
-      log(`${path(stepName(it))} is missing; recomputing the run`);
+      log(`${path(stepName(it))} cannot be used; recomputing the run`);
       return null;
     }
   }
-  // A finished run never reads its checkpoint again, but a corrupt one is not left lying there.
+  // A finished run never reads its checkpoint again (nothing rewrites it), but a corrupt or
+  // unverified one is not left lying there.
   await checkpoint();
   return final;
 }
@@ -353,16 +357,20 @@ async function finishedRun(storage: RunStorage, sink: EventSink, run: string, pa
 /**
  * Reads and decodes a file of the run folder. A corrupt one (failed checksum, lying header,
  * non-finite values) is reported, removed and treated as missing, so its stage is recomputed —
- * never silently used.
+ * never silently used. An unverified one (sidecar missing or malformed: not proof of corruption)
+ * is reported and treated as missing but left in place, to be overwritten by the recomputation —
+ * unless `removeUnverified` (a file nothing will rewrite).
  */
-export async function readOrDiscard<T>(storage: RunStorage, p: string, sink: EventSink, run: string, decode: (b: Uint8Array) => T): Promise<T | null> {
+export async function readOrDiscard<T>(storage: RunStorage, p: string, sink: EventSink, run: string, decode: (b: Uint8Array) => T,
+  removeUnverified = false): Promise<T | null> {
   try {
     const b = await storage.read(p);
     return b ? decode(b) : null;
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
-    sink({ type: 'log', run, message: `${e.message} — discarding ${p} and recomputing` });
-    await storage.remove(p);
+    const keep = e instanceof UnverifiedFileError && !removeUnverified;
+    sink({ type: 'log', run, message: `${e.message} — ${keep ? 'not using' : 'discarding'} ${p} and recomputing` });
+    if (!keep) await storage.remove(p);
     return null;
   }
 }
