@@ -69,7 +69,8 @@ export function decodeWeights(bytes: Uint8Array, file: string, params: Arena, st
   const f = decodeSafetensors(bytes, file);
   expectTensors(f, { ...specs(params), ...specs(stats) }, file);
   if (iteration !== undefined && f.metadata?.iteration !== undefined && metaInt(f.metadata.iteration) !== iteration) {
-    throw new CorruptFileError(file, `metadata iteration "${f.metadata.iteration}" is not ${iteration}, the iteration its name says`);
+    const shown = f.metadata.iteration.length > 20 ? `${f.metadata.iteration.slice(0, 20)}…` : f.metadata.iteration;
+    throw new CorruptFileError(file, `metadata iteration "${shown}" is not ${iteration}, the iteration its name says`);
   }
   checkFinite(f.tensors, file);
   return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors) };
