@@ -4,8 +4,8 @@
 // for each chosen operation, a fresh run is SIGKILLed just before it and the same command run
 // again must leave every file — metrics.csv, done.json and the sidecars included, no temp files —
 // byte-identical to the uninterrupted run's.
-// Every operation is tried with EP_FAULT_FULL=1 (train: 52, lottery: 84 operations; about 10 and
-// 20 minutes on the shared 2-core machine — all 136 ended byte-identical); by default a
+// Every operation is tried with EP_FAULT_FULL=1 (train: 52, lottery: 84 operations; 8 and 9.5
+// minutes on the shared 2-core machine — all 136 ended byte-identical); by default a
 // deterministic sample of 3 evenly spaced operations plus the kills the issue found harmful
 // (between metrics.csv and the checkpoint, between done.json and its sidecar): ~40 s per command.
 import { test } from 'node:test';
