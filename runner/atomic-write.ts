@@ -8,7 +8,7 @@ import { UserError } from '../src/errors.ts';
 import { checksumSidecar } from '../src/train/hash.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** A file's contents do not match its recorded checksum (or the checksum file is malformed). */
@@ -104,25 +104,64 @@ export async function writeFileWithChecksum(path: string, data: Uint8Array | str
   return hex;
 }
 
+/** What a file's sidecar says about it: matches, absent, or not a sidecar at all (garbage, torn). */
+export type SidecarState = 'verified' | 'missing' | 'malformed';
+
 /**
- * Reads `path` and checks it against its sidecar. Returns the bytes and whether a checksum was
- * there to check; throws ChecksumError (naming the file and both digests) on a mismatch.
+ * Reads `path` and checks it against its sidecar. A well-formed sidecar that disagrees with the
+ * bytes is proof of corruption: throws ChecksumError (naming the file and both digests). A missing
+ * or malformed sidecar proves nothing either way — the bytes come back `verified: false` and the
+ * caller applies the run-folder policy (README "Run folders"): confirm them another way or recompute.
  */
-export async function readFileVerified(path: string): Promise<{ bytes: Uint8Array; verified: boolean }> {
+export async function readFileVerified(path: string): Promise<{ bytes: Uint8Array; verified: boolean; sidecar: SidecarState }> {
   const bytes = new Uint8Array(await readFile(path));
   let sidecar: string;
   try {
     sidecar = await readFile(checksumPath(path), 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { bytes, verified: false };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { bytes, verified: false, sidecar: 'missing' };
     throw e;
   }
-  const m = /^([0-9a-f]{64})\b/i.exec(sidecar);
-  if (!m) throw new ChecksumError(`${checksumPath(path)}: not a SHA-256 checksum file (expected "<64 hex digits>  ${basename(path)}")`);
+  const expected = parseSidecar(sidecar, basename(path));
+  if (expected === null) return { bytes, verified: false, sidecar: 'malformed' };
   const actual = sha256Hex(bytes);
-  if (actual !== m[1]!.toLowerCase()) {
-    throw new ChecksumError(`${path}: corrupt — SHA-256 is ${actual} but ${basename(checksumPath(path))} records ${m[1]}; ` +
+  if (actual !== expected) {
+    throw new ChecksumError(`${path}: corrupt — SHA-256 is ${actual} but ${basename(checksumPath(path))} records ${expected}; ` +
       'delete the file (and its .sha256) to have the stage that wrote it run again');
   }
-  return { bytes, verified: true };
+  return { bytes, verified: true, sidecar: 'verified' };
+}
+
+/** The digest a sidecar records for `name`, or null unless it is exactly `<64 hex>  <name>\n` (what we write). */
+export function parseSidecar(text: string, name: string): string | null {
+  const m = /^([0-9a-f]{64})  (.+)\n$/.exec(text);
+  return m && m[2] === name ? m[1]! : null;
+}
+
+/**
+ * Removes `.<name>.<pid>.<hex>.tmp` files (tempName's pattern) in `dir` whose writer process is
+ * gone: a writer killed between creating its temp file and the rename leaves one behind. A temp
+ * file of a live process (another run writing into the same folder) is left alone.
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  let names: string[];
+  try { names = await readdir(dir); } catch { return []; }
+  const removed: string[] = [];
+  for (const n of names) {
+    const m = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/.exec(n);
+    if (!m || processAlive(Number(m[1]))) continue;
+    await unlink(join(dir, n)).then(() => removed.push(n), () => {});
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to someone else — alive.
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }

@@ -1,9 +1,10 @@
 // RunStorage on the local file system: atomic writes with a SHA-256 sidecar per file, and reads
-// that verify it, so a corrupt or half-written file is reported and recomputed, never used.
+// that verify it, so a corrupt or half-written file is reported and recomputed, never used. A file
+// whose sidecar is missing or malformed is "unverified" (UnverifiedFileError), never silently trusted.
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { ChecksumError, checksumPath, readFileVerified, writeFileWithChecksum } from './atomic-write.ts';
-import { CorruptFileError, type RunStorage } from '../src/train/storage.ts';
+import { ChecksumError, checksumPath, readFileVerified, removeStaleTemps, writeFileWithChecksum } from './atomic-write.ts';
+import { CorruptFileError, UnverifiedFileError, type RunStorage } from '../src/train/storage.ts';
 
 export class FsStorage implements RunStorage {
   readonly root: string;
@@ -16,7 +17,9 @@ export class FsStorage implements RunStorage {
 
   async read(p: string): Promise<Uint8Array | null> {
     try {
-      return (await readFileVerified(this.full(p))).bytes;
+      const r = await readFileVerified(this.full(p));
+      if (r.sidecar !== 'verified') throw new UnverifiedFileError(this.full(p), r.bytes, r.sidecar);
+      return r.bytes;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
       if (e instanceof ChecksumError) throw new CorruptFileError(this.full(p), e.message);
@@ -36,5 +39,9 @@ export class FsStorage implements RunStorage {
   async remove(p: string): Promise<void> {
     await rm(this.full(p), { force: true });
     await rm(checksumPath(this.full(p)), { force: true });
+  }
+
+  async removeStaleTemps(dir: string): Promise<string[]> {
+    return removeStaleTemps(this.full(dir));
   }
 }

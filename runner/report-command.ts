@@ -1,12 +1,14 @@
 // `earlyphase report <folder>`: collects the runs under <folder> (a runs root, or one train_* /
 // lottery_* folder), writes one self-contained HTML page (uPlot charts, data and script inline, so
 // it opens offline), screenshots each chart of that same page in headless Chromium to
-// <out>/<figure>.png, and prints a text summary. Reads plain files; the .sha256 sidecars are not
-// checked here because a report never feeds back into training.
+// <out>/<figure>.png, and prints a text summary. Every file is checked against its .sha256
+// sidecar first: a report must not print a number from a file edited or damaged after it was
+// written (README "Run folders"), so such a file counts as missing, with the reason.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../src/errors.ts';
+import { checksumPath, parseSidecar, sha256Hex } from './atomic-write.ts';
 import { collectResults, type ResultSource } from '../src/report/collect.ts';
 import { buildFigures, type FigureSpec } from '../src/report/figures.ts';
 import { formatSummary } from '../src/report/summary.ts';
@@ -24,11 +26,23 @@ export interface ReportOptions {
 
 export interface ReportResult { html: string; pngs: string[]; summary: string }
 
-/** The file system as a ResultSource rooted at `root`. */
-export function fsSource(root: string): ResultSource {
+/**
+ * The file system as a ResultSource rooted at `root`. A file without a matching, well-formed
+ * .sha256 sidecar reads as absent, and `problems` gets a line naming it and what to do.
+ */
+export function fsSource(root: string, problems: string[] = []): ResultSource {
   return {
     list: (dir) => { try { return readdirSync(join(root, dir)); } catch { return []; } },
-    read: (path) => { try { return readFileSync(join(root, path), 'utf8'); } catch { return null; } },
+    read: (path) => {
+      let bytes: Buffer;
+      try { bytes = readFileSync(join(root, path)); } catch { return null; }
+      let sidecar: string | null = null;
+      try { sidecar = readFileSync(checksumPath(join(root, path)), 'utf8'); } catch { /* absent */ }
+      const expected = sidecar === null ? null : parseSidecar(sidecar, basename(path));
+      if (expected === sha256Hex(bytes)) return bytes.toString('utf8');
+      problems.push(`${path} is not used: ${expected === null ? `its .sha256 checksum file is ${sidecar === null ? 'missing' : 'malformed'}` : 'its SHA-256 does not match its .sha256'}; rerun the command that wrote it to recompute it`);
+      return null;
+    },
   };
 }
 
@@ -65,7 +79,9 @@ function makeOut(out: string, given: boolean): void {
 
 export async function runReport(o: ReportOptions): Promise<ReportResult> {
   const { folder } = reportFolder(o.folder);
-  const collected = collectResults(fsSource(dirname(folder)), basename(folder));
+  const problems: string[] = [];
+  const collected = collectResults(fsSource(dirname(folder), problems), basename(folder));
+  collected.missing.push(...new Set(problems));
   const figures = buildFigures(collected);
   const summary = formatSummary(collected);
   // Default: beside the runs, in <runs root or experiment>/report — never the folder the command ran in.

@@ -99,8 +99,12 @@ export async function trunkFor(env: TrunkEnv, plan: LotteryPlan, level: number):
   let mask = denseMask(plan.spec, layout);
   if (level > 0) {
     const p = `${levelDir(plan, level)}/mask.safetensors`;
-    const bytes = await env.storage.read(p);
-    if (!bytes) throw new UserError(`branch at level ${level}: the trunk has no ${p}; run earlyphase lottery with the same flags and --levels ${level} first`);
+    const rerun = `run earlyphase lottery with the same flags and --levels ${level}, which recomputes it`;
+    const bytes = await env.storage.read(p).catch((e: unknown) => {
+      if (e instanceof UserError) throw new UserError(`branch at level ${level}: ${e.message}; ${rerun}`);
+      throw e;
+    });
+    if (!bytes) throw new UserError(`branch at level ${level}: the trunk has no ${p}; ${rerun}`);
     mask = decodeMask(plan.spec, layout, bytes, p);
   }
   const { w0, wk } = await trunkWeights(env, plan);

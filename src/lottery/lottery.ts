@@ -22,7 +22,7 @@ import type { RunStorage } from '../train/storage.ts';
 import type { EventSink } from '../train/events.ts';
 import type { TelemetryOptions } from '../train/telemetry.ts';
 import type { RunControl } from '../train/control.ts';
-import { denseMask, decodeMask, density, encodeMask } from './mask.ts';
+import { denseMask, density, encodeMask } from './mask.ts';
 import { prune } from './pruning.ts';
 import { sparsityReport } from './sparsity.ts';
 import { lotteryHash, type LotteryOptions } from './options.ts';
@@ -106,18 +106,18 @@ export function maskedState(s: HostState, mask: Float32Array): HostState {
 }
 
 /** Reads a weights file of the run; a missing or corrupt one is an error naming it and what to run. */
-export async function readWeights(env: TrunkEnv, plan: LotteryPlan, path: string, what: string): Promise<HostState> {
-  const w = await readOrDiscard(env.storage, path, env.sink, plan.root, (b) => decodeWeights(b, path, plan.params, plan.stats));
-  if (!w) throw new UserError(`${what} (${path}) is missing; run the lottery trunk first (earlyphase lottery with the same options)`);
+export async function readWeights(env: TrunkEnv, plan: LotteryPlan, iteration: number, what: string): Promise<HostState> {
+  const path = `${levelDir(plan, 0)}/${weightsFileName(iteration, plan.perEpoch)}`;
+  const w = await readOrDiscard(env.storage, path, env.sink, plan.root, (b) => decodeWeights(b, path, plan.params, plan.stats, iteration));
+  if (!w) throw new UserError(`${what} (${path}) is missing; run earlyphase lottery with the same options, which recomputes it`);
   return w;
 }
 
 /** w_0 and w_k: level 0's weights at its start and at the rewind point (saved once, reused by every level and branch). */
 export async function trunkWeights(env: TrunkEnv, plan: LotteryPlan): Promise<{ w0: HostState; wk: HostState }> {
-  const dir = levelDir(plan, 0);
-  const w0 = await readWeights(env, plan, `${dir}/${weightsFileName(plan.level0Start, plan.perEpoch)}`, 'the level-0 starting weights w_0');
+  const w0 = await readWeights(env, plan, plan.level0Start, 'the level-0 starting weights w_0');
   const wk = plan.rewindIteration === plan.level0Start ? w0
-    : await readWeights(env, plan, `${dir}/${weightsFileName(plan.rewindIteration, plan.perEpoch)}`, 'the rewind point w_k');
+    : await readWeights(env, plan, plan.rewindIteration, 'the rewind point w_k');
   return { w0, wk };
 }
 
@@ -152,18 +152,28 @@ export async function runLottery(env: LotteryEnv, job: LotteryJob): Promise<Leve
   return results;
 }
 
-/** Level L's mask: read it if present and valid, else prune level L−1's final weights and save it. */
+/**
+ * Level L's mask: pruning level L−1's final weights, always recomputed (cheap, host only) — so a
+ * mask.safetensors that is valid but wrong (all zeros, all ones, another level's) is never used.
+ * The mask and its sparsity report are rewritten when the files on disk differ from it.
+ */
 async function levelMask(env: LotteryEnv, plan: LotteryPlan, level: number, prevFinal: HostState, prevMask: Float32Array, h: Hparams): Promise<Float32Array> {
   const dir = levelDir(plan, level);
   const layout = plan.params.layout();
-  const existing = await readOrDiscard(env.storage, `${dir}/mask.safetensors`, env.sink, plan.root,
-    (b) => decodeMask(plan.spec, layout, b, `${dir}/mask.safetensors`));
-  if (existing) return existing;
   const ignore = h.pruning.pruning_layers_to_ignore ?? [];
   const mask = prune(h.pruning.pruning_strategy, { spec: plan.spec, layout, weights: prevFinal.params, mask: prevMask, fraction: h.pruning.pruning_fraction, layersToIgnore: ignore });
-  await env.storage.write(`${dir}/sparsity_report.json`, JSON.stringify(sparsityReport(plan.spec, layout, mask), null, 2) + '\n');
-  await env.storage.write(`${dir}/mask.safetensors`, encodeMask(plan.spec, layout, mask, 'U8', { level: String(level) }));
+  const what = `what pruning level ${level - 1}'s final weights gives`;
+  await ensureFile(env, plan, `${dir}/sparsity_report.json`, new TextEncoder().encode(JSON.stringify(sparsityReport(plan.spec, layout, mask), null, 2) + '\n'), what);
+  await ensureFile(env, plan, `${dir}/mask.safetensors`, encodeMask(plan.spec, layout, mask, 'U8', { level: String(level) }), what);
   return mask;
+}
+
+/** Makes the file at `p` hold exactly `bytes` (derived data): kept when it does, else (re)written, saying why. */
+async function ensureFile(env: TrunkEnv, plan: LotteryPlan, p: string, bytes: Uint8Array, what: string): Promise<void> {
+  const old = await readOrDiscard(env.storage, p, env.sink, plan.root, (b) => b);
+  if (old && old.length === bytes.length && old.every((v, i) => v === bytes[i])) return;
+  if (old) env.sink({ type: 'log', run: plan.root, message: `${p} does not hold ${what}; rewriting it` });
+  await env.storage.write(p, bytes);
 }
 
 /**

@@ -61,7 +61,10 @@ const join = (...parts: string[]): string => parts.filter((p) => p !== '').join(
 export function collectResults(src: ResultSource, folder = ''): Collected {
   const out: Collected = { lotteries: [], trains: [], missing: [] };
   const base = folder.split('/').at(-1) ?? '';
-  const experiments = /^(train|lottery)_/.test(base) ? [{ dir: folder, name: base }]
+  // A run folder by its contents (replicate_N inside), not its name alone: a runs root may itself
+  // be called train_results or lottery_sweep.
+  const isRun = /^(train|lottery)_/.test(base) && numbered(src.list(folder), 'replicate_').length > 0;
+  const experiments = isRun ? [{ dir: folder, name: base }]
     : src.list(folder).filter((n) => /^(train|lottery)_/.test(n)).sort().map((n) => ({ dir: join(folder, n), name: n }));
   for (const e of experiments) {
     if (e.name.startsWith('lottery_')) out.lotteries.push(collectLottery(src, e.dir, e.name, out.missing));

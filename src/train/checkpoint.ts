@@ -53,24 +53,48 @@ export function encodeCheckpoint(params: Arena, stats: Arena, s: CheckpointState
   );
 }
 
-/** Strict load: every tensor the model has, with its shape, and nothing else; errors name the file. */
-export function decodeWeights(bytes: Uint8Array, file: string, params: Arena, stats: Arena): HostState {
+/** Where a run's checkpoints can be: after `start`, at an epoch end (or the last iteration), never past `total`. */
+export interface CheckpointBounds { start: number; total: number; perEpoch: number }
+
+/** A metadata count as we write it: plain decimal digits, no sign, exponent, hex or leading zeros. */
+function metaInt(v: string | undefined): number | null {
+  return v !== undefined && /^(0|[1-9]\d{0,14})$/.test(v) ? Number(v) : null;
+}
+
+/**
+ * Strict load: every tensor the model has, with its shape, and nothing else; errors name the file.
+ * With `iteration`, the file's metadata must name that iteration (the one its file name says).
+ */
+export function decodeWeights(bytes: Uint8Array, file: string, params: Arena, stats: Arena, iteration?: number): HostState {
   const f = decodeSafetensors(bytes, file);
   expectTensors(f, { ...specs(params), ...specs(stats) }, file);
+  if (iteration !== undefined && f.metadata?.iteration !== undefined && metaInt(f.metadata.iteration) !== iteration) {
+    const shown = f.metadata.iteration.length > 20 ? `${f.metadata.iteration.slice(0, 20)}…` : f.metadata.iteration;
+    throw new CorruptFileError(file, `metadata iteration "${shown}" is not ${iteration}, the iteration its name says`);
+  }
   checkFinite(f.tensors, file);
   return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors) };
 }
 
-export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena, stats: Arena, optimizer: OptimizerLayout): CheckpointState & { iteration: number } {
+/**
+ * Strict load of a checkpoint, cross-checked against the run it resumes (`bounds`): a well-formed
+ * file naming an iteration the run never checkpoints at ("95" mid-epoch, "1e2", "0x64", past the
+ * end) would resume from the wrong place and silently change the result.
+ */
+export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena, stats: Arena, optimizer: OptimizerLayout, bounds: CheckpointBounds): CheckpointState & { iteration: number } {
   const f = decodeSafetensors(bytes, file);
   expectTensors(f, Object.assign({ ...specs(params), ...specs(stats) }, ...optimizer.buffers.map((b) => specs(params, `${b}/`))), file);
-  const iteration = Number(f.metadata?.iteration);
-  if (f.metadata?.format !== CHECKPOINT_FORMAT || !Number.isInteger(iteration) || iteration < 0) {
-    throw new CorruptFileError(file, `metadata must name format ${CHECKPOINT_FORMAT} and a non-negative iteration`);
+  const iteration = metaInt(f.metadata?.iteration);
+  if (f.metadata?.format !== CHECKPOINT_FORMAT || iteration === null) {
+    throw new CorruptFileError(file, `metadata must name format ${CHECKPOINT_FORMAT} and an iteration in decimal digits`);
+  }
+  const { start, total, perEpoch } = bounds;
+  if (iteration <= start || iteration > total || (iteration % perEpoch !== 0 && iteration !== total)) {
+    throw new CorruptFileError(file, `iteration ${iteration} is not where this run checkpoints (an epoch end of ${perEpoch} iterations after ${start}, at most ${total})`);
   }
   // SGD ignores the count, so its checkpoints written before the count was recorded stay valid.
-  const steps = f.metadata?.optimizer_steps === undefined && !optimizer.countsSteps ? 0 : Number(f.metadata?.optimizer_steps);
-  if (!Number.isInteger(steps) || steps < 0 || steps > iteration) {
+  const steps = f.metadata?.optimizer_steps === undefined && !optimizer.countsSteps ? 0 : metaInt(f.metadata?.optimizer_steps);
+  if (steps === null || steps > iteration) {
     throw new CorruptFileError(file, `metadata must hold the optimiser's step count (an integer from 0 to the iteration ${iteration})`);
   }
   checkFinite(f.tensors, file);

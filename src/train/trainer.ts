@@ -17,7 +17,7 @@ import { stepToIterations } from './steps.ts';
 import { formatMetrics, parseMetrics, type MetricRow } from './metrics.ts';
 import { decodeCheckpoint, encodeCheckpoint, encodeWeights, decodeWeights, type CheckpointState, type HostState } from './checkpoint.ts';
 import { freshOptimizerState, optimizerLayout } from './optimizer.ts';
-import { text, type RunStorage } from './storage.ts';
+import { CorruptFileError, UnverifiedFileError, text, type RunStorage } from './storage.ts';
 import type { EventSink } from './events.ts';
 import type { RunControl } from './control.ts';
 import { sha256Hex } from './hash.ts';
@@ -92,34 +92,61 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
   const stepName = (it: number) => weightsFileName(it, perEpoch);
   // Run files are read and written in this layout, with no GPU work until training starts.
   const { params: pLayout, stats: sLayout } = stateLayout(spec);
-  const readWeights = (it: number) => readOrDiscard(storage, path(stepName(it)), sink, job.run, (b) => decodeWeights(b, path(stepName(it)), pLayout, sLayout));
+  const readFile = <T>(f: string, decode: (b: Uint8Array) => T, removeUnverified = false) =>
+    readOrDiscard(storage, path(f), sink, job.run, decode, removeUnverified);
+  const readWeights = (it: number) => readFile(stepName(it), (b) => decodeWeights(b, path(stepName(it)), pLayout, sLayout, it));
+  const removed = await storage.removeStaleTemps?.(job.dir) ?? [];
+  if (removed.length) sink({ type: 'log', run: job.run, message: `removed ${removed.length} temp file(s) left by killed writers in ${job.dir}` });
 
   // A folder trained on other data is refused before its result is reported (src/data/fingerprint.ts).
   await checkDataRecord(storage, job.dir, job.data.source);
-  // Finished already: load the final weights and report, no GPU work.
-  const done = await readJson(storage, path('done.json'));
-  if (done && typeof done.weightsHash === 'string') {
-    const final = await readWeights(total);
+  // Weights files this run writes before its end: its start, and the requested save points.
+  const saveAt = new Set([...(job.saveIterations ?? []), ...(job.telemetry ? finalComparisonIterations(start, total, perEpoch) : [])]);
+  const saved = [start, ...[...saveAt].filter((it) => it > start && it < total).sort((a, b) => a - b)];
+  const layout = optimizerLayout(h.training.optimizer_name);
+  const readCheckpoint = (removeUnverified = false) => readFile('checkpoint.safetensors',
+    (b) => decodeCheckpoint(b, path('checkpoint.safetensors'), pLayout, sLayout, layout, { start, total, perEpoch }), removeUnverified);
+
+  const hparamsText = JSON.stringify(hparamsToJSON(h), null, 2) + '\n';
+  // Finished already: every result file checks out (final weights, metrics, saved weights), no GPU work.
+  const done = await readFile('done.json', (b) => parseDone(b, path('done.json'), total));
+  if (done) {
+    const final = await finishedRun(storage, sink, job.run, path, done, total, saved, (it, b) => decodeWeights(b, path(stepName(it)), pLayout, sLayout, it), stepName, () => readCheckpoint(true));
     if (final) {
-      sink({ type: 'done', run: job.run, iteration: total, testAccuracy: done.testAccuracy ?? null, weightsHash: done.weightsHash, seconds: 0, skipped: true });
-      return { final, testAccuracy: done.testAccuracy ?? null, weightsHash: done.weightsHash, iterations: total, skipped: true };
+      if ((await readFile('hparams.json', text)) !== hparamsText) {
+        sink({ type: 'log', run: job.run, message: `${path('hparams.json')} does not hold this run's hyperparameters; rewriting it` });
+        await storage.write(path('hparams.json'), hparamsText);
+      }
+      sink({ type: 'done', run: job.run, iteration: total, testAccuracy: done.testAccuracy, weightsHash: done.weightsHash, seconds: 0, skipped: true });
+      return { final, testAccuracy: done.testAccuracy, weightsHash: done.weightsHash, iterations: total, skipped: true };
     }
+    // Something the result rests on is gone: recompute, and never leave the old verdict behind meanwhile.
+    await storage.remove(path('done.json'));
   }
-  await storage.write(path('hparams.json'), JSON.stringify(hparamsToJSON(h), null, 2) + '\n');
+  await storage.write(path('hparams.json'), hparamsText);
 
   // Initial state: a checkpoint to resume from, else the given weights, else the seeded init.
   let iteration = start;
   let metrics: MetricRow[] = [];
   let state: CheckpointState;
-  const layout = optimizerLayout(h.training.optimizer_name);
-  const ckpt = await readOrDiscard(storage, path('checkpoint.safetensors'), sink, job.run,
-    (b) => decodeCheckpoint(b, path('checkpoint.safetensors'), pLayout, sLayout, layout));
+  let ckpt = await readCheckpoint();
+  if (ckpt) {
+    // Resuming needs everything up to the checkpoint: its metrics (not behind it) and the weights saved before it.
+    const m = await readFile('metrics.csv', (b) => parseMetrics(text(b), path('metrics.csv')));
+    const at = ckpt.iteration;
+    let why = !m ? 'metrics.csv cannot be used' : !m.some((r) => r.name === 'train_epoch_loss' && r.iteration === at) ? `metrics.csv has no rows for iteration ${at}` : null;
+    for (const it of saved) if (!why && it <= at && !(await readWeights(it))) why = `${stepName(it)} cannot be used`;
+    if (why) {
+      sink({ type: 'log', run: job.run, message: `cannot resume ${job.dir} from its checkpoint at iteration ${at}: ${why}; training again from iteration ${start}` });
+      ckpt = null;
+    } else {
+      metrics = metricsUpTo(m!, at);
+    }
+  }
   // A run that does not resume starts a fresh optimiser, as OpenLTH does for every run it trains.
   const fresh = freshOptimizerState(layout, pLayout.elements);
   if (ckpt) {
     state = ckpt; iteration = ckpt.iteration;
-    const m = await storage.read(path('metrics.csv'));
-    metrics = m ? parseMetrics(text(m), path('metrics.csv')).filter((r) => r.iteration <= iteration) : [];
   } else if (job.init) {
     state = { ...job.init, optimizer: fresh };
   } else {
@@ -153,8 +180,9 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     const meta = { model: spec.name, adapter: gpu.adapter.description };
     const saveWeights = async (it: number) => {
       const s = finite(await step.weights());
-      await storage.write(path(stepName(it)), encodeWeights(pLayout, sLayout, s, { ...meta, iteration: String(it) }));
-      return s;
+      const bytes = encodeWeights(pLayout, sLayout, s, { ...meta, iteration: String(it) });
+      await storage.write(path(stepName(it)), bytes);
+      return { s, sha256: sha256Hex(bytes) };
     };
     if (iteration === start && !ckpt) await saveWeights(start);
 
@@ -164,7 +192,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
     let telemetry: { t: Telemetry; channel: number; at: Set<number> } | null = null;
     if (job.telemetry) {
       const o = job.telemetry;
-      const startState = ckpt ? await readWeights(start) : state;
+      const startState = ckpt ? await readWeights(start) : state; // checked before resuming
       if (!startState) throw new UserError(`${path(stepName(start))} is missing: telemetry needs the run's starting weights; delete ${job.dir} to rerun`);
       const t = step.own(() => new Telemetry(gpu, step.state, startState.params, mask, o, job.replicate));
       const channel = step.addChannel(t.output, (it, v) => { metrics.push(...t.rows(it + 1, v)); });
@@ -178,10 +206,11 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
       sink({ type: 'eval', run: job.run, iteration: it, testLoss: r.loss, testAccuracy: r.accuracy, seconds: (Date.now() - e0) / 1000, elapsedSeconds: (Date.now() - t0) / 1000 });
       return r.accuracy;
     };
-    let testAccuracy: number | null = null;
+    // The latest evaluation, restored with the metrics on a resume (a run killed after its last
+    // evaluation must still report it, not null).
+    let testAccuracy: number | null = lastRow(metrics, (r) => r.name === 'test_accuracy')?.value ?? null;
     if (iteration === start && !ckpt && !job.evaluateOnlyAtEnd) testAccuracy = await evaluate(iteration);
 
-    const saveAt = new Set([...(job.saveIterations ?? []), ...(job.telemetry ? finalComparisonIterations(start, total, perEpoch) : [])]);
     while (iteration < total) {
       const epochEnd = Math.min((Math.floor(iteration / perEpoch) + 1) * perEpoch, total);
       epochLoss = 0; epochCorrect = 0; epochSeen = 0;
@@ -205,7 +234,9 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
       sink({ type: 'checkpoint', run: job.run, iteration });
     }
 
-    const final = await saveWeights(total);
+    // Only when resumed at the end from files written before the accuracy was recorded (old runs).
+    if (testAccuracy === null) testAccuracy = await evaluate(total);
+    const { s: final, sha256: weightsFileSha256 } = await saveWeights(total);
     const weightsHash = sha256Hex(new Uint8Array(final.params.buffer)).slice(0, 16);
     if (job.telemetry) {
       // Distances to the final weights, from the weights saved along the way (the start included).
@@ -217,7 +248,7 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
       metrics.push(...distanceToFinalRows(pLayout.layout(), saved, final.params));
     }
     await storage.write(path('metrics.csv'), formatMetrics(metrics));
-    await storage.write(path('done.json'), JSON.stringify({ iteration: total, testAccuracy, weightsHash }) + '\n');
+    await storage.write(path('done.json'), JSON.stringify({ iteration: total, testAccuracy, weightsHash, weightsFileSha256 }) + '\n');
     sink({ type: 'done', run: job.run, iteration: total, testAccuracy, weightsHash, seconds: (Date.now() - t0) / 1000, skipped: false });
     return { final, testAccuracy, weightsHash, iterations: total, skipped: false };
   } finally {
@@ -246,28 +277,103 @@ function finite<T extends HostState>(s: T): T {
   return s;
 }
 
-async function readJson(storage: RunStorage, p: string): Promise<Record<string, any> | null> {
+function lastRow(rows: readonly MetricRow[], pred: (r: MetricRow) => boolean): MetricRow | undefined {
+  for (let i = rows.length - 1; i >= 0; i--) if (pred(rows[i]!)) return rows[i];
+  return undefined;
+}
+
+/** What done.json records: the run's verdict, and the full SHA-256 of its final weights file. */
+export interface DoneRecord { iteration: number; testAccuracy: number; weightsHash: string; weightsFileSha256?: string }
+
+export function parseDone(b: Uint8Array, file: string, total: number): DoneRecord {
+  let d: any;
+  try { d = JSON.parse(text(b)); } catch { throw new CorruptFileError(file, 'not JSON'); }
+  if (typeof d !== 'object' || d === null || d.iteration !== total || typeof d.testAccuracy !== 'number' ||
+    typeof d.weightsHash !== 'string' || !/^[0-9a-f]{16}$/.test(d.weightsHash) ||
+    (d.weightsFileSha256 !== undefined && !(typeof d.weightsFileSha256 === 'string' && /^[0-9a-f]{64}$/.test(d.weightsFileSha256)))) {
+    throw new CorruptFileError(file, `expected {"iteration":${total},"testAccuracy":<number>,"weightsHash":<16 hex>,"weightsFileSha256":<64 hex>}`);
+  }
+  return d;
+}
+
+/**
+ * The rows of metrics.csv a resume from the checkpoint at `at` keeps: everything the run had
+ * recorded when it wrote that checkpoint. metrics.csv is written just before the checkpoint, so
+ * after a kill between the two it runs one epoch ahead; those rows are recomputed, not repeated.
+ * train_loss rows carry the 0-based step index (step `at` is the first one not yet taken); the
+ * distances to the final weights are always recomputed at the end.
+ */
+export function metricsUpTo(rows: readonly MetricRow[], at: number): MetricRow[] {
+  return rows.filter((r) => !/^telemetry\/(l2|cosine)_to_final\//.test(r.name) && (r.name === 'train_loss' ? r.iteration < at : r.iteration <= at));
+}
+
+/**
+ * The final weights of a run whose done.json says it finished, when every file its result rests
+ * on checks out: the final weights (their hash equal to done.json's; a final file without a
+ * valid sidecar is accepted only when its SHA-256 equals done.json's weightsFileSha256, and then
+ * gets its sidecar back), metrics.csv ending in done.json's accuracy, and the weights saved along
+ * the way. Null (after saying why) when the run must be recomputed.
+ */
+async function finishedRun(storage: RunStorage, sink: EventSink, run: string, path: (f: string) => string, done: DoneRecord, total: number,
+  saved: number[], decode: (it: number, b: Uint8Array) => HostState, stepName: (it: number) => string, checkpoint: () => Promise<unknown>): Promise<HostState | null> {
+  const log = (message: string) => sink({ type: 'log', run, message });
+  const finalPath = path(stepName(total));
+  let final: HostState | null = null;
   try {
-    const b = await storage.read(p);
-    return b ? JSON.parse(text(b)) : null;
-  } catch {
+    const b = await storage.read(finalPath);
+    if (b) final = decode(total, b);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    if (e instanceof UnverifiedFileError && done.weightsFileSha256 === sha256Hex(e.bytes)) {
+      final = decode(total, e.bytes);
+      await storage.write(finalPath, e.bytes);
+      log(`${e.message}; its SHA-256 matches done.json's weightsFileSha256, so it was kept and its .sha256 rewritten`);
+    } else if (e instanceof UnverifiedFileError) {
+      log(`${e.message} and done.json records no matching weightsFileSha256 — not using ${finalPath}; recomputing`);
+    } else {
+      log(`${e.message} — discarding ${finalPath} and recomputing`);
+      await storage.remove(finalPath);
+    }
+  }
+  if (!final) { log(`${finalPath} cannot be used; recomputing the run`); return null; }
+  if (sha256Hex(new Uint8Array(final.params.buffer)).slice(0, 16) !== done.weightsHash) {
+    log(`${finalPath} does not hold the weights done.json records (weightsHash ${done.weightsHash}); recomputing the run`);
     return null;
   }
+  const metrics = await readOrDiscard(storage, path('metrics.csv'), sink, run, (b) => parseMetrics(text(b), path('metrics.csv')));
+  if (!metrics || lastRow(metrics, (r) => r.name === 'test_accuracy' && r.iteration === total)?.value !== done.testAccuracy) {
+    log(`${path('metrics.csv')} ${metrics ? 'does not end in the accuracy done.json records' : 'cannot be used'}; recomputing the run`);
+    return null;
+  }
+  for (const it of saved) {
+    if (!(await readOrDiscard(storage, path(stepName(it)), sink, run, (b) => decode(it, b)))) {
+      log(`${path(stepName(it))} cannot be used; recomputing the run`);
+      return null;
+    }
+  }
+  // A finished run never reads its checkpoint again (nothing rewrites it), but a corrupt or
+  // unverified one is not left lying there.
+  await checkpoint();
+  return final;
 }
 
 /**
  * Reads and decodes a file of the run folder. A corrupt one (failed checksum, lying header,
  * non-finite values) is reported, removed and treated as missing, so its stage is recomputed —
- * never silently used.
+ * never silently used. An unverified one (sidecar missing or malformed: not proof of corruption)
+ * is reported and treated as missing but left in place, to be overwritten by the recomputation —
+ * unless `removeUnverified` (a file nothing will rewrite).
  */
-export async function readOrDiscard<T>(storage: RunStorage, p: string, sink: EventSink, run: string, decode: (b: Uint8Array) => T): Promise<T | null> {
+export async function readOrDiscard<T>(storage: RunStorage, p: string, sink: EventSink, run: string, decode: (b: Uint8Array) => T,
+  removeUnverified = false): Promise<T | null> {
   try {
     const b = await storage.read(p);
     return b ? decode(b) : null;
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
-    sink({ type: 'log', run, message: `${e.message} — discarding ${p} and recomputing` });
-    await storage.remove(p);
+    const keep = e instanceof UnverifiedFileError && !removeUnverified;
+    sink({ type: 'log', run, message: `${e.message} — ${keep ? 'not using' : 'discarding'} ${p} and recomputing` });
+    if (!keep) await storage.remove(p);
     return null;
   }
 }

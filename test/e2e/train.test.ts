@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,7 +117,8 @@ test('a checkpoint with a lying header is reported by name and recomputed, never
   const bytes = readFileSync(ck);
   bytes.writeBigUInt64LE(BigInt(bytes.length * 4), 0);
   writeFileSync(ck, bytes);
-  rmSync(ck + '.sha256'); // no checksum to catch it: the safetensors reader must
+  // A matching checksum, so the sidecar cannot catch it: the safetensors reader must.
+  writeFileSync(ck + '.sha256', `${createHash('sha256').update(bytes).digest('hex')}  checkpoint.safetensors\n`);
   const again = run(['train', ...BASE, '--training-steps', '1ep', '--root', root]);
   assert.equal(again.status, 0, again.err);
   assert.match(again.err, /checkpoint\.safetensors.*header.*discarding/s);

@@ -181,7 +181,7 @@ test('atomic write: final file complete, no temp files left, a failed write leav
   assert.equal(readFileSync(join(dir, 'hparams.json'), 'utf8'), '{"a":1}');
 });
 
-test('checksum sidecar: verified when intact, ChecksumError when a byte flips, unverified when absent', async (t) => {
+test('checksum sidecar: verified when intact, ChecksumError when a byte flips, unverified when absent or malformed', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earlyphase-sum-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const p = join(dir, 'w.safetensors');
@@ -190,14 +190,15 @@ test('checksum sidecar: verified when intact, ChecksumError when a byte flips, u
   assert.equal(hex, sha256Hex(bytes));
   assert.equal(sha256Hex('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'); // FIPS 180-2 test vector
   assert.equal(readFileSync(checksumPath(p), 'utf8'), `${hex}  w.safetensors\n`);
-  assert.deepEqual(await readFileVerified(p), { bytes, verified: true });
+  assert.deepEqual(await readFileVerified(p), { bytes, verified: true, sidecar: 'verified' });
   const flipped = bytes.slice(); flipped[flipped.length - 1]! ^= 1;
   writeFileSync(p, flipped);
   await assert.rejects(readFileVerified(p), (e: unknown) => e instanceof ChecksumError && e.message.startsWith(`${p}: corrupt — SHA-256 is ${sha256Hex(flipped)}`));
+  // A malformed or missing sidecar proves nothing about the file: unverified, not corrupt.
   writeFileSync(checksumPath(p), 'garbage');
-  await assert.rejects(readFileVerified(p), /not a SHA-256 checksum file/);
+  assert.deepEqual(await readFileVerified(p), { bytes: flipped, verified: false, sidecar: 'malformed' });
   rmSync(checksumPath(p));
-  assert.equal((await readFileVerified(p)).verified, false);
+  assert.deepEqual(await readFileVerified(p), { bytes: flipped, verified: false, sidecar: 'missing' });
   await writeFileWithChecksum(p, 'new'); // rewriting replaces the sidecar too
   assert.equal((await readFileVerified(p)).verified, true);
   assert.ok(existsSync(checksumPath(p)));
