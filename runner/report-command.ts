@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../src/errors.ts';
+import { resultRows, resultsCsv } from '../src/report/tables.ts';
 import { checksumPath, parseSidecar, sha256Hex } from './atomic-write.ts';
 import { collectResults, type ResultSource } from '../src/report/collect.ts';
 import { buildFigures, type FigureSpec } from '../src/report/figures.ts';
@@ -71,7 +72,7 @@ export function reportFolder(path: string): { folder: string; experiment: boolea
 /** Makes the output folder; a file in the way or a folder that cannot be made is one line naming --out. */
 function makeOut(out: string, given: boolean): void {
   const what = given ? `--out ${out}` : `the report folder ${out}`;
-  if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`${what} is a file; give a folder for report.html, the PNGs and summary.txt`);
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new UserError(`${what} is a file; give a folder for report.html, the PNGs, summary.txt and results.csv/json`);
   try { mkdirSync(out, { recursive: true }); } catch (e) {
     throw new UserError(`${what}: cannot make the folder (${(e as NodeJS.ErrnoException).code}); give a folder you can write with --out`);
   }
@@ -92,6 +93,10 @@ export async function runReport(o: ReportOptions): Promise<ReportResult> {
   const htmlPath = join(out, 'report.html');
   writeFileSync(htmlPath, html);
   writeFileSync(join(out, 'summary.txt'), summary + '\n');
+  // The same numbers for other tools: one row per run (trunk levels, branches, train runs).
+  const rows = resultRows(collected);
+  writeFileSync(join(out, 'results.csv'), resultsCsv(rows));
+  writeFileSync(join(out, 'results.json'), JSON.stringify({ folder, rows, missing: collected.missing }, null, 2) + '\n');
   console.log(summary);
   const pngs = await screenshot(html, figures, out);
   console.log(`\nreport: ${htmlPath} and ${pngs.length} PNG${pngs.length === 1 ? '' : 's'} in ${out}`);

@@ -1,9 +1,10 @@
 // The paper's figures as data: collected runs → chart specifications (title, axes, series of
 // points with an optional min/max spread over replicates). The page draws exactly these, and the
 // PNGs are screenshots of that page, so there is one charting code path.
-import type { BranchRecord, Collected, LotteryRecord, RunRecord } from './collect.ts';
+import type { BranchRecord, Collected, LotteryRecord, RunRecord, TrainRecord } from './collect.ts';
+import { differenceLabels } from './labels.ts';
 
-export type FigureGroup = 'accuracy' | 'telemetry' | 'perturbations' | 'pretraining' | 'instability';
+export type FigureGroup = 'accuracy' | 'training' | 'telemetry' | 'perturbations' | 'pretraining' | 'instability';
 
 export interface SeriesSpec {
   name: string;
@@ -37,17 +38,53 @@ const REMAINING: AxisSpec = { label: '% weights remaining', log: true, reverse: 
 const ACCURACY: AxisSpec = { label: 'test accuracy (%)', log: false };
 
 export function buildFigures(c: Collected): FigureSpec[] {
-  const figures = [accuracyFigure(c), ...telemetryFigures(c), ...perturbationFigures(c), pretrainingFigure(c), pretrainingLengthFigure(c), ...instabilityFigures(c)];
+  const figures = [accuracyFigure(c), ...trainCurveFigures(c), ...telemetryFigures(c), ...perturbationFigures(c), pretrainingFigure(c), pretrainingLengthFigure(c), ...instabilityFigures(c)];
   return figures.filter((f): f is FigureSpec => f !== null && f.series.some((s) => s.x.length > 0))
     .map((f) => ({ ...f, series: f.series.filter((s) => s.x.length > 0) }));
 }
 
-/** "rewind to 5it", with the folder name added when two lotteries would otherwise share a label. */
+/** A lottery's hyperparameters: those of its first trunk run. */
+const lotteryHparams = (l: LotteryRecord) => l.replicates.flatMap((r) => r.levels.map((lv) => lv.main?.hparams ?? null)).find((h) => h) ?? null;
+
+/**
+ * "rewind to 5it"; when two lotteries would share a label, the hyperparameters that differ between
+ * them are added ("rewind to 5it (lr 0.05)"), or the folder name when none do (e.g. pre-training).
+ */
 export function trunkLabels(lotteries: readonly LotteryRecord[]): Map<string, string> {
   const base = (l: LotteryRecord) => (l.rewindIteration === null ? l.name : `rewind to ${l.rewindIteration}it`);
-  const counts = new Map<string, number>();
-  for (const l of lotteries) counts.set(base(l), (counts.get(base(l)) ?? 0) + 1);
-  return new Map(lotteries.map((l) => [l.name, counts.get(base(l))! > 1 && l.rewindIteration !== null ? `${base(l)} (${l.name})` : base(l)]));
+  const groups = new Map<string, LotteryRecord[]>();
+  for (const l of lotteries) groups.set(base(l), [...(groups.get(base(l)) ?? []), l]);
+  const out = new Map<string, string>();
+  for (const [label, ls] of groups) {
+    const diff = ls.length > 1 ? differenceLabels(ls.map((l) => ({ key: l.name, hparams: lotteryHparams(l) }))) : null;
+    for (const l of ls) {
+      const extra = ls.length > 1 && l.rewindIteration !== null ? diff?.get(l.name) ?? l.name : null;
+      out.set(l.name, extra ? `${label} (${extra})` : label);
+    }
+  }
+  return out;
+}
+
+/** Train runs by what differs between them ("lr 0.05 r1"), the folder name when nothing does. */
+export function trainLabels(trains: readonly TrainRecord[]): Map<TrainRecord, string> {
+  const diff = differenceLabels(trains.map((t) => ({ key: t.name, hparams: t.run.hparams })));
+  return new Map(trains.map((t) => [t, `${diff.get(t.name) ?? t.name} r${t.replicate}`]));
+}
+
+/** Train runs' test accuracy and per-epoch training loss over iterations (one curve per run). */
+function trainCurveFigures(c: Collected): FigureSpec[] {
+  if (!c.trains.length) return [];
+  const labels = trainLabels(c.trains);
+  const curve = (metric: string, scale: number) => c.trains.map((t) => {
+    const rows = t.run.metrics.filter((m) => m.name === metric && Number.isFinite(m.value)).sort((a, b) => a.iteration - b.iteration);
+    return { name: labels.get(t)!, x: rows.map((m) => m.iteration), y: rows.map((m) => scale * m.value) };
+  });
+  const length = Math.max(...c.trains.flatMap((t) => t.run.metrics.map((m) => m.iteration)), 1);
+  const x: AxisSpec = { label: 'iteration', log: false, span: [0, length] };
+  return [
+    { id: 'train_test_accuracy', group: 'training', title: 'Train runs: test accuracy during training', x, y: ACCURACY, series: curve('test_accuracy', 100) },
+    { id: 'train_loss', group: 'training', title: 'Train runs: training loss (mean over each epoch)', x, y: { label: 'loss', log: false }, series: curve('train_epoch_loss', 1) },
+  ];
 }
 
 /** Branch name plus its options, e.g. "gaussian_noise alpha=1 scale=init_std": replicates share it, seeds differ. */
@@ -109,7 +146,8 @@ function accuracyFigure(c: Collected): FigureSpec {
 
 /** Every run with telemetry: trains, lottery levels (trunks), pre-training. */
 function telemetryRuns(c: Collected): { name: string; run: RunRecord }[] {
-  const runs: { name: string; run: RunRecord }[] = c.trains.map((t) => ({ name: `${t.name} r${t.replicate}`, run: t.run }));
+  const trains = trainLabels(c.trains);
+  const runs: { name: string; run: RunRecord }[] = c.trains.map((t) => ({ name: trains.get(t)!, run: t.run }));
   for (const l of c.lotteries) {
     for (const r of l.replicates) {
       if (r.pretrain) runs.push({ name: `${l.name} r${r.replicate} pretrain`, run: r.pretrain });
@@ -118,6 +156,12 @@ function telemetryRuns(c: Collected): { name: string; run: RunRecord }[] {
   }
   return runs;
 }
+
+/** What each telemetry metric measures, for its axis. */
+const TELEMETRY_AXES: Record<string, string> = {
+  grad_norm: 'gradient L2 norm', mean_magnitude: 'mean |w| of surviving weights', sign_changed: 'fraction of signs changed since the start',
+  l2_to_start: 'L2 distance to the start', cosine_to_start: 'cosine similarity to the start',
+};
 
 function telemetryFigures(c: Collected): FigureSpec[] {
   const runs = telemetryRuns(c);
@@ -129,8 +173,11 @@ function telemetryFigures(c: Collected): FigureSpec[] {
         .sort((a, b) => a.iteration - b.iteration);
       return { name, x: rows.map((m) => m.iteration), y: rows.map((m) => m.value) };
     });
-    return { id: `telemetry_${metric}`, group: 'telemetry' as const, title: `${metric} (whole network) over the first ${TELEMETRY_HORIZON} iterations`,
-      x: { label: 'iteration', log: true }, y: { label: metric, log: false }, series };
+    // The title says the span the runs cover: the first 4000 iterations, or all of shorter runs.
+    const last = Math.max(0, ...series.flatMap((s) => s.x));
+    const span = last >= TELEMETRY_HORIZON ? `over the first ${TELEMETRY_HORIZON} iterations` : `over iterations 1–${last}`;
+    return { id: `telemetry_${metric}`, group: 'telemetry' as const, title: `${metric} (whole network) ${span}`,
+      x: { label: 'iteration', log: true }, y: { label: TELEMETRY_AXES[metric] ?? metric, log: false }, series };
   });
 }
 
