@@ -126,6 +126,8 @@ export async function runLottery(env: LotteryEnv, job: LotteryJob): Promise<Leve
   const plan = planLottery(job, env.data, env.pretrainData);
   const results: LevelResult[] = [];
   const layout = plan.params.layout();
+  // The rewind point and the schedule it was resolved against, in a file of the lottery's own.
+  await ensureFile(env, plan, `${plan.root}/lottery.json`, new TextEncoder().encode(lotteryRecord(job, plan)), 'this lottery\'s rewind point');
 
   // Level 0's starting weights: the seeded initialisation, or the pre-trained network.
   let init: HostState | undefined;
@@ -166,6 +168,19 @@ async function levelMask(env: LotteryEnv, plan: LotteryPlan, level: number, prev
   await ensureFile(env, plan, `${dir}/sparsity_report.json`, new TextEncoder().encode(JSON.stringify(sparsityReport(plan.spec, layout, mask), null, 2) + '\n'), what);
   await ensureFile(env, plan, `${dir}/mask.safetensors`, encodeMask(plan.spec, layout, mask, 'U8', { level: String(level) }), what);
   return mask;
+}
+
+/** lottery.json: the rewind point k (as given and in iterations) and what it was resolved against. */
+export function lotteryRecord(job: LotteryJob, plan: LotteryPlan): string {
+  return JSON.stringify({
+    rewinding_steps: job.lottery.pretrain ? null : job.lottery.rewindingSteps,
+    rewind_iteration: plan.rewindIteration,
+    rewind_to: job.lottery.pretrain ? 'the pre-trained weights' : 'w_k of level 0',
+    level0_start_iteration: plan.level0Start,
+    iterations_per_epoch: plan.perEpoch,
+    total_iterations: plan.total,
+    pruning: { strategy: job.hparams.pruning.pruning_strategy, fraction: job.hparams.pruning.pruning_fraction },
+  }, null, 2) + '\n';
 }
 
 /** Makes the file at `p` hold exactly `bytes` (derived data): kept when it does, else (re)written, saying why. */

@@ -37,7 +37,7 @@ export interface ReplicateRecord { replicate: number; levels: LevelRecord[]; pre
 
 export interface LotteryRecord {
   name: string;
-  /** Rewind point k in iterations (from level_1's earliest saved model); null when not derivable yet. */
+  /** Rewind point k in iterations (lottery.json's, else level_1's earliest saved model); null when not derivable yet. */
   rewindIteration: number | null;
   replicates: ReplicateRecord[];
 }
@@ -84,6 +84,9 @@ function collectLottery(src: ResultSource, dir: string, name: string, missing: s
   for (const r of numbered(src.list(dir), 'replicate_')) {
     const rdir = join(dir, r.name);
     const where = `${name}/${r.name}`;
+    // lottery.json records k (lotteries since it existed); older folders derive it from level_1's files.
+    const record = readJson(src, join(rdir, 'lottery.json'));
+    if (rewindIteration === null && record && Number.isInteger(record.rewind_iteration)) rewindIteration = record.rewind_iteration;
     const levels: LevelRecord[] = [];
     for (const l of numbered(src.list(rdir), 'level_')) {
       const ldir = join(rdir, l.name);

@@ -35,6 +35,9 @@ test('lottery: folder hash, densities 0.8^L, masks prune the smallest surviving 
   // Pinned: changing the hash scheme would orphan every existing run folder.
   assert.deepEqual(readdirSync(root), ['lottery_cf1d00f6e4']);
   const t = trunk();
+  // The rewind point is recorded in the lottery's own file.
+  const record = JSON.parse(readFileSync(join(t, 'lottery.json'), 'utf8'));
+  assert.deepEqual([record.rewinding_steps, record.rewind_iteration, record.iterations_per_epoch], ['5it', 5, 10]);
   // 20 iterations per run (1,200 examples / 128 → 10 per epoch); k = 5 → model_ep0_it5.
   const wk = tensors(join(t, 'level_0/main/model_ep0_it5.safetensors'));
   for (let level = 1; level <= 3; level++) {

@@ -57,3 +57,11 @@ test('two lotteries with the same rewind point are told apart by the hyperparame
   assert.deepEqual(rows.map((r) => [r.kind, r.level, r.remaining, r.rewind_iteration, r.label]),
     [['lottery', 0, 1, 5, 'rewind to 5it (lr 0.05)'], ['lottery', 1, 0.8, 5, 'rewind to 5it (lr 0.05)']]);
 });
+
+test('the rewind point comes from lottery.json when the lottery has one', () => {
+  const files: Record<string, string> = {
+    'lottery_ccc/replicate_1/lottery.json': JSON.stringify({ rewinding_steps: '1ep', rewind_iteration: 47 }),
+    'lottery_ccc/replicate_1/level_0/main/done.json': JSON.stringify({ iteration: 100, testAccuracy: 0.8 }),
+  };
+  assert.deepEqual(collectResults(filesSource(files)).lotteries.map((l) => l.rewindIteration), [47]);
+});
