@@ -3,20 +3,16 @@
 // overall progress. Finished stages are skipped, so re-running a sweep continues it.
 import { existsSync, readFileSync } from 'node:fs';
 import { HparamsError } from '../src/errors.ts';
-import { expandSweep, validateSweep, type SweepJob, type SweepSpec } from '../src/lottery/sweep.ts';
+import { expandSweep, validateSweep, type SweepSpec } from '../src/lottery/sweep.ts';
 import { sweepPreset } from '../src/lottery/sweep-presets.ts';
-import { runLottery, planLottery, type LevelResult } from '../src/lottery/lottery.ts';
-import { runBranch, trunkFor } from '../src/lottery/branch.ts';
-import { runInstability } from '../src/lottery/instability.ts';
-import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
-import type { DatasetSplits } from '../src/data/dataset.ts';
-import { loadDataset } from './datasets.ts';
+import { planLottery } from '../src/lottery/lottery.ts';
+import { datasetCache, jobData, runSweepJob } from './sweep-job.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 import { formatLevels } from './lottery-command.ts';
 
-export interface SweepCommand { spec: string; setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; adapter?: string }
+export interface SweepCommand { spec: string; setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; adapter?: string; queue?: string; follow?: boolean }
 
 export function loadSweepSpec(spec: string, setup: string): SweepSpec {
   if (existsSync(spec)) {
@@ -30,20 +26,9 @@ export function loadSweepSpec(spec: string, setup: string): SweepSpec {
 export async function runSweep(o: SweepCommand): Promise<void> {
   const spec = loadSweepSpec(o.spec, o.setup);
   const jobs = expandSweep(spec);
-  const datasets = new Map<string, DatasetSplits>();
-  const data = async (name: string) => {
-    if (!datasets.has(name)) datasets.set(name, await loadDataset(name, { dataDir: o.dataDir }));
-    return datasets.get(name)!;
-  };
-  for (const j of jobs) {
-    await data(j.hparams.dataset.dataset_name);
-    if (j.lottery.pretrain) await data(j.lottery.pretrain.hparams.dataset.dataset_name);
-  }
-  const envData = async (j: SweepJob) => ({
-    data: await data(j.hparams.dataset.dataset_name),
-    pretrainData: j.lottery.pretrain ? await data(j.lottery.pretrain.hparams.dataset.dataset_name) : undefined,
-  });
-  for (const j of jobs) { const d = await envData(j); planLottery({ ...j, maxLevel: j.kind === 'lottery' ? j.maxLevel : 0 }, d.data, d.pretrainData); }
+  if (o.queue && !o.dryRun) { const { enqueueCommand } = await import('./queue-command.ts'); return enqueueCommand({ ...o, queue: o.queue }, spec); }
+  const env0 = { data: datasetCache(o.dataDir) };
+  for (const j of jobs) { const d = await jobData(env0, j); planLottery({ ...j, maxLevel: j.kind === 'lottery' ? j.maxLevel : 0 }, d.data, d.pretrainData); }
   console.error(`sweep ${spec.name}: ${jobs.length} jobs (${jobs.filter((j) => j.kind === 'lottery').length} lotteries, ` +
     `${jobs.filter((j) => j.kind === 'branch').length} branches, ${jobs.filter((j) => j.kind === 'instability').length} instability analyses)`);
   if (o.dryRun) { for (const [i, j] of jobs.entries()) console.log(`${i + 1}. ${j.kind}: ${j.label}`); return; }
@@ -54,19 +39,9 @@ export async function runSweep(o: SweepCommand): Promise<void> {
   try {
     for (const [i, j] of jobs.entries()) {
       console.error(`[sweep ${spec.name}] job ${i + 1}/${jobs.length}: ${j.kind} ${j.label} (${((Date.now() - t0) / 1000).toFixed(0)} s so far)`);
-      const env = { gpu, storage, sink, ...(await envData(j)) };
-      let rows: LevelResult[] = [];
-      if (j.kind === 'lottery') {
-        rows = await runLottery(env, { ...j, telemetry: j.withTelemetry ? DEFAULT_TELEMETRY : undefined });
-      } else if (j.kind === 'branch') {
-        const plan = planLottery({ ...j, maxLevel: Math.max(...j.levels) }, env.data, env.pretrainData);
-        for (const l of j.levels) await trunkFor(env, plan, l);
-        rows = await runBranch(env, { ...j, maxLevel: Math.max(...j.levels) });
-      } else {
-        const r = await runInstability(env, { ...j, maxLevel: j.level, seeds: [j.replicate, j.replicate + 1_000_003] });
-        console.error(`  barrier ${(100 * r.barrier).toFixed(2)}% at level ${r.level}`);
-      }
-      if (rows.length && !o.quiet) console.error(formatLevels(`  ${j.label}`, rows));
+      const r = await runSweepJob({ gpu, storage, sink, data: env0.data }, j, { owner: `sweep ${spec.name}`, log: (s) => console.error(`  ${s}`) });
+      if ('barrier' in r) console.error(`  barrier ${(100 * r.barrier).toFixed(2)}% at level ${r.level}`);
+      else if (r.rows.length && !o.quiet) console.error(formatLevels(`  ${j.label}`, r.rows));
     }
   } finally {
     gpu.destroy();
