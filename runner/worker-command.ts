@@ -37,12 +37,15 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
   const queue = new Queue(QUEUE_NAME, { connection });
   let current: RunControl | null = null;
   let stopping = false;
+  let lastEnd = 0;
   const terminal = terminalSink({ quiet: o.quiet });
 
   const processor = async (job: Job<QueueJobData>, token?: string) => {
     const d = job.data;
     const t0 = Date.now();
-    log(`took ${job.id}: ${d.kind} ${d.label} (attempt ${job.attemptsMade + 1})`);
+    // The queue's own overhead as this worker sees it: from the end of its last job to this start.
+    const gap = lastEnd ? `, ${t0 - lastEnd} ms after the previous job` : '';
+    log(`took ${job.id}: ${d.kind} ${d.label} (attempt ${job.attemptsMade + 1}${gap})`);
     const control = current = new RunControl();
     let lastProgress = 0;
     const sink: EventSink = (e) => {
@@ -75,6 +78,7 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
       throw e;
     } finally {
       current = null;
+      lastEnd = Date.now();
     }
   };
 

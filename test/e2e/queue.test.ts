@@ -81,6 +81,8 @@ class Worker {
   }
 }
 
+// CI installs it (runner/setup.sh); without it these tests fail, they are not skipped.
+if (spawnSync('redis-server', ['--version']).error) throw new Error('redis-server is not installed: run bash runner/setup.sh (Debian package redis-server)');
 const redis = new Redis(await freePort(), mkdtempSync(join(dir, 'redis-')));
 await redis.start();
 const workers: Worker[] = [];
