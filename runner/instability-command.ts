@@ -12,6 +12,8 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { lockForCommand } from './run-lock.ts';
+import { RunControl } from '../src/train/control.ts';
 
 export interface InstabilityCommand {
   root: string; replicate: number; dataDir?: string; levels: string; points: number; sameOrder?: boolean; quiet?: boolean;
@@ -41,13 +43,19 @@ export async function runInstabilityCommand(o: InstabilityCommand): Promise<Inst
   const seeds: [number, number] = [base, o.sameOrder ? base : tensorSeed(base, 'instability copy 2')];
   const plan = planLottery({ hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels) }, data);
   for (const l of levels) await trunkFor({ storage, sink }, plan, l); // trunk present? (no GPU yet)
+  const control = new RunControl();
   const gpu = await openGpu(o.adapter);
   const out: InstabilityResult[] = [];
   try {
     for (const level of levels) {
-      out.push(await runInstability({ gpu, storage, sink, data }, {
-        hparams, lottery, replicate: o.replicate, maxLevel: level, level, points: o.points, seeds,
-      }));
+      const lock = await lockForCommand(storage.root, `${plan.root}/level_${level}/.lock-instability_${seeds.join('_')}`, control); // the path a sweep job uses too
+      try {
+        out.push(await runInstability({ gpu, storage, sink, data }, {
+          hparams, lottery, replicate: o.replicate, maxLevel: level, level, points: o.points, seeds, control,
+        }));
+      } finally {
+        await lock.release();
+      }
     }
   } finally {
     gpu.destroy();

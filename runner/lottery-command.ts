@@ -12,6 +12,8 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { lockForCommand } from './run-lock.ts';
+import { RunControl } from '../src/train/control.ts';
 
 export interface LotteryCommand {
   root: string; replicate: number; dataDir?: string; levels: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean;
@@ -37,10 +39,12 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir });
   const pre = lottery.pretrain?.hparams.dataset.dataset_name;
   const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir }) : undefined;
-  const job = { hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined };
+  const control = new RunControl();
+  const job = { hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined, control };
   const plan = planLottery(job, data, pretrainData); // validates k, pre-training length, levels — still no GPU
   const storage = new FsStorage(o.root);
-  const gpu = await openGpu(o.adapter);
+  const lock = await lockForCommand(storage.root, `${plan.root}/.lock-lottery`, control); // the path a sweep job uses too
+  const gpu = await openGpu(o.adapter).catch(async (e) => { await lock.release(); throw e; });
   try {
     const results = await runLottery({ gpu, storage, sink: terminalSink({ quiet: o.quiet }), data, pretrainData }, job);
     const shown = results.filter((r) => levels.includes(r.level));
@@ -48,5 +52,6 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
     return results;
   } finally {
     gpu.destroy();
+    await lock.release();
   }
 }

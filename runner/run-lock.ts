@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { UserError } from '../src/errors.ts';
 
 export interface LockInfo { owner: string; host: string; pid: number; since: string; heartbeat: number }
 
@@ -166,5 +167,22 @@ async function takeOver(path: string, dead: LockInfo, ours: LockInfo, staleMs: n
     return true;
   } finally {
     await rm(gate, { force: true });
+  }
+}
+
+/**
+ * The lock of a command run by hand (train, lottery, branch, instability): a live process writing
+ * the same folder is one line naming it (exit 2), not a second writer; a dead one is taken over.
+ * If the lock is taken over while we run (we looked dead), `control` stops the run.
+ */
+export async function lockForCommand(root: string, rel: string, control: { stop(): void }): Promise<RunLock> {
+  try {
+    return await RunLock.acquire(`${root}/${rel}`, {
+      label: `earlyphase ${process.argv[2] ?? ''}`.trim(),
+      onLost: (by) => { process.stderr.write(`earlyphase: ${by?.owner ?? 'another process'} took over ${dirname(rel)}; stopping\n`); control.stop(); },
+    });
+  } catch (e) {
+    if (e instanceof RunLockBusyError) throw new UserError(`${e.message}; wait for it to finish or stop it (a killed owner is taken over at once on this host, after ${DEFAULT_STALE_MS / 1000} s from another)`);
+    throw e;
   }
 }

@@ -11,6 +11,8 @@ import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
+import { lockForCommand } from './run-lock.ts';
+import { RunControl } from '../src/train/control.ts';
 
 export interface TrainCommand {
   root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean;
@@ -32,13 +34,16 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   if (late.length) throw new HparamsError(`--save-steps ${o.saveSteps}: iteration ${late[0]} is past the end of training (${total})`);
   const dir = `train_${hparamsHash(hparams)}/replicate_${o.replicate}/main`;
   const storage = new FsStorage(o.root);
-  const gpu = await openGpu(o.adapter);
+  const control = new RunControl();
+  const lock = await lockForCommand(storage.root, `train_${hparamsHash(hparams)}/replicate_${o.replicate}/.lock-train`, control);
+  const gpu = await openGpu(o.adapter).catch(async (e) => { await lock.release(); throw e; });
   try {
     const r = await train(gpu, storage, terminalSink({ quiet: o.quiet }), {
-      run: dir, dir, hparams, replicate: o.replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, saveIterations, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined,
+      run: dir, dir, hparams, replicate: o.replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, saveIterations, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined, control,
     });
     console.log(JSON.stringify({ run: `${storage.root}/${dir}`, testAccuracy: r.testAccuracy, weightsSha256: r.weightsHash, iterations: r.iterations, skipped: r.skipped }));
   } finally {
     gpu.destroy();
+    await lock.release();
   }
 }
