@@ -227,7 +227,7 @@ program.command('sweep <spec>')
 
 program.command('worker')
   .description('take sweep jobs from a Redis job queue and run them (one worker per GPU; any number of machines sharing --root)')
-  .requiredOption('--queue <url>', 'the queue: redis://HOST:PORT[/DB]')
+  .requiredOption('--queue <url>', 'the queue: redis://HOST:PORT[/DB] (env EARLYPHASE_QUEUE)', process.env.EARLYPHASE_QUEUE)
   .option('--root <dir>', 'folder holding run folders (the same shared folder on every machine)', 'runs')
   .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
   .option('--name <name>', 'this worker\'s name in queue status (default host:pid)')

@@ -7,15 +7,15 @@
 import { hostname } from 'node:os';
 import type { Job } from 'bullmq';
 import { UserError } from '../src/errors.ts';
-import { RunControl, RunStoppedError } from '../src/train/control.ts';
+import { RunControl } from '../src/train/control.ts';
 import type { EventSink } from '../src/train/events.ts';
 import { openGpu } from './dawn.ts';
-import { DatasetNotFoundError } from './datasets.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 import { runSweepJob, datasetCache } from './sweep-job.ts';
 import { QUEUE_NAME, checkReachable, connectionOptions, loadBullmq, parseQueueUrl } from './queue/connection.ts';
 import { addDependents, queueEntries, type QueueJobData } from './queue/jobs.ts';
+import { failureAction } from './queue/failures.ts';
 
 export interface WorkerCommand {
   queue: string; root: string; adapter?: string; dataDir?: string; name?: string;
@@ -64,18 +64,18 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
       log(`finished ${job.id} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       return 'rows' in r ? { rows: r.rows.map(({ level, weightsHash, testAccuracy, dir }) => ({ level, weightsHash, testAccuracy, dir })) } : r;
     } catch (e) {
-      if (e instanceof RunStoppedError && stopping && token) {
+      const action = failureAction(e, stopping);
+      const msg = (e as Error).message;
+      if (action === 'hand-back' && token) {
         log(`handing ${job.id} back to the queue (its folder keeps the last checkpoint)`);
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      const msg = (e as Error).message;
-      log(`${job.id} failed: ${msg}`);
-      // Data missing here may be present on another worker: an ordinary, retried failure.
-      if (e instanceof DatasetNotFoundError) throw new Error(`on worker ${name}: ${msg}`);
-      // Bad flags, a diverged run, a stopped run: the same again would fail the same way.
-      if (e instanceof UserError) throw new UnrecoverableError(msg);
-      throw e;
+      log(`${job.id} failed: ${msg}${action === 'fail' ? ' (not retried)' : ''}`);
+      if (action === 'fail') throw new UnrecoverableError(msg);
+      if (action === 'retry-and-exit') setImmediate(() => { process.exitCode = 3; void shutdown('the GPU is unusable'); });
+      // Named after this worker: the data or device may be fine on another one.
+      throw new Error(`on worker ${name}: ${msg}`);
     } finally {
       current = null;
       lastEnd = Date.now();
@@ -96,6 +96,8 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
   worker.on('ready', () => seen.clear());
 
   let idleTimer: NodeJS.Timeout | null = null;
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => { finished = resolve; });
   const shutdown = async (why: string) => {
     if (stopping) return;
     stopping = true;
@@ -106,19 +108,18 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
     await queue.close();
     gpu.destroy();
     log('stopped');
+    finished();
   };
-  const done = new Promise<void>((resolve) => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { void shutdown(sig).then(resolve); });
-    if (o.exitWhenIdle) {
-      // Nothing waiting, delayed or running anywhere (a running trunk may still add dependents).
-      idleTimer = setInterval(() => {
-        if (current || stopping) return;
-        void queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'paused').then((c) => {
-          if (!current && Object.values(c).every((n) => n === 0)) void shutdown('the queue is empty').then(resolve);
-        }, () => {});
-      }, 2000);
-    }
-  });
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { void shutdown(sig); });
+  if (o.exitWhenIdle) {
+    // Nothing waiting, delayed or running anywhere (a running trunk may still add dependents).
+    idleTimer = setInterval(() => {
+      if (current || stopping) return;
+      void queue.getJobCounts('active', 'waiting', 'delayed', 'prioritized', 'waiting-children', 'paused').then((c) => {
+        if (!current && Object.values(c).every((n) => n === 0)) void shutdown('the queue is empty');
+      }, () => {});
+    }, 2000);
+  }
   log(`${gpu.adapter.shortName}; runs root ${storage.root}; queue ${target.url}`);
   await done;
 }
