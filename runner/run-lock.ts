@@ -95,7 +95,9 @@ export class RunLock {
 
   private start(): void {
     const every = this.opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-    this.timer = setInterval(() => { void this.beat(); }, every);
+    // A heartbeat that cannot be written (NFS hiccup) is tried again at the next one; if it stays
+    // unwritten the lock goes stale and a successor takes over, which the next beat reports.
+    this.timer = setInterval(() => { this.beat().catch(() => {}); }, every);
     this.timer.unref();
   }
 
@@ -126,7 +128,7 @@ export class RunLock {
     const now = await readInfo(this.path);
     if (now?.owner !== this.info.owner) return this.lose(now);
     await rm(this.path, { force: true });
-    await this.log('release');
+    await this.log('release').catch(() => {}); // the folder may have been deleted meanwhile
   }
 
   private async log(what: string): Promise<void> {
