@@ -162,6 +162,10 @@ test('3 workers, one SIGKILLed mid-job and Redis restarted mid-sweep: the same w
   // Restart Redis once another job has finished (the sweep is still going).
   await Promise.any(others.map((w) => w.waitFor(/finished /)));
   await redis.restart(2000);
+  // The results are ordinary run folders: a report works on them while the sweep runs.
+  const mid = run(['report', shared, '--out', join(dir, 'report-mid')]);
+  assert.equal(mid.status, 0, mid.err);
+  assert.ok(readFileSync(join(dir, 'report-mid', 'summary.txt'), 'utf8').length > 0);
   const codes = await Promise.all(others.map((w) => w.exited));
   assert.deepEqual(codes, [0, 0], others.map((w) => w.log).join('\n'));
 
