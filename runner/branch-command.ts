@@ -10,6 +10,8 @@ import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 import { checkRunsFit } from './capacity.ts';
+import { lockForCommand } from './run-lock.ts';
+import { RunControl } from '../src/train/control.ts';
 import { formatLevels } from './lottery-command.ts';
 
 export interface BranchCommand {
@@ -33,20 +35,22 @@ export async function runBranchCommand(o: BranchCommand): Promise<void> {
   const sink = terminalSink({ quiet: o.quiet });
   const job = {
     hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), levels, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd,
-    branch: o.name, options, retrain: retrainHparams, seed: o.seed ?? tensorSeed(o.replicate, `branch:${o.name}`),
+    branch: o.name, options, retrain: retrainHparams, seed: o.seed ?? tensorSeed(o.replicate, `branch:${o.name}`), control: new RunControl(),
   };
   // Resolve options and read the whole trunk before opening the GPU: bad input fails fast.
   const { planLottery } = await import('../src/lottery/lottery.ts');
   const { resolveBranch, trunkFor } = await import('../src/lottery/branch.ts');
   const plan = planLottery(job, data, pretrainData);
-  resolveBranch(job);
+  const { hash } = resolveBranch(job);
   for (const l of levels) await trunkFor({ storage, sink }, plan, l);
   await checkRunsFit([{ spec: plan.spec, batch: (retrainHparams ?? hparams).dataset.batch_size }], o.adapter);
-  const gpu = await openGpu(o.adapter);
+  const lock = await lockForCommand(storage.root, `${plan.root}/.lock-branch_${o.name}_${hash}`, job.control); // the path a sweep job uses too
+  const gpu = await openGpu(o.adapter).catch(async (e) => { await lock.release(); throw e; });
   try {
     const results = await runBranch({ gpu, storage, sink, data, pretrainData }, job);
     console.log(formatLevels(`${storage.root}/${plan.root} branch ${o.name}`, results));
   } finally {
     gpu.destroy();
+    await lock.release();
   }
 }

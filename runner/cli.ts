@@ -259,9 +259,48 @@ program.command('sweep <spec>')
   .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA); the only place searched when given')
   .option('--dry-run', 'list the jobs and exit (everything is still validated)')
   .option('--quiet', 'print only summaries')
-  .action(async (spec: string, opts: { setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean }) => {
+  .option('--queue <url>', 'enqueue the jobs on a Redis job queue (redis://HOST:PORT[/DB]) for `earlyphase worker`s instead of running them here')
+  .option('--follow', 'with --queue: print progress until every job has finished')
+  .action(async (spec: string, opts: { setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; queue?: string; follow?: boolean }) => {
     const { runSweep } = await import('./sweep-command.ts');
     await runSweep({ ...opts, spec, adapter: program.opts().adapter });
+  });
+
+program.command('worker')
+  .description('take sweep jobs from a Redis job queue and run them (one worker per GPU; any number of machines sharing --root)')
+  .requiredOption('--queue <url>', 'the queue: redis://HOST:PORT[/DB] (env EARLYPHASE_QUEUE)', process.env.EARLYPHASE_QUEUE)
+  .option('--root <dir>', 'folder holding run folders (the same shared folder on every machine)', 'runs')
+  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA)')
+  .option('--name <name>', 'this worker\'s name in queue status (default host:pid)')
+  .option('--stalled-seconds <n>', 'a job whose worker has not renewed its lock for this long is retried elsewhere', positiveInt, 30)
+  .option('--exit-when-idle', 'exit once nothing is waiting or running in the queue (batch jobs, SLURM arrays)')
+  .option('--quiet', 'print only job lines')
+  .action(async (opts: { queue: string; root: string; dataDir?: string; name?: string; stalledSeconds: number; exitWhenIdle?: boolean; quiet?: boolean }) => {
+    const { runWorker } = await import('./worker-command.ts');
+    await runWorker({ ...opts, adapter: program.opts().adapter });
+  });
+
+const queueCmd = program.command('queue').description('the Redis job queue of distributed sweeps: status, retry, clean');
+const queueUrl = (c: Command) => c.requiredOption('--queue <url>', 'the queue: redis://HOST:PORT[/DB] (env EARLYPHASE_QUEUE)', process.env.EARLYPHASE_QUEUE);
+queueUrl(queueCmd.command('status [sweep]'))
+  .description('jobs done / running (worker, iteration, time) / waiting / failed (with their error), progress and ETA, per sweep')
+  .option('--json', 'machine-readable output')
+  .action(async (sweep: string | undefined, opts: { queue: string; json?: boolean }) => {
+    const { statusCommand } = await import('./queue-command.ts');
+    await statusCommand({ ...opts, sweep });
+  });
+queueUrl(queueCmd.command('retry [sweep]'))
+  .description('put failed jobs back in the queue with fresh attempts')
+  .action(async (sweep: string | undefined, opts: { queue: string }) => {
+    const { retryCommand } = await import('./queue-command.ts');
+    await retryCommand({ ...opts, sweep });
+  });
+queueUrl(queueCmd.command('clean [sweep]'))
+  .description('remove finished (completed and failed) jobs from the queue; --all also waiting ones. Run folders are untouched')
+  .option('--all', 'also remove jobs that have not run yet')
+  .action(async (sweep: string | undefined, opts: { queue: string; all?: boolean }) => {
+    const { cleanCommand } = await import('./queue-command.ts');
+    await cleanCommand({ ...opts, sweep });
   });
 
 // `branch --help` lists the branches and their options; their registry (which pulls in the trainer)

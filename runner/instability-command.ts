@@ -13,6 +13,8 @@ import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 import { checkRunsFit } from './capacity.ts';
+import { lockForCommand } from './run-lock.ts';
+import { RunControl } from '../src/train/control.ts';
 
 export interface InstabilityCommand {
   root: string; replicate: number; dataDir?: string; levels: string; points: number; sameOrder?: boolean; quiet?: boolean;
@@ -43,13 +45,19 @@ export async function runInstabilityCommand(o: InstabilityCommand): Promise<Inst
   const plan = planLottery({ hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels) }, data);
   for (const l of levels) await trunkFor({ storage, sink }, plan, l); // trunk present? (no GPU yet)
   await checkRunsFit([{ spec: plan.spec, batch: hparams.dataset.batch_size }], o.adapter);
+  const control = new RunControl();
   const gpu = await openGpu(o.adapter);
   const out: InstabilityResult[] = [];
   try {
     for (const level of levels) {
-      out.push(await runInstability({ gpu, storage, sink, data }, {
-        hparams, lottery, replicate: o.replicate, maxLevel: level, level, points: o.points, seeds,
-      }));
+      const lock = await lockForCommand(storage.root, `${plan.root}/level_${level}/.lock-instability_${seeds.join('_')}`, control); // the path a sweep job uses too
+      try {
+        out.push(await runInstability({ gpu, storage, sink, data }, {
+          hparams, lottery, replicate: o.replicate, maxLevel: level, level, points: o.points, seeds, control,
+        }));
+      } finally {
+        await lock.release();
+      }
     }
   } finally {
     gpu.destroy();

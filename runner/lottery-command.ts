@@ -14,6 +14,8 @@ import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 import { checkRunsFit } from './capacity.ts';
 import { evaluatedOnlyAtEnd, refuseIfFinishedWithout } from './finished-runs.ts';
+import { lockForCommand } from './run-lock.ts';
+import { RunControl } from '../src/train/control.ts';
 
 export interface LotteryCommand {
   root: string; replicate: number; dataDir?: string; levels: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean;
@@ -39,14 +41,16 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir, log: console.error });
   const pre = lottery.pretrain?.hparams.dataset.dataset_name;
   const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir, log: console.error }) : undefined;
-  const job = { hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined };
+  const control = new RunControl();
+  const job = { hparams, lottery, replicate: o.replicate, maxLevel: Math.max(...levels), evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined, control };
   const plan = planLottery(job, data, pretrainData); // validates k, pre-training length, levels — still no GPU
   const storage = new FsStorage(o.root);
   const levelDirs = Array.from({ length: job.maxLevel + 1 }, (_, l) => levelDir(plan, l));
   await refuseIfFinishedWithout(storage, levelDirs, { telemetry: o.telemetry });
   if (!o.evaluateOnlyAtEnd) for (const n of await evaluatedOnlyAtEnd(storage, levelDirs)) console.error(n);
   await checkRunsFit([hparams, lottery.pretrain?.hparams].flatMap((h) => (h ? [{ spec: plan.spec, batch: h.dataset.batch_size }] : [])), o.adapter);
-  const gpu = await openGpu(o.adapter);
+  const lock = await lockForCommand(storage.root, `${plan.root}/.lock-lottery`, control); // the path a sweep job uses too
+  const gpu = await openGpu(o.adapter).catch(async (e) => { await lock.release(); throw e; });
   try {
     const results = await runLottery({ gpu, storage, sink: terminalSink({ quiet: o.quiet, maxLevel: job.maxLevel }), data, pretrainData }, job);
     const shown = results.filter((r) => levels.includes(r.level));
@@ -54,5 +58,6 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
     return results;
   } finally {
     gpu.destroy();
+    await lock.release();
   }
 }

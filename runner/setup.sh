@@ -5,6 +5,7 @@
 #     rejected by Dawn: "shaderUniform*ArrayDynamicIndexing required")
 #   - Debian chromium (browser tests; its SwiftShader Vulkan ICD is our second CPU adapter)
 #   - dataset-fashion-mnist (the embedded default dataset)
+#   - redis-server (the job queue of distributed sweeps; its tests start their own server)
 # Where it cannot install (not root, not Debian) it prints exactly what is missing and exits 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,11 +23,12 @@ have_pkg libvulkan1 || missing+=(libvulkan1)
 mesa_ok || missing+=("mesa-vulkan-drivers>=23 (bookworm-backports)")
 have_pkg chromium || missing+=(chromium)
 have_pkg dataset-fashion-mnist || missing+=(dataset-fashion-mnist)
+have_pkg redis-server || missing+=(redis-server)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     say "missing system packages: ${missing[*]}"
-    say "run this script as root, or: apt-get install libvulkan1 chromium dataset-fashion-mnist && apt-get install -t bookworm-backports mesa-vulkan-drivers"
+    say "run this script as root, or: apt-get install libvulkan1 chromium dataset-fashion-mnist redis-server && apt-get install -t bookworm-backports mesa-vulkan-drivers"
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
@@ -42,7 +44,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   say "installing: ${missing[*]}"
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends libvulkan1 chromium dataset-fashion-mnist >/dev/null
+  apt-get install -y -qq --no-install-recommends libvulkan1 chromium dataset-fashion-mnist redis-server >/dev/null
   mesa_ok || apt-get install -y -qq --no-install-recommends -t bookworm-backports mesa-vulkan-drivers >/dev/null
   mesa_ok || { say "mesa-vulkan-drivers is $(mesa_version), Dawn needs >= 23 from bookworm-backports"; exit 1; }
 fi

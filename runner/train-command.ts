@@ -13,6 +13,8 @@ import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 import { checkRunsFit } from './capacity.ts';
 import { evaluatedOnlyAtEnd, refuseIfFinishedWithout } from './finished-runs.ts';
+import { lockForCommand } from './run-lock.ts';
+import { RunControl } from '../src/train/control.ts';
 
 export interface TrainCommand {
   root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean;
@@ -36,13 +38,16 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   await refuseIfFinishedWithout(storage, [dir], { saveIterations, perEpoch, telemetry: o.telemetry });
   if (!o.evaluateOnlyAtEnd) for (const n of await evaluatedOnlyAtEnd(storage, [dir])) console.error(n);
   await checkRunsFit([{ spec, batch: hparams.dataset.batch_size }], o.adapter);
-  const gpu = await openGpu(o.adapter);
+  const control = new RunControl();
+  const lock = await lockForCommand(storage.root, `train_${hparamsHash(hparams)}/replicate_${o.replicate}/.lock-train`, control);
+  const gpu = await openGpu(o.adapter).catch(async (e) => { await lock.release(); throw e; });
   try {
     const r = await train(gpu, storage, terminalSink({ quiet: o.quiet }), {
-      run: dir, dir, hparams, replicate: o.replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, saveIterations, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined,
+      run: dir, dir, hparams, replicate: o.replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, saveIterations, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined, control,
     });
     console.log(JSON.stringify({ run: `${storage.root}/${dir}`, testAccuracy: r.testAccuracy, weightsSha256: r.weightsHash, iterations: r.iterations, skipped: r.skipped }));
   } finally {
     gpu.destroy();
+    await lock.release();
   }
 }

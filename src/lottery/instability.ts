@@ -60,7 +60,7 @@ export async function runInstability(env: LotteryEnv, job: InstabilityJob): Prom
   for (const [i, seed] of job.seeds.entries()) {
     const r = await train(env.gpu, env.storage, env.sink, {
       run: `${plan.root}/level_${job.level}/instability copy ${i + 1}`, dir: `${dir}/copy_${i + 1}`, hparams: withSeed(seed),
-      replicate: job.replicate, data: env.data, init: maskedState(wk, mask), mask, startIteration: plan.rewindIteration, evaluateOnlyAtEnd: true,
+      replicate: job.replicate, data: env.data, init: maskedState(wk, mask), mask, startIteration: plan.rewindIteration, evaluateOnlyAtEnd: true, control: job.control,
     });
     finals.push(r.final);
   }

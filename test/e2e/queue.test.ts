@@ -1,0 +1,255 @@
+// Distributed sweeps (`earlyphase sweep --queue`, `earlyphase worker`, `earlyphase queue`) against
+// a real redis-server on a free loopback port, started here and killed at the end, on lavapipe:
+//  - bad input (malformed URL, Redis down) is one line naming the URL, exit 2;
+//  - 3 workers on a small LeNet sweep, one SIGKILLed in the middle of a job and Redis restarted
+//    mid-sweep: every worker takes a job, the killed job resumes elsewhere from its checkpoint,
+//    no run folder had two writers at once, and every run's final weights hash equals the same
+//    sweep run locally without --queue;
+//  - a job with bad flags fails at once without retries while the sweep goes on; data missing on
+//    one worker is a clear, retried failure that another worker completes; SIGTERM hands the
+//    running job back and its successor resumes from the checkpoint.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'earlyphase-queue-'));
+const env = { ...process.env };
+delete env.EARLYPHASE_DATA;
+const run = (args: string[]) => {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env, timeout: 300_000 });
+  return { status: r.status, out: r.stdout, err: r.stderr };
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A redis-server of our own; `restart` saves its data, stops it and starts it again on the same port. */
+class Redis {
+  proc: ChildProcess | null = null;
+  constructor(readonly port: number, readonly dataDir: string) {}
+  get url() { return `redis://127.0.0.1:${this.port}`; }
+  async start() {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dataDir], { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      if (await new Promise<boolean>((r) => { const s = createConnection(this.port, '127.0.0.1'); s.once('connect', () => { s.end(); r(true); }); s.once('error', () => r(false)); })) return;
+      await sleep(100);
+    }
+    throw new Error('redis-server did not start');
+  }
+  async restart(downMs: number) {
+    const exited = new Promise((r) => this.proc!.once('exit', r));
+    const s = createConnection(this.port, '127.0.0.1');
+    s.write('SHUTDOWN SAVE\r\n');
+    s.on('error', () => {});
+    await exited;
+    await sleep(downMs);
+    await this.start();
+  }
+  kill() { this.proc?.kill('SIGKILL'); }
+}
+
+/** A worker process whose stderr is kept; waitFor resolves with the first match of a pattern. */
+class Worker {
+  log = '';
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  constructor(readonly name: string, args: string[]) {
+    this.proc = spawn(process.execPath, [cli, 'worker', '--name', name, '--adapter', 'llvmpipe', '--quiet', ...args], { env, stdio: ['ignore', 'inherit', 'pipe'] });
+    this.proc.stderr!.on('data', (d) => { this.log += String(d); });
+    this.exited = new Promise((r) => this.proc.once('exit', (code) => r(code)));
+  }
+  async waitFor(re: RegExp, ms = 120_000): Promise<RegExpMatchArray> {
+    const t0 = Date.now();
+    for (;;) {
+      const m = this.log.match(re);
+      if (m) return m;
+      if (Date.now() - t0 > ms || this.proc.exitCode !== null || this.proc.signalCode !== null) throw new Error(`worker ${this.name}: no ${re} within ${ms / 1000} s or before it exited; log:\n${this.log}`);
+      await sleep(100);
+    }
+  }
+}
+
+// CI installs it (runner/setup.sh); without it these tests fail, they are not skipped.
+if (spawnSync('redis-server', ['--version']).error) throw new Error('redis-server is not installed: run bash runner/setup.sh (Debian package redis-server)');
+const redis = new Redis(await freePort(), mkdtempSync(join(dir, 'redis-')));
+await redis.start();
+const workers: Worker[] = [];
+test.after(() => {
+  for (const w of workers) w.proc.kill('SIGKILL');
+  redis.kill();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--subsample-fraction', '0.02', '--training-steps', '3ep'];
+const writeSpec = (name: string, s: object) => { const p = join(dir, `${name}.json`); writeFileSync(p, JSON.stringify({ name, evaluate_only_at_end: true, replicates: [1], ...s })); return p; };
+
+function doneHashes(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (f === 'done.json') out.set(relative(root, d), JSON.parse(readFileSync(p, 'utf8')).weightsHash);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function lockLogs(root: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => { for (const f of readdirSync(d)) { const p = join(d, f); if (statSync(p).isDirectory()) walk(p); else if (/^\.lock-.*\.log$/.test(f)) out.push(p); } };
+  walk(root);
+  return out;
+}
+
+async function status(sweep: string) {
+  const r = run(['queue', 'status', '--queue', redis.url, sweep, '--json']);
+  assert.equal(r.status, 0, r.err);
+  return JSON.parse(r.out).sweeps[0];
+}
+
+test('bad queue input: a malformed URL and a Redis that is down are one line naming the URL, exit 2', () => {
+  const spec = writeSpec('bad', { flags: ['--dataset-name', 'fashion_mnist', ...FLAGS], levels: '0', rewinding_steps: ['0it'] });
+  for (const args of [['sweep', spec, '--queue', 'redis//nohost'], ['worker', '--queue', 'http://127.0.0.1:6379'], ['queue', 'status', '--queue', 'redis://127.0.0.1:99999']]) {
+    const r = run(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.err}`);
+    assert.match(r.err, /^earlyphase: --queue "[^"]+": .*expected redis:\/\/HOST:PORT\[\/DB\]/);
+    assert.equal(r.err.trim().split('\n').length, 1, r.err);
+  }
+  const down = `redis://127.0.0.1:${redis.port + 1 === 65536 ? 1 : redis.port + 1}`;
+  for (const args of [['sweep', spec, '--queue', down], ['worker', '--queue', down, '--adapter', 'llvmpipe'], ['queue', 'status', '--queue', down]]) {
+    const r = run(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.err}`);
+    assert.equal(r.err.trim(), `earlyphase: cannot reach Redis at ${down} (ECONNREFUSED); start it (e.g. redis-server --port ${new URL(down).port}) or fix --queue`);
+  }
+});
+
+test('3 workers, one SIGKILLed mid-job and Redis restarted mid-sweep: the same weights as a local sweep', { timeout: 240_000 }, async () => {
+  const spec = writeSpec('dist', {
+    flags: ['--dataset-name', 'fashion_mnist', ...FLAGS], levels: '0-1', rewinding_steps: ['0it', '5it', '10it'],
+    branches: [{ name: 'randomly_reinitialize', levels: '1-1' }],
+  });
+  const local = join(dir, 'local'), shared = join(dir, 'shared');
+  const l = run(['sweep', spec, '--root', local, '--adapter', 'llvmpipe', '--quiet']);
+  assert.equal(l.status, 0, l.err);
+
+  const e = run(['sweep', spec, '--queue', redis.url, '--root', shared]);
+  assert.equal(e.status, 0, e.err);
+  assert.match(e.err, /6 jobs \(3 lotteries, 3 branches, 0 instability analyses\); added 3, already queued or done 0/);
+  const again = run(['sweep', spec, '--queue', redis.url, '--root', shared]);
+  assert.match(again.err, /added 0, already queued or done 3/, 'enqueuing twice added jobs twice');
+
+  const ws = ['w1', 'w2', 'w3'].map((n) => new Worker(n, ['--queue', redis.url, '--root', shared, '--stalled-seconds', '6', '--exit-when-idle']));
+  workers.push(...ws);
+  // Kill the first worker that checkpoints a level in the middle (iteration 20 of 30).
+  const victim = await Promise.any(ws.map((w) => w.waitFor(/\] (lottery_\w+\/replicate_1\/level_\d): checkpoint at iteration 20\n/).then((m) => ({ w, run: m[1]! }))));
+  victim.w.proc.kill('SIGKILL');
+  const jobId = [...victim.w.log.matchAll(/took (\S+):/g)].at(-1)![1]!;
+  const others = ws.filter((w) => w !== victim.w);
+  // Restart Redis once another job has finished (the sweep is still going).
+  await Promise.any(others.map((w) => w.waitFor(/finished /)));
+  await redis.restart(2000);
+  // The results are ordinary run folders: a report works on them while the sweep runs.
+  const mid = run(['report', shared, '--out', join(dir, 'report-mid')]);
+  assert.equal(mid.status, 0, mid.err);
+  assert.ok(readFileSync(join(dir, 'report-mid', 'summary.txt'), 'utf8').length > 0);
+  const codes = await Promise.all(others.map((w) => w.exited));
+  assert.deepEqual(codes, [0, 0], others.map((w) => w.log).join('\n'));
+
+  const s = await status('dist');
+  assert.deepEqual([s.done, s.failed, s.total], [6, 0, 6], JSON.stringify(s));
+  for (const w of ws) assert.match(w.log, /took dist\./, `worker ${w.name} took no job`);
+  // The killed job finished elsewhere, resumed from the checkpoint at iteration 20 (not from 0).
+  const successor = others.find((w) => w.log.includes(`took ${jobId}:`));
+  assert.ok(successor, `no other worker took ${jobId}`);
+  assert.match(successor.log, new RegExp(`${victim.run.replace(/\//g, '\\/')}: resuming at iteration 20`));
+  assert.ok(others.some((w) => /Redis at .*\(retrying\)/.test(w.log)), 'no worker saw Redis go away');
+
+  // Same runs, same final weights.
+  const a = doneHashes(local), b = doneHashes(shared);
+  assert.equal(a.size, 9);
+  assert.deepEqual([...b.entries()].sort(), [...a.entries()].sort());
+  console.log(`# ${a.size} runs, ${b.size} hashes equal; killed ${victim.w.name} at ${victim.run} iteration 20, resumed by ${successor.name}`);
+
+  // One writer at a time: every lock history alternates acquire → release, or → takeover of the killed worker.
+  const logs = lockLogs(shared);
+  assert.equal(logs.length, 6);
+  let takeovers = 0;
+  for (const p of logs) {
+    let holder: string | null = null;
+    for (const line of readFileSync(p, 'utf8').trim().split('\n')) {
+      const m = line.match(/^\S+ \d+ (.+ \(\S+\)) (acquire|release|takeover from (.+ \(\S+\)) \(.*|lost.*)$/)!;
+      assert.ok(m, line);
+      if (m[2] === 'acquire') { assert.equal(holder, null, `${p}: ${m[1]} acquired while ${holder} held it`); holder = m[1]!; }
+      else if (m[2] === 'release') { assert.equal(holder, m[1], `${p}: release by a non-holder`); holder = null; }
+      else if (m[2]!.startsWith('takeover')) { assert.equal(m[3], holder); assert.match(holder!, new RegExp(`^worker ${victim.w.name} `)); holder = m[1]!; takeovers++; }
+      else assert.fail(`${p}: ${line}`);
+    }
+    assert.equal(holder, null, `${p}: still held`);
+  }
+  assert.equal(takeovers, 1);
+});
+
+test('bad flags fail at once, data missing on one worker is retried elsewhere, SIGTERM hands the job back', { timeout: 180_000 }, async () => {
+  const data = join(dir, 'data'), empty = join(dir, 'empty');
+  mkdirSync(join(data, 'mnist'), { recursive: true });
+  mkdirSync(empty);
+  for (const f of readdirSync('/usr/share/datasets/fashion-mnist')) symlinkSync(join('/usr/share/datasets/fashion-mnist', f), join(data, 'mnist', f));
+  const shared = join(dir, 'shared2');
+  const spec = writeSpec('mdata', { flags: ['--dataset-name', 'mnist', ...FLAGS], levels: '0', rewinding_steps: ['0it'] });
+  const e = run(['sweep', spec, '--queue', redis.url, '--root', shared]);
+  assert.equal(e.status, 0, e.err);
+  assert.match(e.err, /the data is not on this machine, so iteration counts are checked by the workers/);
+  // A job whose flags no longer parse (enqueued by another version, or edited by hand).
+  const badSpec = writeSpec('mdata', { flags: ['--dataset-name', 'mnist', ...FLAGS, '--no-such-flag', '1'], levels: '0', rewinding_steps: ['0it'] });
+  const add = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `
+    const { Queue } = await import('bullmq');
+    const q = new Queue('earlyphase', { connection: { host: '127.0.0.1', port: ${redis.port} } });
+    const spec = JSON.parse(${JSON.stringify(readFileSync(badSpec, 'utf8'))});
+    await q.add('mdata: lottery', { sweep: 'mdata', spec, key: 'badflags', kind: 'lottery', label: 'bad flags', trunk: 'none' }, { jobId: 'mdata.lottery.badflags', attempts: 4, backoff: { type: 'fixed', delay: 100 } });
+    await q.close();`], { encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+  assert.equal(add.status, 0, add.stderr);
+
+  const nodata = new Worker('nodata', ['--queue', redis.url, '--root', shared, '--data-dir', empty]);
+  workers.push(nodata);
+  await nodata.waitFor(/mdata\.lottery\.badflags failed: sweep spec: flags: unknown argument --no-such-flag 1/);
+  await nodata.waitFor(/mdata\.lottery\.\w+ failed: dataset "mnist" not found/);
+  nodata.proc.kill('SIGTERM');
+  assert.equal(await nodata.exited, 0, nodata.log);
+  assert.match(nodata.log, /SIGTERM: no job running/);
+
+  // A worker with the data takes the job; SIGTERM in the middle hands it back with its checkpoint.
+  const first = new Worker('hasdata1', ['--queue', redis.url, '--root', shared, '--data-dir', data]);
+  workers.push(first);
+  await first.waitFor(/level_0: checkpoint at iteration 10\n/);
+  first.proc.kill('SIGTERM');
+  assert.equal(await first.exited, 0, first.log);
+  assert.match(first.log, /handing mdata\.lottery\.\w+ back to the queue/);
+  const second = new Worker('hasdata2', ['--queue', redis.url, '--root', shared, '--data-dir', data, '--exit-when-idle']);
+  workers.push(second);
+  assert.equal(await second.exited, 0, second.log);
+  assert.match(second.log, /level_0: resuming at iteration (10|20)/);
+
+  const s = await status('mdata');
+  assert.equal(s.done, 1, JSON.stringify(s));
+  assert.equal(s.failures.length, 1);
+  assert.equal(s.failures[0].attempts, 1, 'a job with bad flags was retried');
+  assert.match(s.failures[0].error, /unknown argument --no-such-flag/);
+  const text = run(['queue', 'status', '--queue', redis.url, 'mdata']);
+  assert.match(text.out, /failed bad flags \(mdata\.lottery\.badflags, 1 attempt\): sweep spec: flags: unknown argument --no-such-flag 1/);
+  assert.match(run(['queue', 'retry', '--queue', redis.url, 'mdata']).out, /retrying 1 failed job/);
+  assert.match(run(['queue', 'clean', '--queue', redis.url, 'mdata', '--all']).out, /removed 2 jobs/);
+});

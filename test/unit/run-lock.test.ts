@@ -1,0 +1,87 @@
+// RunLock (runner/run-lock.ts): one writer per run folder. A live owner keeps others out; a
+// SIGKILLed owner on this host is taken over at once; an owner on another host whose heartbeat
+// stopped is taken over after the stale time; an owner whose lock was taken over learns it at its
+// next heartbeat; two successors of one dead owner never hold the lock together.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RunLock, RunLockBusyError, type LockInfo } from '../../runner/run-lock.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'earlyphase-lock-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+const lockModule = fileURLToPath(new URL('../../runner/run-lock.ts', import.meta.url));
+
+test('a live owner keeps others out; after its release the next one gets the lock', async () => {
+  const path = join(dir, 'a/.lock');
+  const a = await RunLock.acquire(path, { label: 'first' });
+  await assert.rejects(RunLock.acquire(path, { label: 'second' }), (e: Error) => e instanceof RunLockBusyError && /being written by first/.test(e.message));
+  await a.release();
+  assert.equal(existsSync(path), false);
+  const b = await RunLock.acquire(path, { label: 'second' });
+  await b.release();
+  const log = readFileSync(`${path}.log`, 'utf8').trim().split('\n').map((l) => l.split(' ').slice(2).join(' '));
+  assert.deepEqual(log.map((l) => l.replace(/ \(.*\)/, '')), ['first acquire', 'first release', 'second acquire', 'second release']);
+});
+
+test('an owner killed with SIGKILL is taken over at once, long before its heartbeat goes stale', async () => {
+  const path = join(dir, 'b/.lock');
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+    `const { RunLock } = await import(${JSON.stringify(lockModule)}); await RunLock.acquire(${JSON.stringify(path)}, { label: 'doomed' }); console.log('held'); setInterval(() => {}, 1000);`],
+  { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => child.stdout.on('data', (d) => { if (String(d).includes('held')) resolve(); }));
+  await assert.rejects(RunLock.acquire(path, { label: 'successor', staleMs: 600_000 }), RunLockBusyError);
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const t0 = Date.now();
+  const lock = await RunLock.acquire(path, { label: 'successor', staleMs: 600_000 });
+  assert.ok(Date.now() - t0 < 5000);
+  assert.match(readFileSync(`${path}.log`, 'utf8'), /successor .* takeover from doomed/);
+  await lock.release();
+});
+
+test('an owner on another host is taken over only once its heartbeat is older than the stale time', async () => {
+  const path = join(dir, 'c/.lock');
+  const elsewhere = (ageMs: number): LockInfo => ({ owner: 'worker on node7', host: 'node7.invalid', pid: 1, since: new Date().toISOString(), heartbeat: Date.now() - ageMs });
+  await RunLock.acquire(join(dir, 'c/x'), {}).then((l) => l.release()); // creates the folder
+  writeFileSync(path, JSON.stringify(elsewhere(5_000)));
+  await assert.rejects(RunLock.acquire(path, { staleMs: 30_000 }), /being written by worker on node7/);
+  writeFileSync(path, JSON.stringify(elsewhere(31_000)));
+  const lock = await RunLock.acquire(path, { staleMs: 30_000, label: 'me' });
+  assert.equal(JSON.parse(readFileSync(path, 'utf8')).owner, lock.info.owner);
+  await lock.release();
+});
+
+test('an owner whose lock was taken over is told at its next heartbeat and leaves the new lock alone', async () => {
+  const path = join(dir, 'd/.lock');
+  let lostTo: LockInfo | null | undefined;
+  const a = await RunLock.acquire(path, { label: 'sleeper', heartbeatMs: 60_000, onLost: (by) => { lostTo = by; } });
+  const thief: LockInfo = { owner: 'thief', host: 'other.invalid', pid: 1, since: '', heartbeat: Date.now() };
+  writeFileSync(path, JSON.stringify(thief));
+  await a.beat();
+  assert.equal(a.isLost, true);
+  assert.equal(lostTo?.owner, 'thief');
+  await a.release();
+  assert.equal(JSON.parse(readFileSync(path, 'utf8')).owner, 'thief', 'the loser removed the new owner\'s lock');
+});
+
+test('two successors of one dead owner hold the lock one after the other, never together', async () => {
+  const path = join(dir, 'e/.lock');
+  await RunLock.acquire(join(dir, 'e/x'), {}).then((l) => l.release());
+  writeFileSync(path, JSON.stringify({ owner: 'dead', host: 'gone.invalid', pid: 1, since: '', heartbeat: 0 }));
+  const held: string[] = [];
+  let inside = 0, maxInside = 0;
+  await Promise.all(['s1', 's2', 's3'].map(async (label) => {
+    const lock = await RunLock.acquire(path, { label, wait: true, pollMs: 20 });
+    inside++; maxInside = Math.max(maxInside, inside); held.push(label);
+    await new Promise((r) => setTimeout(r, 100));
+    inside--;
+    await lock.release();
+  }));
+  assert.equal(held.length, 3);
+  assert.equal(maxInside, 1, 'two successors held the lock at once');
+  assert.equal((readFileSync(`${path}.log`, 'utf8').match(/takeover from dead/g) ?? []).length, 1);
+});
