@@ -88,9 +88,12 @@ async function draw(dir: string, isCurrent: () => boolean): Promise<void> {
   const texts = Object.keys(files).filter((p) => files[p] !== null);
   if (!texts.length) return fail(`${name} holds no result files (.json, .csv, .txt)`);
   const collected = collectResults(source, dir);
-  if (!collected.lotteries.length && !collected.trains.length) return fail(`${name} is not a run: no lottery_* or train_* folder in it`);
-  // collectResults reads a torn JSON file as absent; say which file it was.
+  // collectResults reads a torn JSON file as absent; say which file it was (also when nothing else is there).
   const broken = texts.filter((p) => p.endsWith('.json') && !isJson(files[p]!)).map((p) => `${p} is not valid JSON`);
+  if (!collected.lotteries.length && !collected.trains.length) {
+    $('missing').replaceChildren(...broken.map((m) => Object.assign(document.createElement('li'), { textContent: m })));
+    return fail(`${name} is not a run: no lottery_* or train_* folder with replicate_* folders in it`);
+  }
   const missing = [...broken, ...collected.missing];
   $('missing').replaceChildren(...missing.map((m) => Object.assign(document.createElement('li'), { textContent: m })));
   $('summary').textContent = formatSummary(collected);

@@ -132,7 +132,8 @@ test('malformed folders and server errors show a message; a good run still draws
   await page.waitForSelector('#run-list a');
 
   let state = await select(page, 'lottery_x');
-  assert.match(state.error ?? '', /lottery_x: no figure has data/);
+  // A lottery_* folder without replicate_* folders is not a run (src/report/collect.ts), and says why.
+  assert.match(state.error ?? '', /lottery_x is not a run: no lottery_\* or train_\* folder with replicate_\* folders in it/);
   assert.deepEqual(state.figures, []);
   assert.deepEqual(await page.locator('#missing li').allTextContents(), ['lottery_x/hparams.json is not valid JSON']);
 
