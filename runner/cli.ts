@@ -257,11 +257,14 @@ program.command('sweep <spec>')
   .option('--setup <name>', 'for presets: lenet (Fashion-MNIST, fits a CPU) or resnet20 (the paper\'s CIFAR-10 setup, for a GPU)', 'lenet')
   .option('--root <dir>', 'folder holding run folders', 'runs')
   .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA); the only place searched when given')
-  .option('--dry-run', 'list the jobs and exit (everything is still validated)')
+  .option('--dry-run', 'list each job with its folders and whether it is done, then exit (everything is still validated; data that is not here is skipped with a note)')
+  .option('--replicates <list>', 'run only these replicates of the sweep, e.g. 1 or 1-3')
+  .option('--levels <levels>', 'shrink the sweep to these lottery levels (N = 0…N); branch and instability levels past them are dropped')
+  .option('--training-steps <step>', 'train every run for this long instead (e.g. 2ep), for a quick version of a preset')
   .option('--quiet', 'print only summaries')
   .option('--queue <url>', 'enqueue the jobs on a Redis job queue (redis://HOST:PORT[/DB]) for `earlyphase worker`s instead of running them here')
   .option('--follow', 'with --queue: print progress until every job has finished')
-  .action(async (spec: string, opts: { setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; queue?: string; follow?: boolean }) => {
+  .action(async (spec: string, opts: { setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; queue?: string; follow?: boolean; replicates?: string; levels?: string; trainingSteps?: string }) => {
     const { runSweep } = await import('./sweep-command.ts');
     await runSweep({ ...opts, spec, adapter: program.opts().adapter });
   });

@@ -7,6 +7,9 @@ import { expandSweep, validateSweep, type SweepSpec } from '../src/lottery/sweep
 import { sweepPreset } from '../src/lottery/sweep-presets.ts';
 import { levelDir, planLottery } from '../src/lottery/lottery.ts';
 import { datasetCache, jobData, runSweepJob } from './sweep-job.ts';
+import { jobFolders, jobStatus, shrinkSweep, type Shrink } from './sweep-shrink.ts';
+import { DatasetNotFoundError } from './datasets.ts';
+import { join } from 'node:path';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { formatDuration, terminalSink } from './progress.ts';
@@ -15,7 +18,7 @@ import type { ModelSpec } from '../src/nn/graph.ts';
 import { formatLevels } from './lottery-command.ts';
 import { refuseIfFinishedWithout } from './finished-runs.ts';
 
-export interface SweepCommand { spec: string; setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; adapter?: string; queue?: string; follow?: boolean }
+export interface SweepCommand extends Shrink { spec: string; setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; adapter?: string; queue?: string; follow?: boolean }
 
 export function loadSweepSpec(spec: string, setup: string): SweepSpec {
   if (existsSync(spec)) {
@@ -27,14 +30,21 @@ export function loadSweepSpec(spec: string, setup: string): SweepSpec {
 }
 
 export async function runSweep(o: SweepCommand): Promise<void> {
-  const spec = loadSweepSpec(o.spec, o.setup);
+  const spec = shrinkSweep(loadSweepSpec(o.spec, o.setup), o);
   const jobs = expandSweep(spec);
   if (o.queue && !o.dryRun) { const { enqueueCommand } = await import('./queue-command.ts'); return enqueueCommand({ ...o, queue: o.queue }, spec); }
   const env0 = { data: datasetCache(o.dataDir) };
+  let noData: string | undefined;
   const storage = new FsStorage(o.root);
   const fits: { spec: ModelSpec; batch: number }[] = [];
   for (const j of jobs) {
-    const d = await jobData(env0, j);
+    // A dry run lists the jobs of a setup whose data is elsewhere (e.g. --setup resnet20 without CIFAR-10).
+    const d = o.dryRun ? await jobData(env0, j).catch((e) => {
+      if (!(e instanceof DatasetNotFoundError)) throw e;
+      noData ??= `note: ${j.hparams.dataset.dataset_name} is not here, so rewind points and lengths were not checked against it (earlyphase data fetch ${j.hparams.dataset.dataset_name})`;
+      return null;
+    }) : await jobData(env0, j);
+    if (!d) continue;
     const plan = planLottery({ ...j, maxLevel: j.kind === 'lottery' ? j.maxLevel : 0 }, d.data, d.pretrainData);
     fits.push({ spec: plan.spec, batch: j.hparams.dataset.batch_size });
     // A telemetry job whose levels another sweep finished without telemetry would record nothing.
@@ -45,7 +55,14 @@ export async function runSweep(o: SweepCommand): Promise<void> {
   console.error(`sweep ${spec.name}: ${jobs.length} jobs (${jobs.filter((j) => j.kind === 'lottery').length} lotteries, ` +
     `${jobs.filter((j) => j.kind === 'branch').length} branches, ${jobs.filter((j) => j.kind === 'instability').length} instability analyses)`);
   if (!o.dryRun) await checkRunsFit(fits, o.adapter);
-  if (o.dryRun) { for (const [i, j] of jobs.entries()) console.log(`${i + 1}. ${j.kind}: ${j.label}`); return; }
+  if (o.dryRun) {
+    if (noData) console.error(noData);
+    for (const [i, j] of jobs.entries()) {
+      console.log(`${i + 1}. ${j.kind}: ${j.label} — ${jobStatus(storage.root, j)}`);
+      for (const f of jobFolders(j)) console.log(`     ${join(storage.root, f)}`);
+    }
+    return;
+  }
   const sink = terminalSink({ quiet: o.quiet });
   const gpu = await openGpu(o.adapter);
   const t0 = Date.now();

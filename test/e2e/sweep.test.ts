@@ -60,4 +60,31 @@ test('a small sweep runs everything once; a second run only skips', () => {
   assert.equal(again.status, 0, again.err);
   assert.doesNotMatch(again.err, /iterations \d+→/, 'nothing should train again');
   assert.match(again.err, /already done/);
+  // The dry run lists each job with its folders and says they are done.
+  const dry = run(['sweep', file, '--dry-run', '--root', root]);
+  assert.equal(dry.status, 0, dry.err);
+  const jobs = dry.out.split('\n').filter((l) => /^\d+\. /.test(l));
+  assert.equal(jobs.length, 6, dry.out);
+  for (const j of jobs) assert.match(j, /— done$/);
+  for (const l of lotteries) assert.ok(dry.out.includes(join(root, l, 'replicate_1', 'level_1', 'main')), `${l} level 1 listed`);
+});
+
+test('a preset shrinks from the command line; the shipped example spec and a resnet20 dry run without CIFAR-10 validate', () => {
+  const root = join(dir, 'empty');
+  const shrunk = run(['sweep', 'rewinding', '--replicates', '2', '--levels', '1', '--training-steps', '3ep', '--dry-run', '--root', root]);
+  assert.equal(shrunk.status, 0, shrunk.err);
+  // 4 rewind points × (lottery + instability at level 0); the baseline branch's levels 2,5,8,11 are past level 1.
+  assert.match(shrunk.err, /sweep rewinding-lenet-shrunk: 8 jobs \(4 lotteries, 0 branches, 4 instability analyses\)/);
+  assert.match(shrunk.out, /1\. lottery: rewind 0it, replicate 2 — not started/);
+  assert.doesNotMatch(shrunk.out, /replicate 1\b/);
+  const bad = run(['sweep', 'rewinding', '--replicates', 'two', '--dry-run', '--root', root]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.err, /--replicates "two": expected positive integers/);
+  const example = run(['sweep', 'runner/sweep-example.json', '--dry-run', '--root', root]);
+  assert.equal(example.status, 0, example.err);
+  assert.match(example.err, /sweep example-lenet: 12 jobs \(4 lotteries, 4 branches, 4 instability analyses\)/);
+  const resnet = run(['sweep', 'rewinding', '--setup', 'resnet20', '--dry-run', '--root', root], { EARLYPHASE_DATA: dir });
+  assert.equal(resnet.status, 0, resnet.err);
+  assert.match(resnet.err, /note: cifar10 is not here/);
+  assert.match(resnet.out, /^1\. lottery: rewind 0it, replicate 1 — not started$/m);
 });
