@@ -81,7 +81,7 @@ export function decodeWeights(bytes: Uint8Array, file: string, params: Arena, st
  * file naming an iteration the run never checkpoints at ("95" mid-epoch, "1e2", "0x64", past the
  * end) would resume from the wrong place and silently change the result.
  */
-export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena, stats: Arena, optimizer: OptimizerLayout, bounds: CheckpointBounds): CheckpointState & { iteration: number } {
+export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena, stats: Arena, optimizer: OptimizerLayout, bounds: CheckpointBounds): CheckpointState & { iteration: number; adapter?: string } {
   const f = decodeSafetensors(bytes, file);
   expectTensors(f, Object.assign({ ...specs(params), ...specs(stats) }, ...optimizer.buffers.map((b) => specs(params, `${b}/`))), file);
   const iteration = metaInt(f.metadata?.iteration);
@@ -99,7 +99,9 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena,
   }
   checkFinite(f.tensors, file);
   const buffers = Object.fromEntries(optimizer.buffers.map((b) => [b, unpack(params, f.tensors, `${b}/`)]));
-  return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors), optimizer: { buffers, steps }, iteration };
+  // The adapter that wrote it (metadata "adapter"): resuming on another one loses bitwise identity.
+  const adapter = typeof f.metadata?.adapter === 'string' ? f.metadata.adapter : undefined;
+  return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors), optimizer: { buffers, steps }, iteration, ...(adapter ? { adapter } : {}) };
 }
 
 function checkFinite(tensors: Map<string, { data: ArrayLike<number> }>, file: string): void {

@@ -141,6 +141,11 @@ export async function train(gpu: Gpu, storage: RunStorage, sink: EventSink, job:
       ckpt = null;
     } else {
       metrics = metricsUpTo(m!, at);
+      // Kernels differ between adapters (and kernel sets), so the weights will not match a run trained on one.
+      if (ckpt.adapter && ckpt.adapter !== gpu.adapter.description) {
+        sink({ type: 'log', run: job.run, message: `warning: resuming a checkpoint written on "${ckpt.adapter}" on "${gpu.adapter.description}": ` +
+          'the result will not be bitwise identical to a run trained on either adapter alone' });
+      }
     }
   }
   // A run that does not resume starts a fresh optimiser, as OpenLTH does for every run it trains.

@@ -7,11 +7,11 @@ import { spawn } from 'node:child_process';
 import { tempDir } from '../temp-dir.ts';
 
 const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--training-steps', '3000it',
-  '--subsample-fraction', '0.02', '--adapter', 'llvmpipe'];
+  '--subsample-fraction', '0.02'];
 
 /** Starts `train` in its own process group and sends SIGINT to the group once `until` has matched stderr. */
-async function trainUntil(root: string, until: (stderr: string) => boolean): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ['runner/earlyphase.mjs', 'train', ...FLAGS, '--root', root], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+async function trainUntil(root: string, until: (stderr: string) => boolean, adapter = 'llvmpipe'): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['runner/earlyphase.mjs', 'train', ...FLAGS, '--adapter', adapter, '--root', root], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '', sent = false;
   return new Promise((resolve) => {
     child.stderr.on('data', (b: Buffer) => {
@@ -33,4 +33,11 @@ test('Ctrl-C says where the run stopped and how to resume; the same command resu
   assert.ok(checkpoint > 0 && checkpoint <= at, `checkpoint ${checkpoint} at ${at}`);
   const again = await trainUntil(root, (s) => /resuming at iteration/.test(s));
   assert.match(again.stderr, new RegExp(`resuming at iteration ${checkpoint}\\b`), again.stderr);
+});
+
+test('resuming a checkpoint made on another adapter warns that bitwise identity is lost', { timeout: 180_000 }, async () => {
+  const root = tempDir('earlyphase-interrupt-');
+  await trainUntil(root, (s) => (s.match(/test accuracy/g) ?? []).length >= 3);
+  const other = await trainUntil(root, (s) => /resuming at iteration/.test(s), 'swiftshader');
+  assert.match(other.stderr, /warning: resuming a checkpoint written on "[^"]*llvmpipe[^"]*" on "[^"]*SwiftShader[^"]*": the result will not be bitwise identical/i, other.stderr);
 });
