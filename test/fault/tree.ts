@@ -1,11 +1,14 @@
 // Run-folder snapshots for the kill and corruption tests: every file under a root (dot-files,
-// i.e. temp files, included) with its bytes, and the differences between two snapshots.
+// i.e. temp files, included) with its bytes, and the differences between two snapshots. The
+// run-folder lock's files (.lock-*, runner/run-lock.ts) are left out: they record which process
+// held the folder when (a killed run's successor takes over), not a result.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function tree(root: string, dir = ''): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   for (const name of readdirSync(join(root, dir)).sort()) {
+    if (name.startsWith('.lock-')) continue;
     const rel = dir ? `${dir}/${name}` : name;
     if (statSync(join(root, rel)).isDirectory()) for (const [k, v] of tree(root, rel)) out.set(k, v);
     else out.set(rel, readFileSync(join(root, rel)));
