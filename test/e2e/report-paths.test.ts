@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +22,11 @@ function fakeRuns(): { root: string; train: string; lottery: string } {
   const root = tempDir('earlyphase-e2e-');
   const train = join(root, 'train_0123456789', 'replicate_1', 'main');
   mkdirSync(train, { recursive: true });
-  writeFileSync(join(train, 'done.json'), JSON.stringify({ iteration: 10, testAccuracy: 0.5, weightsHash: 'ab' }));
-  writeFileSync(join(train, 'hparams.json'), '{}');
+  // With their .sha256 sidecars, as the engine writes them (report uses no file its sidecar does not vouch for).
+  for (const [name, text] of [['done.json', JSON.stringify({ iteration: 10, testAccuracy: 0.5, weightsHash: 'ab' })], ['hparams.json', '{}']]) {
+    writeFileSync(join(train, name!), text!);
+    writeFileSync(join(train, `${name}.sha256`), `${createHash('sha256').update(text!).digest('hex')}  ${name}\n`);
+  }
   const lottery = join(root, 'lottery_abcdef0123', 'replicate_1');
   mkdirSync(join(lottery, 'level_0', 'branch_randomly_prune_0011223344'), { recursive: true });
   return { root, train, lottery };

@@ -9,6 +9,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSync
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../temp-dir.ts';
+import { lockOwnersGone } from '../lock-owner.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const BASE = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.05',
@@ -57,6 +58,8 @@ test('a run killed mid-way resumes to the same final weights as an uninterrupted
   await new Promise((r) => setTimeout(r, 300)); // into the next epoch
   child.kill('SIGKILL');
   await new Promise((r) => child.on('exit', r));
+  // The wrapper is dead; the CLI process under it (the run lock's owner) follows within 250 ms.
+  await lockOwnersGone(killed);
   const resumed = run(['train', ...SMALL.filter((a) => a !== '--quiet'), '--root', killed]);
   assert.equal(resumed.status, 0, resumed.err);
   assert.match(resumed.err, /resuming at iteration (24|48)/);
