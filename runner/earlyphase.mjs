@@ -5,6 +5,7 @@
 // JavaScript). The child is told whether stderr is a terminal (EARLYPHASE_STDERR_TTY) so the
 // progress bar still shows, gets the signals sent to this process, and dies with it.
 import { spawn } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { dawnWarningFilter } from './stderr-filter.mjs';
 
@@ -33,6 +34,9 @@ if (process.env[CHILD] || process.argv.includes('--verbose')) {
 }
 
 /** A child whose parent is gone (killed with SIGKILL, which cannot be passed on) stops too. */
+// The check runs on a worker thread: the main thread can be busy for seconds inside the GPU
+// driver (lavapipe computes on the CPU), and the run would go on writing its folder meanwhile.
 function watchParent(parent) {
-  setInterval(() => { if (process.ppid !== parent) process.kill(process.pid, 'SIGKILL'); }, 250).unref();
+  const source = `setInterval(() => { if (process.ppid !== ${parent}) process.kill(process.pid, 'SIGKILL'); }, 100);`;
+  new Worker(source, { eval: true }).unref();
 }

@@ -12,6 +12,7 @@
 // it to stop writing.
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { UserError } from '../src/errors.ts';
@@ -38,7 +39,10 @@ const DEFAULT_HEARTBEAT_MS = Number(process.env.EARLYPHASE_LOCK_HEARTBEAT_MS) ||
 const DEFAULT_STALE_MS = Number(process.env.EARLYPHASE_LOCK_STALE_MS) || 60_000;
 
 function pidAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try { process.kill(pid, 0); } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  // A zombie (dead, not yet reaped by its new parent — in a container, PID 1 may take seconds)
+  // still answers kill(0) but writes nothing: on Linux its /proc state says so.
+  try { return !/^Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1) ?? ''); } catch { return true; }
 }
 
 async function readInfo(path: string): Promise<LockInfo | null> {

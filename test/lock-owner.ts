@@ -1,7 +1,6 @@
 // After SIGKILLing `earlyphase` (the wrapper in runner/earlyphase.mjs), the CLI process under it
-// (the run lock's owner) notices its parent is gone only when its event loop next runs, which a
-// busy CPU adapter can delay by seconds; until then the lock rightly refuses a second writer.
-// Tests that resume at once wait for that process first.
+// (the run lock's owner) kills itself within ~100 ms (a watchdog thread); until then the lock
+// rightly refuses a second writer. Tests that resume at once wait for that process to be gone.
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RunLock, RunLockBusyError, type LockInfo } from '../../runner/run-lock.ts';
@@ -84,4 +84,22 @@ test('two successors of one dead owner hold the lock one after the other, never 
   assert.equal(held.length, 3);
   assert.equal(maxInside, 1, 'two successors held the lock at once');
   assert.equal((readFileSync(`${path}.log`, 'utf8').match(/takeover from dead/g) ?? []).length, 1);
+});
+
+test('a dead owner not yet reaped (a zombie) is taken over at once', async (t) => {
+  if (process.platform !== 'linux') { t.skip('zombie state is read from /proc (Linux)'); return; }
+  // A process that has exited but that its parent (a `sleep`, which never reaps) leaves unreaped.
+  const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  t.after(() => parent.kill('SIGKILL'));
+  const pid = Number(await new Promise<string>((r) => parent.stdout!.once('data', (b: Buffer) => r(String(b)))));
+  const state = () => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)![0]; } catch { return 'gone'; } };
+  for (const t0 = Date.now(); state() !== 'Z' && Date.now() - t0 < 10_000;) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(state(), 'Z', 'the owner should be a zombie (exited, not reaped)');
+  const path = join(dir, 'zombie/.lock');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(dir, 'zombie'), { recursive: true });
+  writeFileSync(path, JSON.stringify({ owner: 'zombie owner', host: hostname(), pid, since: new Date().toISOString(), heartbeat: Date.now() }));
+  const lock = await RunLock.acquire(path, { label: 'successor' });
+  assert.match(readFileSync(`${path}.log`, 'utf8'), /takeover from zombie owner/);
+  await lock.release();
 });
