@@ -185,6 +185,15 @@ fn conv2d_pack_backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_wo
   pack(block_index(wid, nwg) * WG + lane, false);
 }
 
+// The bias of output channels co0..co0+7 for the forward kernels' store: zero without a bias, and
+// for every split but the first (the splits' partial outputs are added, the bias once).
+fn forward_bias(co0: u32, split: u32) -> array<vec4f, 2> {
+  if (!HAS_BIAS || split != 0u) { return array<vec4f, 2>(vec4f(0.0), vec4f(0.0)); }
+  let i = channel_offsets(co0, p.cout - 1u, 1u);
+  return array<vec4f, 2>(vec4f(bias[i[0].x], bias[i[0].y], bias[i[0].z], bias[i[0].w]),
+                         vec4f(bias[i[1].x], bias[i[1].y], bias[i[1].z], bias[i[1].w]));
+}
+
 // y[n, co, oy, ox] = bias[co] + Σ_{ci, ky, kx} W[co, ci, ky, kx] · x[n, ci, oy·s + ky − p, ox·s + kx − p]
 // Grid: (x, y) fold the segment blocks (WG segments each), z = split · blocks + block of 8 output
 // channels. With several splits (the 'gpu' set, see src/kernels/conv2d.ts) each writes a partial
@@ -223,12 +232,7 @@ fn conv2d_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nw
     plane += hw;
     slot += kk * 2u;
   }
-  var b = array<vec4f, 2>(vec4f(0.0), vec4f(0.0));
-  if (HAS_BIAS && split == 0u) {
-    let i = channel_offsets(co0, p.cout - 1u, 1u);
-    b = array<vec4f, 2>(vec4f(bias[i[0].x], bias[i[0].y], bias[i[0].z], bias[i[0].w]),
-                        vec4f(bias[i[1].x], bias[i[1].y], bias[i[1].z], bias[i[1].w]));
-  }
+  let b = forward_bias(co0, split);
   let out_plane = p.ho * p.wo;
   let base = split * p.count + q.n * p.cout * out_plane + q.y * p.wo + q.x0;
   store_segment(q, base, 1u, out_plane, co0, p.cout, acc, b);
@@ -304,12 +308,7 @@ fn conv2d_forward_columns(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgr
     plane += hw;
     slot += kk * 2u;
   }
-  var b = array<vec4f, 2>(vec4f(0.0), vec4f(0.0));
-  if (HAS_BIAS && split == 0u) {
-    let i = channel_offsets(co0, p.cout - 1u, 1u);
-    b = array<vec4f, 2>(vec4f(bias[i[0].x], bias[i[0].y], bias[i[0].z], bias[i[0].w]),
-                        vec4f(bias[i[1].x], bias[i[1].y], bias[i[1].z], bias[i[1].w]));
-  }
+  let b = forward_bias(co0, split);
   let out_plane = p.ho * p.wo;
   let base = split * p.count + q.n * p.cout * out_plane + q.x0 * p.wo + q.y;
   store_segment(q, base, p.wo, out_plane, co0, p.cout, acc, b);
