@@ -4,7 +4,7 @@
 // GPU work and stop with one line saying what is missing and how to get it.
 import { UserError } from '../src/errors.ts';
 import type { RunStorage } from '../src/train/storage.ts';
-import { weightsFileName } from '../src/train/trainer.ts';
+import { weightsFileName } from '../src/train/run-files.ts';
 
 export interface WantedRecords {
   /** Iterations whose weights must be saved (--save-steps). */

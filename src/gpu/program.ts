@@ -102,7 +102,7 @@ export class Program {
   constructor(
     private readonly gpu: Gpu,
     readonly label: string,
-    private readonly passes: readonly (readonly Dispatch[])[],
+    private passes: readonly (readonly Dispatch[])[],
     metrics?: { tensor: Tensor; ringSize?: number; onSnapshot: SnapshotHandler },
   ) {
     if (metrics) this.addChannel(metrics.tensor, metrics.onSnapshot, metrics.ringSize);
@@ -114,37 +114,47 @@ export class Program {
     return this.channels.length - 1;
   }
 
+  /** Replaces the dispatch lists from the next step on (a pack member that stopped leaves them). */
+  setPasses(passes: readonly (readonly Dispatch[])[]): void {
+    this.passes = passes;
+  }
+
   get dispatchesPerStep(): number {
     return this.passes.reduce((n, p) => n + active(p), 0);
   }
 
   /**
    * Encodes and submits one step. `snapshot` copies channel 0 (the metrics) into its ring; the
-   * values reach its handler when the GPU is done, a few steps later. `extra` appends dispatches
-   * in a pass of their own and snapshots their channel.
+   * values reach its handler when the GPU is done, a few steps later. Each `extra` appends its
+   * dispatches in a pass of their own and snapshots its channel.
    */
-  async step(snapshot = false, extra: ExtraWork | null = null): Promise<void> {
+  async step(snapshot = false, extra: ExtraWork | readonly ExtraWork[] | null = null): Promise<void> {
     this.gpu.checkAlive();
+    const extras: readonly ExtraWork[] = extra === null ? [] : 'channel' in extra ? [extra] : extra;
     const main = snapshot && this.channels[0] ? this.channels[0] : null;
-    const side = extra ? this.channels[extra.channel] : null;
-    if (extra && !side) throw new Error(`${this.label}: no channel ${extra.channel}`);
+    const sides = extras.map((e) => {
+      const c = this.channels[e.channel];
+      if (!c) throw new Error(`${this.label}: no channel ${e.channel}`);
+      return c;
+    });
     const mainSlot = main ? await main.acquire() : null;
-    const sideSlot = side ? await side.acquire() : null;
+    const sideSlots: RingSlot[] = [];
+    for (const c of sides) sideSlots.push(await c.acquire());
     const enc = this.gpu.device.createCommandEncoder({ label: `${this.label}-step` });
-    const lists = extra ? [...this.passes, extra.dispatches] : this.passes;
+    const lists = [...this.passes, ...extras.map((e) => e.dispatches)];
     for (const [i, list] of lists.entries()) {
       const pass = enc.beginComputePass({ label: `${this.label}-pass${i}` });
       encodeDispatches(pass, list);
       pass.end();
     }
     if (main && mainSlot) main.copy(enc, mainSlot);
-    if (side && sideSlot) side.copy(enc, sideSlot);
+    sides.forEach((c, i) => c.copy(enc, sideSlots[i]!));
     this.gpu.device.queue.submit([enc.finish()]);
     const step = this.counters.steps++;
     this.counters.submits++;
-    this.counters.dispatches += this.dispatchesPerStep + (extra ? active(extra.dispatches) : 0);
+    this.counters.dispatches += this.dispatchesPerStep + extras.reduce((n, e) => n + active(e.dispatches), 0);
     if (main && mainSlot) main.deliver(mainSlot, step);
-    if (side && sideSlot) side.deliver(sideSlot, step);
+    sides.forEach((c, i) => c.deliver(sideSlots[i]!, step));
   }
 
   /** Waits for all submitted work and delivers every outstanding snapshot (end of epoch / run). */

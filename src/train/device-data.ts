@@ -75,13 +75,26 @@ export class DeviceDataset {
   /** Seed of every random transform (augmentation, rotation, relabelling). */
   readonly transformSeed: number;
 
-  constructor(private readonly gpu: Gpu, splits: DatasetSplits, readonly h: Hparams, replicate: number) {
-    this.transformSeed = h.dataset.transformation_seed ?? tensorSeed(replicate, 'transformation_seed');
-    const t = transformTrainSet(splits.train, h, this.transformSeed);
-    this.train = uploadSet(gpu, 'train', splits.train, t.images, t.labels, t.count);
-    this.test = uploadSet(gpu, 'test', splits.test, splits.test.images, splits.test.labels, splits.test.count);
+  /**
+   * `sameUpload`: a dataset whose uploaded sets are exactly what this one would upload (the
+   * members of a pack with the same host transformations, src/train/train-pack.ts): its buffers
+   * are reused instead of uploading the images again.
+   */
+  constructor(private readonly gpu: Gpu, splits: DatasetSplits, readonly h: Hparams, replicate: number, sameUpload?: DeviceDataset) {
+    this.transformSeed = DeviceDataset.transformSeedOf(h, replicate);
+    if (sameUpload) {
+      ({ train: this.train, test: this.test } = sameUpload);
+    } else {
+      const t = transformTrainSet(splits.train, h, this.transformSeed);
+      this.train = uploadSet(gpu, 'train', splits.train, t.images, t.labels, t.count);
+      this.test = uploadSet(gpu, 'test', splits.test, splits.test.images, splits.test.labels, splits.test.count);
+    }
     this.classes = taskClasses(h, splits.train.classes);
     this.norm = normalizationFor(h.dataset.dataset_name, splits.train.channels);
+  }
+
+  static transformSeedOf(h: Hparams, replicate: number): number {
+    return h.dataset.transformation_seed ?? tensorSeed(replicate, 'transformation_seed');
   }
 
   get trainCount(): number { return this.train.count; }

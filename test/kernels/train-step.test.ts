@@ -16,7 +16,7 @@ import { presetHparams, type Hparams } from '../../src/train/hparams.ts';
 import { freshOptimizerState, optimizerLayout } from '../../src/train/optimizer.ts';
 import { Evaluator, WeightsEvaluator } from '../../src/train/evaluator.ts';
 import { TrainStep, stateLayout } from '../../src/train/train-step.ts';
-import { defaultMask } from '../../src/train/trainer.ts';
+import { defaultMask } from '../../src/train/run-files.ts';
 import { testAdapters } from '../adapters.ts';
 
 /** ResNet-8 (width 4) on 40 CIFAR-shaped synthetic images, batch 16: 3 iterations per epoch, the last one padded. */

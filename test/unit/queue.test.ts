@@ -9,7 +9,7 @@ import { DatasetNotFoundError } from '../../runner/datasets.ts';
 import { UserError, HparamsError } from '../../src/errors.ts';
 import { RunStoppedError } from '../../src/train/control.ts';
 import { GpuUnavailableError } from '../../src/gpu/errors.ts';
-import { DivergenceError } from '../../src/train/trainer.ts';
+import { DivergenceError } from '../../src/train/run-files.ts';
 import type { SweepSpec } from '../../src/lottery/sweep.ts';
 
 test('--queue URLs: host, port, db and credentials; anything else is one line naming the URL', () => {

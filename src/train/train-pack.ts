@@ -1,0 +1,266 @@
+// A pack: K networks of one architecture trained in lockstep, every step of all of them encoded
+// into ONE command buffer and submitted ONCE. Each member has its own arenas (weights, gradients,
+// momenta or Adam moments, mask, batch-norm statistics), compiled model, batch feeder (its own
+// data order and augmentation draws), loss, optimiser and learning-rate schedule, and runs exactly
+// the dispatches it would run alone, in the same order, on the same kernels: so its weights are
+// bitwise identical to training it alone (test/kernels/train-pack.test.ts proves it). The members'
+// dispatch lists are interleaved op by op (op i of every member, then op i+1), the order a fused
+// kernel with the member index as a grid dimension would replace one for one. Members whose host
+// transformations of the training set agree share one upload of the dataset.
+//
+// Members may differ in seeds, initial weights, masks, learning-rate schedules and optimiser
+// constants; they must agree on what shapes the step (packKey): the model, the batch size, the
+// optimiser kind and the training set's size. A member can stop alone (it diverged): its
+// dispatches leave the command buffer from the next step on.
+import type { Gpu } from '../gpu/gpu.ts';
+import type { Dispatch } from '../gpu/dispatch.ts';
+import { createTensor, download, upload, type Tensor } from '../gpu/tensor.ts';
+import { Program, type ExtraWork } from '../gpu/program.ts';
+import { collectBuffers } from '../gpu/ownership.ts';
+import { UserError } from '../errors.ts';
+import { canonicalJSON } from './hash.ts';
+import { compileModel, createModelState, type CompiledModel, type ModelState } from '../nn/compile.ts';
+import type { ModelSpec } from '../nn/graph.ts';
+import { modelForData } from '../nn/zoo.ts';
+import { softmaxCrossEntropy } from '../kernels/loss.ts';
+import type { DatasetSplits } from '../data/dataset.ts';
+import type { Hparams } from './hparams.ts';
+import type { CheckpointState, HostState } from './checkpoint.ts';
+import { createOptimizer, type RunOptimizer } from './optimizer.ts';
+import { BatchFeeder, DeviceDataset, taskClasses } from './device-data.ts';
+import { learningRate, type Schedule } from './schedule.ts';
+import { stepToIterations } from './steps.ts';
+
+/** Which group of buffers is being created (the training bench accounts GPU memory by group). */
+export type BufferPhase = 'arenas' | 'dataset' | 'activations' | 'metrics';
+
+export interface PackMemberOptions {
+  hparams: Hparams;
+  /** Seeds the data order and augmentation when the hparams leave them unset. */
+  replicate: number;
+  /** Each step's mean loss and correct count, delivered when the GPU is done (at most `ring` steps late). */
+  onMetrics?: (iteration: number, loss: number, correct: number) => void;
+}
+
+export interface TrainPackOptions {
+  data: DatasetSplits;
+  members: readonly PackMemberOptions[];
+  /** Default: the hparams' model for the data's image shape and the task's classes. */
+  spec?: ModelSpec;
+  /** Steps in flight: step t waits for the snapshot of step t − ring before it is encoded. Default 2. */
+  ring?: number;
+  /** Called before each group of buffers is created. */
+  phase?: (p: BufferPhase) => void;
+}
+
+/**
+ * What must agree for runs to share a pack: everything that shapes the step's buffers and
+ * dispatch lists. Seeds, learning rates, momentum, weight decay, masks and weights may differ.
+ */
+export function packKey(h: Hparams): string {
+  return canonicalJSON({
+    model: h.model.model_name, batch: h.dataset.batch_size, optimizer: h.training.optimizer_name,
+    subsample: h.dataset.subsample_fraction ?? null, labels: h.dataset.unsupervised_labels ?? null,
+  });
+}
+
+/** The host transformations of the training set a DeviceDataset uploads: equal keys, equal bytes on the GPU. */
+function uploadKey(h: Hparams, replicate: number): string {
+  const d = h.dataset;
+  if (d.subsample_fraction === undefined && d.random_labels_fraction === undefined) return 'as-is';
+  return canonicalJSON({ s: d.subsample_fraction ?? null, r: d.random_labels_fraction ?? null, seed: DeviceDataset.transformSeedOf(h, replicate) });
+}
+
+/** One network of a pack. */
+export class PackMember {
+  /** Epoch whose data order is on the GPU (-1: none yet). */
+  private epoch = -1;
+  /** The Program step from which this member no longer runs (null: it still runs). */
+  stoppedAt: number | null = null;
+
+  constructor(
+    private readonly gpu: Gpu,
+    readonly index: number,
+    readonly state: ModelState,
+    readonly data: DeviceDataset,
+    readonly model: CompiledModel,
+    private readonly feeder: BatchFeeder,
+    private readonly optimizer: RunOptimizer,
+    /** Its dispatches in submission order: gather, forward, loss, backward, optimiser. */
+    readonly list: readonly Dispatch[],
+    private readonly schedule: Schedule,
+    readonly perEpoch: number,
+  ) {}
+
+  get active(): boolean { return this.stoppedAt === null; }
+
+  learningRate(iteration: number): number { return learningRate(this.schedule, iteration); }
+
+  /**
+   * Puts a run's state on the GPU: weights, batch-norm statistics, optimiser state and mask.
+   * Pruned weights are zeroed in `s.params` itself, so the caller's copy is what trains.
+   */
+  load(s: CheckpointState, mask: Float32Array): void {
+    if (mask.length !== s.params.length) throw new UserError(`mask has ${mask.length} elements, the model's parameters ${s.params.length}`);
+    for (let i = 0; i < s.params.length; i++) if (mask[i] === 0) s.params[i] = 0;
+    upload(this.gpu, this.state.params.all(), s.params);
+    this.optimizer.load(s.optimizer);
+    upload(this.gpu, this.state.masks.all(), mask);
+    if (this.state.stats.names.length) upload(this.gpu, this.state.stats.all(), s.stats);
+  }
+
+  /** Weights and batch-norm statistics; call after flush(). */
+  async weights(): Promise<HostState> {
+    const params = await download(this.gpu, this.state.params.all());
+    const stats = this.state.stats.names.length ? await download(this.gpu, this.state.stats.all()) : new Float32Array(0);
+    return { params, stats };
+  }
+
+  /** Everything a checkpoint holds; call after flush(). */
+  async save(): Promise<CheckpointState> {
+    return { ...(await this.weights()), optimizer: await this.optimizer.save() };
+  }
+
+  /** Uploads the epoch's data order (prepare() does this itself when an epoch begins). */
+  setEpoch(epoch: number): void {
+    this.feeder.setEpoch(epoch);
+    this.epoch = epoch;
+  }
+
+  /**
+   * Writes the uniforms of `iteration` (learning rate, Adam's step count, batch slice,
+   * augmentation draws) for the next submit. Call once per submitted step: Adam counts the calls.
+   */
+  prepare(iteration: number): void {
+    const epoch = Math.floor(iteration / this.perEpoch);
+    if (epoch !== this.epoch) this.setEpoch(epoch);
+    this.optimizer.beforeStep(this.learningRate(iteration));
+    this.feeder.setStep(iteration, iteration - epoch * this.perEpoch);
+  }
+}
+
+export class TrainPack {
+  readonly spec: ModelSpec;
+  readonly members: readonly PackMember[];
+  readonly program: Program;
+  readonly batch: number;
+  /** Iterations per epoch: the training set (after subsampling) in whole batches, the last one padded. */
+  readonly perEpoch: number;
+  private readonly ring: number;
+  private readonly owned: GPUBuffer[];
+  /** Iteration of the Program's step 0: snapshots count Program steps, runs may start at k or resume. */
+  private firstIteration = 0;
+
+  constructor(private readonly gpu: Gpu, o: TrainPackOptions) {
+    if (!o.members.length) throw new Error('a pack needs at least one member');
+    const key = packKey(o.members[0]!.hparams);
+    for (const m of o.members) {
+      if (packKey(m.hparams) !== key) throw new UserError(`runs cannot share a pack: ${packKey(m.hparams)} differs from ${key} (model, batch size, optimiser and training set must agree)`);
+    }
+    const phase = o.phase ?? (() => {});
+    this.ring = o.ring ?? 2;
+    const k = o.members.length;
+    const onSnapshot = (p: number, v: Float32Array) => {
+      for (const m of this.members) {
+        if (m.stoppedAt === null || p < m.stoppedAt) o.members[m.index]!.onMetrics?.(this.firstIteration + p, v[2 * m.index]!, v[2 * m.index + 1]!);
+      }
+    };
+    const { value, buffers: made } = collectBuffers(gpu.device, () => {
+      const h0 = o.members[0]!.hparams;
+      const spec = o.spec ?? modelForData(h0.model.model_name, o.data.train, taskClasses(h0, o.data.train.classes));
+      const stats = createTensor(gpu, 'train_stats', [2 * k]);
+      const uploads = new Map<string, DeviceDataset>();
+      const members = o.members.map((mo, i) => {
+        const h = mo.hparams;
+        phase('arenas');
+        const state = createModelState(gpu, spec);
+        phase('dataset');
+        const uk = uploadKey(h, mo.replicate);
+        const data = new DeviceDataset(gpu, o.data, h, mo.replicate, uploads.get(uk));
+        uploads.set(uk, data);
+        phase('activations');
+        const model = compileModel(gpu, state, h.dataset.batch_size);
+        phase('dataset'); // the epoch order and the batch labels
+        const feeder = new BatchFeeder(gpu, data, model, h, mo.replicate);
+        phase('metrics');
+        const loss = softmaxCrossEntropy(gpu, model.logits, feeder.labels, data.classes, model.dlogits, { stats, slot: 2 * i });
+        const optimizer = createOptimizer(gpu, state, h.training);
+        const list = [feeder.dispatch, ...model.forwardTrain, loss, ...model.backward, optimizer.dispatch];
+        const perEpoch = Math.ceil(data.trainCount / model.batch);
+        const t = h.training, steps = (s: string, what: string) => stepToIterations(s, perEpoch, what);
+        const schedule: Schedule = {
+          lr: t.lr, gamma: t.gamma ?? 1, warmup: t.warmup_steps ? steps(t.warmup_steps, 'warmup_steps') : 0,
+          milestones: (t.milestone_steps ?? []).map((m) => steps(m, 'milestone_steps')),
+        };
+        return new PackMember(gpu, i, state, data, model, feeder, optimizer, list, schedule, perEpoch);
+      });
+      const program = new Program(gpu, k === 1 ? 'train-step' : `train-pack-${k}`, [interleave(members)], { tensor: stats, ringSize: this.ring, onSnapshot });
+      return { spec, members, program };
+    });
+    ({ spec: this.spec, members: this.members, program: this.program } = value);
+    this.owned = made;
+    this.batch = this.members[0]!.model.batch;
+    this.perEpoch = this.members[0]!.perEpoch;
+  }
+
+  /** The dispatches of one step in submission order (for profilers). */
+  get dispatches(): readonly Dispatch[] { return interleave(this.members); }
+
+  /** Writes every running member's uniforms of `iteration` for the next submit (step() does this). */
+  prepare(iteration: number): void {
+    for (const m of this.members) if (m.active) m.prepare(iteration);
+  }
+
+  /** Submits training iteration `iteration` of every running member (with `extra` work, e.g. telemetry); does not wait for it. */
+  async step(iteration: number, extra: readonly ExtraWork[] = []): Promise<void> {
+    if (this.program.counters.steps === 0) this.firstIteration = iteration;
+    this.prepare(iteration);
+    await this.program.step(true, extra);
+  }
+
+  /**
+   * Stops member `i` (it diverged): from the next step on its dispatches are not submitted and
+   * its metrics are not delivered; the others go on. Its buffers stay until destroy().
+   */
+  stop(i: number): void {
+    const m = this.members[i]!;
+    if (!m.active) return;
+    m.stoppedAt = this.program.counters.steps;
+    this.program.setPasses([interleave(this.members)]);
+  }
+
+  /** Waits for every submitted step and delivers their metrics. */
+  flush(): Promise<void> { return this.program.flush(); }
+
+  /** A further output snapshotted on steps that carry ExtraWork naming it; the handler gets the iteration. */
+  addChannel(tensor: Tensor, onSnapshot: (iteration: number, values: Float32Array) => void): number {
+    return this.program.addChannel(tensor, (p, v) => onSnapshot(this.firstIteration + p, v), this.ring);
+  }
+
+  /**
+   * Builds something that works on a member's model and data (the evaluator, telemetry) and takes
+   * ownership of the buffers it creates, so destroy() frees them too.
+   */
+  own<T>(build: () => T): T {
+    const { value, buffers: made } = collectBuffers(this.gpu.device, build);
+    this.owned.push(...made);
+    return value;
+  }
+
+  /** Frees every buffer this pack made or adopted; safe to call twice. */
+  destroy(): void {
+    this.program.destroy(); // its channels' staging rings, also those added after construction
+    for (const b of this.owned) b.destroy();
+    this.owned.length = 0;
+  }
+}
+
+/** Op i of every running member, then op i+1: each member's own order is unchanged. */
+function interleave(members: readonly PackMember[]): Dispatch[] {
+  const running = members.filter((m) => m.active);
+  const out: Dispatch[] = [];
+  const n = running[0]?.list.length ?? 0;
+  for (const m of running) if (m.list.length !== n) throw new Error(`pack member ${m.index} has ${m.list.length} dispatches per step, member ${running[0]!.index} ${n}`);
+  for (let i = 0; i < n; i++) for (const m of running) out.push(m.list[i]!);
+  return out;
+}
