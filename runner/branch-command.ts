@@ -13,9 +13,12 @@ import { checkRunsFit } from './capacity.ts';
 import { lockForCommand } from './run-lock.ts';
 import { RunControl } from '../src/train/control.ts';
 import { formatLevels } from './lottery-command.ts';
+import { parsePack, resolvePack } from './pack-size.ts';
 
 export interface BranchCommand {
   name: string; root: string; replicate: number; dataDir?: string; levels: string; seed?: number; evaluateOnlyAtEnd?: boolean; quiet?: boolean;
+  /** Runs per pack ("4", "auto"): the branch's levels train together; default: one at a time. */
+  pack?: string;
   adapter?: string; argv: string[];
 }
 
@@ -28,6 +31,7 @@ export async function runBranchCommand(o: BranchCommand): Promise<void> {
   if (rest.length) throw new HparamsError(`unknown argument${rest.length > 1 ? 's' : ''} ${rest.join(' ')} for branch ${o.name}`);
   const retrainHparams = retrain.length ? hparamsWithOverrides(hparams, retrain) : undefined;
   const levels = parseLevels(o.levels, 'only');
+  const pack = o.pack ? parsePack(o.pack) : 1;
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir, log: console.error });
   const pre = lottery.pretrain?.hparams.dataset.dataset_name;
   const pretrainData = pre && pre !== hparams.dataset.dataset_name ? await loadDataset(pre, { dataDir: o.dataDir, log: console.error }) : undefined;
@@ -47,7 +51,8 @@ export async function runBranchCommand(o: BranchCommand): Promise<void> {
   const lock = await lockForCommand(storage.root, `${plan.root}/.lock-branch_${o.name}_${hash}`, job.control); // the path a sweep job uses too
   const gpu = await openGpu(o.adapter).catch(async (e) => { await lock.release(); throw e; });
   try {
-    const results = await runBranch({ gpu, storage, sink, data, pretrainData }, job);
+    const k = resolvePack(pack, gpu, plan.spec, (retrainHparams ?? hparams).dataset.batch_size, levels.length, (s) => console.error(s));
+    const results = await runBranch({ gpu, storage, sink, data, pretrainData }, job, { pack: k });
     console.log(formatLevels(`${storage.root}/${plan.root} branch ${o.name}`, results));
   } finally {
     gpu.destroy();

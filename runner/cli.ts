@@ -115,15 +115,18 @@ program.command('bench')
   .option('--reps <n>', 'timed calls per case', positiveInt, 10)
   .option('--models <names>', 'training suite: only models whose name contains one of these (comma-separated), e.g. lenet')
   .option('--peer <names>', 'peers: tfjs (webgpu on the same adapter, and wasm), pytorch (CUDA; needs python3 with torch: training steps, and cuBLAS for the matmul suite), or tfjs,pytorch', 'tfjs')
+  .option('--pack <sizes>', 'training suite: aggregate images/s of packs of K networks (e.g. 1,2,4,8,16,32) against one peer process, instead of single steps')
   .option('--json', 'machine-readable output')
-  .action(async (opts: { suite: string; warmup: number; reps: number; models?: string; peer: string; json?: boolean }) => {
+  .action(async (opts: { suite: string; warmup: number; reps: number; models?: string; peer: string; pack?: string; json?: boolean }) => {
     const { runBench, formatBenchTable, parsePeers, parseSuites } = await import('./bench/index.ts');
     // Checked here too so a typo fails before the GPU and TF.js start up.
     const peers = parsePeers(opts.peer.split(',').map((s) => s.trim()).filter(Boolean));
     const suites = parseSuites(opts.suite.split(',').map((s) => s.trim()).filter(Boolean));
+    const packs = opts.pack === undefined ? undefined : (await import('./bench/training-pack.ts')).parsePackSizes(opts.pack);
+    if (packs && !suites.includes('training')) throw new UserError('bench --pack times training steps: add --suite training');
     const log = (s: string) => process.stderr.write(`${s}\n`);
     const result = await runBench({ adapter: program.opts().adapter, suites, warmup: opts.warmup, reps: opts.reps,
-      models: opts.models?.split(',').map((s) => s.trim()).filter(Boolean), peers, log });
+      models: opts.models?.split(',').map((s) => s.trim()).filter(Boolean), packs, peers, log });
     if (opts.json) console.log(JSON.stringify(result, null, 2));
     else console.log(`adapter: ${result.adapter}\n${formatBenchTable(result.rows)}`);
   });
@@ -143,6 +146,8 @@ program.command('profile')
     const { runProfileCommand } = await import('./profile-command.ts');
     await runProfileCommand({ ...opts, adapter: program.opts().adapter });
   });
+
+const PACK_HELP = 'train up to K runs together in one pack (one submit per step for all; each run bitwise identical to training it alone), or auto: K from the device memory and the model; default 1';
 
 /** Options every run command shares (train, lottery, branch, demo). */
 function runOptions(cmd: Command, what: string): Command {
@@ -173,6 +178,8 @@ runOptions(program.command('train'), 'seeds the initialisation, data order and a
 runOptions(program.command('lottery'), 'seeds initialisation, data order and augmentation')
   .description('iterative magnitude pruning with rewinding (OpenLTH `lottery`): earlyphase lottery --default-hparams NAME --levels 0-8 [--rewinding-steps 500it] [--pretrain --pretrain-<hparam> V …]')
   .option('--levels <levels>', 'levels to run and report: N (0…N, as OpenLTH), or ranges like 0-5,8 (every lower level runs too)', '3')
+  .option('--replicates <list>', 'run several replicates, e.g. 1-8 (instead of --replicate): level by level in lockstep, each pruned by its own weights')
+  .option('--pack <K|auto>', PACK_HELP)
   .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration of each level')
   .option('--telemetry', 'record early-training telemetry in every level (see train --help)')
   .option('--quiet', 'print only summaries')
@@ -181,7 +188,7 @@ runOptions(program.command('lottery'), 'seeds initialisation, data order and aug
   .addHelpText('after', `\n${LOTTERY_FLAGS_HELP}`)
   .allowUnknownOption()
   .allowExcessArguments()
-  .action(async (opts: { levels: string; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean; displayOutputLocation?: boolean }, cmd: Command) => {
+  .action(async (opts: { levels: string; root: string; replicate: number; replicates?: string; pack?: string; dataDir?: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean; displayOutputLocation?: boolean }, cmd: Command) => {
     if (opts.hparamsHelp) { console.log(hparamsHelp(cmd.args, 'lottery')); return; }
     if (opts.displayOutputLocation) { console.log(lotteryOutputLocation(cmd.args, opts.root, opts.replicate)); return; }
     const { runLotteryCommand } = await import('./lottery-command.ts');
@@ -261,10 +268,11 @@ program.command('sweep <spec>')
   .option('--replicates <list>', 'run only these replicates of the sweep, e.g. 1 or 1-3')
   .option('--levels <levels>', 'shrink the sweep to these lottery levels (N = 0…N); branch and instability levels past them are dropped')
   .option('--training-steps <step>', 'train every run for this long instead (e.g. 2ep), for a quick version of a preset')
+  .option('--pack <K|auto>', PACK_HELP)
   .option('--quiet', 'print only summaries')
   .option('--queue <url>', 'enqueue the jobs on a Redis job queue (redis://HOST:PORT[/DB]) for `earlyphase worker`s instead of running them here')
   .option('--follow', 'with --queue: print progress until every job has finished')
-  .action(async (spec: string, opts: { setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; queue?: string; follow?: boolean; replicates?: string; levels?: string; trainingSteps?: string }) => {
+  .action(async (spec: string, opts: { setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; queue?: string; follow?: boolean; replicates?: string; levels?: string; trainingSteps?: string; pack?: string }) => {
     const { runSweep } = await import('./sweep-command.ts');
     await runSweep({ ...opts, spec, adapter: program.opts().adapter });
   });
@@ -317,11 +325,12 @@ for (const alias of ['branch', 'lottery_branch']) {
     .option('--levels <levels>', 'levels to branch from: N (level N only, as OpenLTH\'s lottery_branch) or a list of levels and ranges like 2,5,8 or 0-3', '0-3')
     .option('--seed <n>', 'seed of the branch\'s random draws (default: derived from --replicate and the branch name)', (v: string) => positiveInt(v))
     .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration')
+    .option('--pack <K|auto>', PACK_HELP)
     .option('--quiet', 'print only summaries')
     .addHelpText('after', () => `\nBranches and their options (NAME --option VALUE; retrain takes --retrain-<hparam> VALUE):\n${branchHelp}\n\n${LOTTERY_FLAGS_HELP}`)
     .allowUnknownOption()
     .allowExcessArguments()
-    .action(async (name: string, opts: { levels: string; seed?: number; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; quiet?: boolean }, cmd: Command) => {
+    .action(async (name: string, opts: { levels: string; seed?: number; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; pack?: string; quiet?: boolean }, cmd: Command) => {
       const { describeBranches } = await import('../src/lottery/branch.ts');
       if (name === 'list') { console.log(describeBranches()); return; }
       const { runBranchCommand } = await import('./branch-command.ts');

@@ -3,10 +3,11 @@
 // overall progress. Finished stages are skipped, so re-running a sweep continues it.
 import { existsSync, readFileSync } from 'node:fs';
 import { HparamsError } from '../src/errors.ts';
-import { expandSweep, validateSweep, type SweepSpec } from '../src/lottery/sweep.ts';
+import { expandSweep, validateSweep, type SweepJob, type SweepSpec } from '../src/lottery/sweep.ts';
 import { sweepPreset } from '../src/lottery/sweep-presets.ts';
 import { levelDir, planLottery } from '../src/lottery/lottery.ts';
-import { datasetCache, jobData, runSweepJob } from './sweep-job.ts';
+import { datasetCache, jobData, runSweepJob, runSweepJobsPacked } from './sweep-job.ts';
+import { parsePack, resolvePack } from './pack-size.ts';
 import { jobFolders, jobStatus, shrinkSweep, type Shrink } from './sweep-shrink.ts';
 import { DatasetNotFoundError } from './datasets.ts';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ import type { ModelSpec } from '../src/nn/graph.ts';
 import { formatLevels } from './lottery-command.ts';
 import { refuseIfFinishedWithout } from './finished-runs.ts';
 
-export interface SweepCommand extends Shrink { spec: string; setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; adapter?: string; queue?: string; follow?: boolean }
+export interface SweepCommand extends Shrink { pack?: string; spec: string; setup: string; root: string; dataDir?: string; dryRun?: boolean; quiet?: boolean; adapter?: string; queue?: string; follow?: boolean }
 
 export function loadSweepSpec(spec: string, setup: string): SweepSpec {
   if (existsSync(spec)) {
@@ -32,6 +33,7 @@ export function loadSweepSpec(spec: string, setup: string): SweepSpec {
 export async function runSweep(o: SweepCommand): Promise<void> {
   const spec = shrinkSweep(loadSweepSpec(o.spec, o.setup), o);
   const jobs = expandSweep(spec);
+  const pack = o.pack ? parsePack(o.pack) : 1;
   if (o.queue && !o.dryRun) { const { enqueueCommand } = await import('./queue-command.ts'); return enqueueCommand({ ...o, queue: o.queue }, spec); }
   const env0 = { data: datasetCache(o.dataDir) };
   let noData: string | undefined;
@@ -67,7 +69,19 @@ export async function runSweep(o: SweepCommand): Promise<void> {
   const gpu = await openGpu(o.adapter);
   const t0 = Date.now();
   try {
-    for (const [i, j] of jobs.entries()) {
+    if (pack !== 1) {
+      const k = resolvePack(pack, gpu, fits[0]!.spec, fits[0]!.batch, togetherAtMost(jobs), (s) => console.error(s));
+      console.error(`[sweep ${spec.name}] ${jobs.length} jobs, up to ${k} networks per pack: lotteries level by level in lockstep, then branches, then instability analyses`);
+      const outcomes = await runSweepJobsPacked({ gpu, storage, sink, data: env0.data }, jobs, k, { owner: `sweep ${spec.name}`, log: (s) => console.error(`  ${s}`) });
+      let failed: unknown = null;
+      for (const [i, r] of outcomes.entries()) {
+        const j = jobs[i]!;
+        if ('error' in r) { failed ??= r.error; console.error(`  ${j.kind} ${j.label} failed: ${(r.error as Error)?.message ?? String(r.error)}`); }
+        else if ('barrier' in r) console.error(`  ${j.label}: barrier ${(100 * r.barrier).toFixed(2)}% at level ${r.level}`);
+        else if (r.rows.length && !o.quiet) console.error(formatLevels(`  ${j.kind} ${j.label}`, r.rows));
+      }
+      if (failed !== null) throw failed;
+    } else for (const [i, j] of jobs.entries()) {
       // ETA from the pace of the jobs so far (skipped finished jobs make it optimistic early on).
       const elapsed = (Date.now() - t0) / 1000;
       const eta = i > 0 ? `, ETA ${formatDuration((elapsed / i) * (jobs.length - i))}` : '';
@@ -80,4 +94,14 @@ export async function runSweep(o: SweepCommand): Promise<void> {
     gpu.destroy();
   }
   console.log(`sweep ${spec.name}: ${jobs.length} jobs done in ${((Date.now() - t0) / 1000).toFixed(0)} s under ${storage.root}; make figures with: earlyphase report ${storage.root}`);
+}
+
+/** The most runs a packed sweep trains at once: its lotteries (one level each), or every level of its branches. */
+function togetherAtMost(jobs: readonly SweepJob[]): number {
+  let lotteries = 0, branchRuns = 0;
+  for (const j of jobs) {
+    if (j.kind === 'lottery') lotteries++;
+    else if (j.kind === 'branch') branchRuns += j.levels.length;
+  }
+  return Math.max(1, lotteries, branchRuns);
 }

@@ -10,8 +10,9 @@ import type { EventSink } from '../src/train/events.ts';
 import { RunControl } from '../src/train/control.ts';
 import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
 import { lotteryHash } from '../src/lottery/options.ts';
-import { runLottery, planLottery, type LevelResult } from '../src/lottery/lottery.ts';
-import { resolveBranch, runBranch, trunkFor } from '../src/lottery/branch.ts';
+import { runLotteries, runLottery, planLottery, type LevelResult } from '../src/lottery/lottery.ts';
+import { resolveBranch, runBranch, runBranches, trunkFor } from '../src/lottery/branch.ts';
+import { UserError } from '../src/errors.ts';
 import { runInstability } from '../src/lottery/instability.ts';
 import { loadDataset } from './datasets.ts';
 import type { FsStorage } from './fs-storage.ts';
@@ -85,5 +86,64 @@ export async function runSweepJob(env: JobEnv, j: SweepJob, o: JobOptions): Prom
     return { barrier: r.barrier, level: r.level };
   } finally {
     await lock.release();
+  }
+}
+
+/** A job's outcome when a sweep runs its jobs together: its result, or what stopped it. */
+export type PackedJobOutcome = JobOutcome | { error: unknown };
+
+/**
+ * Runs a sweep's jobs with packing (`sweep --pack`): every lottery level by level in lockstep,
+ * `pack` networks per TrainPack (replicates, and rewind points where their runs line up), then
+ * every level of every branch together, then the instability analyses one by one. The folders are
+ * exactly those of running the jobs one at a time, so packed and unpacked sweeps continue each
+ * other. All the jobs' locks are held for the whole time (taken in path order, so two packed
+ * sweeps never wait on each other in a cycle). A job that fails stops alone.
+ */
+export async function runSweepJobsPacked(env: JobEnv, jobs: readonly SweepJob[], pack: number, o: JobOptions): Promise<PackedJobOutcome[]> {
+  const control = o.control ?? new RunControl();
+  const locks: RunLock[] = [];
+  const out: PackedJobOutcome[] = new Array(jobs.length);
+  try {
+    for (const path of [...new Set(jobs.map(jobLockPath))].sort()) {
+      locks.push(await RunLock.acquire(`${env.storage.root}/${path}`, {
+        label: o.owner, wait: true,
+        onWait: (h) => o.log(`waiting for ${path}, which ${h.owner} is writing`),
+        onLost: (by) => { o.log(`${by?.owner ?? 'another process'} took over ${path}; stopping`); control.stop(); },
+      }));
+    }
+    const base = { gpu: env.gpu, storage: env.storage, sink: env.sink };
+    const idx = (kind: SweepJob['kind']) => jobs.flatMap((j, i) => (j.kind === kind ? [i] : []));
+    const lotteries = idx('lottery');
+    if (lotteries.length) {
+      const items = [];
+      for (const i of lotteries) {
+        const j = jobs[i] as SweepJob & { kind: 'lottery' };
+        items.push({ env: { ...base, ...(await jobData(env, j)) }, job: { ...j, control, telemetry: j.withTelemetry ? DEFAULT_TELEMETRY : undefined } });
+      }
+      (await runLotteries(items, { pack })).forEach((r, k) => { out[lotteries[k]!] = 'error' in r ? { error: r.error } : { rows: r.rows }; });
+    }
+    const branches = idx('branch');
+    if (branches.length) {
+      const items = [];
+      for (const i of branches) {
+        const j = jobs[i] as SweepJob & { kind: 'branch' };
+        items.push({ env: { ...base, ...(await jobData(env, j)) }, job: { ...j, control, maxLevel: Math.max(...j.levels) } });
+      }
+      (await runBranches(items, { pack })).forEach((r, k) => { out[branches[k]!] = 'error' in r ? { error: r.error } : { rows: r.rows }; });
+    }
+    for (const i of idx('instability')) {
+      const j = jobs[i] as SweepJob & { kind: 'instability' };
+      try {
+        const r = await runInstability({ ...base, ...(await jobData(env, j)) }, { ...j, control, maxLevel: j.level, seeds: instabilitySeeds(j) });
+        out[i] = { barrier: r.barrier, level: r.level };
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        out[i] = { error: e };
+      }
+    }
+    return out;
+  } finally {
+    for (const l of locks) await l.release();
   }
 }

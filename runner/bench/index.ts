@@ -22,6 +22,8 @@ export interface BenchOptions {
   reps: number;
   /** Training suite: only models whose name contains one of these. */
   models?: string[];
+  /** Training suite: pack sizes to time (src/train/train-pack.ts) instead of single steps. */
+  packs?: number[];
   /** Training suite peers (default tfjs). */
   peers?: string[];
   log: (s: string) => void;
@@ -53,7 +55,7 @@ export async function runBench(opts: BenchOptions): Promise<{ adapter: string; r
     const tf = await tfjsOn(gpu);
     try {
       opts.log(`bench on ${gpu.adapter.description || gpu.adapter.shortName}: warmup ${opts.warmup}, reps ${opts.reps}`);
-      const ctx: BenchContext = { gpu, tf, warmup: opts.warmup, reps: opts.reps, models: opts.models, peers, log: opts.log };
+      const ctx: BenchContext = { gpu, tf, warmup: opts.warmup, reps: opts.reps, models: opts.models, packs: opts.packs, peers, log: opts.log };
       const rows: BenchRow[] = [];
       for (const s of opts.suites) rows.push(...await SUITES[s]!(ctx));
       return { adapter: gpu.adapter.shortName, rows };
@@ -93,7 +95,7 @@ export function formatBenchTable(rows: BenchRow[]): string {
         const t = r.training!;
         // Rows from before throughput was measured: their step-by-step medians were the throughput figure.
         const tp = r.throughputMs ?? { ours: r.ours.medianMs, peer: r.peer.medianMs };
-        return [r.suite, r.case, latency(r.ours), num(tp.ours), ips(t.batch, tp.ours), latency(r.peer), num(tp.peer), ips(t.batch, tp.peer),
+        return [r.suite, r.case, latency(r.ours), num(tp.ours), ips(t.batch, tp.ours), latency(r.peer), num(tp.peer), ips(r.pack?.peerBatch ?? t.batch, tp.peer),
           r.peerName, `${r.ratio.toFixed(2)}x`,
           `${t.dispatchesPerStep}/${t.submitsPerStep}/${t.asyncReadbacksPerStep} async, ${t.blockingReadbacksPerStep} blocking`,
           (t.gpuBytes / 2 ** 20).toFixed(1)];

@@ -18,7 +18,7 @@ import { initParameters, initRunningStats } from '../../src/nn/init.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 import type { Hparams } from '../../src/train/hparams.ts';
 import { freshOptimizerState, optimizerLayout } from '../../src/train/optimizer.ts';
-import { TrainStep } from '../../src/train/train-step.ts';
+import { TrainPack } from '../../src/train/train-pack.ts';
 import { Rng } from '../../src/rng.ts';
 import type { BenchContext, BenchRow, Timing, TrainingStats } from './types.ts';
 import { pytorchPeerName, type PytorchRow, runPytorchPeer } from './pytorch.ts';
@@ -49,7 +49,7 @@ export const TRAINING_CASES: TrainingCase[] = [
  * 1, a third of --reps for ours (10 → 4) and a tenth for the peers (10 → 1), which keeps the suite
  * near 4 minutes on lavapipe with the defaults. Light models use the kernel suites' counts.
  */
-function repsFor(c: TrainingCase, ctx: BenchContext, side: 'ours' | 'peer'): { warmup: number; reps: number } {
+export function repsFor(c: TrainingCase, ctx: BenchContext, side: 'ours' | 'peer'): { warmup: number; reps: number } {
   if (!c.heavy) return { warmup: ctx.warmup, reps: ctx.reps };
   return { warmup: Math.min(ctx.warmup, 1), reps: Math.max(1, Math.ceil(ctx.reps / (side === 'ours' ? 3 : 10))) };
 }
@@ -109,11 +109,12 @@ export function randomMask(spec: ReturnType<typeof getModel>, layout: { name: st
 }
 
 /**
- * Our training step for case `c` at weight `density`: the trainer's TrainStep (`earlyphase profile`
- * picks the batch), on synthetic bytes of the real training set's size (a one-image test split,
- * which no bench step reads), SGD at the case's constant rate, seeded init under a random mask.
+ * Our training step for case `c` at weight `density`: the trainer's TrainPack (`earlyphase profile`
+ * picks the batch) of `members` networks (1: a run alone), on synthetic bytes of the real training
+ * set's size (a one-image test split, which no bench step reads; one upload shared by the members),
+ * SGD at the case's constant rate, each member its own seeded init and data order under a random mask.
  */
-export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number, batch = BATCH): OurStep {
+export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number, batch = BATCH, members = 1): OurStep {
   const spec = getModel(c.model);
   const [C, H, W] = spec.input;
   const split = (name: string, count: number): Dataset => {
@@ -134,29 +135,31 @@ export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number, batch =
   };
   const memory = new BufferTracker(gpu.device);
   let last = NaN;
-  let step: TrainStep;
+  let pack: TrainPack;
   try {
-    step = new TrainStep(gpu, {
-      hparams, data: { train: split('bench/train', c.examples), test: split('bench/test', 1) }, replicate: 1, spec,
-      onMetrics: (_, loss) => { last = loss; }, phase: (p) => memory.set(p),
+    pack = new TrainPack(gpu, {
+      data: { train: split('bench/train', c.examples), test: split('bench/test', 1) }, spec, phase: (p) => memory.set(p),
+      members: Array.from({ length: members }, (_, k) => ({ hparams, replicate: k + 1, onMetrics: (_: number, loss: number) => { if (k === 0) last = loss; } })),
     });
   } finally {
     memory.stop();
   }
   try {
-    const elements = step.state.params.elements;
-    step.load({
-      params: initParameters(spec, step.state.params, 1, 'uniform'), stats: initRunningStats(step.state.stats),
-      optimizer: freshOptimizerState(optimizerLayout('sgd'), elements),
-    }, randomMask(spec, step.state.params.layout(), elements, density));
+    for (const [k, m] of pack.members.entries()) {
+      const elements = m.state.params.elements;
+      m.load({
+        params: initParameters(spec, m.state.params, k + 1, 'uniform'), stats: initRunningStats(m.state.stats),
+        optimizer: freshOptimizerState(optimizerLayout('sgd'), elements),
+      }, randomMask(spec, m.state.params.layout(), elements, density));
+    }
   } catch (e) {
-    step.destroy();
+    pack.destroy();
     throw e;
   }
   return {
-    program: step.program, dispatches: [...step.dispatches], memory, lastLoss: () => last,
-    setStep: (i) => step.prepare(i),
-    destroy: () => step.destroy(),
+    program: pack.program, dispatches: [...pack.dispatches], memory, lastLoss: () => last,
+    setStep: (i) => pack.prepare(i),
+    destroy: () => pack.destroy(),
   };
 }
 
@@ -181,9 +184,9 @@ async function sampleSteps(warmup: number, reps: number, step: (i: number) => Pr
   return summarize(ms);
 }
 
-async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { warmup: number; reps: number }):
+export async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { warmup: number; reps: number }, members = 1):
   Promise<{ timing: Timing; throughputMs: number; stats: TrainingStats; loss: number }> {
-  const s = buildOurStep(gpu, c, density);
+  const s = buildOurStep(gpu, c, density, BATCH, members);
   try {
     const run = async (i: number) => { s.setStep(i); await s.program.step(true); await s.program.flush(); };
     // The first step runs inside an error scope so a broken dispatch fails loudly instead of timing a no-op.
@@ -206,7 +209,7 @@ async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { warmup:
     return {
       timing, throughputMs, loss: s.lastLoss(),
       stats: {
-        batch: BATCH, dispatchesPerStep: per(k.dispatches, before.dispatches), submitsPerStep: per(k.submits, before.submits),
+        batch: BATCH * members, dispatchesPerStep: per(k.dispatches, before.dispatches), submitsPerStep: per(k.submits, before.submits),
         asyncReadbacksPerStep: per(k.snapshots, before.snapshots), blockingReadbacksPerStep: 0,
         gpuBytes: s.memory.total, gpuBytesByKind: { ...s.memory.bytes },
       },
@@ -216,7 +219,7 @@ async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { warmup:
   }
 }
 
-async function timeTfjsSteps(ctx: BenchContext, c: TrainingCase, density: number, o: { warmup: number; reps: number }, sync: () => Promise<void>): Promise<Timing> {
+export async function timeTfjsSteps(ctx: BenchContext, c: TrainingCase, density: number, o: { warmup: number; reps: number }, sync: () => Promise<void>): Promise<Timing> {
   const { tf } = ctx;
   const model = tfModel(tf, c.model);
   const [C, H, W] = getModel(c.model).input;
@@ -248,7 +251,7 @@ function trainingRow(c: TrainingCase, d: number, mine: OursResult, peerName: str
 }
 
 /** PyTorch's rows for all cases, from one subprocess (one torch import and CUDA start-up). */
-async function pytorchRows(ctx: BenchContext, cases: TrainingCase[]): Promise<PytorchRow[]> {
+export async function pytorchRows(ctx: BenchContext, cases: TrainingCase[]): Promise<PytorchRow[]> {
   ctx.log(`training: running the PyTorch peer (${cases.map((c) => c.model).join(', ')}; eager and torch.compile)`);
   const r = await runPytorchPeer({ models: cases.map((c) => c.model), densities: DENSITIES, warmup: ctx.warmup, reps: ctx.reps, batch: BATCH });
   if ('skipped' in r) { ctx.log(r.skipped); return []; }
@@ -259,6 +262,7 @@ async function pytorchRows(ctx: BenchContext, cases: TrainingCase[]): Promise<Py
 }
 
 export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
+  if (ctx.packs) return (await import('./training-pack.ts')).benchTrainingPacks(ctx, ctx.packs);
   const { gpu, tf } = ctx;
   const rows: BenchRow[] = [];
   const webgpuBackend = tf.getBackend();

@@ -24,6 +24,11 @@ export interface BenchRow {
    * only step by step (TF.js) has its latency median here. Absent in rows from before it existed.
    */
   throughputMs?: { ours: number; peer: number };
+  /**
+   * Pack rows (`bench --suite training --pack`): our step trains `members` networks at once (its
+   * training.batch is all their images), the peer's step one network of `peerBatch` images.
+   */
+  pack?: { members: number; peerBatch: number };
 }
 
 /** Training-suite peers: TF.js (webgpu on our device, and wasm) and PyTorch (CUDA, subprocess). */
@@ -53,6 +58,8 @@ export interface BenchContext {
   reps: number;
   /** Training suite: only the models whose name contains one of these (all when absent). */
   models?: string[];
+  /** Training suite: time packs of these sizes (src/train/train-pack.ts) instead of single steps. */
+  packs?: number[];
   /** Peers to time: the training suite honours both; kernel suites always compare with TF.js webgpu, and matmul adds cuBLAS for pytorch. */
   peers: PeerName[];
   /** Progress lines for the terminal (stderr). */

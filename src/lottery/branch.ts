@@ -8,12 +8,12 @@ import type { Hparams } from '../train/hparams.ts';
 import type { LooseSpec } from '../train/hparams/schema.ts';
 import { canonicalJSON, sha256Hex } from '../train/hash.ts';
 import { initRunningStats, type BatchnormInit } from '../nn/init.ts';
-import { train } from '../train/trainer.ts';
+import { trainRuns, type PackOptions, type TrainJob } from '../train/trainer.ts';
 import type { HostState } from '../train/checkpoint.ts';
 import { decodeMask, denseMask, density } from './mask.ts';
 import { randomPrune } from './pruning.ts';
 import { applyBranch, branchNames, getBranch, parseBranchOptions } from './branches/registry.ts';
-import { levelDir, maskedState, planLottery, trunkWeights, type LevelResult, type LotteryEnv, type LotteryJob, type LotteryPlan, type TrunkEnv } from './lottery.ts';
+import { levelDir, maskedState, planLottery, trunkWeights, type LevelResult, type LotteryEnv, type LotteryJob, type LotteryOutcome, type LotteryPlan, type TrunkEnv } from './lottery.ts';
 
 /**
  * Branches that are not weight perturbations, with their options as field specs (so forms can
@@ -111,7 +111,42 @@ export async function trunkFor(env: TrunkEnv, plan: LotteryPlan, level: number):
   return { mask, w0, wk };
 }
 
-export async function runBranch(env: LotteryEnv, job: BranchJob): Promise<LevelResult[]> {
+export async function runBranch(env: LotteryEnv, job: BranchJob, o: PackOptions = {}): Promise<LevelResult[]> {
+  const [r] = await runBranches([{ env, job }], o);
+  if ('error' in r!) throw r.error;
+  return r!.rows;
+}
+
+/**
+ * Runs branch jobs: every level of every job is one training run from the trunk at that level,
+ * independent of the others, so all of them train together, `o.pack` at a time
+ * (src/train/trainer.ts trainRuns). A run that fails fails its job; the others go on.
+ */
+export async function runBranches(items: readonly { env: LotteryEnv; job: BranchJob }[], o: PackOptions = {}): Promise<LotteryOutcome[]> {
+  const runs: { item: number; level: number; density: number; train: TrainJob }[] = [];
+  const out: LotteryOutcome[] = items.map(() => ({ rows: [] }));
+  for (const [item, { env, job }] of items.entries()) {
+    try {
+      for (const r of await branchRuns(env, job)) runs.push({ item, ...r });
+    } catch (e) {
+      // A job whose trunk is missing (its lottery failed) fails alone.
+      if (items.length === 1 || !(e instanceof UserError)) throw e;
+      out[item] = { rows: [], error: e };
+    }
+  }
+  const { gpu, storage, sink } = items[0]!.env;
+  const outcomes = await trainRuns(gpu, storage, sink, runs.map((r) => r.train), o);
+  for (const [k, r] of outcomes.entries()) {
+    const { item, level, density: d, train: t } = runs[k]!;
+    const slot = out[item]!;
+    if ('error' in r) { if (!('error' in slot)) out[item] = { ...slot, error: r.error }; continue; }
+    slot.rows.push({ level, density: d, testAccuracy: r.testAccuracy, dir: t.dir, weightsHash: r.weightsHash });
+  }
+  return out;
+}
+
+/** The training run of each level of a branch job, its folder's branch.json written (host only). */
+async function branchRuns(env: LotteryEnv, job: BranchJob): Promise<{ level: number; density: number; train: TrainJob }[]> {
   const plan = planLottery(job, env.data, env.pretrainData);
   const { options, hash } = resolveBranch(job);
   const layout = plan.params.layout();
@@ -119,7 +154,7 @@ export async function runBranch(env: LotteryEnv, job: BranchJob): Promise<LevelR
   // Every level's trunk must exist before any training starts.
   const trunks = new Map<number, Awaited<ReturnType<typeof trunkFor>>>();
   for (const level of job.levels) trunks.set(level, await trunkFor(env, plan, level));
-  const out: LevelResult[] = [];
+  const out: { level: number; density: number; train: TrainJob }[] = [];
   for (const level of job.levels) {
     const { w0, wk } = trunks.get(level)!;
     let { mask } = trunks.get(level)!;
@@ -141,11 +176,13 @@ export async function runBranch(env: LotteryEnv, job: BranchJob): Promise<LevelR
     }
     const dir = `${plan.root}/level_${level}/branch_${job.branch}_${hash}`;
     await env.storage.write(`${dir}/branch.json`, JSON.stringify({ branch: job.branch, options, seed: job.seed }, null, 2) + '\n');
-    const r = await train(env.gpu, env.storage, env.sink, {
-      run: `${plan.root}/level_${level}/${job.branch}`, dir, hparams, replicate: job.replicate, data: env.data,
-      init, mask, startIteration: plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, control: job.control,
+    out.push({
+      level, density: density(plan.spec, layout, mask),
+      train: {
+        run: `${plan.root}/level_${level}/${job.branch}`, dir, hparams, replicate: job.replicate, data: env.data,
+        init, mask, startIteration: plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, control: job.control,
+      },
     });
-    out.push({ level, density: density(plan.spec, layout, mask), testAccuracy: r.testAccuracy, dir, weightsHash: r.weightsHash });
   }
   return out;
 }

@@ -15,7 +15,7 @@ import { modelForData } from '../nn/zoo.ts';
 import { initParameters, type BatchnormInit } from '../nn/init.ts';
 import { buffers } from '../nn/graph.ts';
 import { taskClasses } from '../train/device-data.ts';
-import { iterationsFor, train, type TrainResult } from '../train/trainer.ts';
+import { iterationsFor, trainRuns, type PackOptions, type TrainJob, type TrainResult } from '../train/trainer.ts';
 import { readOrDiscard, weightsFileName } from '../train/run-files.ts';
 import { stepToIterations } from '../train/steps.ts';
 import { decodeWeights, type HostState } from '../train/checkpoint.ts';
@@ -123,36 +123,90 @@ export async function trunkWeights(env: TrunkEnv, plan: LotteryPlan): Promise<{ 
 }
 
 export async function runLottery(env: LotteryEnv, job: LotteryJob): Promise<LevelResult[]> {
-  const h = job.hparams;
-  const plan = planLottery(job, env.data, env.pretrainData);
-  const results: LevelResult[] = [];
-  const layout = plan.params.layout();
-  // The rewind point and the schedule it was resolved against, in a file of the lottery's own.
-  await ensureFile(env, plan, `${plan.root}/lottery.json`, new TextEncoder().encode(lotteryRecord(job, plan)), 'this lottery\'s rewind point');
+  const [r] = await runLotteries([{ env, job }]);
+  if ('error' in r!) throw r.error;
+  return r!.rows;
+}
+
+/** Where one lottery of runLotteries stands. */
+interface LotteryProgress {
+  env: LotteryEnv;
+  job: LotteryJob;
+  plan: LotteryPlan;
+  rows: LevelResult[];
+  /** What stopped it (null: still going). */
+  error: unknown;
+  /** The current level's mask; the previous level's result; w_k once read; level 0's start after pre-training. */
+  mask: Float32Array;
+  prev: TrainResult | null;
+  wk: HostState | null;
+  init: HostState | undefined;
+}
+
+/** A lottery's outcome among several: the levels it finished, and the error that stopped it, if one did. */
+export type LotteryOutcome = { rows: LevelResult[] } | { rows: LevelResult[]; error: unknown };
+
+/**
+ * Runs several lotteries level by level in lockstep: level L of every lottery trains in packs of
+ * up to `o.pack` networks (src/train/trainer.ts trainRuns), each pruned by its own weights, then
+ * level L+1. Every run folder is exactly what running the lotteries one by one writes. A lottery
+ * that fails (its run diverged, a file it needs is unusable) stops alone; the others go on.
+ */
+export async function runLotteries(items: readonly { env: LotteryEnv; job: LotteryJob }[], o: PackOptions = {}): Promise<LotteryOutcome[]> {
+  const lotteries: LotteryProgress[] = [];
+  for (const { env, job } of items) {
+    const plan = planLottery(job, env.data, env.pretrainData);
+    // The rewind point and the schedule it was resolved against, in a file of the lottery's own.
+    await ensureFile(env, plan, `${plan.root}/lottery.json`, new TextEncoder().encode(lotteryRecord(job, plan)), 'this lottery\'s rewind point');
+    lotteries.push({
+      env, job, plan, rows: [], error: null, mask: denseMask(plan.spec, plan.params.layout()), prev: null, wk: null, init: undefined,
+    });
+  }
+  const gpu = items[0]!.env.gpu;
+  /** Trains one run per lottery in `ls` (packed), recording each outcome; a failure stops its lottery. */
+  const trainEach = async (ls: LotteryProgress[], make: (l: LotteryProgress) => TrainJob | Promise<TrainJob>, done: (l: LotteryProgress, r: TrainResult) => void) => {
+    const jobs: TrainJob[] = [], owners: LotteryProgress[] = [];
+    for (const l of ls) {
+      try {
+        jobs.push(await make(l));
+        owners.push(l);
+      } catch (e) {
+        if (items.length === 1 || !(e instanceof UserError)) throw e;
+        l.error = e;
+      }
+    }
+    const env = items[0]!.env;
+    const outcomes = await trainRuns(gpu, env.storage, env.sink, jobs, o);
+    for (const [k, r] of outcomes.entries()) {
+      const l = owners[k]!;
+      if ('error' in r) l.error = r.error;
+      else done(l, r);
+    }
+  };
+  const running = () => lotteries.filter((l) => l.error === null);
 
   // Level 0's starting weights: the seeded initialisation, or the pre-trained network.
-  let init: HostState | undefined;
-  if (job.lottery.pretrain) init = await pretrain(env, job, plan);
-
-  let mask = denseMask(plan.spec, layout);
-  let prev: TrainResult | null = null;
-  let wk: HostState | null = null;
-  for (let level = 0; level <= job.maxLevel; level++) {
-    const dir = levelDir(plan, level);
-    if (level > 0) {
-      mask = await levelMask(env, plan, level, prev!.final, mask, h);
-      wk ??= (await trunkWeights(env, plan)).wk;
-    }
-    const r = await train(env.gpu, env.storage, env.sink, {
-      run: `${plan.root}/level_${level}`, dir, hparams: h, replicate: job.replicate, data: env.data,
-      init: level === 0 ? init : maskedState(wk!, mask),
-      mask, startIteration: level === 0 ? plan.level0Start : plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, telemetry: job.telemetry, control: job.control,
-      saveIterations: level === 0 && plan.rewindIteration > plan.level0Start ? [plan.rewindIteration] : [],
+  await trainEach(running().filter((l) => l.job.lottery.pretrain), (l) => pretrainJob(l.env, l.job, l.plan), (l, r) => { l.init = pretrainedInit(l.env, l.job, l.plan, r); });
+  const top = Math.max(...lotteries.map((l) => l.job.maxLevel));
+  for (let level = 0; level <= top; level++) {
+    await trainEach(running().filter((l) => level <= l.job.maxLevel), async (l) => {
+      const { env, job, plan } = l;
+      if (level > 0) {
+        l.mask = await levelMask(env, plan, level, l.prev!.final, l.mask, job.hparams);
+        l.wk ??= (await trunkWeights(env, plan)).wk;
+      }
+      return {
+        run: `${plan.root}/level_${level}`, dir: levelDir(plan, level), hparams: job.hparams, replicate: job.replicate, data: env.data,
+        init: level === 0 ? l.init : maskedState(l.wk!, l.mask),
+        mask: l.mask, startIteration: level === 0 ? plan.level0Start : plan.rewindIteration, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, telemetry: job.telemetry, control: job.control,
+        saveIterations: level === 0 && plan.rewindIteration > plan.level0Start ? [plan.rewindIteration] : [],
+      };
+    }, (l, r) => {
+      l.prev = r;
+      l.rows.push({ level, density: density(l.plan.spec, l.plan.params.layout(), l.mask), testAccuracy: r.testAccuracy, dir: levelDir(l.plan, level), weightsHash: r.weightsHash });
     });
-    prev = r;
-    results.push({ level, density: density(plan.spec, layout, mask), testAccuracy: r.testAccuracy, dir, weightsHash: r.weightsHash });
   }
-  return results;
+  return lotteries.map((l) => (l.error === null ? { rows: l.rows } : { rows: l.rows, error: l.error }));
 }
 
 /**
@@ -192,18 +246,22 @@ async function ensureFile(env: TrunkEnv, plan: LotteryPlan, p: string, bytes: Ui
   await env.storage.write(p, bytes);
 }
 
+/** The pre-training run: the dense network trained on the pre-training task. */
+function pretrainJob(env: LotteryEnv, job: LotteryJob, plan: LotteryPlan): TrainJob {
+  return {
+    run: `${plan.root}/pretrain`, dir: `${plan.root}/pretrain/main`, hparams: job.lottery.pretrain!.hparams, replicate: job.replicate,
+    data: env.pretrainData ?? env.data, evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, control: job.control,
+  };
+}
+
 /**
- * Trains the dense network on the pre-training task, then (when its output layer has another
- * size, e.g. the 4-way rotation head) replaces the output layer with a fresh draw of the real
- * task's head. The result is level 0's starting point and the rewind point of every level.
+ * Level 0's start after pre-training: the pre-trained network, with (when its output layer has
+ * another size, e.g. the 4-way rotation head) the output layer replaced by a fresh draw of the
+ * real task's head. The result is level 0's starting point and the rewind point of every level.
  */
-async function pretrain(env: LotteryEnv, job: LotteryJob, plan: LotteryPlan): Promise<HostState> {
+function pretrainedInit(env: LotteryEnv, job: LotteryJob, plan: LotteryPlan, r: TrainResult): HostState {
   const ph = job.lottery.pretrain!.hparams;
   const data = env.pretrainData ?? env.data;
-  const r = await train(env.gpu, env.storage, env.sink, {
-    run: `${plan.root}/pretrain`, dir: `${plan.root}/pretrain/main`, hparams: ph, replicate: job.replicate, data,
-    evaluateOnlyAtEnd: job.evaluateOnlyAtEnd, control: job.control,
-  });
   const pre = modelForData(ph.model.model_name, data.train, taskClasses(ph, data.train.classes));
   if (pre.classes === plan.spec.classes) return r.final;
   // Copy every tensor but the head; the head is the seeded initialisation of the real task's.

@@ -1,0 +1,92 @@
+// Packed training through the driver (src/train/trainer.ts trainRuns), on lavapipe: runs trained
+// together in packs write exactly the files they write trained one by one — weights, checkpoints,
+// metrics, telemetry, done.json — including a run that diverges (it stops alone, with the same
+// error, and the others go on) and a run that cannot join the others' lockstep (another start
+// iteration: it trains in a pack of its own). The CLI side: `lottery --replicates 1-3 --pack 3`
+// gives the folders of unpacked replicates, and a packed lottery killed at a file operation
+// resumes to the same bytes (test/fault/kill-suite.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openGpu } from '../../runner/dawn.ts';
+import { loadDataset } from '../../runner/datasets.ts';
+import { parseHparamArgv } from '../../src/train/hparams.ts';
+import { trainRuns, type TrainJob } from '../../src/train/trainer.ts';
+import { DivergenceError } from '../../src/train/run-files.ts';
+import { DEFAULT_TELEMETRY } from '../../src/train/telemetry.ts';
+import type { TrainEvent } from '../../src/train/events.ts';
+import { MemoryStorage } from '../../viewer/memory-storage.ts';
+import { tree, treeDiff } from '../fault/tree.ts';
+import { killSuite, LOTTERY } from '../fault/kill-suite.ts';
+
+const data = await loadDataset('fashion_mnist');
+const gpu = await openGpu('llvmpipe');
+console.log(`# adapter: ${gpu.adapter.description} (${gpu.adapter.shortName})`);
+process.on('exit', () => gpu.destroy());
+
+// 1,200 examples / 60 → 20 iterations per epoch; 25 iterations cross an epoch end (a checkpoint).
+const hp = (...extra: string[]) => parseHparamArgv(['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist',
+  '--subsample-fraction', '0.02', '--training-steps', '25it', '--batch-size', '60', ...extra]).hparams;
+
+function jobs(): TrainJob[] {
+  return [
+    { run: 'r1', dir: 'r1', hparams: hp(), replicate: 1, data },
+    { run: 'r2', dir: 'r2', hparams: hp('--lr', '1e5'), replicate: 2, data }, // diverges
+    { run: 'r3', dir: 'r3', hparams: hp('--lr', '0.05', '--warmup-steps', '10it'), replicate: 3, data, saveIterations: [7], telemetry: DEFAULT_TELEMETRY },
+    { run: 'r4', dir: 'r4', hparams: hp(), replicate: 4, data, startIteration: 5 }, // another start: not in the others' lockstep
+    { run: 'r5', dir: 'r5', hparams: hp('--optimizer-name', 'adam', '--lr', '1e-3'), replicate: 5, data }, // another optimiser kind
+  ];
+}
+
+test('runs trained in packs write byte-identical folders to runs trained one by one; a diverging run stops alone', { timeout: 600_000 }, async () => {
+  const events: TrainEvent[] = [];
+  const packed = new MemoryStorage(), alone = new MemoryStorage();
+  const got = await trainRuns(gpu, packed, (e) => events.push(e), jobs(), { pack: 4 });
+  const want = [];
+  for (const j of jobs()) want.push(...await trainRuns(gpu, alone, () => {}, [j]));
+
+  assert.deepEqual([...packed.files.keys()].sort(), [...alone.files.keys()].sort());
+  for (const [path, bytes] of alone.files) assert.ok(Buffer.from(packed.files.get(path)!).equals(Buffer.from(bytes)), `${path} differs`);
+  for (const [i, w] of want.entries()) {
+    const g = got[i]!;
+    if ('error' in w) {
+      assert.ok('error' in g && g.error instanceof DivergenceError, `run ${i + 1}: expected it to diverge in the pack too`);
+      assert.equal((g.error as Error).message, (w.error as Error).message);
+    } else {
+      assert.ok(!('error' in g), `run ${i + 1} failed in the pack: ${'error' in g ? g.error : ''}`);
+      assert.equal(g.weightsHash, w.weightsHash, `run ${i + 1}`);
+    }
+  }
+  assert.ok('error' in want[1]! && want[1].error instanceof DivergenceError, 'run 2 (lr 1e5) should diverge');
+  // Runs 1-3 trained in lockstep: all three started before the first of them finished.
+  const at = (type: string, run: string) => events.findIndex((e) => e.type === type && e.run === run);
+  for (const r of ['r1', 'r2', 'r3']) assert.ok(at('start', r) < at('done', 'r1'), `${r} started after r1 finished: not packed`);
+  // Runs 4 and 5 could not join them, so they trained after them.
+  assert.ok(at('start', 'r4') > at('done', 'r1') && at('start', 'r5') > at('done', 'r1'));
+});
+
+const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
+const PACKED = [...LOTTERY, '--replicates', '1-3', '--pack', '3'];
+
+test('lottery --replicates 1-3 --pack 3 writes the folders of the three replicates run one at a time', { timeout: 600_000 }, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'earlyphase-pack-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const run = (argv: string[], root: string) => spawnSync(process.execPath, [cli, ...argv, '--root', root], { encoding: 'utf8', timeout: 300_000 });
+  const p = run(PACKED, join(dir, 'packed'));
+  assert.equal(p.status, 0, p.stderr);
+  assert.equal((p.stdout.match(/level {2}weights remaining/g) ?? []).length, 3, p.stdout);
+  for (const r of [1, 2, 3]) {
+    const a = run([...LOTTERY, '--replicate', String(r)], join(dir, 'alone'));
+    assert.equal(a.status, 0, a.stderr);
+  }
+  assert.deepEqual(treeDiff(tree(join(dir, 'alone')), tree(join(dir, 'packed'))), []);
+  const bad = run([...LOTTERY, '--pack', 'lots'], join(dir, 'never'));
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--pack "lots": expected a number of runs per pack \(1 = each run alone\) or auto/);
+});
+
+killSuite('lottery --replicates 1-3 --pack 3', PACKED, 2);

@@ -1,0 +1,131 @@
+// The pack invariant (src/train/train-pack.ts): every member of a pack of K networks ends with
+// weights, batch-norm statistics, optimiser state and per-step loss and correct counts bitwise
+// identical to the same run trained alone, for K = 2 and 5 on LeNet, Conv-2 and a small ResNet,
+// dense and masked members, SGD and Adam, members with their own seeds and learning-rate
+// schedules, starting past iteration 0 (a rewind point) and crossing an epoch boundary. A run
+// alone is a pack of one (TrainStep), so K = 1 is the reference every case compares against.
+// Also: a member stopped mid-run leaves the others exactly as they would be without it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openGpu } from '../../runner/dawn.ts';
+import type { Gpu } from '../../src/gpu/gpu.ts';
+import { syntheticSplits, SYNTHETIC_DEFAULTS } from '../../src/data/synthetic.ts';
+import { initParameters, initRunningStats } from '../../src/nn/init.ts';
+import { modelForData } from '../../src/nn/zoo.ts';
+import { presetHparams, type Hparams } from '../../src/train/hparams.ts';
+import { freshOptimizerState, optimizerLayout } from '../../src/train/optimizer.ts';
+import { TrainPack, type PackMember } from '../../src/train/train-pack.ts';
+import { stateLayout } from '../../src/train/train-step.ts';
+import { defaultMask } from '../../src/train/run-files.ts';
+import type { CheckpointState } from '../../src/train/checkpoint.ts';
+import { testAdapters } from '../adapters.ts';
+
+/** 40 training images at batch 16: 3 iterations per epoch, the last padded. Training runs iterations 1..4. */
+const FROM = 1, TO = 5;
+const RGB = syntheticSplits({ ...SYNTHETIC_DEFAULTS, trainCount: 40, testCount: 8, height: 8, width: 8 });
+const GRAY = syntheticSplits({ ...SYNTHETIC_DEFAULTS, trainCount: 40, testCount: 8, channels: 1, height: 28, width: 28 });
+const MODELS = [
+  { model: 'mnist_lenet_300_100', data: GRAY },
+  { model: 'cifar_conv_2', data: RGB },
+  { model: 'cifar_resnet_8_4', data: RGB },
+] as const;
+
+/** Member i of a case: its own replicate (data order, augmentation, init), mask and schedule. */
+function memberHparams(model: string, optimizer: 'sgd' | 'adam', i: number): Hparams {
+  const h = presetHparams(model);
+  const lr = (optimizer === 'adam' ? 1e-3 : 0.05) * (i === 2 ? 0.5 : 1);
+  return {
+    ...h, dataset: { ...h.dataset, dataset_name: 'synthetic', batch_size: 16, do_not_augment: false },
+    training: {
+      ...h.training, optimizer_name: optimizer, lr, momentum: 0.9, weight_decay: 1e-4,
+      ...(i === 2 ? { warmup_steps: '3it', milestone_steps: ['4it'], gamma: 0.1 } : { warmup_steps: undefined, milestone_steps: [] }),
+    },
+  };
+}
+
+interface Outcome { losses: number[]; correct: number[]; state: CheckpointState }
+
+function initial(spec: ReturnType<typeof modelForData>, h: Hparams, i: number) {
+  const { params, stats } = stateLayout(spec);
+  const mask = defaultMask(params);
+  if (i > 0) for (let j = i; j < mask.length; j += i + 2) mask[j] = 0; // members 1… are pruned, each differently
+  return {
+    mask,
+    state: {
+      params: initParameters(spec, params, i + 1, 'uniform'), stats: initRunningStats(stats),
+      optimizer: freshOptimizerState(optimizerLayout(h.training.optimizer_name), params.elements),
+    },
+  };
+}
+
+/** Trains members `ids` of a case as one pack; `stopAt` stops the listed member before that iteration. */
+async function trainPack(gpu: Gpu, c: (typeof MODELS)[number], optimizer: 'sgd' | 'adam', ids: number[], stopAt?: { member: number; iteration: number }): Promise<Outcome[]> {
+  const hs = ids.map((i) => memberHparams(c.model, optimizer, i));
+  const out: { losses: number[]; correct: number[] }[] = ids.map(() => ({ losses: [], correct: [] }));
+  const pack = new TrainPack(gpu, {
+    data: c.data,
+    members: ids.map((i, k) => ({ hparams: hs[k]!, replicate: i + 1, onMetrics: (it: number, l: number, n: number) => { out[k]!.losses[it] = l; out[k]!.correct[it] = n; } })),
+  });
+  try {
+    pack.members.forEach((m: PackMember, k) => { const s = initial(pack.spec, hs[k]!, ids[k]!); m.load(s.state, s.mask); });
+    for (let it = FROM; it < TO; it++) {
+      if (stopAt && it === stopAt.iteration) pack.stop(ids.indexOf(stopAt.member));
+      await pack.step(it);
+    }
+    await pack.flush();
+    const states: CheckpointState[] = [];
+    for (const m of pack.members) states.push(await m.save());
+    return out.map((o, k) => ({ ...o, state: states[k]! }));
+  } finally {
+    pack.destroy();
+  }
+}
+
+const bits = (a: Float32Array | number[]) => Array.from(new Uint32Array(Float32Array.from(a).buffer));
+
+function assertSame(got: Outcome, alone: Outcome, what: string): void {
+  assert.deepEqual(bits(got.losses), bits(alone.losses), `${what}: losses`);
+  assert.deepEqual(got.correct, alone.correct, `${what}: correct counts`);
+  assert.deepEqual(bits(got.state.params), bits(alone.state.params), `${what}: weights`);
+  assert.deepEqual(bits(got.state.stats), bits(alone.state.stats), `${what}: batch-norm statistics`);
+  for (const [name, b] of Object.entries(alone.state.optimizer.buffers)) assert.deepEqual(bits(got.state.optimizer.buffers[name]!), bits(b), `${what}: optimiser ${name}`);
+  assert.equal(got.state.optimizer.steps, alone.state.optimizer.steps, `${what}: optimiser steps`);
+}
+
+for (const name of await testAdapters()) {
+  test(`[${name}] each member of a pack of 2 and of 5 trains bitwise-identically to training it alone (LeNet, Conv-2, ResNet-8; SGD and Adam; dense and masked)`, async () => {
+    const gpu = await openGpu(name);
+    try {
+      for (const c of MODELS) {
+        for (const optimizer of ['sgd', 'adam'] as const) {
+          const alone: Outcome[] = [];
+          for (let i = 0; i < 5; i++) alone.push((await trainPack(gpu, c, optimizer, [i]))[0]!);
+          // The members really differ (else the comparison below could not tell them apart).
+          assert.notDeepEqual(bits(alone[0]!.state.params), bits(alone[1]!.state.params));
+          assert.ok(alone.every((a) => a.losses.slice(FROM).every(Number.isFinite)), `${c.model} ${optimizer}: finite losses`);
+          for (const ids of [[3, 1], [0, 1, 2, 3, 4]]) {
+            const got = await trainPack(gpu, c, optimizer, ids);
+            ids.forEach((i, k) => assertSame(got[k]!, alone[i]!, `${c.model} ${optimizer} K=${ids.length} member ${i}`));
+          }
+        }
+      }
+    } finally {
+      gpu.destroy();
+    }
+  });
+
+  test(`[${name}] a member stopped mid-run leaves the others of its pack exactly as trained alone`, async () => {
+    const gpu = await openGpu(name);
+    try {
+      const c = MODELS[2];
+      const alone = [(await trainPack(gpu, c, 'sgd', [0]))[0]!, (await trainPack(gpu, c, 'sgd', [2]))[0]!];
+      const got = await trainPack(gpu, c, 'sgd', [0, 1, 2], { member: 1, iteration: 3 });
+      assertSame(got[0]!, alone[0]!, 'member 0');
+      assertSame(got[2]!, alone[1]!, 'member 2');
+      // The stopped member's metrics end where it stopped.
+      assert.deepEqual(Object.keys(got[1]!.losses).map(Number), [1, 2]);
+    } finally {
+      gpu.destroy();
+    }
+  });
+}
