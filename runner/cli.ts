@@ -213,10 +213,11 @@ runOptions(program.command('instability'), 'of the lottery')
   .option('--levels <levels>', 'lottery levels to analyse (their trunk must exist): N (0…N) or a list like 0,3,6', '0-0')
   .option('--points <n>', 'evaluation points on the line, endpoints included (2-1001; each is one test-set evaluation)', intIn(2, 1001, 'points on the line, endpoints included'), 11)
   .option('--same-order', 'train both copies with the same data order (a sanity check: barrier 0)')
+  .option('--pack <K|auto>', 'with 2 (or auto): the two copies train together as one pack, each bitwise identical to training it alone; default 1')
   .option('--quiet', 'print only the table')
   .allowUnknownOption()
   .allowExcessArguments()
-  .action(async (opts: { levels: string; points: number; sameOrder?: boolean; root: string; replicate: number; dataDir?: string; quiet?: boolean }, cmd: Command) => {
+  .action(async (opts: { levels: string; points: number; sameOrder?: boolean; pack?: string; root: string; replicate: number; dataDir?: string; quiet?: boolean }, cmd: Command) => {
     const { runInstabilityCommand } = await import('./instability-command.ts');
     await runInstabilityCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
   });

@@ -4,6 +4,7 @@ import { HparamsError, UserError } from '../src/errors.ts';
 import { parseLotteryArgv } from '../src/lottery/options.ts';
 import { planLottery } from '../src/lottery/lottery.ts';
 import { trunkFor } from '../src/lottery/branch.ts';
+import { parsePack, resolvePack } from './pack-size.ts';
 import { runInstability, type InstabilityResult } from '../src/lottery/instability.ts';
 import { parseLevels } from '../src/lottery/levels.ts';
 import { unsupportedKnobs } from '../src/train/trainer.ts';
@@ -18,6 +19,8 @@ import { RunControl } from '../src/train/control.ts';
 
 export interface InstabilityCommand {
   root: string; replicate: number; dataDir?: string; levels: string; points: number; sameOrder?: boolean; quiet?: boolean;
+  /** "2" (or auto): the two copies train as one pack; default: one after the other. */
+  pack?: string;
   adapter?: string; argv: string[];
 }
 
@@ -37,6 +40,7 @@ export async function runInstabilityCommand(o: InstabilityCommand): Promise<Inst
   const bad = unsupportedKnobs(hparams);
   if (bad.length) throw new UserError(`not supported yet: ${bad.join('; ')}`);
   const levels = parseLevels(o.levels);
+  const pack = o.pack ? parsePack(o.pack) : 1;
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir, log: console.error });
   const storage = new FsStorage(o.root);
   const sink = terminalSink({ quiet: o.quiet });
@@ -49,12 +53,13 @@ export async function runInstabilityCommand(o: InstabilityCommand): Promise<Inst
   const gpu = await openGpu(o.adapter);
   const out: InstabilityResult[] = [];
   try {
+    const k = resolvePack(pack, gpu, plan.spec, hparams.dataset.batch_size, 2, (s) => console.error(s));
     for (const level of levels) {
       const lock = await lockForCommand(storage.root, `${plan.root}/level_${level}/.lock-instability_${seeds.join('_')}`, control); // the path a sweep job uses too
       try {
         out.push(await runInstability({ gpu, storage, sink, data }, {
           hparams, lottery, replicate: o.replicate, maxLevel: level, level, points: o.points, seeds, control,
-        }));
+        }, { pack: k }));
       } finally {
         await lock.release();
       }

@@ -95,7 +95,8 @@ export type PackedJobOutcome = JobOutcome | { error: unknown };
 /**
  * Runs a sweep's jobs with packing (`sweep --pack`): every lottery level by level in lockstep,
  * `pack` networks per TrainPack (replicates, and rewind points where their runs line up), then
- * every level of every branch together, then the instability analyses one by one. The folders are
+ * every level of every branch together, then the instability analyses one by one (the two copies
+ * of each as one pack). The folders are
  * exactly those of running the jobs one at a time, so packed and unpacked sweeps continue each
  * other. All the jobs' locks are held for the whole time (taken in path order, so two packed
  * sweeps never wait on each other in a cycle). A job that fails stops alone.
@@ -135,7 +136,7 @@ export async function runSweepJobsPacked(env: JobEnv, jobs: readonly SweepJob[],
     for (const i of idx('instability')) {
       const j = jobs[i] as SweepJob & { kind: 'instability' };
       try {
-        const r = await runInstability({ ...base, ...(await jobData(env, j)) }, { ...j, control, maxLevel: j.level, seeds: instabilitySeeds(j) });
+        const r = await runInstability({ ...base, ...(await jobData(env, j)) }, { ...j, control, maxLevel: j.level, seeds: instabilitySeeds(j) }, { pack });
         out[i] = { barrier: r.barrier, level: r.level };
       } catch (e) {
         if (!(e instanceof UserError)) throw e;

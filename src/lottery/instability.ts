@@ -5,7 +5,7 @@
 // error above the mean of the two endpoints; ≈ 0 means the network was already "stable" at k.
 import { UserError } from '../errors.ts';
 import { canonicalJSON, sha256Hex } from '../train/hash.ts';
-import { train } from '../train/trainer.ts';
+import { trainRuns, type PackOptions } from '../train/trainer.ts';
 import { WeightsEvaluator } from '../train/evaluator.ts';
 import type { HostState } from '../train/checkpoint.ts';
 import type { Hparams } from '../train/hparams.ts';
@@ -50,18 +50,20 @@ export function instabilityDir(root: string, job: Pick<InstabilityJob, 'level' |
   return `${root}/level_${job.level}/instability_${hash}`;
 }
 
-export async function runInstability(env: LotteryEnv, job: InstabilityJob): Promise<InstabilityResult> {
+export async function runInstability(env: LotteryEnv, job: InstabilityJob, o: PackOptions = {}): Promise<InstabilityResult> {
   if (!Number.isInteger(job.points) || job.points < 2) throw new UserError(`--points must be an integer ≥ 2, got ${job.points}`);
   const plan = planLottery(job, env.data, env.pretrainData);
   const { mask, wk } = await trunkFor(env, plan, job.level);
   const dir = instabilityDir(plan.root, job);
   const withSeed = (seed: number): Hparams => ({ ...job.hparams, training: { ...job.hparams.training, data_order_seed: seed } });
+  // The two copies start alike and differ only in data order: with o.pack ≥ 2 they train as one pack.
+  const copies = job.seeds.map((seed, i) => ({
+    run: `${plan.root}/level_${job.level}/instability copy ${i + 1}`, dir: `${dir}/copy_${i + 1}`, hparams: withSeed(seed),
+    replicate: job.replicate, data: env.data, init: maskedState(wk, mask), mask, startIteration: plan.rewindIteration, evaluateOnlyAtEnd: true, control: job.control,
+  }));
   const finals: HostState[] = [];
-  for (const [i, seed] of job.seeds.entries()) {
-    const r = await train(env.gpu, env.storage, env.sink, {
-      run: `${plan.root}/level_${job.level}/instability copy ${i + 1}`, dir: `${dir}/copy_${i + 1}`, hparams: withSeed(seed),
-      replicate: job.replicate, data: env.data, init: maskedState(wk, mask), mask, startIteration: plan.rewindIteration, evaluateOnlyAtEnd: true, control: job.control,
-    });
+  for (const r of await trainRuns(env.gpu, env.storage, env.sink, copies, o)) {
+    if ('error' in r) throw r.error;
     finals.push(r.final);
   }
   const evaluator = new WeightsEvaluator(env.gpu, plan.spec, job.hparams, env.data, job.replicate);

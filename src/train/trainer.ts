@@ -226,10 +226,24 @@ async function trainLockstep(gpu: Gpu, storage: RunStorage, sink: EventSink, run
   const meta = { model: runs[0]!.spec.name, adapter: gpu.adapter.description };
   const members = runs.map((r) => new MemberRun(r, storage, sink, meta));
   // Loss snapshots arrive up to RING steps late, so a NaN stops its run within RING iterations.
-  const pack = new TrainPack(gpu, {
-    data: first.data, spec: runs[0]!.spec, ring: RING,
-    members: runs.map((r, i) => ({ hparams: r.h, replicate: r.job.replicate, onMetrics: (it: number, l: number, c: number) => members[i]!.onMetrics(it, l, c) })),
-  });
+  // A pack the device has no memory for is split in halves (nothing has been written yet).
+  gpu.device.pushErrorScope('out-of-memory');
+  let pack: TrainPack | null = null;
+  try {
+    pack = new TrainPack(gpu, {
+      data: first.data, spec: runs[0]!.spec, ring: RING,
+      members: runs.map((r, i) => ({ hparams: r.h, replicate: r.job.replicate, onMetrics: (it: number, l: number, c: number) => members[i]!.onMetrics(it, l, c) })),
+    });
+  } finally {
+    const oom = await gpu.device.popErrorScope();
+    if (oom) {
+      pack?.destroy();
+      if (runs.length === 1) throw new UserError(`out of GPU memory for one run of ${runs[0]!.spec.name} at batch ${runs[0]!.h.dataset.batch_size}: ${oom.message}; lower --batch-size`);
+      const half = Math.ceil(runs.length / 2);
+      sink({ type: 'log', run: first.run, message: `a pack of ${runs.length} runs does not fit in GPU memory; training them as packs of ${half} and ${runs.length - half}` });
+      return [...await trainLockstep(gpu, storage, sink, runs.slice(0, half)), ...await trainLockstep(gpu, storage, sink, runs.slice(half))];
+    }
+  }
   members.forEach((m, i) => { m.member = pack.members[i]!; });
   /** Runs `f` for each running member; a UserError (divergence, a file it cannot use) stops that member alone. */
   const each = async (f: (m: MemberRun, i: number) => Promise<void> | void) => {

@@ -1,5 +1,6 @@
 // `earlyphase sweep`: specs are validated before anything runs; a small sweep runs its lotteries,
-// branches and instability analyses, and running it again only skips finished stages.
+// branches and instability analyses, and running it again only skips finished stages; the same
+// sweep packed (--pack auto) writes the same bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -7,6 +8,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../temp-dir.ts';
+import { tree, treeDiff } from '../fault/tree.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const run = (args: string[], env: Record<string, string> = {}) => {
@@ -87,4 +89,15 @@ test('a preset shrinks from the command line; the shipped example spec and a res
   assert.equal(resnet.status, 0, resnet.err);
   assert.match(resnet.err, /note: cifar10 is not here/);
   assert.match(resnet.out, /^1\. lottery: rewind 0it, replicate 1 — not started$/m);
+});
+
+test('the same sweep with --pack auto writes byte-identical folders (lotteries in lockstep, branch levels and instability copies packed)', () => {
+  const file = join(dir, 'tiny.json');
+  writeFileSync(file, JSON.stringify(spec));
+  const root = join(dir, 'runs-packed');
+  const packed = run(['sweep', file, '--adapter', 'llvmpipe', '--root', root, '--pack', 'auto']);
+  assert.equal(packed.status, 0, packed.err);
+  assert.match(packed.err, /--pack auto: 2 runs per pack \(mnist_lenet_300_100 at batch 60: [\d.]+ MiB per run; [\d.]+ GiB from free memory of this machine/);
+  assert.match(packed.out, /sweep tiny: 6 jobs done/);
+  assert.deepEqual(treeDiff(tree(join(dir, 'runs')), tree(root)), []);
 });
