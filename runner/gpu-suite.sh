@@ -2,13 +2,13 @@
 # Everything worth measuring on a lent GPU machine, in one call (device time is scarce):
 #   bash .gpu/remote.sh bash runner/gpu-suite.sh OUTDIR [GROUP...]
 # (after `bash ../shared/gpu/pack.sh` here; see README "Running on a GPU"). GROUPs (default: all,
-# in this order): profile variants robustness matmul gemm bench check train cudnn lenet tests. Each step
+# in this order): profile variants robustness matmul gemm bench check train cudnn lenet tests packs. Each step
 # has its own time limit and writes its own log under OUTDIR, so one failing step never hides the
 # others; OUTDIR/summary.txt lists every step with its exit code and time.
 set -u
 out=${1:?usage: runner/gpu-suite.sh OUTDIR [GROUP...]}
 shift
-groups=${*:-profile variants robustness matmul gemm bench check train cudnn lenet tests}
+groups=${*:-profile variants robustness matmul gemm bench check train cudnn lenet tests packs}
 mkdir -p "$out"
 cli="node runner/earlyphase.mjs"
 step() { # step NAME LIMIT_S CMD... : runs CMD, appends to OUTDIR/NAME.txt, notes time and exit code
@@ -57,6 +57,14 @@ for g in $groups; do
       step train 60 $cli train --default-hparams mnist_lenet_300_100 --dataset-name fashion_mnist --root /tmp/runs_lenet ;;
     # The GPU test files (any adapter will do).
     tests) step tests 120 env EARLYPHASE_REQUIRE_ADAPTERS=nvidia EARLYPHASE_TEST_ADAPTERS=nvidia node runner/test.mjs test/kernels ;;
+    # Packs (src/train/train-pack.ts): aggregate images/s per K against one PyTorch process, and a
+    # packed lottery's folders against the unpacked one's (bitwise identity on the GPU).
+    packs)
+      step packs 240 $cli bench --suite training --pack 1,2,4,8,16,32 --peer pytorch --warmup 3 --reps 10
+      lot="lottery --default-hparams mnist_lenet_300_100 --dataset-name fashion_mnist --subsample-fraction 0.1 --training-steps 2ep --levels 2 --replicates 1-4 --evaluate-only-at-end --quiet"
+      step packs 90 $cli $lot --pack 4 --root /tmp/runs_packed
+      step packs 90 $cli $lot --root /tmp/runs_alone
+      step packs 10 diff -r -x '.lock-*' /tmp/runs_packed /tmp/runs_alone ;;
     *) echo "gpu-suite: unknown group $g" | tee -a "$out/summary.txt" ;;
   esac
 done

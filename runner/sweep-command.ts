@@ -34,6 +34,7 @@ export async function runSweep(o: SweepCommand): Promise<void> {
   const spec = shrinkSweep(loadSweepSpec(o.spec, o.setup), o);
   const jobs = expandSweep(spec);
   const pack = o.pack ? parsePack(o.pack) : 1;
+  if (o.queue && o.pack && !o.dryRun) console.error('note: --pack does not travel with the queued jobs; give it to the workers (earlyphase worker --pack K)');
   if (o.queue && !o.dryRun) { const { enqueueCommand } = await import('./queue-command.ts'); return enqueueCommand({ ...o, queue: o.queue }, spec); }
   const env0 = { data: datasetCache(o.dataDir) };
   let noData: string | undefined;
