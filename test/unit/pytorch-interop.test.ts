@@ -5,14 +5,16 @@
 //    load_state_dict(strict=True) and gives our float64 reference model's logits (src/ref/model.ts);
 //  - a PyTorch-initialised state_dict saved as safetensors loads with our strict decodeWeights and
 //    gives PyTorch's logits; for ResNet-20 also training-mode batch norm (batch statistics, updated
-//    running statistics and num_batches_tracked).
+//    running statistics and num_batches_tracked);
+//  - the README's five lines ("Load a run in PyTorch") load a run folder's final weights.
 // Needs a python3 with torch (Debian: apt-get install python3-torch). Without one the test is
 // skipped with that hint, except under CI (process.env.CI), where it fails: CI must run it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Arena } from '../../src/gpu/tensor.ts';
 import { decodeSafetensors, encodeSafetensors, type Tensor } from '../../src/io/safetensors.ts';
 import { buffers, parameters, type ModelSpec } from '../../src/nn/graph.ts';
@@ -22,6 +24,8 @@ import { forward, unpack } from '../../src/ref/model.ts';
 import { Rng } from '../../src/rng.ts';
 import { counterNames } from '../../src/train/bn-counters.ts';
 import { decodeWeights, encodeWeights } from '../../src/train/checkpoint.ts';
+import { hparamsToJSON } from '../../src/train/hparams/json.ts';
+import { presetHparams } from '../../src/train/presets.ts';
 import { CHECK_SCRIPT, findTorchPython } from '../../runner/interop/python.ts';
 import { tempDir } from '../temp-dir.ts';
 
@@ -41,6 +45,7 @@ const LOGIT_MODELS: { name: string; input?: InputShape }[] = [
   { name: 'cifar_resnet_20', input: [1, 28, 28] },
 ];
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const found = findTorchPython();
 // CI=true (what CI services set) makes a missing PyTorch a failure; CI=false or 0 does not.
 const inCI = !!process.env.CI && !/^(0|false)$/i.test(process.env.CI);
@@ -168,4 +173,27 @@ if (!('python' in found)) {
       });
     }
   }
+
+  test("README: the five lines of Python load a run folder's final weights (strict) and run them", () => {
+    const c = cases.find((k) => k.m.tag === 'cifar_resnet_20_3x32x32')!;
+    const run = join(dir, 'train_fixture', 'replicate_1', 'main');
+    mkdirSync(run, { recursive: true });
+    writeFileSync(join(run, 'hparams.json'), JSON.stringify(hparamsToJSON(presetHparams('cifar_resnet_20'))));
+    // An earlier file with other weights: load_run must take the last one (epoch 2 > epoch 0 it 9).
+    const early = initParameters(c.m.spec, c.m.params, 99, 'uniform');
+    writeFileSync(join(run, 'model_ep0_it9.safetensors'), encodeWeights(c.m.params, c.m.stats, { params: early, stats: c.stats }, { iteration: '9' }));
+    writeFileSync(join(run, 'model_ep2_it0.safetensors'), readFileSync(c.ours));
+    const block = /### Load a run in PyTorch[\s\S]*?```python\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, 'README.md'), 'utf8'));
+    assert.ok(block, 'README has no python block under "Load a run in PyTorch"');
+    const lines = block[1]!.trim().split('\n');
+    assert.equal(lines.length, 5, block[1]);
+    const code = block[1]!.replace("'runs/train_<hash>/replicate_1/main'", JSON.stringify(run)) +
+      `import json, safetensors_io\nprint(weights)\nprint(json.dumps(model(safetensors_io.load(${JSON.stringify(c.batch.file)})[0]['x']).tolist()))\n`;
+    const r = spawnSync(python, ['-c', code], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const [weights, logits] = r.stdout.trim().split('\n');
+    assert.equal(weights, join(run, 'model_ep2_it0.safetensors'));
+    const ref = forward(c.m.spec, unpack(c.m.params.layout(), c.params), unpack(c.m.stats.layout(), c.stats), Float64Array.from(c.batch.x), BATCH, false).logits;
+    assert.ok(relErr((JSON.parse(logits!) as number[][]).flat(), ref) <= TOL32);
+  });
 }
