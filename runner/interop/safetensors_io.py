@@ -53,7 +53,7 @@ def decode(data, name):
         fail(f'header is not UTF-8 JSON: {e}')
     if not isinstance(header, dict):
         fail('header is not a JSON object')
-    metadata = header.pop(METADATA, None) or {}
+    metadata = header.pop(METADATA, {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         fail(f'"{METADATA}" must be an object of strings')
     body = memoryview(data)[8 + n:]

@@ -196,4 +196,24 @@ if (!('python' in found)) {
     const ref = forward(c.m.spec, unpack(c.m.params.layout(), c.params), unpack(c.m.stats.layout(), c.stats), Float64Array.from(c.batch.x), BATCH, false).logits;
     assert.ok(relErr((JSON.parse(logits!) as number[][]).flat(), ref) <= TOL32);
   });
+
+  test('the Python safetensors reader refuses malformed files with one line naming the file', () => {
+    const good = readFileSync(cases[0]!.ours);
+    const n = Number(good.readBigUInt64LE(0));
+    const bad: [string, Uint8Array][] = [
+      ['truncated', good.subarray(0, good.length - 1)],
+      ['short', good.subarray(0, 5)],
+      ['header past the end', good.subarray(0, 8 + n - 1)],
+      ['tail', Buffer.concat([good, Buffer.alloc(4)])],
+    ];
+    const files = bad.map(([what, bytes]) => { const f = join(dir, `bad_${what.replace(/ /g, '_')}.safetensors`); writeFileSync(f, bytes); return f; });
+    const code = 'import sys, safetensors_io\nfor f in sys.argv[1:]:\n    try:\n        safetensors_io.load(f); print("loaded " + f)\n    except safetensors_io.SafetensorsError as e:\n        print(e)\n';
+    const r = spawnSync(python, ['-c', code, ...files], { cwd: join(ROOT, 'runner', 'interop'), encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, files.length, r.stdout);
+    files.forEach((f, i) => assert.ok(lines[i]!.startsWith(`${f}: `), lines[i]));
+    assert.match(lines[0]!, /run past the data section|start/);
+    assert.match(lines[3]!, /belong to no tensor/);
+  });
 }
