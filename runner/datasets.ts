@@ -126,11 +126,10 @@ function candidates(name: DatasetFiles['name'], opts: LocateOptions): { dir: str
   const named = namedRoot(opts);
   const roots = named ? [named.root] : (opts.fallbackRoots ?? [join(homedir(), 'open_lth_datasets')]);
   const system = named ? [] : opts.systemDirs ?? (name === 'fashion_mnist' ? [FASHION_MNIST_SYSTEM_DIR] : []);
-  const seen = new Set<string>();
   return LAYOUTS[name].forms.flatMap((form, i) => {
     // System folders hold the first (published) form only.
     const dirs = [...roots.flatMap((r) => form.subdirs.map((s) => resolve(r, s))), ...(i === 0 ? system.map((d) => resolve(d)) : [])];
-    return dirs.filter((d) => !seen.has(`${i}:${d}`) && seen.add(`${i}:${d}`)).map((dir) => ({ dir, form }));
+    return [...new Set(dirs)].map((dir) => ({ dir, form }));
   });
 }
 

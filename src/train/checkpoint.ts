@@ -1,10 +1,10 @@
 // Checkpoints and weight files in safetensors. A weights file holds every parameter and batch-norm
 // running statistic under its OpenLTH name, plus each batch-norm layer's `num_batches_tracked`
-// (src/train/bn-counters.ts), so it loads into OpenLTH's PyTorch models with strict=True; a checkpoint adds the optimiser's buffers under
-// PyTorch's state names (SGD: `momentum/<name>`; Adam: `exp_avg/<name>`, `exp_avg_sq/<name>`), and
-// the iteration and the optimiser's step count (Adam's t) in its metadata — everything needed to
-// continue bitwise-identically (data order and augmentation are pure functions of seeds and the
-// iteration).
+// (src/train/bn-counters.ts), so it loads into OpenLTH's PyTorch models with strict=True; a
+// checkpoint adds the optimiser's buffers under PyTorch's state names (SGD: `momentum/<name>`;
+// Adam: `exp_avg/<name>`, `exp_avg_sq/<name>`), and the iteration and the optimiser's step count
+// (Adam's t) in its metadata — everything needed to continue bitwise-identically (data order and
+// augmentation are pure functions of seeds and the iteration).
 import { decodeSafetensors, encodeSafetensors, expectTensors, type Tensor, type TensorSpec } from '../io/safetensors.ts';
 import { CorruptFileError } from './storage.ts';
 import { checkCounters, counterSpecs, counterTensors } from './bn-counters.ts';
