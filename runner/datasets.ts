@@ -4,7 +4,9 @@
 // neither, OpenLTH's default ~/open_lth_datasets is searched, and for Fashion-MNIST the folder
 // Debian's dataset-fashion-mnist package installs. Inside a root the layouts people already
 // have are found: a plain folder of files, our <root>/<name>/ folder, and torchvision's
-// <root>/<name>/MNIST/raw/ as OpenLTH downloads it.
+// <root>/<name>/MNIST/raw/ as OpenLTH downloads it. CIFAR-10 comes in two forms: the binary
+// version (cifar-10-batches-bin) and the Python-pickle one torchvision and OpenLTH download
+// (<root>/cifar10/cifar-10-batches-py); the binary one wins where both are present.
 // Files may be raw or gzip-compressed, whatever their name says: gzip is detected by its magic,
 // and a gzip stream is inflated only up to the size the file's own header declares (src/data/bounded.ts).
 import { UserError } from '../src/errors.ts';
@@ -14,7 +16,8 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, CIFAR_RECORD, cifarDataset } from '../src/data/cifar.ts';
+import { CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, CIFAR_PIXELS, CIFAR_RECORD, cifarDataset, parseCifarBatch } from '../src/data/cifar.ts';
+import { CIFAR10_PICKLE_TEST_FILES, CIFAR10_PICKLE_TRAIN_FILES, parseCifarPickleBatch } from '../src/data/cifar-pickle.ts';
 import { DataFormatError, makeSplits, type DatasetSplits } from '../src/data/dataset.ts';
 import { dataSource, describeSource, type DataFile } from '../src/data/fingerprint.ts';
 import { BoundedCollector, idxBound, type SizeBound } from '../src/data/bounded.ts';
@@ -43,9 +46,13 @@ export interface LocateOptions {
   systemDirs?: string[];
 }
 
+/** How a dataset's files are encoded: MNIST-style IDX, or one of CIFAR-10's two releases. */
+export type DataFormat = 'idx' | 'cifar-binary' | 'cifar-pickle';
+
 export interface DatasetFiles {
   name: Exclude<DatasetName, 'synthetic'>;
   dir: string;
+  format: DataFormat;
   /** Absolute paths. IDX: [images, labels]; CIFAR-10: the batch files in order. */
   train: string[];
   test: string[];
@@ -54,35 +61,45 @@ export interface DatasetFiles {
 const IDX_TRAIN = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte'];
 const IDX_TEST = ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
 
-interface Layout {
+/** One form of a dataset on disk: the folders it may be in and its files. */
+interface Form {
   /** Sub-folders of each root, most specific first (so <root>/mnist/ wins over <root> itself). */
   subdirs: string[];
   train: string[];
   test: string[];
+  format: DataFormat;
+}
+
+interface Layout {
+  /** Searched in order, every root for the first form before any root for the next. */
+  forms: Form[];
   howToGet: string;
 }
 
 const LAYOUTS: Record<DatasetFiles['name'], Layout> = {
   mnist: {
-    subdirs: ['mnist/MNIST/raw', 'mnist', 'MNIST/raw', ''],
-    train: IDX_TRAIN, test: IDX_TEST,
+    forms: [{ subdirs: ['mnist/MNIST/raw', 'mnist', 'MNIST/raw', ''], train: IDX_TRAIN, test: IDX_TEST, format: 'idx' }],
     howToGet: 'MNIST is not shipped with earlyphase: download the four IDX files (train-images-idx3-ubyte.gz, ' +
       'train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, from an MNIST mirror) into ' +
       '<root>/mnist/ and pass --data-dir=<root> or set EARLYPHASE_DATA=<root>.',
   },
   fashion_mnist: {
-    subdirs: ['fashion_mnist/FashionMNIST/raw', 'fashion_mnist', 'fashion-mnist', 'FashionMNIST/raw', ''],
-    train: IDX_TRAIN, test: IDX_TEST,
+    forms: [{ subdirs: ['fashion_mnist/FashionMNIST/raw', 'fashion_mnist', 'fashion-mnist', 'FashionMNIST/raw', ''], train: IDX_TRAIN, test: IDX_TEST, format: 'idx' }],
     howToGet: 'Install the Debian package dataset-fashion-mnist (sudo apt install dataset-fashion-mnist; it puts the files in ' +
       `${FASHION_MNIST_SYSTEM_DIR}), or put the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, ` +
       't10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into <root>/fashion_mnist/ and pass --data-dir=<root>.',
   },
   cifar10: {
-    subdirs: ['cifar10/cifar-10-batches-bin', 'cifar-10-batches-bin', 'cifar10', ''],
-    train: CIFAR10_TRAIN_FILES, test: CIFAR10_TEST_FILES,
-    howToGet: 'CIFAR-10 is not shipped with earlyphase: download the binary version (cifar-10-binary.tar.gz, not the Python ' +
-      'one) from https://www.cs.toronto.edu/~kriz/cifar.html and extract it with `tar xzf cifar-10-binary.tar.gz -C <root>/cifar10`, ' +
-      'giving <root>/cifar10/cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin; then pass --data-dir=<root> or set EARLYPHASE_DATA=<root>.',
+    forms: [
+      { subdirs: ['cifar10/cifar-10-batches-bin', 'cifar-10-batches-bin', 'cifar10', ''], train: CIFAR10_TRAIN_FILES, test: CIFAR10_TEST_FILES, format: 'cifar-binary' },
+      // Only in a folder of this name: its files have no extension, so the name says what they are.
+      { subdirs: ['cifar10/cifar-10-batches-py', 'cifar-10-batches-py'], train: CIFAR10_PICKLE_TRAIN_FILES, test: CIFAR10_PICKLE_TEST_FILES, format: 'cifar-pickle' },
+    ],
+    howToGet: 'CIFAR-10 is not shipped with earlyphase: run `earlyphase data fetch cifar10`, or download the binary version ' +
+      '(cifar-10-binary.tar.gz) or the Python version (cifar-10-python.tar.gz, what torchvision downloads) from ' +
+      'https://www.cs.toronto.edu/~kriz/cifar.html and extract it with `tar xzf <archive> -C <root>/cifar10`, giving ' +
+      '<root>/cifar10/cifar-10-batches-bin/{data_batch_1..5,test_batch}.bin or <root>/cifar10/cifar-10-batches-py/{data_batch_1..5,test_batch}; ' +
+      'then pass --data-dir=<root> or set EARLYPHASE_DATA=<root>.',
   },
 };
 
@@ -104,13 +121,21 @@ function namedRoot(opts: LocateOptions): { root: string; by: string } | undefine
   return undefined;
 }
 
-/** Every folder searched for `name`, in order: only inside a named location when there is one. */
-export function candidateDirs(name: DatasetFiles['name'], opts: LocateOptions = {}): string[] {
+/** Every folder searched for `name`, with the form looked for there, in order: only inside a named location when there is one. */
+function candidates(name: DatasetFiles['name'], opts: LocateOptions): { dir: string; form: Form }[] {
   const named = namedRoot(opts);
   const roots = named ? [named.root] : (opts.fallbackRoots ?? [join(homedir(), 'open_lth_datasets')]);
   const system = named ? [] : opts.systemDirs ?? (name === 'fashion_mnist' ? [FASHION_MNIST_SYSTEM_DIR] : []);
-  const dirs = roots.flatMap((r) => LAYOUTS[name].subdirs.map((s) => resolve(r, s)));
-  return [...new Set([...dirs, ...system.map((d) => resolve(d))])];
+  return LAYOUTS[name].forms.flatMap((form, i) => {
+    // System folders hold the first (published) form only.
+    const dirs = [...roots.flatMap((r) => form.subdirs.map((s) => resolve(r, s))), ...(i === 0 ? system.map((d) => resolve(d)) : [])];
+    return [...new Set(dirs)].map((dir) => ({ dir, form }));
+  });
+}
+
+/** Every folder searched for `name`, in order. */
+export function candidateDirs(name: DatasetFiles['name'], opts: LocateOptions = {}): string[] {
+  return [...new Set(candidates(name, opts).map((c) => c.dir))];
 }
 
 /** Finds the first folder holding every file of the dataset, or throws DatasetNotFoundError saying where it looked. */
@@ -123,38 +148,36 @@ export function locateDataset(name: string, opts: LocateOptions = {}): DatasetFi
     throw new DatasetNotFoundError(`${named.by} ${named.root} ${existsSync(named.root) ? 'is not a folder' : 'does not exist'}; ` +
       `name the folder that holds the ${ds} files${named.by === '--data-dir' ? '' : ', or unset EARLYPHASE_DATA to use the default locations'}`);
   }
-  const dirs = candidateDirs(ds, opts);
+  const searched = candidates(ds, opts);
   const partial: string[] = [];
   const hints: string[] = [];
-  for (const dir of dirs) {
+  for (const { dir, form } of searched) {
     const find = (f: string) => variants(f).map((v) => join(dir, v)).find(isFile);
-    const train = layout.train.map(find), test = layout.test.map(find);
+    const train = form.train.map(find), test = form.test.map(find);
     const all = [...train, ...test];
-    if (all.every((p) => p !== undefined)) return { name: ds, dir, train: train as string[], test: test as string[] };
-    const missing = [...layout.train, ...layout.test].filter((_, i) => all[i] === undefined);
+    if (all.every((p) => p !== undefined)) return { name: ds, dir, format: form.format, train: train as string[], test: test as string[] };
+    const missing = [...form.train, ...form.test].filter((_, i) => all[i] === undefined);
     if (missing.length < all.length) partial.push(`${dir} has some of the files but not ${missing.join(', ')} (or .gz)`);
-    if (ds === 'cifar10') hints.push(...cifarHints(dir));
+    if (ds === 'cifar10' && form.format === 'cifar-binary') hints.push(...cifarHints(dir));
   }
   const lines = [
     named
       ? `dataset "${ds}" not found in ${named.by} ${named.root} (a data location you name is the only one searched).`
       : `dataset "${ds}" not found (no --data-dir given and EARLYPHASE_DATA is not set).`,
     ...partial, ...hints,
-    `Looked for ${[...layout.train, ...layout.test].join(', ')} (each also as .gz) in:`,
-    ...dirs.map((d) => `  ${d}`),
+    ...layout.forms.flatMap((form, i) => [
+      `${i === 0 ? 'Looked for' : 'and for'} ${[...form.train, ...form.test].join(', ')} (each also as .gz) in:`,
+      ...searched.filter((c) => c.form === form).map((c) => `  ${c.dir}`),
+    ]),
     layout.howToGet,
   ];
   throw new DatasetNotFoundError(lines.join('\n'));
 }
 
-/** Common near-misses for CIFAR-10: the Python-pickle download, or the binary archive not yet extracted. */
+/** A common near-miss for CIFAR-10: an archive downloaded but not yet extracted. */
 function cifarHints(dir: string): string[] {
-  const hints: string[] = [];
-  const py = join(dir, 'cifar-10-batches-py');
-  if (existsSync(py)) hints.push(`${py} is the Python (pickle) version of CIFAR-10; earlyphase reads the binary version (cifar-10-batches-bin).`);
-  const tar = join(dir, 'cifar-10-binary.tar.gz');
-  if (isFile(tar)) hints.push(`${tar} is not extracted yet: run \`tar xzf ${tar} -C ${dir}\`.`);
-  return hints;
+  return ['cifar-10-binary.tar.gz', 'cifar-10-python.tar.gz'].map((a) => join(dir, a)).filter(isFile)
+    .map((tar) => `${tar} is not extracted yet: run \`tar xzf ${tar} -C ${dir}\`.`);
 }
 
 function checkName(name: string): DatasetName {
@@ -164,6 +187,10 @@ function checkName(name: string): DatasetName {
 
 /** A CIFAR-10 batch: 10,000 records, as published. */
 const CIFAR_BATCH_BOUND: SizeBound = { headBytes: 0, limit: () => ({ bytes: 10_000 * CIFAR_RECORD, why: 'a CIFAR-10 batch (10,000 records) holds' }) };
+/** A pickled batch: 10,000 images plus their labels and file names (~0.3 MB in the published files; 2 MiB allowed). */
+const CIFAR_PICKLE_BOUND: SizeBound = {
+  headBytes: 0, limit: () => ({ bytes: 10_000 * CIFAR_PIXELS + 2 * 2 ** 20, why: 'a CIFAR-10 Python batch (10,000 images, labels, file names) holds' }),
+};
 
 /** Reads a file, gunzipping it when it starts with the gzip magic (1f 8b) whatever its name, never past `bound`. */
 export async function readMaybeGzip(path: string, bound?: SizeBound): Promise<Uint8Array> {
@@ -209,8 +236,8 @@ export async function loadDataset(name: string, opts: LoadOptions = {}): Promise
     return { ...syntheticSplits(spec), source };
   }
   const files = locateDataset(name, opts);
-  const cifar = files.name === 'cifar10';
-  const bounds = (n: number) => (cifar ? new Array<SizeBound>(n).fill(CIFAR_BATCH_BOUND) : [idxBound(3), idxBound(1)]);
+  const cifar = files.format !== 'idx', pickle = files.format === 'cifar-pickle';
+  const bounds = (n: number) => (cifar ? new Array<SizeBound>(n).fill(pickle ? CIFAR_PICKLE_BOUND : CIFAR_BATCH_BOUND) : [idxBound(3), idxBound(1)]);
   const read = (paths: string[]) => {
     const b = bounds(paths.length);
     return Promise.all(paths.map(async (p, i) => ({ name: p, bytes: await readMaybeGzip(p, b[i]) })));
@@ -224,7 +251,10 @@ export async function loadDataset(name: string, opts: LoadOptions = {}): Promise
   const source = dataSource(files.name, record);
   opts.log?.(describeSource(source));
   const splitNames = { train: files.train.join(', '), test: files.test.join(', ') };
-  if (cifar) return { ...makeSplits(cifarDataset('cifar10/train', train), cifarDataset('cifar10/test', test), splitNames), source };
+  if (cifar) {
+    const parse = pickle ? parseCifarPickleBatch : parseCifarBatch;
+    return { ...makeSplits(cifarDataset('cifar10/train', train, parse), cifarDataset('cifar10/test', test, parse), splitNames), source };
+  }
   const shape = IDX_DATASET_SHAPES[files.name];
   const idx = (split: string, [images, labels]: { name: string; bytes: Uint8Array }[]) =>
     idxDataset({ name: `${files.name}/${split}`, images: images!, labels: labels!, shape });

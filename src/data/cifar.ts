@@ -1,6 +1,6 @@
 // CIFAR-10 "binary version" batches: fixed 3073-byte records, one label byte then a 32×32
 // image as 1024 red, 1024 green, 1024 blue bytes — already the channel-planar C×H×W layout
-// the engine uses, so parsing is a strided copy. (The Python-pickle version is not read.)
+// the engine uses, so parsing is a strided copy. (The Python-pickle version: src/data/cifar-pickle.ts.)
 import { DataFormatError, makeDataset, type Dataset } from './dataset.ts';
 
 export const CIFAR_SIDE = 32;
@@ -38,10 +38,10 @@ export function parseCifarBatch(bytes: Uint8Array, name: string): CifarBatch {
   return { images, labels };
 }
 
-/** Concatenates batch files (in the order given) into one split. */
-export function cifarDataset(name: string, files: { name: string; bytes: Uint8Array }[]): Dataset {
+/** Concatenates batch files (in the order given) into one split; `parse` reads one file (binary by default). */
+export function cifarDataset(name: string, files: { name: string; bytes: Uint8Array }[], parse: (bytes: Uint8Array, name: string) => CifarBatch = parseCifarBatch): Dataset {
   if (files.length === 0) throw new DataFormatError(`${name}: no CIFAR-10 batch files given`);
-  const batches = files.map((f) => parseCifarBatch(f.bytes, f.name));
+  const batches = files.map((f) => parse(f.bytes, f.name));
   const count = batches.reduce((a, b) => a + b.labels.length, 0);
   const images = new Uint8Array(count * CIFAR_PIXELS);
   const labels = new Uint8Array(count);

@@ -10,12 +10,15 @@ export class SafetensorsError extends UserError {
   override name = 'SafetensorsError';
 }
 
-export type Dtype = 'F32' | 'F64' | 'I32' | 'U32' | 'U8';
-export type TensorData = Float32Array | Float64Array | Int32Array | Uint32Array | Uint8Array;
+export type Dtype = 'F32' | 'F64' | 'I64' | 'I32' | 'U32' | 'U8';
+// I64 is what PyTorch stores a batch-norm layer's `num_batches_tracked` in; it reads as a
+// BigInt64Array (values past 2^53 stay exact), so code that wants numbers must convert.
+export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint32Array | Uint8Array;
 
 const DTYPES: Record<Dtype, { size: number; make: (b: ArrayBuffer) => TensorData; is: (a: TensorData) => boolean }> = {
   F32: { size: 4, make: (b) => new Float32Array(b), is: (a) => a instanceof Float32Array },
   F64: { size: 8, make: (b) => new Float64Array(b), is: (a) => a instanceof Float64Array },
+  I64: { size: 8, make: (b) => new BigInt64Array(b), is: (a) => a instanceof BigInt64Array },
   I32: { size: 4, make: (b) => new Int32Array(b), is: (a) => a instanceof Int32Array },
   U32: { size: 4, make: (b) => new Uint32Array(b), is: (a) => a instanceof Uint32Array },
   U8: { size: 1, make: (b) => new Uint8Array(b), is: (a) => a instanceof Uint8Array },

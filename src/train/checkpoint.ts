@@ -1,11 +1,13 @@
 // Checkpoints and weight files in safetensors. A weights file holds every parameter and batch-norm
-// running statistic under its OpenLTH name; a checkpoint adds the optimiser's buffers under
-// PyTorch's state names (SGD: `momentum/<name>`; Adam: `exp_avg/<name>`, `exp_avg_sq/<name>`), and
-// the iteration and the optimiser's step count (Adam's t) in its metadata — everything needed to
-// continue bitwise-identically (data order and augmentation are pure functions of seeds and the
-// iteration).
-import { decodeSafetensors, encodeSafetensors, expectTensors, type TensorSpec } from '../io/safetensors.ts';
+// running statistic under its OpenLTH name, plus each batch-norm layer's `num_batches_tracked`
+// (src/train/bn-counters.ts), so it loads into OpenLTH's PyTorch models with strict=True; a
+// checkpoint adds the optimiser's buffers under PyTorch's state names (SGD: `momentum/<name>`;
+// Adam: `exp_avg/<name>`, `exp_avg_sq/<name>`), and the iteration and the optimiser's step count
+// (Adam's t) in its metadata — everything needed to continue bitwise-identically (data order and
+// augmentation are pure functions of seeds and the iteration).
+import { decodeSafetensors, encodeSafetensors, expectTensors, type Tensor, type TensorSpec } from '../io/safetensors.ts';
 import { CorruptFileError } from './storage.ts';
+import { checkCounters, counterSpecs, counterTensors } from './bn-counters.ts';
 import type { Arena } from '../gpu/tensor.ts';
 import type { OptimizerLayout, OptimizerState } from './optimizer.ts';
 
@@ -35,20 +37,23 @@ function specs(arena: Arena, prefix = ''): Record<string, TensorSpec> {
   return out;
 }
 
-function unpack(arena: Arena, tensors: Map<string, { data: ArrayLike<number> }>, prefix = ''): Float32Array {
+function unpack(arena: Arena, tensors: Map<string, Tensor>, prefix = ''): Float32Array {
   const flat = new Float32Array(arena.elements);
   for (const { name, offset } of arena.layout()) flat.set(tensors.get(prefix + name)!.data as Float32Array, offset);
   return flat;
 }
 
+/** `meta.iteration` (decimal digits) is required: it is also the batch-norm layers' `num_batches_tracked`. */
 export function encodeWeights(params: Arena, stats: Arena, s: HostState, meta: Record<string, string>): Uint8Array {
-  return encodeSafetensors({ ...tensorsOf(params, s.params), ...tensorsOf(stats, s.stats) }, { format: WEIGHTS_FORMAT, ...meta });
+  const iteration = metaInt(meta.iteration);
+  if (iteration === null) throw new Error(`encodeWeights: metadata iteration ${JSON.stringify(meta.iteration)} is not decimal digits`);
+  return encodeSafetensors({ ...tensorsOf(params, s.params), ...tensorsOf(stats, s.stats), ...counterTensors(stats, iteration) }, { format: WEIGHTS_FORMAT, ...meta });
 }
 
 export function encodeCheckpoint(params: Arena, stats: Arena, s: CheckpointState, iteration: number, meta: Record<string, string>): Uint8Array {
   const optimizer = Object.entries(s.optimizer.buffers).map(([buffer, flat]) => tensorsOf(params, flat, `${buffer}/`));
   return encodeSafetensors(
-    Object.assign({ ...tensorsOf(params, s.params), ...tensorsOf(stats, s.stats) }, ...optimizer),
+    Object.assign({ ...tensorsOf(params, s.params), ...tensorsOf(stats, s.stats), ...counterTensors(stats, iteration) }, ...optimizer),
     { format: CHECKPOINT_FORMAT, iteration: String(iteration), optimizer_steps: String(s.optimizer.steps), ...meta },
   );
 }
@@ -67,7 +72,8 @@ function metaInt(v: string | undefined): number | null {
  */
 export function decodeWeights(bytes: Uint8Array, file: string, params: Arena, stats: Arena, iteration?: number): HostState {
   const f = decodeSafetensors(bytes, file);
-  expectTensors(f, { ...specs(params), ...specs(stats) }, file);
+  expectTensors(f, { ...specs(params), ...specs(stats), ...counterSpecs(stats, f) }, file);
+  checkCounters(f, file);
   if (iteration !== undefined && f.metadata?.iteration !== undefined && metaInt(f.metadata.iteration) !== iteration) {
     const shown = f.metadata.iteration.length > 20 ? `${f.metadata.iteration.slice(0, 20)}…` : f.metadata.iteration;
     throw new CorruptFileError(file, `metadata iteration "${shown}" is not ${iteration}, the iteration its name says`);
@@ -83,7 +89,8 @@ export function decodeWeights(bytes: Uint8Array, file: string, params: Arena, st
  */
 export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena, stats: Arena, optimizer: OptimizerLayout, bounds: CheckpointBounds): CheckpointState & { iteration: number; adapter?: string } {
   const f = decodeSafetensors(bytes, file);
-  expectTensors(f, Object.assign({ ...specs(params), ...specs(stats) }, ...optimizer.buffers.map((b) => specs(params, `${b}/`))), file);
+  expectTensors(f, Object.assign({ ...specs(params), ...specs(stats), ...counterSpecs(stats, f) }, ...optimizer.buffers.map((b) => specs(params, `${b}/`))), file);
+  checkCounters(f, file);
   const iteration = metaInt(f.metadata?.iteration);
   if (f.metadata?.format !== CHECKPOINT_FORMAT || iteration === null) {
     throw new CorruptFileError(file, `metadata must name format ${CHECKPOINT_FORMAT} and an iteration in decimal digits`);
@@ -104,8 +111,9 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena,
   return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors), optimizer: { buffers, steps }, iteration, ...(adapter ? { adapter } : {}) };
 }
 
-function checkFinite(tensors: Map<string, { data: ArrayLike<number> }>, file: string): void {
+function checkFinite(tensors: Map<string, Tensor>, file: string): void {
   for (const [name, t] of tensors) {
+    if (t.data instanceof BigInt64Array) continue; // batch-norm counters: integers, checked by checkCounters
     for (let i = 0; i < t.data.length; i++) {
       if (!Number.isFinite(t.data[i]!)) throw new CorruptFileError(file, `tensor ${name} holds a non-finite value at index ${i}`);
     }

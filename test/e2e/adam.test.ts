@@ -16,6 +16,7 @@ import { parseMetrics } from '../../src/train/metrics.ts';
 import { RunControl, RunStoppedError } from '../../src/train/control.ts';
 import type { TrainEvent } from '../../src/train/events.ts';
 import { decodeSafetensors } from '../../src/io/safetensors.ts';
+import { floatTensors } from '../float-tensors.ts';
 import { MemoryStorage } from '../../viewer/memory-storage.ts';
 
 const ADAM = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--optimizer-name', 'adam', '--lr', '1.2e-3', '--momentum', '0'];
@@ -29,7 +30,8 @@ process.on('exit', () => gpu.destroy());
 async function file(storage: MemoryStorage, path: string) {
   const b = await storage.read(path);
   assert.ok(b, `missing ${path}`);
-  return decodeSafetensors(b, path);
+  const f = decodeSafetensors(b, path);
+  return { ...f, tensors: floatTensors(f.tensors, path) };
 }
 
 // 3,000 examples / 128 → 24 iterations per epoch, 72 in all.

@@ -11,6 +11,7 @@ import { decodeSafetensors } from '../../src/io/safetensors.ts';
 import { getModel } from '../../src/nn/zoo.ts';
 import { parameters } from '../../src/nn/graph.ts';
 import { tempDir } from '../temp-dir.ts';
+import { floatTensors } from '../float-tensors.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02',
@@ -22,7 +23,7 @@ function run(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
   return { status: r.status, out: r.stdout, err: r.stderr };
 }
-const tensors = (p: string) => decodeSafetensors(new Uint8Array(readFileSync(p)), p).tensors;
+const tensors = (p: string) => floatTensors(decodeSafetensors(new Uint8Array(readFileSync(p)), p).tensors, p);
 const prunable = parameters(getModel('mnist_lenet_300_100').layers).filter((p) => p.prunable).map((p) => p.name);
 
 const root = tempDir('earlyphase-lottery-');

@@ -10,6 +10,7 @@ import { decodeSafetensors } from '../../src/io/safetensors.ts';
 import { parseMetrics } from '../../src/train/metrics.ts';
 import { telemetrySchedule, DEFAULT_TELEMETRY } from '../../src/train/telemetry.ts';
 import { tempDir } from '../temp-dir.ts';
+import { floatTensors } from '../float-tensors.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 
@@ -35,7 +36,7 @@ test('telemetry equals a float64 recomputation from the saved weights', () => {
     assert.ok(row, `no row ${name} at ${it}`);
     return row!.value;
   };
-  const load = (f: string) => decodeSafetensors(new Uint8Array(readFileSync(join(dir, f))), f).tensors;
+  const load = (f: string) => floatTensors(decodeSafetensors(new Uint8Array(readFileSync(join(dir, f))), f).tensors, f);
   const start = load('model_ep0_it0.safetensors');
   // 3,000 examples / 128 = 24 iterations per epoch: iteration 30 is model_ep1_it6.
   for (const [it, file] of [[7, 'model_ep0_it7.safetensors'], [30, 'model_ep1_it6.safetensors']] as const) {

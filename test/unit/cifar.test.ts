@@ -1,6 +1,6 @@
 // CIFAR-10 binary batches generated here (a few records per file, in a temp folder): records land
 // as N×3×32×32 with the red plane first, batches concatenate in order, and broken or missing
-// files are reported by name.
+// files are reported by name. The Python-pickle version: cifar-pickle.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -84,11 +84,20 @@ test('a missing batch file ⇒ error naming it and the folder that has the other
     (e: unknown) => e instanceof DatasetNotFoundError && e.message.includes(`${dir} has some of the files but not data_batch_3.bin`));
 });
 
-test('only the Python-pickle download present ⇒ the error says it is the wrong version', (t) => {
+test('an empty Python-version folder ⇒ the error lists it among the folders searched for the pickled batches', (t) => {
   const root = mkdtempSync(join(tmpdir(), 'earlyphase-cifar-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   mkdirSync(join(root, 'cifar10', 'cifar-10-batches-py'), { recursive: true });
   assert.throws(() => locateDataset('cifar10', { dataDir: root, ...NO_DEFAULTS }),
-    (e: unknown) => e instanceof DatasetNotFoundError && /cifar-10-batches-py is the Python \(pickle\) version/.test(e.message) &&
+    (e: unknown) => e instanceof DatasetNotFoundError && /and for data_batch_1, .*test_batch \(each also as \.gz\) in:\n {2}\S*cifar-10-batches-py\n/.test(e.message) &&
       /cifar-10-binary\.tar\.gz/.test(e.message));
+});
+
+test('an archive not yet extracted ⇒ the error says how to extract it', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'earlyphase-cifar-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'cifar10'));
+  writeFileSync(join(root, 'cifar10', 'cifar-10-python.tar.gz'), 'x');
+  assert.throws(() => locateDataset('cifar10', { dataDir: root, ...NO_DEFAULTS }),
+    (e: unknown) => e instanceof DatasetNotFoundError && e.message.includes(`cifar-10-python.tar.gz is not extracted yet: run \`tar xzf ${join(root, 'cifar10', 'cifar-10-python.tar.gz')} -C ${join(root, 'cifar10')}\``));
 });

@@ -34,6 +34,19 @@ test('round trip keeps every dtype, shape, value (NaN, −0, denormals) and the 
   assert.equal(f.tensors.get('step')!.dtype, 'U32');
 });
 
+test('I64 (PyTorch\'s batch-norm num_batches_tracked) round-trips exactly, past 2^53 and negative', () => {
+  const i64 = { 'bn.num_batches_tracked': { shape: [], data: BigInt64Array.of(2n ** 62n + 1n) }, 'v': { shape: [2], data: BigInt64Array.of(-(2n ** 63n), 5n) } };
+  const f = decodeSafetensors(encodeSafetensors({ ...i64, w: TENSORS['fc.weight'] }), 'i64.safetensors');
+  for (const [name, t] of Object.entries(i64)) {
+    assert.equal(f.tensors.get(name)!.dtype, 'I64');
+    assert.deepEqual(f.tensors.get(name)!.shape, t.shape);
+    assert.deepEqual(f.tensors.get(name)!.data, t.data);
+  }
+  // A header declaring I64 must span 8 bytes per element, as for every other dtype.
+  assert.throws(() => decodeSafetensors(forge(`{"a": {"dtype": "I64", "shape": [2], "data_offsets": [0, 8]}}`, 8), 'bad.safetensors'),
+    /bad\.safetensors: tensor "a": I64 shape \[2\] needs 16 bytes but data_offsets \[0, 8\] span 8/);
+});
+
 test('decoding a Node Buffer (a view into a shared pool, e.g. from readFileSync) gives the same tensors', () => {
   const bytes = encodeSafetensors(TENSORS, META);
   // Buffer.from(array) copies into Node's shared allocation pool, at a non-zero offset when small.
@@ -84,7 +97,7 @@ test('lying headers are rejected with a message naming the file', () => {
   rejects(badUtf8, /header is not valid UTF-8/);
   rejects(forge(`{"a": ${t8([0, 8])}, "a": ${t8([8, 16])}}`, 16), /header names "a" twice/);
   rejects(forge(`{"a": {"dtype": "F32", "dtype": "U8", "shape": [2], "data_offsets": [0, 8]}}`, 8), /header names "dtype" twice/);
-  rejects(forge(`{"a": ${t8([0, 8], 'BF16')}}`, 8), /tensor "a": unsupported dtype "BF16" \(this reader handles F32, F64, I32, U32, U8\)/);
+  rejects(forge(`{"a": ${t8([0, 8], 'BF16')}}`, 8), /tensor "a": unsupported dtype "BF16" \(this reader handles F32, F64, I64, I32, U32, U8\)/);
   rejects(forge(`{"a": ${t8([0, 8], 'F32', [3])}}`, 8), /tensor "a": F32 shape \[3\] needs 12 bytes but data_offsets \[0, 8\] span 8/);
   rejects(forge(`{"a": ${t8([0, 8], 'F32', [-2] as never)}}`, 8), /shape \[-2\] must be an array of non-negative integers/);
   rejects(forge(`{"a": ${t8([8, 0])}}`, 8), /data_offsets \[8,0\] must be \[begin, end\] with 0 ≤ begin ≤ end/);
