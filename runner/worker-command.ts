@@ -13,6 +13,7 @@ import { RunControl, RunStoppedError } from '../src/train/control.ts';
 import type { EventSink, TrainEvent } from '../src/train/events.ts';
 import type { SweepJob } from '../src/lottery/sweep.ts';
 import { planLottery } from '../src/lottery/lottery.ts';
+import type { ModelSpec } from '../src/nn/graph.ts';
 import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
@@ -135,16 +136,28 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
 
   // --pack: every processor call (BullMQ runs up to K at once) leaves its job here and waits for
   // the batch that trains it; one batch trains at a time.
-  interface Taken { job: Job<QueueJobData>; token?: string; settle: (outcome: Promise<unknown>) => void }
-  let gathered: Taken[] = [];
+  interface Taken { job: Job<QueueJobData>; token?: string; resolve: (outcome: Promise<unknown>) => void; settled?: boolean }
+  const gathered: Taken[] = [];
+  /** Ends a job's processor call with `outcome` (completed, or failed as failureAction says), once. */
+  const settle = (t: Taken, outcome: () => Promise<unknown>) => {
+    if (t.settled) return;
+    t.settled = true;
+    t.resolve(outcome());
+  };
   let gatherTimer: NodeJS.Timeout | null = null;
   let batchRunning = false;
-  let lastPackLine = '';
-  const logPack = (s: string) => { if (s !== lastPackLine) log(lastPackLine = s); };
+  let autoK = 0;
+  /** --pack auto for a job of `spec` at `batch`: resolvePack's choice, said when it changes (not every batch). */
+  const sizeAuto = (spec: ModelSpec, batch: number) => {
+    let line = '';
+    const k = resolvePack('auto', gpu, spec, batch, AUTO_MAX, (s) => { line = s; });
+    if (k !== autoK) log(line);
+    return autoK = k;
+  };
   const gather = () => { gatherTimer = setTimeout(() => { gatherTimer = null; void nextBatch(); }, GATHER_MS); };
-  const processPacked = (job: Job<QueueJobData>, token?: string) => new Promise<unknown>((settle) => {
+  const processPacked = (job: Job<QueueJobData>, token?: string) => new Promise<unknown>((resolve) => {
     logTook(job);
-    gathered.push({ job, token, settle });
+    gathered.push({ job, token, resolve });
     if (gathered.length === 1 && !batchRunning) gather();
     void nextBatch();
   });
@@ -157,8 +170,8 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
     try {
       await runBatch(batch);
     } catch (e) {
-      // Not one job's failure (runBatch settles those): every job of the batch ends with it (a settled job stays as it was).
-      for (const t of batch) t.settle(failed(t.job, t.token, e));
+      // Not one job's failure (runBatch settles those): every job of the batch not yet settled ends with it.
+      for (const t of batch) settle(t, () => failed(t.job, t.token, e));
     } finally {
       batchRunning = false;
       // Jobs taken while it trained get a window of their own to fill up.
@@ -176,17 +189,17 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
     const t0 = Date.now();
     if (stopping) {
       // Taken while the worker was being stopped: back to the queue untouched.
-      for (const t of batch) t.settle(failed(t.job, t.token, new RunStoppedError('the worker is stopping')));
+      for (const t of batch) settle(t, () => failed(t.job, t.token, new RunStoppedError('the worker is stopping')));
       return;
     }
     // Set before the jobs are prepared (loading data takes a while), so that SIGTERM stops this batch too.
     const control = current = new RunControl();
     // A job whose spec, data or plan is unusable here fails alone, as it would alone.
-    const ready: (Taken & Awaited<ReturnType<typeof prepare>>)[] = [];
+    const ready: ({ t: Taken } & Awaited<ReturnType<typeof prepare>>)[] = [];
     for (const t of batch) {
-      try { ready.push({ ...t, ...(await prepare(t.job)) }); } catch (e) { t.settle(failed(t.job, t.token, e)); }
+      try { ready.push({ t, ...(await prepare(t.job)) }); } catch (e) { settle(t, () => failed(t.job, t.token, e)); }
     }
-    const progress = ready.map((r) => ({ j: r.sweepJob, report: progressOf(r.job) }));
+    const progress = ready.map((r) => ({ j: r.sweepJob, report: progressOf(r.t.job) }));
     const sink: EventSink = (e) => { logEvent(e); for (const p of progress) if (ownsRun(p.j, e.run)) p.report(e); };
     let outcomes: PackedJobOutcome[] | null = null, thrown: unknown = null;
     try {
@@ -194,9 +207,9 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
       let k = pack as number;
       if (pack === 'auto') {
         // Sized from this batch's first job; the next batch takes that many jobs.
-        k = worker.concurrency = resolvePack('auto', gpu, ready[0]!.spec, ready[0]!.batch, AUTO_MAX, logPack);
+        k = worker.concurrency = sizeAuto(ready[0]!.spec, ready[0]!.batch);
       }
-      if (ready.length > 1) log(`training ${ready.map((r) => r.job.id).join(', ')} together (up to ${k} networks per pack)`);
+      if (ready.length > 1) log(`training ${ready.map((r) => r.t.job.id).join(', ')} together (up to ${k} networks per pack)`);
       outcomes = await runSweepJobsPacked({ gpu, storage, sink, data }, ready.map((r) => r.sweepJob), k, { owner: `worker ${name}`, control, log });
     } catch (e) {
       thrown = e; // stopped the whole batch (a non-input error, or a batch of one): it is every job's outcome
@@ -206,7 +219,7 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
     }
     ready.forEach((r, i) => {
       const o = outcomes?.[i];
-      r.settle(o && !('error' in o) ? completed(r.job, o, t0) : failed(r.job, r.token, o ? o.error : thrown));
+      settle(r.t, () => (o && !('error' in o) ? completed(r.t.job, o, t0) : failed(r.t.job, r.t.token, o ? o.error : thrown)));
     });
   };
 
@@ -263,7 +276,7 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
         if (first) {
           try {
             const { spec, batch } = await prepare(first as Job<QueueJobData>);
-            worker.concurrency = resolvePack('auto', gpu, spec, batch, AUTO_MAX, logPack);
+            worker.concurrency = sizeAuto(spec, batch);
           } catch (e) {
             log(`--pack auto: cannot size from ${first.id} (${(e as Error).message}); its batch takes one job`);
           }
