@@ -286,8 +286,9 @@ program.command('worker')
   .option('--name <name>', 'this worker\'s name in queue status (default host:pid)')
   .option('--stalled-seconds <n>', 'a job whose worker has not renewed its lock for this long is retried elsewhere', positiveInt, 30)
   .option('--exit-when-idle', 'exit once nothing is waiting or running in the queue (batch jobs, SLURM arrays)')
+  .option('--pack <K|auto>', 'take up to K jobs at a time and train them together, K runs per pack (each run bitwise identical to training it alone), or auto: K from the device memory and the model of each batch\'s first job; default 1')
   .option('--quiet', 'print only job lines')
-  .action(async (opts: { queue: string; root: string; dataDir?: string; name?: string; stalledSeconds: number; exitWhenIdle?: boolean; quiet?: boolean }) => {
+  .action(async (opts: { queue: string; root: string; dataDir?: string; name?: string; stalledSeconds: number; exitWhenIdle?: boolean; quiet?: boolean; pack?: string }) => {
     const { runWorker } = await import('./worker-command.ts');
     await runWorker({ ...opts, adapter: program.opts().adapter });
   });

@@ -5,6 +5,8 @@
 //    mid-sweep: every worker takes a job, the killed job resumes elsewhere from its checkpoint,
 //    no run folder had two writers at once, and every run's final weights hash equals the same
 //    sweep run locally without --queue;
+//  - one worker with --pack 2 trains the same sweep's jobs two at a time: every job completes and
+//    the final weights hashes equal the local sweep's;
 //  - a job with bad flags fails at once without retries while the sweep goes on; data missing on
 //    one worker is a clear, retried failure that another worker completes; SIGTERM hands the
 //    running job back and its successor resumes from the checkpoint.
@@ -139,14 +141,24 @@ test('bad queue input: a malformed URL and a Redis that is down are one line nam
   }
 });
 
-test('3 workers, one SIGKILLed mid-job and Redis restarted mid-sweep: the same weights as a local sweep', { timeout: 240_000 }, async () => {
-  const spec = writeSpec('dist', {
-    flags: ['--dataset-name', 'fashion_mnist', ...FLAGS], levels: '0-1', rewinding_steps: ['0it', '5it', '10it'],
-    branches: [{ name: 'randomly_reinitialize', levels: '1-1' }],
-  });
-  const local = join(dir, 'local'), shared = join(dir, 'shared');
-  const l = run(['sweep', spec, '--root', local, '--adapter', 'llvmpipe', '--quiet']);
+// 3 lotteries (rewind points 0, 5, 10 iterations; 2 levels each) and a branch of each: 6 jobs, 9 runs.
+const DIST = {
+  flags: ['--dataset-name', 'fashion_mnist', ...FLAGS], levels: '0-1', rewinding_steps: ['0it', '5it', '10it'],
+  branches: [{ name: 'randomly_reinitialize', levels: '1-1' }],
+};
+/** The DIST sweep run locally without --queue (once, by whichever test needs it first): the reference folders. */
+let localRoot: string | null = null;
+function localDist(): string {
+  if (localRoot) return localRoot;
+  const local = join(dir, 'local');
+  const l = run(['sweep', writeSpec('dist-local', DIST), '--root', local, '--adapter', 'llvmpipe', '--quiet']);
   assert.equal(l.status, 0, l.err);
+  return localRoot = local;
+}
+
+test('3 workers, one SIGKILLed mid-job and Redis restarted mid-sweep: the same weights as a local sweep', { timeout: 240_000 }, async () => {
+  const spec = writeSpec('dist', DIST);
+  const local = localDist(), shared = join(dir, 'shared');
 
   const e = run(['sweep', spec, '--queue', redis.url, '--root', shared]);
   assert.equal(e.status, 0, e.err);
@@ -203,6 +215,30 @@ test('3 workers, one SIGKILLed mid-job and Redis restarted mid-sweep: the same w
     assert.equal(holder, null, `${p}: still held`);
   }
   assert.equal(takeovers, 1);
+});
+
+test('a worker with --pack 2 trains its jobs two at a time: the same weights as a local sweep', { timeout: 240_000 }, async () => {
+  // Another sweep name, so that its jobs are new to the queue; the same runs (folders are named by hyperparameters).
+  const spec = writeSpec('distpack', DIST);
+  const shared = join(dir, 'shared-pack');
+  const e = run(['sweep', spec, '--queue', redis.url, '--root', shared]);
+  assert.equal(e.status, 0, e.err);
+  assert.match(e.err, /added 3, already queued or done 0/);
+  const w = new Worker('packer', ['--queue', redis.url, '--root', shared, '--pack', '2', '--exit-when-idle']);
+  workers.push(w);
+  assert.equal(await w.exited, 0, w.log);
+
+  const s = await status('distpack');
+  assert.deepEqual([s.done, s.failed, s.total], [6, 0, 6], JSON.stringify(s));
+  const took = [...w.log.matchAll(/took (distpack\.\S+):/g)].map((m) => m[1]);
+  assert.equal(new Set(took).size, 6, w.log);
+  assert.equal([...w.log.matchAll(/finished distpack\./g)].length, 6, w.log);
+  // The first batch: two of the three lotteries, waiting together when the worker started.
+  assert.match(w.log, /training distpack\.lottery\.\w+, distpack\.lottery\.\w+ together \(up to 2 networks per pack\)/);
+  const a = doneHashes(localDist()), b = doneHashes(shared);
+  assert.equal(a.size, 9);
+  assert.deepEqual([...b.entries()].sort(), [...a.entries()].sort());
+  console.log(`# --pack 2: ${[...w.log.matchAll(/training .* together/g)].length} batches of two; ${b.size} hashes equal the local sweep's`);
 });
 
 test('bad flags fail at once, data missing on one worker is retried elsewhere, SIGTERM hands the job back', { timeout: 180_000 }, async () => {
