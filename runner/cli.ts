@@ -161,6 +161,8 @@ runOptions(program.command('train'), 'seeds the initialisation, data order and a
   .description('train one network (OpenLTH `train`): earlyphase train --default-hparams mnist_lenet_300_100 --dataset-name fashion_mnist [--<hparam> VALUE …]')
   .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration')
   .option('--save-steps <steps>', 'also save the weights at these steps, e.g. 100it,500it,2ep (the start and end are always saved)')
+  .option('--replicates <list>', 'train several replicates, e.g. 1-8 (instead of --replicate); one result line each')
+  .option('--pack <K|auto>', PACK_HELP)
   .option('--telemetry', 'record early-training telemetry: gradient norm, weight magnitude, sign changes, distance/cosine to the start, weight trajectories (every iteration to 100, log-spaced to 4000, then every epoch)')
   .option('--quiet', 'print only the final summary')
   .option('--hparams-help', 'list every hyperparameter flag with its type and help (a --default-hparams preset\'s values shown), then exit')
@@ -168,7 +170,7 @@ runOptions(program.command('train'), 'seeds the initialisation, data order and a
   .addHelpText('after', `\n${TRAIN_FLAGS_HELP}`)
   .allowUnknownOption()
   .allowExcessArguments()
-  .action(async (opts: { root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean; displayOutputLocation?: boolean }, cmd: Command) => {
+  .action(async (opts: { root: string; replicate: number; replicates?: string; pack?: string; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean; displayOutputLocation?: boolean }, cmd: Command) => {
     if (opts.hparamsHelp) { console.log(hparamsHelp(cmd.args, 'train')); return; }
     if (opts.displayOutputLocation) { console.log(trainOutputLocation(cmd.args, opts.root, opts.replicate)); return; }
     const { runTrain } = await import('./train-command.ts');

@@ -3,7 +3,7 @@
 import { hparamsHash, parseHparamArgv } from '../src/train/hparams.ts';
 import { HparamsError } from '../src/errors.ts';
 import { getModel, modelForData } from '../src/nn/zoo.ts';
-import { iterationsFor, train, unsupportedKnobs } from '../src/train/trainer.ts';
+import { iterationsFor, trainRuns, unsupportedKnobs } from '../src/train/trainer.ts';
 import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
 import { parseStepList, stepToIterations } from '../src/train/steps.ts';
 import { UserError } from '../src/errors.ts';
@@ -15,9 +15,15 @@ import { checkRunsFit } from './capacity.ts';
 import { evaluatedOnlyAtEnd, refuseIfFinishedWithout } from './finished-runs.ts';
 import { lockForCommand } from './run-lock.ts';
 import { RunControl } from '../src/train/control.ts';
+import { parseReplicates } from './sweep-shrink.ts';
+import { parsePack, resolvePack } from './pack-size.ts';
 
 export interface TrainCommand {
   root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean;
+  /** "1-8": several replicates (instead of --replicate), in lockstep when packed. */
+  replicates?: string;
+  /** Runs per pack ("4", "auto"); default: each run alone. */
+  pack?: string;
   adapter?: string; argv: string[];
 }
 
@@ -33,21 +39,40 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   const saveIterations = o.saveSteps ? parseStepList(o.saveSteps, '--save-steps').map((s) => stepToIterations(s, perEpoch, '--save-steps')) : [];
   const late = saveIterations.filter((i) => i > total);
   if (late.length) throw new HparamsError(`--save-steps ${o.saveSteps}: iteration ${late[0]} is past the end of training (${total})`);
-  const dir = `train_${hparamsHash(hparams)}/replicate_${o.replicate}/main`;
+  const replicates = o.replicates ? parseReplicates(o.replicates) : [o.replicate];
+  const pack = o.pack ? parsePack(o.pack) : 1;
+  const trunk = (r: number) => `train_${hparamsHash(hparams)}/replicate_${r}`;
+  const dirs = replicates.map((r) => `${trunk(r)}/main`);
   const storage = new FsStorage(o.root);
-  await refuseIfFinishedWithout(storage, [dir], { saveIterations, perEpoch, telemetry: o.telemetry });
-  if (!o.evaluateOnlyAtEnd) for (const n of await evaluatedOnlyAtEnd(storage, [dir])) console.error(n);
+  await refuseIfFinishedWithout(storage, dirs, { saveIterations, perEpoch, telemetry: o.telemetry });
+  if (!o.evaluateOnlyAtEnd) for (const n of await evaluatedOnlyAtEnd(storage, dirs)) console.error(n);
   await checkRunsFit([{ spec, batch: hparams.dataset.batch_size }], o.adapter);
   const control = new RunControl();
-  const lock = await lockForCommand(storage.root, `train_${hparamsHash(hparams)}/replicate_${o.replicate}/.lock-train`, control);
-  const gpu = await openGpu(o.adapter).catch(async (e) => { await lock.release(); throw e; });
+  const locks = [];
   try {
-    const r = await train(gpu, storage, terminalSink({ quiet: o.quiet }), {
-      run: dir, dir, hparams, replicate: o.replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, saveIterations, telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined, control,
-    });
-    console.log(JSON.stringify({ run: `${storage.root}/${dir}`, testAccuracy: r.testAccuracy, weightsSha256: r.weightsHash, iterations: r.iterations, skipped: r.skipped }));
+    for (const r of replicates) locks.push(await lockForCommand(storage.root, `${trunk(r)}/.lock-train`, control));
+    const gpu = await openGpu(o.adapter);
+    try {
+      const k = resolvePack(pack, gpu, spec, hparams.dataset.batch_size, replicates.length, (line) => console.error(line));
+      const jobs = replicates.map((replicate, i) => ({
+        run: dirs[i]!, dir: dirs[i]!, hparams, replicate, data, evaluateOnlyAtEnd: o.evaluateOnlyAtEnd, saveIterations,
+        telemetry: o.telemetry ? DEFAULT_TELEMETRY : undefined, control,
+      }));
+      const outcomes = await trainRuns(gpu, storage, terminalSink({ quiet: o.quiet }), jobs, { pack: k });
+      let failed: unknown = null;
+      for (const [i, r] of outcomes.entries()) {
+        if ('error' in r) {
+          failed ??= r.error;
+          if (jobs.length > 1) console.error(`earlyphase: replicate ${replicates[i]} stopped: ${(r.error as Error)?.message ?? String(r.error)}`);
+          continue;
+        }
+        console.log(JSON.stringify({ run: `${storage.root}/${dirs[i]}`, testAccuracy: r.testAccuracy, weightsSha256: r.weightsHash, iterations: r.iterations, skipped: r.skipped }));
+      }
+      if (failed !== null) throw failed;
+    } finally {
+      gpu.destroy();
+    }
   } finally {
-    gpu.destroy();
-    await lock.release();
+    for (const l of locks) await l.release();
   }
 }

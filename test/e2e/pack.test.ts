@@ -2,8 +2,8 @@
 // together in packs write exactly the files they write trained one by one — weights, checkpoints,
 // metrics, telemetry, done.json — including a run that diverges (it stops alone, with the same
 // error, and the others go on) and a run that cannot join the others' lockstep (another start
-// iteration: it trains in a pack of its own). The CLI side: `lottery --replicates 1-3 --pack 3`
-// gives the folders of unpacked replicates, and a packed lottery killed at a file operation
+// iteration: it trains in a pack of its own). The CLI side: `lottery --replicates 1-3 --pack 3` and
+// `train --replicates 1-2 --pack 2` give the folders of unpacked replicates, and a packed lottery killed at a file operation
 // resumes to the same bytes (test/fault/kill-suite.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +21,7 @@ import { DEFAULT_TELEMETRY } from '../../src/train/telemetry.ts';
 import type { TrainEvent } from '../../src/train/events.ts';
 import { MemoryStorage } from '../../viewer/memory-storage.ts';
 import { tree, treeDiff } from '../fault/tree.ts';
-import { killSuite, LOTTERY } from '../fault/kill-suite.ts';
+import { killSuite, LOTTERY, TRAIN } from '../fault/kill-suite.ts';
 
 const data = await loadDataset('fashion_mnist');
 const gpu = await openGpu('llvmpipe');
@@ -87,6 +87,18 @@ test('lottery --replicates 1-3 --pack 3 writes the folders of the three replicat
   const bad = run([...LOTTERY, '--pack', 'lots'], join(dir, 'never'));
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--pack "lots": expected a number of runs per pack \(1 = each run alone\) or auto/);
+});
+
+test('train --replicates 1-2 --pack 2 writes the folders of the two replicates trained one at a time, one result line each', { timeout: 600_000 }, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'earlyphase-pack-train-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const run = (argv: string[], root: string) => spawnSync(process.execPath, [cli, ...argv, '--root', root], { encoding: 'utf8', timeout: 300_000 });
+  const p = run([...TRAIN, '--replicates', '1-2', '--pack', '2'], join(dir, 'packed'));
+  assert.equal(p.status, 0, p.stderr);
+  const lines = p.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.run.replace(/^.*\/(replicate_\d)\/main$/, '$1')), ['replicate_1', 'replicate_2']);
+  for (const r of [1, 2]) assert.equal(run([...TRAIN, '--replicate', String(r)], join(dir, 'alone')).status, 0);
+  assert.deepEqual(treeDiff(tree(join(dir, 'alone')), tree(join(dir, 'packed'))), []);
 });
 
 killSuite('lottery --replicates 1-3 --pack 3', PACKED, 2);
