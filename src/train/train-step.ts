@@ -17,8 +17,6 @@ import type { CheckpointState, HostState } from './checkpoint.ts';
 import type { DeviceDataset } from './device-data.ts';
 import { TrainPack, type BufferPhase, type PackMember } from './train-pack.ts';
 
-export type { BufferPhase } from './train-pack.ts';
-
 export interface TrainStepOptions {
   hparams: Hparams;
   data: DatasetSplits;
