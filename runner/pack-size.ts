@@ -52,14 +52,18 @@ export function deviceMemory(gpu: Gpu): { bytes: number; source: string } {
   return { bytes: 2 * 2 ** 30, source: 'an assumed 2 GiB (WebGPU does not report device memory; set EARLYPHASE_DEVICE_MEMORY_MIB)' };
 }
 
-/** Runs per pack for `runs` runs of `spec` at `batch`; `log` gets one line saying how `auto` chose. */
-export function resolvePack(size: PackSize, gpu: Gpu, spec: ModelSpec, batch: number, runs: number, log: (s: string) => void): number {
+/**
+ * Runs per pack for `runs` runs of `spec` at `batch` (null: not known in advance, as for a queue
+ * worker); `log` gets one line saying how `auto` chose.
+ */
+export function resolvePack(size: PackSize, gpu: Gpu, spec: ModelSpec, batch: number, runs: number | null, log: (s: string) => void): number {
   if (size !== 'auto') return size;
   const member = memberBytes(spec, batch);
   const mem = deviceMemory(gpu);
   const fit = Math.max(1, Math.floor((SHARE * mem.bytes) / member));
-  const k = Math.max(1, Math.min(fit, AUTO_MAX, runs));
+  const k = Math.max(1, Math.min(fit, AUTO_MAX, runs ?? AUTO_MAX));
+  const limits = runs === null ? `at most ${AUTO_MAX}` : `at most ${AUTO_MAX}, and ${runs} run${runs === 1 ? '' : 's'} to train together`;
   log(`--pack auto: ${k} runs per pack (${spec.name} at batch ${batch}: ${(member / 2 ** 20).toFixed(1)} MiB per run; ` +
-    `${(mem.bytes / 2 ** 30).toFixed(1)} GiB from ${mem.source}; at most ${AUTO_MAX}, and ${runs} run${runs === 1 ? '' : 's'} to train together)`);
+    `${(mem.bytes / 2 ** 30).toFixed(1)} GiB from ${mem.source}; ${limits})`);
   return k;
 }

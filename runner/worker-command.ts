@@ -18,7 +18,7 @@ import { openGpu } from './dawn.ts';
 import { FsStorage } from './fs-storage.ts';
 import { terminalSink } from './progress.ts';
 import { runSweepJob, runSweepJobsPacked, datasetCache, jobData, trunkFolder, type JobOutcome, type PackedJobOutcome } from './sweep-job.ts';
-import { AUTO_MAX, parsePack, resolvePack } from './pack-size.ts';
+import { parsePack, resolvePack } from './pack-size.ts';
 import { QUEUE_NAME, checkReachable, connectionOptions, loadBullmq, parseQueueUrl } from './queue/connection.ts';
 import { addDependents, queueEntries, type QueueJobData } from './queue/jobs.ts';
 import { failureAction } from './queue/failures.ts';
@@ -150,7 +150,7 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
   /** --pack auto for a job of `spec` at `batch`: resolvePack's choice, said when it changes (not every batch). */
   const sizeAuto = (spec: ModelSpec, batch: number) => {
     let line = '';
-    const k = resolvePack('auto', gpu, spec, batch, AUTO_MAX, (s) => { line = s; });
+    const k = resolvePack('auto', gpu, spec, batch, null, (s) => { line = s; });
     if (k !== autoK) log(line);
     return autoK = k;
   };
