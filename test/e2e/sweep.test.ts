@@ -97,7 +97,7 @@ test('the same sweep with --pack auto writes byte-identical folders (lotteries i
   const root = join(dir, 'runs-packed');
   const packed = run(['sweep', file, '--adapter', 'llvmpipe', '--root', root, '--pack', 'auto']);
   assert.equal(packed.status, 0, packed.err);
-  assert.match(packed.err, /--pack auto: 2 runs per pack \(mnist_lenet_300_100 at batch 60: [\d.]+ MiB per run; [\d.]+ GiB from free memory of this machine/);
+  assert.match(packed.err, /--pack auto: 2 runs per pack \(mnist_lenet_300_100 at batch 128: [\d.]+ MiB per run; [\d.]+ GiB from free memory of this machine/);
   assert.match(packed.out, /sweep tiny: 6 jobs done/);
   assert.deepEqual(treeDiff(tree(join(dir, 'runs')), tree(root)), []);
 });
