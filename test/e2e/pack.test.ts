@@ -4,7 +4,7 @@
 // error, and the others go on) and a run that cannot join the others' lockstep (another start
 // iteration: it trains in a pack of its own). The CLI side: `lottery --replicates 1-3 --pack 3` and
 // `train --replicates 1-2 --pack 2` give the folders of unpacked replicates, and a packed lottery killed at a file operation
-// resumes to the same bytes (test/fault/kill-suite.ts).
+// resumes to the same bytes (test/fault/kill-suite.ts). A pack the device cannot hold is split.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { openGpu } from '../../runner/dawn.ts';
 import { loadDataset } from '../../runner/datasets.ts';
 import { parseHparamArgv } from '../../src/train/hparams.ts';
-import { trainRuns, type TrainJob } from '../../src/train/trainer.ts';
+import { trainRuns, type PackOutcome, type TrainJob } from '../../src/train/trainer.ts';
 import { DivergenceError } from '../../src/train/run-files.ts';
 import { DEFAULT_TELEMETRY } from '../../src/train/telemetry.ts';
 import type { TrainEvent } from '../../src/train/events.ts';
@@ -67,6 +67,33 @@ test('runs trained in packs write byte-identical folders to runs trained one by 
   for (const r of ['r1', 'r2', 'r3']) assert.ok(at('start', r) < at('done', 'r1'), `${r} started after r1 finished: not packed`);
   // Runs 4 and 5 could not join them, so they trained after them.
   assert.ok(at('start', 'r4') > at('done', 'r1') && at('start', 'r5') > at('done', 'r1'));
+});
+
+test('a pack the device has no memory for is split in halves, each run still as trained alone', { timeout: 600_000 }, async () => {
+  // The device's out-of-memory report is simulated for the first pack built (error scopes are how
+  // the trainer learns of it); the halves then build normally.
+  const device = gpu.device, pop = device.popErrorScope.bind(device), push = device.pushErrorScope.bind(device);
+  const filters: GPUErrorFilter[] = [];
+  let simulated = 0;
+  device.pushErrorScope = (f: GPUErrorFilter) => { filters.push(f); push(f); };
+  device.popErrorScope = async () => {
+    const real = await pop();
+    if (filters.pop() === 'out-of-memory' && simulated++ === 0) return { message: 'simulated: not enough memory' } as GPUError;
+    return real;
+  };
+  const logs: string[] = [];
+  const three = jobs().slice(0, 3).filter((_, i) => i !== 1); // r1 and r3
+  let got: PackOutcome[];
+  try {
+    got = await trainRuns(gpu, new MemoryStorage(), (e) => { if (e.type === 'log') logs.push(e.message); }, three, { pack: 2 });
+  } finally {
+    device.pushErrorScope = push; device.popErrorScope = pop;
+  }
+  assert.equal(simulated, 3, 'one pack of 2 (refused), then two packs of 1');
+  assert.ok(logs.some((l) => /a pack of 2 runs does not fit in GPU memory; training them as packs of 1 and 1/.test(l)), logs.join('\n'));
+  const alone: PackOutcome[] = [];
+  for (const j of three) alone.push(...await trainRuns(gpu, new MemoryStorage(), () => {}, [j]));
+  got.forEach((r, i) => assert.equal('error' in r ? r.error : r.weightsHash, 'error' in alone[i]! ? alone[i]!.error : alone[i]!.weightsHash));
 });
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
