@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { formatBenchTable } from '../../runner/bench/index.ts';
 import { gflops, summarize } from '../../runner/bench/time.ts';
 import type { BenchRow } from '../../runner/bench/types.ts';
+import { parsePackSizes } from '../../runner/bench/training-pack.ts';
 
 test('summarize gives min and median of the samples', () => {
   assert.deepEqual(summarize([5, 1, 3]), { minMs: 1, medianMs: 3, reps: 3 });
@@ -25,4 +26,18 @@ test('formatBenchTable prints GFLOP/s from median (and best from min) and the ra
   assert.equal(lines.length, 3);
   assert.match(lines[0]!, /^suite\s+case\s+ours GFLOP\/s\s+peer GFLOP\/s\s+peer\s+ours\/peer$/);
   assert.match(lines[2]!, /matmul\s+1024x1024x1024\s+10\.7 \(best 21\.5\)\s+4\.3 \(best 5\.4\)\s+tfjs-webgpu 4\.22\.0\s+2\.50x$/);
+});
+
+test('a pack row shows the whole pack\'s images/s for us and one process\'s for the peer; --pack sizes parse strictly', () => {
+  const row: BenchRow = {
+    suite: 'training', case: 'mnist_lenet_300_100 b128 dense, pack of 8', flops: 0,
+    ours: { minMs: 90, medianMs: 100, reps: 10 }, peer: { minMs: 40, medianMs: 50, reps: 10 }, peerName: 'tfjs-webgpu 4.22.0, one process',
+    ratio: (8 * 128 / 100) / (128 / 50), throughputMs: { ours: 100, peer: 50 }, pack: { members: 8, peerBatch: 128 },
+    training: { batch: 8 * 128, dispatchesPerStep: 112, submitsPerStep: 1, asyncReadbacksPerStep: 1, blockingReadbacksPerStep: 0, gpuBytes: 2 ** 20, gpuBytesByKind: {} },
+  };
+  const line = formatBenchTable([row]).split('\n')[2]!;
+  // ours 1,024 images per 100 ms = 10,240 img/s; the peer 128 per 50 ms = 2,560 img/s; 4x.
+  assert.match(line, /pack of 8\s+100\.0 \(best 90\.0\)\s+100\.0\s+10240\s+50\.0 \(best 40\.0\)\s+50\.0\s+2560\s+tfjs-webgpu 4\.22\.0, one process\s+4\.00x/);
+  assert.deepEqual(parsePackSizes('8,1, 2,2'), [1, 2, 8]);
+  for (const bad of ['0', '1,x', '', '2000']) assert.throws(() => parsePackSizes(bad), /bench --pack/);
 });
