@@ -128,9 +128,8 @@ export class Program {
    * values reach its handler when the GPU is done, a few steps later. Each `extra` appends its
    * dispatches in a pass of their own and snapshots its channel.
    */
-  async step(snapshot = false, extra: ExtraWork | readonly ExtraWork[] | null = null): Promise<void> {
+  async step(snapshot = false, extras: readonly ExtraWork[] = []): Promise<void> {
     this.gpu.checkAlive();
-    const extras: readonly ExtraWork[] = extra === null ? [] : 'channel' in extra ? [extra] : extra;
     const main = snapshot && this.channels[0] ? this.channels[0] : null;
     const sides = extras.map((e) => {
       const c = this.channels[e.channel];

@@ -106,10 +106,6 @@ export class DeviceDataset {
       rotation: this.h.dataset.unsupervised_labels === 'rotation', blurFactor: this.h.dataset.blur_factor ?? 1, seed: this.transformSeed,
     });
   }
-
-  destroy(): void {
-    for (const d of [this.train, this.test]) { for (const s of d.images) s.tensor.buffer.destroy(); d.labels.buffer.destroy(); }
-  }
 }
 
 /**
