@@ -4,6 +4,7 @@
 import type { Gpu } from './gpu.ts';
 import type { Tensor } from './tensor.ts';
 import { ALIGN_ELEMS } from './tensor.ts';
+import type { Uniform } from './uniforms.ts';
 
 export interface Dispatch {
   readonly label: string;
@@ -20,13 +21,15 @@ export interface Dispatch {
    * `earlyphase profile` divides it by time for GB/s.
    */
   readonly bytes: number;
+  /** What it was made from: a pack fuses its members' dispatches from these (src/gpu/fuse.ts); absent on a fused one. */
+  readonly spec?: DispatchSpec;
 }
 
 /** A binding is a tensor read by the shader, a tensor written by it, or a uniform buffer. */
 export type Binding =
   | { read: Tensor }
   | { write: Tensor }
-  | { uniform: GPUBuffer };
+  | { uniform: Uniform };
 
 export interface DispatchSpec {
   shader: string;
@@ -52,7 +55,7 @@ export function makeDispatch(gpu: Gpu, spec: DispatchSpec): Dispatch {
   const pipeline = gpu.pipeline({ shader: spec.shader, entry: spec.entry, constants: spec.constants }, kinds);
   const label = spec.label ?? spec.entry;
   const entries: GPUBindGroupEntry[] = spec.bindings.map((b, binding) => {
-    if ('uniform' in b) return { binding, resource: { buffer: b.uniform } };
+    if ('uniform' in b) return { binding, resource: { buffer: b.uniform.buffer, offset: b.uniform.offset, size: b.uniform.size } };
     const t = 'read' in b ? b.read : b.write;
     if (t.offset % ALIGN_ELEMS !== 0) throw new Error(`${label}: tensor ${t.name} offset ${t.offset} is not 256-byte aligned`);
     return { binding, resource: { buffer: t.buffer, offset: t.offset * 4, size: Math.max(t.length, 1) * 4 } };
@@ -62,7 +65,7 @@ export function makeDispatch(gpu: Gpu, spec: DispatchSpec): Dispatch {
     if (!Number.isInteger(n) || n < 0 || n > MAX_GROUPS) throw new Error(`${label}: workgroup count ${n} out of range [0, ${MAX_GROUPS}]`);
   }
   const bindGroup = gpu.device.createBindGroup({ label: `${label}-bind`, layout: pipeline.getBindGroupLayout(0), entries });
-  return { label, pipeline, bindGroup, workgroups: [x, y, z], bytes: spec.bytes ?? boundBytes(spec.bindings), ...(spec.flops !== undefined ? { flops: spec.flops } : {}) };
+  return { label, pipeline, bindGroup, workgroups: [x, y, z], bytes: spec.bytes ?? boundBytes(spec.bindings), ...(spec.flops !== undefined ? { flops: spec.flops } : {}), spec };
 }
 
 /** Bytes of the distinct tensors among `bindings` (a tensor bound twice, e.g. as an unused bias slot, counts once). */

@@ -2,6 +2,7 @@
 // (navigator.gpu) differ only in how they obtain a GPUAdapter and the shader sources; everything
 // after requestDevice() is shared.
 import { GpuUnavailableError, ShaderCompileError } from './errors.ts';
+import type { SlabScope, Slice } from './slabs.ts';
 
 /** Shader file name (e.g. "linear.wgsl") → WGSL source. Loaded by the host (fs or bundler). */
 export type ShaderSources = Readonly<Record<string, string>>;
@@ -32,7 +33,11 @@ export function describeAdapter(info: GPUAdapterInfo): AdapterDescription {
   };
 }
 
-interface PipelineKey { shader: string; entry: string; constants?: Record<string, number> }
+interface PipelineKey {
+  shader: string; entry: string; constants?: Record<string, number>;
+  /** WGSL generated from `shader` (a member-fused variant, src/gpu/memberize.ts) instead of the file itself. */
+  code?: string;
+}
 
 /**
  * A device plus the caches every kernel shares: shader modules, bind-group layouts, pipelines.
@@ -41,6 +46,7 @@ interface PipelineKey { shader: string; entry: string; constants?: Record<string
 export class Gpu {
   readonly adapter: AdapterDescription;
   private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly generated = new Map<string, GPUShaderModule>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   /**
@@ -133,6 +139,16 @@ export class Gpu {
     }
   }
 
+  /** A module compiled from generated WGSL, cached by its text. */
+  private moduleFromCode(label: string, code: string): GPUShaderModule {
+    let m = this.generated.get(code);
+    if (!m) {
+      m = this.device.createShaderModule({ label, code });
+      this.generated.set(code, m);
+    }
+    return m;
+  }
+
   layout(kinds: readonly GPUBufferBindingType[]): GPUBindGroupLayout {
     const key = kinds.join(',');
     let l = this.layouts.get(key);
@@ -148,14 +164,14 @@ export class Gpu {
 
   pipeline(key: PipelineKey, kinds: readonly GPUBufferBindingType[]): GPUComputePipeline {
     const c = key.constants ?? {};
-    const id = `${key.shader}:${key.entry}:${JSON.stringify(c)}:${kinds.join(',')}`;
+    const id = `${key.shader}:${key.entry}:${JSON.stringify(c)}:${kinds.join(',')}${key.code === undefined ? '' : ':' + key.code}`;
     let p = this.pipelines.get(id);
     if (!p) {
       const layout = this.layout(kinds);
       p = this.device.createComputePipeline({
         label: `${key.shader}:${key.entry}`,
         layout: this.device.createPipelineLayout({ label: `${key.entry}-layout`, bindGroupLayouts: [layout] }),
-        compute: { module: this.module(key.shader), entryPoint: key.entry, constants: c },
+        compute: { module: key.code === undefined ? this.module(key.shader) : this.moduleFromCode(`${key.shader} (fused)`, key.code), entryPoint: key.entry, constants: c },
       });
       this.pipelines.set(id, p);
     }
@@ -166,6 +182,17 @@ export class Gpu {
 
   buffer(label: string, bytes: number, usage: GPUBufferUsageFlags): GPUBuffer {
     return this.device.createBuffer({ label, size: Math.max(16, align(bytes, 16)), usage });
+  }
+
+  /** Set while a pack builds one of its members (src/gpu/slabs.ts); null otherwise. */
+  slabs: SlabScope | null = null;
+
+  /**
+   * Storage for a tensor, arena or uniform: a buffer of its own, or, while a pack builds a member,
+   * that member's slice of a shared slab. Callers must honour the offset.
+   */
+  slice(label: string, bytes: number, usage: GPUBufferUsageFlags): Slice {
+    return this.slabs ? this.slabs.slice(label, bytes, usage) : { buffer: this.buffer(label, bytes, usage), offset: 0 };
   }
 
   /** Releases the device so Node can exit (Dawn keeps the process alive otherwise). */

@@ -102,7 +102,7 @@ export class Program {
   constructor(
     private readonly gpu: Gpu,
     readonly label: string,
-    private passes: readonly (readonly Dispatch[])[],
+    private readonly passes: readonly (readonly Dispatch[])[],
     metrics?: { tensor: Tensor; ringSize?: number; onSnapshot: SnapshotHandler },
   ) {
     if (metrics) this.addChannel(metrics.tensor, metrics.onSnapshot, metrics.ringSize);
@@ -112,11 +112,6 @@ export class Program {
   addChannel(tensor: Tensor, onSnapshot: SnapshotHandler, ringSize = 4): number {
     this.channels.push(new Channel(this.gpu, `${this.label}-channel${this.channels.length}`, tensor, onSnapshot, ringSize, this.counters));
     return this.channels.length - 1;
-  }
-
-  /** Replaces the dispatch lists from the next step on (a pack member that stopped leaves them). */
-  setPasses(passes: readonly (readonly Dispatch[])[]): void {
-    this.passes = passes;
   }
 
   get dispatchesPerStep(): number {

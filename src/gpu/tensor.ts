@@ -34,6 +34,8 @@ export class Arena {
   private readonly entries: { name: string; offset: number; shape: number[] }[] = [];
   private size = 0;
   private built: GPUBuffer | null = null;
+  /** Element offset of the arena in its buffer (non-zero for a pack member's slice of a slab). */
+  private base = 0;
 
   constructor(readonly label: string) {}
 
@@ -56,7 +58,11 @@ export class Arena {
   }
 
   build(gpu: Gpu, usage = STORAGE): GPUBuffer {
-    if (!this.built) this.built = gpu.buffer(this.label, Math.max(this.size, ALIGN_ELEMS) * 4, usage);
+    if (!this.built) {
+      const s = gpu.slice(this.label, Math.max(this.size, ALIGN_ELEMS) * 4, usage);
+      this.built = s.buffer;
+      this.base = s.offset / 4;
+    }
     return this.built;
   }
 
@@ -68,22 +74,22 @@ export class Arena {
   get(name: string): Tensor {
     const e = this.entries.find((x) => x.name === name);
     if (!e) throw new Error(`arena ${this.label} has no tensor ${name}`);
-    return { name: `${this.label}.${name}`, buffer: this.buffer, offset: e.offset, length: numel(e.shape), shape: e.shape };
+    return { name: `${this.label}.${name}`, buffer: this.buffer, offset: this.base + e.offset, length: numel(e.shape), shape: e.shape };
   }
 
   /** The whole arena as one flat tensor (for whole-model kernels like masked SGD). */
   all(): Tensor {
-    return { name: this.label, buffer: this.buffer, offset: 0, length: this.size, shape: [this.size] };
+    return { name: this.label, buffer: this.buffer, offset: this.base, length: this.size, shape: [this.size] };
   }
 }
 
-/** A standalone tensor in its own buffer (activations, test inputs). */
+/** A standalone tensor in its own buffer (activations, test inputs), or a pack member's slice of a slab (src/gpu/slabs.ts). */
 export function createTensor(gpu: Gpu, name: string, shape: readonly number[], data?: Float32Array | Uint32Array | Int32Array): Tensor {
   const length = numel(shape);
   if (data && data.length !== length) throw new ShapeError(`${name}: data has ${data.length} elements, shape [${shape}] needs ${length}`);
-  const buffer = gpu.buffer(name, Math.max(length, 1) * 4, STORAGE);
-  if (data) gpu.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
-  return { name, buffer, offset: 0, length, shape: [...shape] };
+  const { buffer, offset } = gpu.slice(name, Math.max(length, 1) * 4, STORAGE);
+  if (data) gpu.device.queue.writeBuffer(buffer, offset, data.buffer, data.byteOffset, data.byteLength);
+  return { name, buffer, offset: offset / 4, length, shape: [...shape] };
 }
 
 export function upload(gpu: Gpu, t: Tensor, data: Float32Array | Uint32Array | Int32Array): void {

@@ -23,9 +23,31 @@ export function packUniform(fields: readonly UniformField[], values: Record<stri
   return buf;
 }
 
-export function createUniform(gpu: Gpu, label: string, fields: readonly UniformField[], values: Record<string, number>): GPUBuffer {
+/**
+ * A uniform struct in a buffer of its own, or in a pack member's slice of a slab (src/gpu/slabs.ts).
+ * STORAGE usage too, so a member-fused kernel can read every member's copy as one array.
+ */
+export interface Uniform {
+  readonly label: string;
+  readonly buffer: GPUBuffer;
+  /** Byte offset (256-aligned). */
+  readonly offset: number;
+  readonly size: number;
+  /** Rewritten between steps (learning rate, batch slice): members that agree now may not later. */
+  readonly mutable: boolean;
+  /** The bytes as created (what immutable uniforms hold for good). */
+  readonly bytes: Uint8Array;
+}
+
+export function createUniform(gpu: Gpu, label: string, fields: readonly UniformField[], values: Record<string, number>, o: { mutable?: boolean } = {}): Uniform {
   const data = packUniform(fields, values);
-  const b = gpu.buffer(label, data.byteLength, 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */);
-  gpu.device.queue.writeBuffer(b, 0, data);
-  return b;
+  const { buffer, offset } = gpu.slice(label, data.byteLength, 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */ | 0x80 /* STORAGE */);
+  gpu.device.queue.writeBuffer(buffer, offset, data);
+  return { label, buffer, offset, size: data.byteLength, mutable: o.mutable ?? false, bytes: new Uint8Array(data) };
+}
+
+/** Rewrites part of a mutable uniform; ordered before the next submit. */
+export function writeUniform(gpu: Gpu, u: Uniform, byteOffset: number, data: Float32Array | Uint32Array): void {
+  if (!u.mutable) throw new Error(`uniform ${u.label} was created immutable`);
+  gpu.device.queue.writeBuffer(u.buffer, u.offset + byteOffset, data.buffer, data.byteOffset, data.byteLength);
 }

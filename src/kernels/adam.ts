@@ -7,7 +7,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { createUniform } from '../gpu/uniforms.ts';
+import { createUniform, writeUniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'adam.wgsl';
 const WG = 256;
@@ -62,7 +62,7 @@ export function adamMasked(gpu: Gpu, t: AdamTensors, o: AdamOptions): MaskedAdam
   if (!(Number.isFinite(o.weightDecay) && o.weightDecay >= 0)) throw new RangeError(`adam_masked: weight decay must be >= 0, got ${o.weightDecay}`);
   const first = adamStepScalars(0, 1, o);
   const uniform = createUniform(gpu, 'adam_masked-params', PARAMS,
-    { n, step_size: first.stepSize, bc2_sqrt: first.bc2Sqrt, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weightDecay });
+    { n, step_size: first.stepSize, bc2_sqrt: first.bc2Sqrt, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weightDecay }, { mutable: true });
   const dispatch = makeDispatch(gpu, {
     shader: SHADER, entry: 'adam_masked', constants: { WG }, label: `adam_masked(${t.weights.name})`,
     bindings: [{ write: t.weights }, { read: t.grads }, { write: t.expAvg }, { write: t.expAvgSq }, { read: t.mask }, { uniform }],
@@ -72,7 +72,7 @@ export function adamMasked(gpu: Gpu, t: AdamTensors, o: AdamOptions): MaskedAdam
     dispatch,
     setStep(lr: number, step: number) {
       const s = adamStepScalars(lr, step, o);
-      gpu.device.queue.writeBuffer(uniform, STEP_BYTE_OFFSET, new Float32Array([s.stepSize, s.bc2Sqrt]));
+      writeUniform(gpu, uniform, STEP_BYTE_OFFSET, new Float32Array([s.stepSize, s.bc2Sqrt]));
     },
   };
 }

@@ -9,7 +9,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
 import { createTensor, type Tensor } from '../gpu/tensor.ts';
-import { createUniform } from '../gpu/uniforms.ts';
+import { createUniform, writeUniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'batch.wgsl';
 const WG = 256;
@@ -123,7 +123,7 @@ export function batchGather(gpu: Gpu, data: BatchData, order: Tensor, out: Batch
   const table = createTensor(gpu, `${op}-table`, [C, 256], normalisationTable(o.mean, o.std));
   const uniform = createUniform(gpu, `${op}-params`, PARAMS, {
     batch: o.batch, split: data.images[0]!.examples, seed: o.seed, offset: 0, step: 0,
-  });
+  }, { mutable: true });
   // With one shard it is bound twice (read-only bindings may alias); split = count never reads the second.
   const [lo, hi = lo] = data.images;
   const dispatch = makeDispatch(gpu, {
@@ -147,7 +147,7 @@ export function batchGather(gpu: Gpu, data: BatchData, order: Tensor, out: Batch
         throw new RangeError(`${op}: offset ${offset} + batch ${o.batch} runs past ${order.name} (${order.length} elements)`);
       }
       if (!isU32(step)) throw new RangeError(`${op}: step must be a u32, got ${step}`);
-      gpu.device.queue.writeBuffer(uniform, STEP_BYTE_OFFSET, new Uint32Array([offset, step]));
+      writeUniform(gpu, uniform, STEP_BYTE_OFFSET, new Uint32Array([offset, step]));
     },
   };
 }

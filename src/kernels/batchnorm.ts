@@ -9,7 +9,7 @@ import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import { type Binding, type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { createUniform } from '../gpu/uniforms.ts';
+import { createUniform, type Uniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'batchnorm.wgsl';
 const SPLIT_SHADER = 'batchnorm_split.wgsl';
@@ -77,7 +77,7 @@ function splitViews(op: string, d: BatchNormDims, scratch: Tensor | undefined): 
   };
 }
 
-function splitUniform(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions): GPUBuffer {
+function splitUniform(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions): Uniform {
   return createUniform(gpu, `${entry}-params`, SPLIT_PARAMS,
     { ...d, eps: opts.eps ?? BN_EPS, momentum: opts.momentum ?? BN_MOMENTUM, ...splitPlan(d), coef_at: coefOffset(d) });
 }
@@ -127,7 +127,7 @@ function laneShape(s: number): { WX: number; WY: number } {
   return { WX: wx, WY: WG / wx };
 }
 
-function uniform(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions): GPUBuffer {
+function uniform(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions): Uniform {
   return createUniform(gpu, `${entry}-params`, PARAMS,
     { ...d, eps: opts.eps ?? BN_EPS, momentum: opts.momentum ?? BN_MOMENTUM });
 }

@@ -13,7 +13,7 @@ import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import { type Dispatch, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { createUniform } from '../gpu/uniforms.ts';
+import { createUniform, type Uniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'conv2d.wgsl';
 /** The 'gpu' set's weight gradient for kernels of at most 3×3 taps (lanes over pixels). */
@@ -149,7 +149,7 @@ function checkLength(op: string, t: Tensor, what: string, dims: number[]): void 
   assertShape(t.length === n, `${op}: ${what} ${t.name} has ${t.length} elements, expected ${n} = [${dims.join(', ')}]`);
 }
 
-function uniform(gpu: Gpu, entry: string, s: Conv2dShape, extra: { chunk?: number; count?: number } = {}): GPUBuffer {
+function uniform(gpu: Gpu, entry: string, s: Conv2dShape, extra: { chunk?: number; count?: number } = {}): Uniform {
   const { ho, wo } = conv2dOutputSize(s);
   return createUniform(gpu, `${entry}-params`, PARAMS, {
     n: s.n, cin: s.cin, h: s.h, w: s.w, cout: s.cout, ho, wo, kh: s.kh, kw: s.kw, stride: s.stride, pad: s.pad,

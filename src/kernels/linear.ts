@@ -10,7 +10,7 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import { type Binding, type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
-import type { Tensor } from '../gpu/tensor.ts';
+import { createTensor, type Tensor } from '../gpu/tensor.ts';
 import { createUniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'linear.wgsl';
@@ -89,8 +89,7 @@ function checkDims(op: string, dims: Record<string, number>): void {
  * scalars: WebGPU requires every binding the shader declares, and a vec4 array needs 16 bytes.
  */
 function dummyVec4(gpu: Gpu, label: string): Tensor {
-  const buffer = gpu.buffer(`${label}-novec4`, 16, 0x80 /* STORAGE */);
-  return { name: `${label}-novec4`, buffer, offset: 0, length: 4, shape: [4] };
+  return createTensor(gpu, `${label}-novec4`, [4]);
 }
 
 interface GemmSpec {

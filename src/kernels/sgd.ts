@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
-import { createUniform } from '../gpu/uniforms.ts';
+import { createUniform, writeUniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'sgd.wgsl';
 const WG = 256;
@@ -51,7 +51,7 @@ export function sgdMasked(gpu: Gpu, t: SgdTensors, o: SgdOptions): MaskedSgd {
   if (!(Number.isFinite(o.weightDecay) && o.weightDecay >= 0)) throw new RangeError(`sgd_masked: weight decay must be >= 0, got ${o.weightDecay}`);
   if (o.nesterov && o.momentum === 0) throw new RangeError('sgd_masked: Nesterov momentum requires momentum > 0 (as in PyTorch)');
   const uniform = createUniform(gpu, 'sgd_masked-params', PARAMS,
-    { n, lr: o.lr, momentum: o.momentum, weight_decay: o.weightDecay, nesterov: o.nesterov ? 1 : 0 });
+    { n, lr: o.lr, momentum: o.momentum, weight_decay: o.weightDecay, nesterov: o.nesterov ? 1 : 0 }, { mutable: true });
   const dispatch = makeDispatch(gpu, {
     shader: SHADER, entry: 'sgd_masked', constants: { WG }, label: `sgd_masked(${t.weights.name})`,
     bindings: [{ write: t.weights }, { read: t.grads }, { write: t.momenta }, { read: t.mask }, { uniform }],
@@ -61,7 +61,7 @@ export function sgdMasked(gpu: Gpu, t: SgdTensors, o: SgdOptions): MaskedSgd {
     dispatch,
     setLearningRate(lr: number) {
       checkLearningRate(lr);
-      gpu.device.queue.writeBuffer(uniform, LR_BYTE_OFFSET, new Float32Array([lr]));
+      writeUniform(gpu, uniform, LR_BYTE_OFFSET, new Float32Array([lr]));
     },
   };
 }

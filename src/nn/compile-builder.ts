@@ -29,7 +29,7 @@ export class Builder {
    * Tensors whose buffers are shared by lifetime, with the range of steps that touch them (in the
    * one list that uses them: backward, or forwardEval in an evaluation-only instance).
    */
-  private readonly pooled: { t: Tensor; first: number; last: number; bind(buffer: GPUBuffer): void }[] = [];
+  private readonly pooled: { t: Tensor; first: number; last: number; bind(slot: Tensor): void }[] = [];
   readonly owned: { buffer: GPUBuffer }[] = [];
   private scratchTensor: Tensor | null = null;
   private scratchLength = 0;
@@ -56,16 +56,18 @@ export class Builder {
    * (reading `buffer` earlier throws).
    */
   grad(name: string, shape: Shape): Tensor {
-    let buffer: GPUBuffer | null = null;
+    let slot: Tensor | null = null;
     const full = [this.batch, ...shape];
-    const t: Tensor = {
-      name, offset: 0, length: numel(full), shape: full,
-      get buffer(): GPUBuffer {
-        if (!buffer) throw new Error(`gradient ${name} bound before buffers were assigned`);
-        return buffer;
-      },
+    const bound = (): Tensor => {
+      if (!slot) throw new Error(`gradient ${name} bound before buffers were assigned`);
+      return slot;
     };
-    this.pooled.push({ t, first: -1, last: -1, bind: (b) => { buffer = b; } });
+    const t: Tensor = {
+      name, length: numel(full), shape: full,
+      get buffer(): GPUBuffer { return bound().buffer; },
+      get offset(): number { return bound().offset; }, // non-zero in a pack member's slice of a slab
+    };
+    this.pooled.push({ t, first: -1, last: -1, bind: (b) => { slot = b; } });
     return t;
   }
 
@@ -94,9 +96,9 @@ export class Builder {
     const used = this.pooled.filter((p) => p.first >= 0);
     const end = Math.max(0, ...used.map((p) => p.last)) + 1;
     const plan = planBuffers(used.map((p) => ({ size: p.t.length, first: p.first, last: p.t === liveAfter ? end : p.last })));
-    const buffers = plan.sizes.map((n, i) => createTensor(this.gpu, `pooled_slot${i}`, [n]).buffer);
-    this.owned.push(...buffers.map((buffer) => ({ buffer })));
-    for (const [i, p] of used.entries()) p.bind(buffers[plan.slot[i]!]!);
+    const slots = plan.sizes.map((n, i) => createTensor(this.gpu, `pooled_slot${i}`, [n]));
+    this.owned.push(...slots);
+    for (const [i, p] of used.entries()) p.bind(slots[plan.slot[i]!]!);
   }
 
   /** Both modes run this layer's forward, which reads `reads` and writes `writes`. */

@@ -1,22 +1,27 @@
 // A pack: K networks of one architecture trained in lockstep, every step of all of them encoded
-// into ONE command buffer and submitted ONCE. Each member has its own arenas (weights, gradients,
-// momenta or Adam moments, mask, batch-norm statistics), compiled model, batch feeder (its own
-// data order and augmentation draws), loss, optimiser and learning-rate schedule, and runs exactly
-// the dispatches it would run alone, in the same order, on the same kernels: so its weights are
-// bitwise identical to training it alone (test/kernels/train-pack.test.ts proves it). The members'
-// dispatch lists are interleaved op by op (op i of every member, then op i+1), the order a fused
-// kernel with the member index as a grid dimension would replace one for one. Members whose host
-// transformations of the training set agree share one upload of the dataset.
+// into ONE command buffer and submitted ONCE. Each member has its own weights, gradients, momenta
+// or Adam moments, mask, batch-norm statistics, activations, batch feeder (its own data order and
+// augmentation draws), loss, optimiser and learning-rate schedule. Members are built in a
+// SlabScope (src/gpu/slabs.ts), so member k's copy of every buffer is slice k of one shared slab:
+// parameters are [K, arena], activations [K, B, …]. That lets each op of the step run as ONE
+// dispatch for all K, the member index an outer grid dimension (src/gpu/fuse.ts,
+// src/gpu/memberize.ts). Every member still runs exactly the arithmetic it runs alone, in the same
+// order (only addresses change), so its weights are bitwise identical to training it alone
+// (test/kernels/train-pack.test.ts proves it). An op that cannot be fused runs once per member.
+// Members whose host transformations of the training set agree share one upload of the dataset.
 //
 // Members may differ in seeds, initial weights, masks, learning-rate schedules and optimiser
 // constants; they must agree on what shapes the step (packKey): the model, the batch size, the
-// optimiser kind and the training set's size. A member can stop alone (it diverged): its
-// dispatches leave the command buffer from the next step on.
+// optimiser kind and the training set's size. A member can stop alone (it diverged): its metrics
+// are no longer delivered and its uniforms no longer advance; its slices keep being computed
+// (a fused dispatch covers every member) but nothing reads them.
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { createTensor, download, upload, type Tensor } from '../gpu/tensor.ts';
 import { Program, type ExtraWork } from '../gpu/program.ts';
 import { collectBuffers } from '../gpu/ownership.ts';
+import { SlabScope } from '../gpu/slabs.ts';
+import { fuseMembers, type FusedList } from '../gpu/fuse.ts';
 import { UserError } from '../errors.ts';
 import { canonicalJSON } from './hash.ts';
 import { compileModel, createModelState, type CompiledModel, type ModelState } from '../nn/compile.ts';
@@ -75,7 +80,7 @@ function uploadKey(h: Hparams, replicate: number): string {
 export class PackMember {
   /** Epoch whose data order is on the GPU (-1: none yet). */
   private epoch = -1;
-  /** The Program step from which this member no longer runs (null: it still runs). */
+  /** The Program step from which this member's results are ignored (null: it still trains). */
   stoppedAt: number | null = null;
 
   constructor(
@@ -143,6 +148,8 @@ export class TrainPack {
   readonly spec: ModelSpec;
   readonly members: readonly PackMember[];
   readonly program: Program;
+  /** Which ops run as one dispatch for all members, and why the others do not. */
+  readonly fusion: FusedList;
   readonly batch: number;
   /** Iterations per epoch: the training set (after subsampling) in whole batches, the last one padded. */
   readonly perEpoch: number;
@@ -170,41 +177,47 @@ export class TrainPack {
       const spec = o.spec ?? modelForData(h0.model.model_name, o.data.train, taskClasses(h0, o.data.train.classes));
       const stats = createTensor(gpu, 'train_stats', [2 * k]);
       const uploads = new Map<string, DeviceDataset>();
+      // A pack of one allocates as a run alone always has; more members share slabs.
+      const slabs = k > 1 ? new SlabScope(gpu, k) : null;
+      const member = <T>(i: number, f: () => T): T => (slabs ? slabs.build(i, f) : f());
       const members = o.members.map((mo, i) => {
         const h = mo.hparams;
         phase('arenas');
-        const state = createModelState(gpu, spec);
-        phase('dataset');
+        const state = member(i, () => createModelState(gpu, spec));
+        phase('dataset'); // outside the slabs: members share uploads or hold different ones
         const uk = uploadKey(h, mo.replicate);
         const data = new DeviceDataset(gpu, o.data, h, mo.replicate, uploads.get(uk));
         uploads.set(uk, data);
-        phase('activations');
-        const model = compileModel(gpu, state, h.dataset.batch_size);
-        phase('dataset'); // the epoch order and the batch labels
-        const feeder = new BatchFeeder(gpu, data, model, h, mo.replicate);
-        phase('metrics');
-        const loss = softmaxCrossEntropy(gpu, model.logits, feeder.labels, data.classes, model.dlogits, { stats, slot: 2 * i });
-        const optimizer = createOptimizer(gpu, state, h.training);
-        const list = [feeder.dispatch, ...model.forwardTrain, loss, ...model.backward, optimizer.dispatch];
-        const perEpoch = Math.ceil(data.trainCount / model.batch);
-        const t = h.training, steps = (s: string, what: string) => stepToIterations(s, perEpoch, what);
-        const schedule: Schedule = {
-          lr: t.lr, gamma: t.gamma ?? 1, warmup: t.warmup_steps ? steps(t.warmup_steps, 'warmup_steps') : 0,
-          milestones: (t.milestone_steps ?? []).map((m) => steps(m, 'milestone_steps')),
-        };
-        return new PackMember(gpu, i, state, data, model, feeder, optimizer, list, schedule, perEpoch);
+        return member(i, () => {
+          phase('activations');
+          const model = compileModel(gpu, state, h.dataset.batch_size);
+          phase('dataset'); // the epoch order and the batch labels
+          const feeder = new BatchFeeder(gpu, data, model, h, mo.replicate);
+          phase('metrics');
+          const loss = softmaxCrossEntropy(gpu, model.logits, feeder.labels, data.classes, model.dlogits, { stats, slot: 2 * i });
+          const optimizer = createOptimizer(gpu, state, h.training);
+          const list = [feeder.dispatch, ...model.forwardTrain, loss, ...model.backward, optimizer.dispatch];
+          const perEpoch = Math.ceil(data.trainCount / model.batch);
+          const t = h.training, steps = (s: string, what: string) => stepToIterations(s, perEpoch, what);
+          const schedule: Schedule = {
+            lr: t.lr, gamma: t.gamma ?? 1, warmup: t.warmup_steps ? steps(t.warmup_steps, 'warmup_steps') : 0,
+            milestones: (t.milestone_steps ?? []).map((m) => steps(m, 'milestone_steps')),
+          };
+          return new PackMember(gpu, i, state, data, model, feeder, optimizer, list, schedule, perEpoch);
+        });
       });
-      const program = new Program(gpu, k === 1 ? 'train-step' : `train-pack-${k}`, [interleave(members)], { tensor: stats, ringSize: this.ring, onSnapshot });
-      return { spec, members, program };
+      const fusion = fuseMembers(gpu, members.map((m) => m.list));
+      const program = new Program(gpu, k === 1 ? 'train-step' : `train-pack-${k}`, [fusion.dispatches], { tensor: stats, ringSize: this.ring, onSnapshot });
+      return { spec, members, program, fusion };
     });
-    ({ spec: this.spec, members: this.members, program: this.program } = value);
+    ({ spec: this.spec, members: this.members, program: this.program, fusion: this.fusion } = value);
     this.owned = made;
     this.batch = this.members[0]!.model.batch;
     this.perEpoch = this.members[0]!.perEpoch;
   }
 
   /** The dispatches of one step in submission order (for profilers). */
-  get dispatches(): readonly Dispatch[] { return interleave(this.members); }
+  get dispatches(): readonly Dispatch[] { return this.fusion.dispatches; }
 
   /** Writes every running member's uniforms of `iteration` for the next submit (step() does this). */
   prepare(iteration: number): void {
@@ -219,14 +232,13 @@ export class TrainPack {
   }
 
   /**
-   * Stops member `i` (it diverged): from the next step on its dispatches are not submitted and
-   * its metrics are not delivered; the others go on. Its buffers stay until destroy().
+   * Stops member `i` (it diverged): from the next step on its metrics are not delivered and its
+   * uniforms no longer advance; the others go on. Its slices keep being computed (a fused dispatch
+   * covers every member) and its buffers stay until destroy().
    */
   stop(i: number): void {
     const m = this.members[i]!;
-    if (!m.active) return;
-    m.stoppedAt = this.program.counters.steps;
-    this.program.setPasses([interleave(this.members)]);
+    if (m.active) m.stoppedAt = this.program.counters.steps;
   }
 
   /** Waits for every submitted step and delivers their metrics. */
@@ -253,14 +265,4 @@ export class TrainPack {
     for (const b of this.owned) b.destroy();
     this.owned.length = 0;
   }
-}
-
-/** Op i of every running member, then op i+1: each member's own order is unchanged. */
-function interleave(members: readonly PackMember[]): Dispatch[] {
-  const running = members.filter((m) => m.active);
-  const out: Dispatch[] = [];
-  const n = running[0]?.list.length ?? 0;
-  for (const m of running) if (m.list.length !== n) throw new Error(`pack member ${m.index} has ${m.list.length} dispatches per step, member ${running[0]!.index} ${n}`);
-  for (let i = 0; i < n; i++) for (const m of running) out.push(m.list[i]!);
-  return out;
 }

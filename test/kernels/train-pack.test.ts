@@ -4,6 +4,8 @@
 // dense and masked members, SGD and Adam, members with their own seeds and learning-rate
 // schedules, starting past iteration 0 (a rewind point) and crossing an epoch boundary. A run
 // alone is a pack of one (TrainStep), so K = 1 is the reference every case compares against.
+// Packs of K > 1 run each op as ONE member-fused dispatch (src/gpu/fuse.ts): the test also checks
+// that every op of these models fuses, so a pack's step has as many dispatches as one member's.
 // Also: a member stopped mid-run leaves the others exactly as they would be without it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,7 +45,7 @@ function memberHparams(model: string, optimizer: 'sgd' | 'adam', i: number): Hpa
   };
 }
 
-interface Outcome { losses: number[]; correct: number[]; state: CheckpointState }
+interface Outcome { losses: number[]; correct: number[]; state: CheckpointState; dispatchesPerStep: number; unfused: string[] }
 
 function initial(spec: ReturnType<typeof modelForData>, h: Hparams, i: number) {
   const { params, stats } = stateLayout(spec);
@@ -75,7 +77,8 @@ async function trainPack(gpu: Gpu, c: (typeof MODELS)[number], optimizer: 'sgd' 
     await pack.flush();
     const states: CheckpointState[] = [];
     for (const m of pack.members) states.push(await m.save());
-    return out.map((o, k) => ({ ...o, state: states[k]! }));
+    const unfused = pack.fusion.unfused.map((u) => `${u.label}: ${u.reason}`);
+    return out.map((o, k) => ({ ...o, state: states[k]!, dispatchesPerStep: pack.program.dispatchesPerStep, unfused }));
   } finally {
     pack.destroy();
   }
@@ -106,6 +109,8 @@ for (const name of await testAdapters()) {
           for (const ids of [[3, 1], [0, 1, 2, 3, 4]]) {
             const got = await trainPack(gpu, c, optimizer, ids);
             ids.forEach((i, k) => assertSame(got[k]!, alone[i]!, `${c.model} ${optimizer} K=${ids.length} member ${i}`));
+            assert.deepEqual(got[0]!.unfused, [], `${c.model} ${optimizer} K=${ids.length}: ops left unfused`);
+            assert.equal(got[0]!.dispatchesPerStep, alone[0]!.dispatchesPerStep, `${c.model} ${optimizer} K=${ids.length}: one dispatch per op for the whole pack`);
           }
         }
       }
