@@ -324,14 +324,15 @@ const branchHelp = process.argv.some((a) => a === '--help' || a === '-h') && pro
   ? (await import('../src/lottery/branch.ts')).describeBranches() : '';
 
 for (const alias of ['branch', 'lottery_branch']) {
-  runOptions(program.command(`${alias} <name>`, { hidden: alias !== 'branch' }), 'of the lottery to branch from')
-    .description('a branch of an existing lottery at the rewind point (OpenLTH `lottery_branch`): perturbations, random pruning, reinitialisation, retraining; `earlyphase branch list` shows them')
+  runOptions(program.command(alias, { hidden: alias !== 'branch' }), 'of the lottery to branch from')
+    .argument('<name>', 'a branch, or several separated by commas (NAME,NAME,…), trained together; each takes the --<option> V flags it knows; `list` shows the branches')
+    .description('a branch of an existing lottery at the rewind point (OpenLTH `lottery_branch`): perturbations, random pruning, reinitialisation, retraining; `earlyphase branch list` shows them; NAME,NAME,… trains several branches together')
     .option('--levels <levels>', 'levels to branch from: N (level N only, as OpenLTH\'s lottery_branch) or a list of levels and ranges like 2,5,8 or 0-3', '0-3')
-    .option('--seed <n>', 'seed of the branch\'s random draws (default: derived from --replicate and the branch name)', (v: string) => positiveInt(v))
+    .option('--seed <n>', 'seed of the branch\'s random draws, of every named branch when several (default: derived from --replicate and each branch\'s name)', (v: string) => positiveInt(v))
     .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration')
     .option('--pack <K|auto>', PACK_HELP)
     .option('--quiet', 'print only summaries')
-    .addHelpText('after', () => `\nBranches and their options (NAME --option VALUE; retrain takes --retrain-<hparam> VALUE):\n${branchHelp}\n\n${LOTTERY_FLAGS_HELP}`)
+    .addHelpText('after', () => `\nBranches and their options (NAME --option VALUE; retrain takes --retrain-<hparam> VALUE; with NAME,NAME,… each branch takes the options it knows, and an option none of them knows is an error):\n${branchHelp}\n\n${LOTTERY_FLAGS_HELP}`)
     .allowUnknownOption()
     .allowExcessArguments()
     .action(async (name: string, opts: { levels: string; seed?: number; root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; pack?: string; quiet?: boolean }, cmd: Command) => {

@@ -34,20 +34,34 @@ export function branchOptionSpecs(name: string): Readonly<Record<string, LooseSp
 
 /** Takes `--<option> V` for the branch's own options (and --retrain-<hparam> V for retrain) out of argv. */
 export function splitBranchArgs(name: string, argv: readonly string[]): { options: Record<string, string>; retrain: [string, string][]; rest: string[] } {
-  const names = Object.keys(branchOptionSpecs(name));
-  const options: Record<string, string> = {}, retrain: [string, string][] = [], rest: string[] = [];
+  const { branches: [b], rest } = splitBranchesArgs([name], argv);
+  return { ...b!, rest };
+}
+
+/**
+ * splitBranchArgs for several branches trained together (`branch A,B …`): each branch takes the
+ * `--<option> V` flags it knows (a flag several of them know goes to each of them); `rest` keeps
+ * what none of them takes, in order.
+ */
+export function splitBranchesArgs(names: readonly string[], argv: readonly string[]): { branches: { options: Record<string, string>; retrain: [string, string][] }[]; rest: string[] } {
+  const known = names.map((n) => Object.keys(branchOptionSpecs(n)));
+  const branches = names.map(() => ({ options: {} as Record<string, string>, retrain: [] as [string, string][] }));
+  const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const t = argv[i]!;
     const [flag, inline] = t.includes('=') ? [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)] : [t, undefined];
     const key = flag.replace(/^--/, '').replace(/-/g, '_');
-    const isRetrain = name === 'retrain' && /^--retrain[-_]/.test(flag);
-    if (!flag.startsWith('--') || (!names.includes(key) && !isRetrain)) { rest.push(t); continue; }
+    const retrainFlag = /^--retrain[-_]/.test(flag);
+    const takers = flag.startsWith('--') ? names.flatMap((n, b) => (known[b]!.includes(key) || (n === 'retrain' && retrainFlag) ? [b] : [])) : [];
+    if (!takers.length) { rest.push(t); continue; }
     const value = inline ?? argv[++i];
     if (value === undefined) throw new HparamsError(`${flag} needs a value`);
-    if (isRetrain) retrain.push([key.replace(/^retrain_/, ''), value]);
-    else options[key] = value;
+    for (const b of takers) {
+      if (names[b] === 'retrain' && retrainFlag) branches[b]!.retrain.push([key.replace(/^retrain_/, ''), value]);
+      else branches[b]!.options[key] = value;
+    }
   }
-  return { options, retrain, rest };
+  return { branches, rest };
 }
 
 export function allBranchNames(): string[] {

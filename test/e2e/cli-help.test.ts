@@ -44,6 +44,10 @@ test('branch --help lists every branch with its options', () => {
   assert.match(r.stdout, /gaussian_noise \(--alpha, --scale\)/);
   assert.match(r.stdout, /randomly_prune/);
   assert.match(r.stdout, /level N only/);
+  // Several branches at once: the argument and the description say so.
+  const flat = r.stdout.replace(/\s+/g, ' '); // help text is wrapped to the terminal's width
+  assert.match(flat, /Arguments: name a branch, or several separated by commas \(NAME,NAME,…\), trained together/);
+  assert.match(flat, /NAME,NAME,… trains several branches together/);
 });
 
 test('--display-output-location prints the folder a run would use and creates nothing', () => {
