@@ -141,8 +141,9 @@ program.command('profile')
   .option('--method <m>', 'auto (timestamp queries where usable, else repeat), timestamps, or repeat', 'auto')
   .option('--repeat <n>', 'repeat method: copies of each dispatch per pass', '10')
   .option('--top <n>', 'slowest dispatches listed in the text output', '15')
+  .option('--pack <k>', 'profile the training step of a pack of K networks (one member-fused dispatch per op for all K)', '1')
   .option('--json', 'machine-readable output (every dispatch, every number)')
-  .action(async (opts: { model: string; batch: string; density: string; mode: string; reps: string; method: string; repeat: string; top: string; json?: boolean }) => {
+  .action(async (opts: { model: string; batch: string; density: string; mode: string; reps: string; method: string; repeat: string; top: string; pack: string; json?: boolean }) => {
     const { runProfileCommand } = await import('./profile-command.ts');
     await runProfileCommand({ ...opts, adapter: program.opts().adapter });
   });

@@ -16,11 +16,13 @@ export type TimingMethod = 'timestamps' | 'repeat';
 export interface ProfileOptions {
   model: string; batch: string; density: string; mode: string; reps: string; method: string; repeat: string;
   json?: boolean; adapter?: string; top?: string;
+  /** Training step of a pack of K networks (each op one member-fused dispatch); default 1. */
+  pack?: string;
 }
 
 export interface ProfileConfig {
   model: string; batch: number; density: number; modes: ProfileMode[]; reps: number;
-  method: 'auto' | TimingMethod; repeat: number; top: number;
+  method: 'auto' | TimingMethod; repeat: number; top: number; pack: number;
 }
 
 function positiveInt(flag: string, v: string): number {
@@ -46,11 +48,13 @@ export function parseProfileOptions(o: ProfileOptions): ProfileConfig {
   const modes: Record<string, ProfileMode[]> = { train: ['train'], eval: ['eval'], both: ['train', 'eval'] };
   if (!modes[o.mode]) throw new UserError(`--mode must be train, eval or both, got "${o.mode}"`);
   if (!['auto', 'timestamps', 'repeat'].includes(o.method)) throw new UserError(`--method must be auto, timestamps or repeat, got "${o.method}"`);
+  const pack = o.pack === undefined ? 1 : positiveInt('--pack', o.pack);
+  if (pack > 1 && o.mode !== 'train') throw new UserError(`--pack ${pack} profiles a pack's training step: use --mode train`);
   const { train } = datasetFor(o.model);
   if (batch > train) throw new UserError(`--batch ${batch} is larger than the dataset (${train} examples)`);
   return {
     model: o.model, batch, density, modes: modes[o.mode]!, reps: positiveInt('--reps', o.reps),
-    method: o.method as ProfileConfig['method'], repeat: positiveInt('--repeat', o.repeat), top: o.top === undefined ? 15 : positiveInt('--top', o.top),
+    method: o.method as ProfileConfig['method'], repeat: positiveInt('--repeat', o.repeat), top: o.top === undefined ? 15 : positiveInt('--top', o.top), pack,
   };
 }
 
@@ -87,6 +91,8 @@ export interface ProfileResult {
   /** The kernel set used (the adapter's class unless EARLYPHASE_KERNELS overrides) and EARLYPHASE_TUNE. */
   kernels: string; tune: Record<string, number>;
   model: string; batch: number; density: number; reps: number;
+  /** Networks in the profiled training step (1: a run alone). */
+  pack: number;
   sections: ProfileSection[];
 }
 
@@ -197,7 +203,7 @@ export async function runProfile(cfg: ProfileConfig, adapter: string | undefined
   try {
     const sections: ProfileSection[] = [];
     for (const mode of cfg.modes) {
-      const step = (mode === 'train' ? buildTrainStep : buildEvalStep)(gpu, cfg.model, cfg.batch, cfg.density);
+      const step = mode === 'train' ? buildTrainStep(gpu, cfg.model, cfg.batch, cfg.density, cfg.pack) : buildEvalStep(gpu, cfg.model, cfg.batch, cfg.density);
       try {
         sections.push(await profileStep(gpu, mode, step, cfg, log));
       } finally {
@@ -207,7 +213,7 @@ export async function runProfile(cfg: ProfileConfig, adapter: string | undefined
     return {
       adapter: { name: gpu.adapter.shortName, description: gpu.adapter.description, class: gpu.adapter.class, timestampQuery: gpu.hasTimestamps },
       kernels: gpu.kernels, tune: { ...gpu.tune },
-      model: cfg.model, batch: cfg.batch, density: cfg.density, reps: cfg.reps, sections,
+      model: cfg.model, batch: cfg.batch, density: cfg.density, reps: cfg.reps, pack: cfg.pack, sections,
     };
   } finally {
     gpu.destroy();
@@ -218,7 +224,9 @@ export function formatProfile(r: ProfileResult, top: number): string {
   const tune = Object.entries(r.tune).map(([k, v]) => `${k}=${v}`).join(', ');
   const out: string[] = [`adapter: ${r.adapter.name} (${r.adapter.description}), kernel set: ${r.kernels}${tune ? ` (tune: ${tune})` : ''}`];
   for (const s of r.sections) {
-    const what = s.mode === 'train' ? 'training step (gather, forward, loss, backward, masked SGD)' : 'evaluation batch (gather, eval-mode forward, loss)';
+    const what = s.mode === 'train'
+      ? `training step (gather, forward, loss, backward, masked SGD)${r.pack > 1 ? ` of a pack of ${r.pack} networks (each dispatch runs all ${r.pack}; ${r.pack * r.batch} images)` : ''}`
+      : 'evaluation batch (gather, eval-mode forward, loss)';
     const pct = (x: number) => `${((100 * x) / s.pipelined.msPerStep).toFixed(1)}% of the pipelined step`;
     out.push('',
       `${r.model}, batch ${r.batch}, density ${r.density}: ${what}, ${s.dispatchCount} dispatches`,

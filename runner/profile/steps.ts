@@ -54,8 +54,8 @@ export function trainingCaseFor(model: string): TrainingCase {
   return { model: model as TfModelName, dataset: d.name, examples: d.train, lr: 0.1, momentum: 0.9, weightDecay: 1e-4, augment: d.name === 'cifar10', heavy: false };
 }
 
-export function buildTrainStep(gpu: Gpu, model: string, batch: number, density: number): ProfiledStep {
-  const s = buildOurStep(gpu, trainingCaseFor(model), density, batch);
+export function buildTrainStep(gpu: Gpu, model: string, batch: number, density: number, members = 1): ProfiledStep {
+  const s = buildOurStep(gpu, trainingCaseFor(model), density, batch, members);
   return { program: s.program, dispatches: s.dispatches, setStep: (i) => s.setStep(i), destroy: () => s.destroy() };
 }
 

@@ -171,7 +171,7 @@ export function memberize(source: string, entry: string, members: number, layout
   code = offsetIndices(code, names);
 
   const size = attrs[1]!.split(',').map((s) => s.trim()).filter(Boolean);
-  const [x, y = '1', z = '1'] = size.map((s) => `u32(${s})`);
+  const [x, y = '1u', z = '1u'] = size.map((s) => `u32(${s})`);
   const extra = params.filter((p) => p.builtin.startsWith('subgroup'));
   const wrapperParams = [
     '@builtin(workgroup_id) m_wid: vec3u', '@builtin(num_workgroups) m_nwg: vec3u',

@@ -103,6 +103,24 @@ test('ResNet-20, batch 2, on lavapipe: every conv layer and residual block accou
   assert.ok(layers.has('blocks.0.conv1') && layers.has('blocks.8.bn2') && layers.has('fc'), [...layers.keys()].join(', '));
 });
 
+test('--pack 3 on lavapipe: the training step of three LeNets is still 14 dispatches, each doing three networks\' work', () => {
+  const one = profile(['--adapter', 'llvmpipe', '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '1']);
+  const r = profile(['--adapter', 'llvmpipe', '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '1', '--pack', '3']);
+  assert.equal(r.pack, 3);
+  const s = r.sections[0]!;
+  checkSection(s, 14, true);
+  s.dispatches.forEach((d, i) => {
+    const alone = one.sections[0]!.dispatches[i]!;
+    assert.equal(d.kernel, alone.kernel, `dispatch ${i}`);
+    assert.equal(d.label, `${alone.label}×3`, 'a member-fused dispatch is labelled with its member count');
+    // The loss binds the pack's [2K] statistics, not one run's [2]: 8 more bytes per member and member.
+    assert.equal(d.bytes, 3 * alone.bytes + (/cross_entropy/.test(d.kernel) ? 3 * 2 * 8 : 0), `${d.label} bytes`);
+    if (alone.flops !== null) assert.equal(d.flops, 3 * alone.flops, `${d.label} flops`);
+  });
+  const text = run(['--adapter', 'llvmpipe', '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '1', '--pack', '3']);
+  assert.match(text.out, /of a pack of 3 networks \(each dispatch runs all 3; 48 images\), 14 dispatches/);
+});
+
 test('bad options ⇒ one line naming the value, exit 2, before any GPU work', () => {
   // With no Vulkan driver, anything that reached the GPU would fail with "no WebGPU adapter found".
   const noGpu = { VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_ADD_DRIVER_FILES: '' };
@@ -117,6 +135,8 @@ test('bad options ⇒ one line naming the value, exit 2, before any GPU work', (
     [['--mode', 'infer'], /^earlyphase: --mode must be train, eval or both, got "infer"$/],
     [['--reps', '-1'], /^earlyphase: --reps must be a positive integer, got "-1"$/],
     [['--method', 'guess'], /^earlyphase: --method must be auto, timestamps or repeat, got "guess"$/],
+    [['--pack', '0'], /^earlyphase: --pack must be a positive integer, got "0"$/],
+    [['--pack', '2', '--mode', 'eval'], /^earlyphase: --pack 2 profiles a pack's training step: use --mode train$/],
   ];
   for (const [args, want] of cases) {
     const r = run(args, noGpu);
