@@ -57,14 +57,17 @@ for g in $groups; do
       step train 60 $cli train --default-hparams mnist_lenet_300_100 --dataset-name fashion_mnist --root /tmp/runs_lenet ;;
     # The GPU test files (any adapter will do).
     tests) step tests 120 env EARLYPHASE_REQUIRE_ADAPTERS=nvidia EARLYPHASE_TEST_ADAPTERS=nvidia node runner/test.mjs test/kernels ;;
-    # Packs (src/train/train-pack.ts): aggregate images/s per K against one PyTorch process, and a
-    # packed lottery's folders against the unpacked one's (bitwise identity on the GPU).
+    # Packs (src/train/train-pack.ts): aggregate images/s per K against one PyTorch process, a
+    # packed lottery's folders against the unpacked one's (bitwise identity on the GPU; the tests
+    # group runs test/kernels/train-pack.test.ts there too), and the profile of a pack's step.
     packs)
       step packs 240 $cli bench --suite training --pack 1,2,4,8,16,32 --peer pytorch --warmup 3 --reps 10
       lot="lottery --default-hparams mnist_lenet_300_100 --dataset-name fashion_mnist --subsample-fraction 0.1 --training-steps 2ep --levels 2 --replicates 1-4 --evaluate-only-at-end --quiet"
       step packs 90 $cli $lot --pack 4 --root /tmp/runs_packed
       step packs 90 $cli $lot --root /tmp/runs_alone
-      step packs 10 diff -r -x '.lock-*' /tmp/runs_packed /tmp/runs_alone ;;
+      step packs 10 diff -r -x '.lock-*' /tmp/runs_packed /tmp/runs_alone
+      # Where a pack's step spends its GPU time: each op is one member-fused dispatch for all 8.
+      step packs 90 $cli $resnet --pack 8 --top 10 ;;
     *) echo "gpu-suite: unknown group $g" | tee -a "$out/summary.txt" ;;
   esac
 done
