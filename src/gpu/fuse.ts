@@ -107,6 +107,10 @@ function fuseOp(gpu: Gpu, ds: readonly Dispatch[], spare: Spares): Dispatch {
     if (size > gpu.device.limits.maxStorageBufferBindingSize) throw new Refused(`binding ${binding}: ${k} members' copies span ${size} bytes, over the device's binding limit`);
     return { binding, resource: { buffer: ps[0]!.buffer, offset: ps[0]!.offset, size } };
   });
+  // A written binding all members share is only safe when each member is told where to write in it
+  // (the loss's statistics: a slot per member in its uniform).
+  const sharedWrite = s0.bindings.findIndex((b, i) => 'write' in b && !storageStrides.has(i));
+  if (sharedWrite >= 0 && uniformSlots.size === 0) throw new Refused(`binding ${sharedWrite}: written by every member at the same place`);
   const aliases = mergeOverlaps(spare, s0.bindings, entries, kinds);
   const layout: MemberLayout = { storageStrides, uniformSlots, aliases };
   const source = gpu.shaders[s0.shader];

@@ -108,7 +108,13 @@ export function memberize(source: string, entry: string, members: number, layout
   // Several entry points of a file may declare different variables at one binding; only those this
   // entry point uses are rewritten (the others' functions stay as they are, unused here).
   const used = reachable(code, entry);
-  const decls = [...code.matchAll(DECL)].map((m) => ({ binding: Number(m[1]), space: m[2]!, name: m[4]!, type: m[5]!.trim().replace(/\s+/g, '') }))
+  const all = [...code.matchAll(DECL)];
+  // A declaration the pattern missed would leave its binding un-offset: every member would read member 0.
+  if (all.length !== (code.match(/@binding\s*\(/g) ?? []).length) throw new Error('memberize: a binding declaration is not of the form @group(0) @binding(N) var<…> name: type;');
+  for (const b of [...layout.storageStrides.keys(), ...(layout.aliases?.keys() ?? [])]) {
+    if (!all.some((m) => Number(m[1]) === b)) throw new Error(`memberize: no variable declared at binding ${b}`);
+  }
+  const decls = all.map((m) => ({ binding: Number(m[1]), space: m[2]!, name: m[4]!, type: m[5]!.trim().replace(/\s+/g, '') }))
     .filter((d) => new RegExp(`(?<![\\w.])${d.name}\\s*${d.space === 'uniform' ? '\\.' : '\\['}`).test(used));
   for (const d of decls) {
     if (decls.some((e) => e.binding === d.binding && e !== d)) throw new Error(`memberize: ${entry} seems to use several variables at binding ${d.binding}`);

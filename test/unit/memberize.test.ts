@@ -76,4 +76,7 @@ test('kernels it cannot rewrite are refused with the reason (the fuser then runs
   assert.throws(() => memberize(SRC.replace('nwg: vec3u)', 'nwg: vec3u, extra: u32)'), 'step', 2, none), /not a supported builtin/);
   assert.throws(() => memberize(SRC, 'step', 2, { ...none, storageStrides: new Map([[0, 1026]]) }), /not a multiple/);
   assert.throws(() => memberize(SRC, 'step', 2, { ...none, uniformSlots: new Map([[5, 256]]) }), /no uniform declared at binding 5/);
+  assert.throws(() => memberize(SRC, 'step', 2, { ...none, storageStrides: new Map([[7, 256]]) }), /no variable declared at binding 7/);
+  // A declaration it cannot parse would leave that binding at member 0's slice for every member.
+  assert.throws(() => memberize(SRC.replace('@group(0) @binding(1)', '@binding(1) @group(0)'), 'step', 2, none), /not of the form/);
 });
