@@ -65,6 +65,7 @@ export class Gpu {
    */
   tune: Readonly<Record<string, number>> = {};
   private lostReason: string | null = null;
+  private uncaptured: string | null = null;
   private destroyed = false;
 
   private constructor(readonly device: GPUDevice, info: GPUAdapterInfo, readonly shaders: ShaderSources) {
@@ -74,6 +75,11 @@ export class Gpu {
     this.subgroupSize = device.features.has('subgroups') && min && min === max ? min : null;
     device.lost.then((e) => {
       if (!this.destroyed) this.lostReason = `${e.reason}: ${e.message}`;
+    });
+    // An error no error scope caught means a command buffer was refused and its work silently not
+    // done: later results would be wrong without a word. Every step checks for it (checkAlive).
+    device.addEventListener?.('uncapturederror', (e) => {
+      this.uncaptured ??= (e as GPUUncapturedErrorEvent).error.message;
     });
   }
 
@@ -105,6 +111,7 @@ export class Gpu {
   /** Throws if the device was lost: the caller reports it instead of waiting forever. */
   checkAlive(): void {
     if (this.lostReason) throw new GpuUnavailableError(`GPU device lost (${this.lostReason})`);
+    if (this.uncaptured) throw new Error(`WebGPU refused work earlyphase gave it, so results would be wrong (a bug: please report it with this message): ${this.uncaptured}`);
   }
 
   module(file: string): GPUShaderModule {

@@ -79,7 +79,9 @@ export class Telemetry {
     this.trajOffset = Math.ceil(slots / ALIGN_ELEMS) * ALIGN_ELEMS;
     this.output = createTensor(gpu, 'telemetry', [this.trajOffset + Math.max(this.trajectory.length, 1)]);
     const startT = createTensor(gpu, 'telemetry_start_weights', [start.length], start);
-    const startView = (w: Tensor): Tensor => ({ ...startT, name: `start.${w.name}`, offset: w.offset, length: w.length, shape: [w.length] });
+    // The start weights mirror the arena's layout; a pack member's arena starts past its slab's base.
+    const base = st.params.all().offset;
+    const startView = (w: Tensor): Tensor => ({ ...startT, name: `start.${w.name}`, offset: startT.offset + w.offset - base, length: w.length, shape: [w.length] });
     views.forEach((v, j) => {
       const at = (f: typeof FIELDS[number]) => j * FIELDS.length + FIELDS.indexOf(f);
       const s = startView(v.w);

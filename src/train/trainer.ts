@@ -135,6 +135,8 @@ function lockstepKey(r: OpenRun): string {
 class MemberRun {
   metrics: MetricRow[];
   diverged: string | null = null;
+  /** Its RunControl was stopped (RunStoppedError): it leaves the pack like a diverged run, the others go on. */
+  stopped: unknown = null;
   failed: unknown = null;
   result: TrainResult | null = null;
   epochLoss = 0; epochCorrect = 0; epochSeen = 0;
@@ -283,10 +285,15 @@ async function trainLockstep(gpu: Gpu, storage: RunStorage, sink: EventSink, run
       const epochEnd = Math.min((Math.floor(iteration / perEpoch) + 1) * perEpoch, total);
       for (const m of members) m.startEpoch();
       for (; iteration < epochEnd; iteration++) {
-        // A diverged run leaves the pack at once; its error is reported at the epoch end, after the flush.
-        members.forEach((m, i) => { if (m.diverged) pack.stop(i); });
+        // A pause holds the whole pack (it steps in lockstep); a stop during it is taken per run below.
+        for (const c of controls) if (c.paused) await c.wait().catch(() => {});
+        // A diverged or stopped run leaves the pack at once; its error is reported at the epoch end, after the flush.
+        for (const [i, m] of members.entries()) {
+          const c = m.r.job.control;
+          if (c?.interrupted && m.running && !m.stopped) m.stopped = await c.wait().then(() => null, (e: unknown) => e);
+          if ((m.diverged || m.stopped) && pack.members[i]!.active) pack.stop(i);
+        }
         if (!pack.members.some((p) => p.active)) break;
-        for (const c of controls) if (c.interrupted) await c.wait();
         const extra: ExtraWork[] = [];
         for (const [i, m] of members.entries()) {
           if (pack.members[i]!.active && m.telemetry?.at.has(iteration + 1)) extra.push({ dispatches: m.telemetry.t.dispatches, channel: m.telemetry.channel });
@@ -301,6 +308,7 @@ async function trainLockstep(gpu: Gpu, storage: RunStorage, sink: EventSink, run
       }
       await pack.flush();
       await each(async (m) => {
+        if (m.stopped) throw m.stopped;
         if (m.diverged) throw new DivergenceError(`training diverged: ${m.diverged}; no checkpoint was written after it. Lower --lr or check the data.`);
         await m.endEpoch(iteration, t0);
       });

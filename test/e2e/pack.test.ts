@@ -4,7 +4,8 @@
 // error, and the others go on) and a run that cannot join the others' lockstep (another start
 // iteration: it trains in a pack of its own). The CLI side: `lottery --replicates 1-3 --pack 3` and
 // `train --replicates 1-2 --pack 2` give the folders of unpacked replicates, and a packed lottery killed at a file operation
-// resumes to the same bytes (test/fault/kill-suite.ts). A pack the device cannot hold is split.
+// resumes to the same bytes (test/fault/kill-suite.ts). A pack the device cannot hold is split. A
+// run whose RunControl is stopped leaves its pack alone, as a diverged one does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -18,6 +19,7 @@ import { parseHparamArgv } from '../../src/train/hparams.ts';
 import { trainRuns, type PackOutcome, type TrainJob } from '../../src/train/trainer.ts';
 import { DivergenceError } from '../../src/train/run-files.ts';
 import { DEFAULT_TELEMETRY } from '../../src/train/telemetry.ts';
+import { RunControl, RunStoppedError } from '../../src/train/control.ts';
 import type { TrainEvent } from '../../src/train/events.ts';
 import { MemoryStorage } from '../../viewer/memory-storage.ts';
 import { tree, treeDiff } from '../fault/tree.ts';
@@ -67,6 +69,26 @@ test('runs trained in packs write byte-identical folders to runs trained one by 
   for (const r of ['r1', 'r2', 'r3']) assert.ok(at('start', r) < at('done', 'r1'), `${r} started after r1 finished: not packed`);
   // Runs 4 and 5 could not join them, so they trained after them.
   assert.ok(at('start', 'r4') > at('done', 'r1') && at('start', 'r5') > at('done', 'r1'));
+});
+
+test('a run whose control is stopped leaves its pack alone (as after a kill), the others train on to the bytes they write alone', { timeout: 600_000 }, async () => {
+  // r2 is stopped at its first checkpoint (the end of epoch 1); r1 and r3 share its pack.
+  const three = () => jobs().slice(0, 3).map((j, i) => ({ ...j, hparams: i === 1 ? hp() : j.hparams, control: new RunControl() }));
+  const stopAtCheckpoint = (js: TrainJob[]) => (e: TrainEvent) => { if (e.type === 'checkpoint' && e.run === 'r2') js[1]!.control!.stop(); };
+  const packedJobs = three(), packed = new MemoryStorage();
+  const got = await trainRuns(gpu, packed, stopAtCheckpoint(packedJobs), packedJobs, { pack: 3 });
+  const alone = new MemoryStorage(), want: PackOutcome[] = [];
+  for (const j of three()) want.push(...await trainRuns(gpu, alone, stopAtCheckpoint([j, j, j]), [j]));
+  for (const i of [0, 2]) {
+    const g = got[i]!, w = want[i]!;
+    assert.ok(!('error' in g) && !('error' in w), `r${i + 1} should finish`);
+    assert.equal(g.weightsHash, w.weightsHash, `r${i + 1}`);
+  }
+  assert.ok('error' in got[1]! && got[1].error instanceof RunStoppedError, `r2: ${'error' in got[1]! ? got[1].error : 'finished'}`);
+  assert.ok('error' in want[1]! && want[1].error instanceof RunStoppedError);
+  assert.deepEqual([...packed.files.keys()].sort(), [...alone.files.keys()].sort());
+  for (const [path, bytes] of alone.files) assert.ok(Buffer.from(packed.files.get(path)!).equals(Buffer.from(bytes)), `${path} differs`);
+  assert.ok([...packed.files.keys()].some((k) => k.startsWith('r2/')) && ![...packed.files.keys()].includes('r2/done.json'), 'r2 keeps its checkpoint, no done.json');
 });
 
 test('a pack the device has no memory for is split in halves, each run still as trained alone', { timeout: 600_000 }, async () => {

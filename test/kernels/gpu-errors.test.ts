@@ -1,5 +1,6 @@
 // The Gpu wrapper's failure modes: WGSL compile errors name file and line; shape mismatches
-// throw before any dispatch is created; a lost device is reported instead of hanging.
+// throw before any dispatch is created; a lost device is reported instead of hanging; work WebGPU
+// refused outside an error scope fails the next step.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openGpu, loadShaders, requestAdapter } from '../../runner/dawn.ts';
@@ -45,4 +46,20 @@ test('work on a destroyed (lost) device is reported, not a hang', async () => {
   await gpu.device.lost;
   await new Promise((r) => setTimeout(r, 10));
   await assert.rejects(runDispatches(gpu, [d]), (e: Error) => e instanceof GpuUnavailableError && /device lost/.test(e.message));
+});
+
+test('work WebGPU refused outside any error scope fails the next step instead of leaving wrong results', async () => {
+  const gpu = await openGpu(adapter);
+  try {
+    const x = createTensor(gpu, 'x', [4]), y = createTensor(gpu, 'y', [4]);
+    const d = reluForward(gpu, x, y);
+    await runDispatches(gpu, [d]); // fine so far
+    gpu.device.createBuffer({ label: 'bad-usage', size: 4, usage: 0x01 | 0x80 }); // MAP_READ with STORAGE: refused
+    await gpu.device.queue.onSubmittedWorkDone();
+    await new Promise((r) => setTimeout(r, 50)); // the error event is delivered asynchronously
+    assert.throws(() => gpu.checkAlive(), (e: Error) => /WebGPU refused work earlyphase gave it.*bad-usage/s.test(e.message));
+    await assert.rejects(runDispatches(gpu, [d]), /WebGPU refused work/);
+  } finally {
+    gpu.destroy();
+  }
 });
