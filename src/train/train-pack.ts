@@ -180,14 +180,19 @@ export class TrainPack {
       // A pack of one allocates as a run alone always has; more members share slabs.
       const slabs = k > 1 ? new SlabScope(gpu, k) : null;
       const member = <T>(i: number, f: () => T): T => (slabs ? slabs.build(i, f) : f());
+      // Members' own uploads of the training set (each subsampled with its own seed, say) go in a
+      // slab too, so the batch gather fuses; uploads some members share stay outside (a slab
+      // would reserve a slice for every member).
+      const keys = o.members.map((mo) => uploadKey(mo.hparams, mo.replicate));
+      const ownUploads = new Set(keys).size === k;
       const members = o.members.map((mo, i) => {
         const h = mo.hparams;
         phase('arenas');
         const state = member(i, () => createModelState(gpu, spec));
-        phase('dataset'); // outside the slabs: members share uploads or hold different ones
-        const uk = uploadKey(h, mo.replicate);
-        const data = new DeviceDataset(gpu, o.data, h, mo.replicate, uploads.get(uk));
-        uploads.set(uk, data);
+        phase('dataset');
+        const makeData = () => new DeviceDataset(gpu, o.data, h, mo.replicate, uploads.get(keys[i]!));
+        const data = ownUploads ? member(i, makeData) : makeData();
+        uploads.set(keys[i]!, data);
         return member(i, () => {
           phase('activations');
           const model = compileModel(gpu, state, h.dataset.batch_size);

@@ -247,6 +247,11 @@ async function trainLockstep(gpu: Gpu, storage: RunStorage, sink: EventSink, run
     }
   }
   members.forEach((m, i) => { m.member = pack.members[i]!; });
+  const { unfused } = pack.fusion;
+  if (unfused.length) {
+    const why = unfused.slice(0, 3).map((u) => `${u.label}: ${u.reason}`).join('; ');
+    sink({ type: 'log', run: first.run, message: `${unfused.length} of the step's ops run once per member of this pack of ${runs.length}, not as one dispatch (${why}${unfused.length > 3 ? '; …' : ''})` });
+  }
   /** Runs `f` for each running member; a UserError (divergence, a file it cannot use) stops that member alone. */
   const each = async (f: (m: MemberRun, i: number) => Promise<void> | void) => {
     for (const [i, m] of members.entries()) {
