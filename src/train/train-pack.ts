@@ -32,7 +32,7 @@ import type { DatasetSplits } from '../data/dataset.ts';
 import type { Hparams } from './hparams.ts';
 import type { CheckpointState, HostState } from './checkpoint.ts';
 import { createOptimizer, type RunOptimizer } from './optimizer.ts';
-import { BatchFeeder, DeviceDataset, taskClasses } from './device-data.ts';
+import { BatchFeeder, DeviceDataset, taskClasses, trainExamples } from './device-data.ts';
 import { learningRate, type Schedule } from './schedule.ts';
 import { stepToIterations } from './steps.ts';
 
@@ -56,6 +56,8 @@ export interface TrainPackOptions {
   ring?: number;
   /** Called before each group of buffers is created. */
   phase?: (p: BufferPhase) => void;
+  /** Bytes of dataset copies the pack may make so that members that could share an upload gather in one dispatch (default 256 MiB; 0: never). */
+  datasetCopyBytes?: number;
 }
 
 /**
@@ -74,6 +76,15 @@ function uploadKey(h: Hparams, replicate: number): string {
   const d = h.dataset;
   if (d.subsample_fraction === undefined && d.random_labels_fraction === undefined) return 'as-is';
   return canonicalJSON({ s: d.subsample_fraction ?? null, r: d.random_labels_fraction ?? null, seed: DeviceDataset.transformSeedOf(h, replicate) });
+}
+
+/** Default bytes of copies of the dataset a pack may make so that its batch gather fuses (see TrainPack). */
+const COPY_BUDGET = 256 * 2 ** 20;
+
+/** Bytes one DeviceDataset uploads: its training examples and the test set, images and labels. */
+function uploadBytes(d: DatasetSplits, h: Hparams): number {
+  const chw = d.train.channels * d.train.height * d.train.width;
+  return (trainExamples(h, d.train.count) + d.test.count) * (chw + 4);
 }
 
 /** One network of a pack. */
@@ -180,17 +191,19 @@ export class TrainPack {
       // A pack of one allocates as a run alone always has; more members share slabs.
       const slabs = k > 1 ? new SlabScope(gpu, k) : null;
       const member = <T>(i: number, f: () => T): T => (slabs ? slabs.build(i, f) : f());
-      // Members' own uploads of the training set (each subsampled with its own seed, say) go in a
-      // slab too, so the batch gather fuses; uploads some members share stay outside (a slab
-      // would reserve a slice for every member).
+      // The batch gather fuses when every member's dataset sits in one slab: members whose host
+      // transformations differ (each subsampled with its own seed) each get a slice; members that
+      // could share one upload get a copy each when the copies are small (a subsampled set), and
+      // otherwise share it, gathering once per member.
       const keys = o.members.map((mo) => uploadKey(mo.hparams, mo.replicate));
-      const ownUploads = new Set(keys).size === k;
+      const distinct = new Set(keys).size;
+      const ownUploads = k > 1 && distinct > 1 && (distinct === k || uploadBytes(o.data, h0) * k <= (o.datasetCopyBytes ?? COPY_BUDGET));
       const members = o.members.map((mo, i) => {
         const h = mo.hparams;
         phase('arenas');
         const state = member(i, () => createModelState(gpu, spec));
         phase('dataset');
-        const makeData = () => new DeviceDataset(gpu, o.data, h, mo.replicate, uploads.get(keys[i]!));
+        const makeData = () => new DeviceDataset(gpu, o.data, h, mo.replicate, ownUploads ? undefined : uploads.get(keys[i]!));
         const data = ownUploads ? member(i, makeData) : makeData();
         uploads.set(keys[i]!, data);
         return member(i, () => {

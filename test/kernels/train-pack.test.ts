@@ -62,11 +62,11 @@ function initial(spec: ReturnType<typeof modelForData>, h: Hparams, i: number) {
 
 /** Trains members `ids` of a case as one pack; `stopAt` stops the listed member before that iteration. */
 async function trainPack(gpu: Gpu, c: (typeof MODELS)[number], optimizer: 'sgd' | 'adam', ids: number[], stopAt?: { member: number; iteration: number },
-  o: { replicate?: (i: number) => number; hparams?: (h: Hparams) => Hparams } = {}): Promise<Outcome[]> {
+  o: { replicate?: (i: number) => number; hparams?: (h: Hparams) => Hparams; datasetCopyBytes?: number } = {}): Promise<Outcome[]> {
   const hs = ids.map((i) => (o.hparams ?? ((h) => h))(memberHparams(c.model, optimizer, i)));
   const out: { losses: number[]; correct: number[] }[] = ids.map(() => ({ losses: [], correct: [] }));
   const pack = new TrainPack(gpu, {
-    data: c.data,
+    data: c.data, datasetCopyBytes: o.datasetCopyBytes,
     members: ids.map((i, k) => ({ hparams: hs[k]!, replicate: o.replicate?.(i) ?? i + 1, onMetrics: (it: number, l: number, n: number) => { out[k]!.losses[it] = l; out[k]!.correct[it] = n; } })),
   });
   try {
@@ -139,12 +139,13 @@ for (const name of await testAdapters()) {
   });
 
   // Members 0 and 1 share a subsample of the training set (same replicate seed), member 2 has its
-  // own: its batch gather reads another buffer, so that op cannot fuse and runs once per member.
-  test(`[${name}] an op whose bindings do not line up runs once per member, with the reason, and every member still trains as alone`, async () => {
+  // own, and the pack may not copy datasets: member 2's batch gather reads another buffer, so that
+  // op cannot fuse and runs once per member. With copies allowed (the default) it fuses.
+  test(`[${name}] an op whose bindings do not line up runs once per member, with the reason, and every member still trains as alone; copies of a small dataset make it line up`, async () => {
     const gpu = await openGpu(name);
     try {
       const c = MODELS[0];
-      const o = { replicate: (i: number) => (i < 2 ? 1 : 2), hparams: (h: Hparams) => ({ ...h, dataset: { ...h.dataset, subsample_fraction: 0.5 } }) };
+      const o = { replicate: (i: number) => (i < 2 ? 1 : 2), hparams: (h: Hparams) => ({ ...h, dataset: { ...h.dataset, subsample_fraction: 0.5 } }), datasetCopyBytes: 0 };
       const alone: Outcome[] = [];
       for (const i of [0, 1, 2]) alone.push((await trainPack(gpu, c, 'sgd', [i], undefined, o))[0]!);
       const got = await trainPack(gpu, c, 'sgd', [0, 1, 2], undefined, o);
@@ -152,6 +153,9 @@ for (const name of await testAdapters()) {
       assert.equal(got[0]!.unfused.length, 1, got[0]!.unfused.join('\n'));
       assert.match(got[0]!.unfused[0]!, /^batch_gather.*: binding \d: members' copies are in different buffers$/);
       assert.equal(got[0]!.dispatchesPerStep, alone[0]!.dispatchesPerStep + 2, 'the gather three times, every other op once');
+      const copied = await trainPack(gpu, c, 'sgd', [0, 1, 2], undefined, { ...o, datasetCopyBytes: undefined });
+      copied.forEach((g, i) => assertSame(g, alone[i]!, `member ${i}, datasets copied`));
+      assert.deepEqual(copied[0]!.unfused, []);
     } finally {
       gpu.destroy();
     }
