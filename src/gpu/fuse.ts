@@ -8,6 +8,7 @@
 import type { Gpu } from './gpu.ts';
 import type { Binding, Dispatch, DispatchSpec } from './dispatch.ts';
 import { memberize, type MemberLayout } from './memberize.ts';
+import type { Uniform } from './uniforms.ts';
 
 export interface FusedList {
   dispatches: Dispatch[];
@@ -89,10 +90,11 @@ function fuseOp(gpu: Gpu, ds: readonly Dispatch[], spare: Spares): Dispatch {
   const kinds: GPUBufferBindingType[] = [];
   const entries: GPUBindGroupEntry[] = s0.bindings.map((b0, binding) => {
     const ps = specs.map((s) => placed(s.bindings[binding]!));
-    let stride = memberStride(ps, `binding ${binding}`);
     if ('uniform' in b0) {
-      const us = specs.map((s) => (s.bindings[binding] as { uniform: import('./uniforms.ts').Uniform }).uniform);
-      if (!b0.uniform.mutable && us.every((u) => equalBytes(u.bytes, b0.uniform.bytes))) stride = 0; // shape-only: one copy serves all
+      const us = specs.map((s) => (s.bindings[binding] as { uniform: Uniform }).uniform);
+      // Shape-only (immutable and equal in every member): member 0's copy serves all, wherever the others' are.
+      const shared = !b0.uniform.mutable && us.every((u) => equalBytes(u.bytes, b0.uniform.bytes));
+      const stride = shared ? 0 : memberStride(ps, `binding ${binding}`);
       if (stride === 0) {
         kinds.push('uniform');
         return { binding, resource: { buffer: ps[0]!.buffer, offset: ps[0]!.offset, size: ps[0]!.size } };
@@ -101,6 +103,7 @@ function fuseOp(gpu: Gpu, ds: readonly Dispatch[], spare: Spares): Dispatch {
       kinds.push('read-only-storage');
       return { binding, resource: { buffer: ps[0]!.buffer, offset: ps[0]!.offset, size: k * stride } };
     }
+    const stride = memberStride(ps, `binding ${binding}`);
     kinds.push('read' in b0 ? 'read-only-storage' : 'storage');
     if (stride > 0) storageStrides.set(binding, stride);
     const size = (k - 1) * stride + ps[0]!.size;
@@ -111,7 +114,7 @@ function fuseOp(gpu: Gpu, ds: readonly Dispatch[], spare: Spares): Dispatch {
   // (the loss's statistics: a slot per member in its uniform).
   const sharedWrite = s0.bindings.findIndex((b, i) => 'write' in b && !storageStrides.has(i));
   if (sharedWrite >= 0 && uniformSlots.size === 0) throw new Refused(`binding ${sharedWrite}: written by every member at the same place`);
-  const aliases = mergeOverlaps(spare, s0.bindings, entries, kinds);
+  const aliases = mergeOverlaps(spare, s0.bindings, entries, kinds, gpu.device.limits.maxStorageBufferBindingSize);
   const layout: MemberLayout = { storageStrides, uniformSlots, aliases };
   const source = gpu.shaders[s0.shader];
   if (source === undefined) throw new Error(`shader ${s0.shader} not found`);
@@ -152,7 +155,8 @@ function spares(gpu: Gpu): Spares {
  * and write through it at their byte offsets and get an unused spare range. Edits `entries` and
  * `kinds` in place.
  */
-function mergeOverlaps(spare: Spares, bindings: readonly Binding[], entries: GPUBindGroupEntry[], kinds: GPUBufferBindingType[]): Map<number, { base: number; bytes: number }> {
+function mergeOverlaps(spare: Spares, bindings: readonly Binding[], entries: GPUBindGroupEntry[], kinds: GPUBufferBindingType[],
+  limit: number): Map<number, { base: number; bytes: number }> {
   const range = (i: number) => entries[i]!.resource as GPUBufferBinding;
   const storage = bindings.map((b, i) => ('uniform' in b ? -1 : i)).filter((i) => i >= 0);
   const group = storage.map((i) => i); // union-find over binding numbers
@@ -172,6 +176,7 @@ function mergeOverlaps(spare: Spares, bindings: readonly Binding[], entries: GPU
     if (members.length < 2 || find(base) !== base) continue;
     const start = Math.min(...members.map((i) => range(i).offset!));
     const end = Math.max(...members.map((i) => range(i).offset! + range(i).size!));
+    if (end - start > limit) throw new Refused(`bindings ${members.join(', ')}: their members' copies span ${end - start} bytes, over the device's binding limit`);
     const writes = members.some((i) => kinds[i] === 'storage');
     for (const i of members) aliases.set(i, { base, bytes: range(i).offset! - start });
     const buffer = range(base).buffer;
