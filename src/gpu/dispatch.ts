@@ -47,7 +47,15 @@ export interface DispatchSpec {
   bytes?: number;
 }
 
-const MAX_GROUPS = 65535;
+/** WebGPU's maxComputeWorkgroupsPerDimension default. */
+export const MAX_GROUPS = 65535;
+
+/** The buffer range a binding binds (a tensor's elements, at least one; a uniform's struct). */
+export function bufferBinding(b: Binding): { buffer: GPUBuffer; offset: number; size: number } {
+  if ('uniform' in b) return { buffer: b.uniform.buffer, offset: b.uniform.offset, size: b.uniform.size };
+  const t = 'read' in b ? b.read : b.write;
+  return { buffer: t.buffer, offset: t.offset * 4, size: Math.max(t.length, 1) * 4 };
+}
 
 export function makeDispatch(gpu: Gpu, spec: DispatchSpec): Dispatch {
   const kinds: GPUBufferBindingType[] = spec.bindings.map((b) =>
@@ -55,10 +63,9 @@ export function makeDispatch(gpu: Gpu, spec: DispatchSpec): Dispatch {
   const pipeline = gpu.pipeline({ shader: spec.shader, entry: spec.entry, constants: spec.constants }, kinds);
   const label = spec.label ?? spec.entry;
   const entries: GPUBindGroupEntry[] = spec.bindings.map((b, binding) => {
-    if ('uniform' in b) return { binding, resource: { buffer: b.uniform.buffer, offset: b.uniform.offset, size: b.uniform.size } };
-    const t = 'read' in b ? b.read : b.write;
-    if (t.offset % ALIGN_ELEMS !== 0) throw new Error(`${label}: tensor ${t.name} offset ${t.offset} is not 256-byte aligned`);
-    return { binding, resource: { buffer: t.buffer, offset: t.offset * 4, size: Math.max(t.length, 1) * 4 } };
+    const t = 'read' in b ? b.read : 'write' in b ? b.write : null;
+    if (t && t.offset % ALIGN_ELEMS !== 0) throw new Error(`${label}: tensor ${t.name} offset ${t.offset} is not 256-byte aligned`);
+    return { binding, resource: bufferBinding(b) };
   });
   const [x, y, z] = spec.workgroups;
   for (const n of spec.workgroups) {

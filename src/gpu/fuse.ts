@@ -6,7 +6,7 @@
 // 65,535 limit, a binding range over the device's limit) stays one dispatch per member, in member
 // order, and the reason is reported.
 import type { Gpu } from './gpu.ts';
-import type { Binding, Dispatch, DispatchSpec } from './dispatch.ts';
+import { bufferBinding, MAX_GROUPS, type Binding, type Dispatch, type DispatchSpec } from './dispatch.ts';
 import { memberize, type MemberLayout } from './memberize.ts';
 import type { Uniform } from './uniforms.ts';
 
@@ -17,8 +17,6 @@ export interface FusedList {
   /** Ops that run as one dispatch per member, and why. */
   unfused: { label: string; reason: string }[];
 }
-
-const MAX_GROUPS = 65535;
 
 class Refused extends Error {}
 
@@ -43,14 +41,7 @@ export function fuseMembers(gpu: Gpu, lists: readonly (readonly Dispatch[])[]): 
   return out;
 }
 
-interface Placed { buffer: GPUBuffer; offset: number; size: number }
-
-/** Where member k's copy of a binding is, in bytes. */
-function placed(b: Binding): Placed {
-  if ('uniform' in b) return { buffer: b.uniform.buffer, offset: b.uniform.offset, size: b.uniform.size };
-  const t = 'read' in b ? b.read : b.write;
-  return { buffer: t.buffer, offset: t.offset * 4, size: Math.max(t.length, 1) * 4 };
-}
+type Placed = ReturnType<typeof bufferBinding>;
 
 /** The byte stride between consecutive members' copies (0: one copy shared by all). */
 function memberStride(ps: readonly Placed[], what: string): number {
@@ -89,7 +80,7 @@ function fuseOp(gpu: Gpu, ds: readonly Dispatch[], spare: Spares): Dispatch {
   const storageStrides = new Map<number, number>(), uniformSlots = new Map<number, number>();
   const kinds: GPUBufferBindingType[] = [];
   const entries: GPUBindGroupEntry[] = s0.bindings.map((b0, binding) => {
-    const ps = specs.map((s) => placed(s.bindings[binding]!));
+    const ps = specs.map((s) => bufferBinding(s.bindings[binding]!)); // where member k's copy is, in bytes
     if ('uniform' in b0) {
       const us = specs.map((s) => (s.bindings[binding] as { uniform: Uniform }).uniform);
       // Shape-only (immutable and equal in every member): member 0's copy serves all, wherever the others' are.

@@ -60,6 +60,6 @@ export class SlabScope {
       }
     }
     if (slab && bytes <= slab.stride && usage === slab.usage) return { buffer: slab.buffer, offset: this.current * slab.stride };
-    return { buffer: this.gpu.device.createBuffer({ label, size: Math.max(16, align(bytes, 16)), usage }), offset: 0 };
+    return { buffer: this.gpu.buffer(label, bytes, usage), offset: 0 };
   }
 }

@@ -205,7 +205,7 @@ export class TrainPack {
         phase('dataset');
         const makeData = () => new DeviceDataset(gpu, o.data, h, mo.replicate, ownUploads ? undefined : uploads.get(keys[i]!));
         const data = ownUploads ? member(i, makeData) : makeData();
-        uploads.set(keys[i]!, data);
+        if (!ownUploads) uploads.set(keys[i]!, data);
         return member(i, () => {
           phase('activations');
           const model = compileModel(gpu, state, h.dataset.batch_size);
