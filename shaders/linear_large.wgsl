@@ -41,13 +41,32 @@ const MAX_LOADS = 2u;
 // DOUBLE (the default; gpu.tune.gemmDouble = 0 turns it off): two slab buffers, so the next slab
 // is stored while this one is read and one barrier per slab suffices instead of two.
 override DOUBLE: bool = true;
-var<workgroup> sA: array<vec4f, BK * 32u * select(1u, 2u, DOUBLE)>;
-var<workgroup> sB: array<vec4f, BK * 32u * select(1u, 2u, DOUBLE)>;
+const SLAB_VEC4S = 32u; // vec4s per k row of a slab: 128 values of m (or n)
+override BUFFERS: u32 = select(1u, 2u, DOUBLE);
+override SLAB: u32 = BK * SLAB_VEC4S;
+var<workgroup> sA: array<vec4f, SLAB * BUFFERS>;
+var<workgroup> sB: array<vec4f, SLAB * BUFFERS>;
+
+// Bounds clamps. Dawn bounds-checks every index into workgroup and function memory unless its
+// integer range analysis proves it in range; a clamp in the k loop costs an add and a min per
+// workgroup-memory read and keeps the driver from folding the offsets into the loads (H200 4096³:
+// 27–29 TFLOP/s with clamps, 32 without). The analysis follows +, −, ×, ÷ and % of known ranges,
+// simple for-loop counters and an entry point's local_invocation_id, but not &, >>, min, select
+// or a function's parameters. So the index arithmetic below uses only those, each function
+// bounds its parameters once with % (a no-op on values already in range), and
+// test/kernels/bounds-clamps.test.ts counts the clamps left in the compiled kernel.
+
+// Lanes of one 32-wide subgroup cover an LANE_W × (32 / LANE_W) patch of the 16×16 invocation
+// grid (gpu.tune.gemmLanes: 4, 8 or 16). At 8 (the default) a subgroup's reads of a k row of a
+// slab touch 8 vec4s of sB and 2 × 4 of sA, 128 and 64 contiguous bytes: 4 workgroup-memory
+// wavefronts per 64 FMAs, where 16 × 2 lanes (LANE_W = 16, the old layout) need 6 and leave the
+// k loop bound by workgroup-memory bandwidth rather than by FMAs.
+override LANE_W: u32 = 8u;
 
 // Four consecutive elements of a row-major [rows, cols] operand starting at (r, c0), along its
 // contiguous dimension; zeros past the edges so a partial slab sums like a full one.
 fn loadRowA(r: u32, c0: u32, rows: u32, cols: u32) -> vec4f {
-  if (A_VEC && r < rows && c0 + 3u < cols) { return a4[(r * cols + c0) >> 2u]; }
+  if (A_VEC && r < rows && c0 + 3u < cols) { return a4[(r * cols + c0) / 4u]; }
   var v = vec4f();
   if (r < rows) {
     for (var j = 0u; j < 4u; j++) { if (c0 + j < cols) { v[j] = a[r * cols + c0 + j]; } }
@@ -55,7 +74,7 @@ fn loadRowA(r: u32, c0: u32, rows: u32, cols: u32) -> vec4f {
   return v;
 }
 fn loadRowB(r: u32, c0: u32, rows: u32, cols: u32) -> vec4f {
-  if (B_VEC && r < rows && c0 + 3u < cols) { return b4[(r * cols + c0) >> 2u]; }
+  if (B_VEC && r < rows && c0 + 3u < cols) { return b4[(r * cols + c0) / 4u]; }
   var v = vec4f();
   if (r < rows) {
     for (var j = 0u; j < 4u; j++) { if (c0 + j < cols) { v[j] = b[r * cols + c0 + j]; } }
@@ -63,18 +82,21 @@ fn loadRowB(r: u32, c0: u32, rows: u32, cols: u32) -> vec4f {
   return v;
 }
 
-// Vec4 e (< BK·32) of the A slab for k0: stored [M,K], row m = e / (BK/4), k = k0 + (e % (BK/4))·4
+// Vec4 e (< SLAB) of the A slab for k0: stored [M,K], row m = e / (BK/4), k = k0 + (e % (BK/4))·4
 // .. +3; stored [K,M] (transposed), row k = k0 + e/32, m = (e%32)·4 .. +3.
 fn fetchA(e: u32, m0: u32, k0: u32, ta: bool) -> vec4f {
-  if (ta) { return loadRowA(k0 + (e >> 5u), m0 + (e & 31u) * 4u, p.K, p.M); }
+  if (ta) { return loadRowA(k0 + e / 32u, m0 + (e % 32u) * 4u, p.K, p.M); }
   let q = BK / 4u;
   return loadRowA(m0 + e / q, k0 + (e % q) * 4u, p.M, p.K);
 }
-fn stashA(e: u32, v: vec4f, ta: bool, at: u32) {
+// Stores vec4 e of a fetched A slab into buffer `half` (0 or 1) of sA.
+fn stashA(eIn: u32, v: vec4f, ta: bool, half: u32) {
+  let e = eIn % SLAB;
+  let at = (half % BUFFERS) * SLAB;
   if (ta) { sA[at + e] = v; return; }
   let q = BK / 4u;
   let m = e / q; let k = (e % q) * 4u;
-  for (var j = 0u; j < 4u; j++) { sA[at + (k + j) * 32u + (m >> 2u)][m & 3u] = v[j]; }
+  for (var j = 0u; j < 4u; j++) { sA[at + (k + j) * 32u + m / 4u][m % 4u] = v[j]; }
 }
 // The B slab: stored [K,N], row k = k0 + e/32, n = (e%32)·4 .. +3; stored [N,K] (nn.Linear's W
 // as op(B) = Wᵀ), row n = e / (BK/4), k = k0 + (e % (BK/4))·4 .. +3.
@@ -83,13 +105,15 @@ fn fetchB(e: u32, n0: u32, k0: u32, tb: bool) -> vec4f {
     let q = BK / 4u;
     return loadRowB(n0 + e / q, k0 + (e % q) * 4u, p.N, p.K);
   }
-  return loadRowB(k0 + (e >> 5u), n0 + (e & 31u) * 4u, p.K, p.N);
+  return loadRowB(k0 + e / 32u, n0 + (e % 32u) * 4u, p.K, p.N);
 }
-fn stashB(e: u32, v: vec4f, tb: bool, at: u32) {
+fn stashB(eIn: u32, v: vec4f, tb: bool, half: u32) {
+  let e = eIn % SLAB;
+  let at = (half % BUFFERS) * SLAB;
   if (!tb) { sB[at + e] = v; return; }
   let q = BK / 4u;
   let n = e / q; let k = (e % q) * 4u;
-  for (var j = 0u; j < 4u; j++) { sB[at + (k + j) * 32u + (n >> 2u)][n & 3u] = v[j]; }
+  for (var j = 0u; j < 4u; j++) { sB[at + (k + j) * 32u + n / 4u][n % 4u] = v[j]; }
 }
 
 fn store4(m: u32, n: u32, v: vec4f, hasBias: bool) {
@@ -108,31 +132,34 @@ fn store4(m: u32, n: u32, v: vec4f, hasBias: bool) {
 fn gemmLarge(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
   let m0 = wid.y * 128u;
   let n0 = wid.x * 128u;
-  let tx = lid.x; let ty = lid.y;
-  let t = ty * 16u + tx;
+  // Invocation t (0..255; % bounds it for the range analysis) moves vec4s t, t + 256, … of each
+  // slab, and computes the 8×8 block of output at (tx, ty) of the 16×16 grid: subgroup s = t / 32
+  // covers the LANE_W × (32 / LANE_W) patch s of that grid, lane l = t % 32 its point l.
+  let t = (lid.y % 16u) * 16u + lid.x % 16u;
+  let patchesX = 16u / LANE_W;
+  let tx = ((t / 32u) % patchesX) * LANE_W + (t % 32u) % LANE_W;
+  let ty = ((t / 32u) / patchesX) * (32u / LANE_W) + (t % 32u) / LANE_W;
   // acc[2r + h]: row (r < 4 ? ty·4 + r : 64 + ty·4 + r − 4), columns h·64 + tx·4 .. +3.
   var acc: array<vec4f, 16>;
-  // Invocation t moves vec4s t, t + 256, … of each slab.
-  let loads = BK / 8u;
   var nextA: array<vec4f, MAX_LOADS>;
   var nextB: array<vec4f, MAX_LOADS>;
-  for (var i = 0u; i < loads; i++) {
+  for (var i = 0u; i < BK / 8u; i++) {
     nextA[i] = fetchA(t + 256u * i, m0, 0u, ta);
     nextB[i] = fetchB(t + 256u * i, n0, 0u, tb);
   }
-  let slab = BK * 32u;
   if (DOUBLE) {
-    for (var i = 0u; i < loads; i++) {
+    for (var i = 0u; i < BK / 8u; i++) {
       stashA(t + 256u * i, nextA[i], ta, 0u);
       stashB(t + 256u * i, nextB[i], tb, 0u);
     }
     workgroupBarrier();
   }
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
-    // Single buffer: store this slab, wait. Double: it was stored into `at` during the last slab.
-    let at = select(0u, ((k0 / BK) & 1u) * slab, DOUBLE);
+    // Single buffer: store this slab, wait. Double: it was stored into buffer `half` during the
+    // last slab.
+    let half = (k0 / BK) % BUFFERS;
     if (!DOUBLE) {
-      for (var i = 0u; i < loads; i++) {
+      for (var i = 0u; i < BK / 8u; i++) {
         stashA(t + 256u * i, nextA[i], ta, 0u);
         stashB(t + 256u * i, nextB[i], tb, 0u);
       }
@@ -140,11 +167,12 @@ fn gemmLarge(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
     }
     let more = k0 + BK < p.K;
     if (more) {
-      for (var i = 0u; i < loads; i++) {
+      for (var i = 0u; i < BK / 8u; i++) {
         nextA[i] = fetchA(t + 256u * i, m0, k0 + BK, ta);
         nextB[i] = fetchB(t + 256u * i, n0, k0 + BK, tb);
       }
     }
+    let at = half * SLAB;
     for (var kk = 0u; kk < BK; kk++) {
       let lo = sA[at + kk * 32u + ty];
       let hi = sA[at + kk * 32u + 16u + ty];
@@ -159,9 +187,9 @@ fn gemmLarge(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
     }
     // The other buffer was last read before the previous barrier: safe to fill now.
     if (DOUBLE && more) {
-      for (var i = 0u; i < loads; i++) {
-        stashA(t + 256u * i, nextA[i], ta, slab - at);
-        stashB(t + 256u * i, nextB[i], tb, slab - at);
+      for (var i = 0u; i < BK / 8u; i++) {
+        stashA(t + 256u * i, nextA[i], ta, 1u - half);
+        stashB(t + 256u * i, nextB[i], tb, 1u - half);
       }
     }
     workgroupBarrier();

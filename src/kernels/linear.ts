@@ -31,6 +31,19 @@ function largeSlab(gpu: Gpu): number {
   assertShape(bk === 8 || bk === 16, `linear: gemmSlab=${bk}, expected 8 or 16`);
   return bk;
 }
+
+/**
+ * Width of the patch of the large body's 16×16 invocation grid that one 32-lane subgroup covers:
+ * 8 (8×4 lanes, 4 workgroup-memory wavefronts per k row of a slab) or 16 (16×2, 6 wavefronts, the
+ * layout until 2026-11-26), or 4 (4×8) — gpu.tune.gemmLanes; see linear_large.wgsl.
+ */
+const LARGE_LANES = 8;
+
+function largeLanes(gpu: Gpu): number {
+  const w = gpu.tune.gemmLanes ?? LARGE_LANES;
+  assertShape(w === 4 || w === 8 || w === 16, `linear: gemmLanes=${w}, expected 4, 8 or 16`);
+  return w;
+}
 const RELU_SHADER = 'linear_relu.wgsl';
 const PARAMS = [['M', 'u32'], ['N', 'u32'], ['K', 'u32']] as const;
 const BIAS_WG = 64;
@@ -126,7 +139,7 @@ function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
   if (variant === 'tiledLarge') {
     return makeDispatch(gpu, {
       shader: LARGE_SHADER, entry: s.entry, label, flops: gemmFlops(s),
-      constants: { A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0, BK: largeSlab(gpu), DOUBLE: (gpu.tune.gemmDouble ?? 1) !== 0 ? 1 : 0 },
+      constants: { A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0, BK: largeSlab(gpu), DOUBLE: (gpu.tune.gemmDouble ?? 1) !== 0 ? 1 : 0, LANE_W: largeLanes(gpu) },
       bindings,
       workgroups: [Math.ceil(s.n / LARGE_TILE), Math.ceil(s.m / LARGE_TILE), 1],
     });

@@ -211,6 +211,8 @@ export const linearCases: KernelCase[] = [
   // Single-buffered slabs (the defaults double-buffer them), with one and several slabs.
   ...[[130, 132, 44], [129, 257, 11], [9, 12, 8]].map((s) => withTune(matmulCase('tiledLarge', s as [number, number, number]), { gemmDouble: 0 })),
   ...[LINEARS[1]!, LINEARS[4]!].map((d) => withTune(linearCase('tiledLarge', d), { gemmDouble: 0, gemmSlab: 16 })),
+  // The other lane layouts of a subgroup (the default is 8×4 lanes), with and without transposes.
+  ...[4, 16].flatMap((lanes) => [withTune(matmulCase('tiledLarge', [130, 132, 44]), { gemmLanes: lanes }), withTune(linearCase('tiledLarge', LINEARS[4]!), { gemmLanes: lanes })]),
   ...[[67, 61, 37], [130, 132, 44]].map((s) => bodiesAgreeCase(s as [number, number, number])),
   ...VARIANTS.flatMap((v) => LINEARS.map((d) => linearCase(v, d))),
   ...SUBGROUP_MATMULS.map((s) => subgroupCase(matmulCase('subgroups', s))),
