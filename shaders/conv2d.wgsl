@@ -60,7 +60,7 @@ fn store8(ok: bool, base: u32, plane: u32, c0: u32, limit: u32, lo: vec4f, hi: v
   if (!ok) { return; }
   for (var c = 0u; c < CB; c++) {
     if (c0 + c >= limit) { return; }
-    out[base + (c0 + c) * plane] = select(hi[c & 3u], lo[c & 3u], c < 4u);
+    out[base + (c0 + c) * plane] = select(hi[c % 4u], lo[c % 4u], c < 4u);
   }
 }
 

@@ -187,13 +187,17 @@ fn gemmRegisters(gid: vec3u, ta: bool, tb: bool, hasBias: bool) {
 // (i, j < 4) so reads of the B slab are consecutive across a warp.
 const TILE = 64u;
 const SLAB = 16u;
-var<workgroup> slabA: array<f32, 1024>;  // [SLAB][TILE]: slabA[kk*TILE + mm] = op(A)[mt+mm, k0+kk]
-var<workgroup> slabB: array<f32, 1024>;  // [SLAB][TILE]: slabB[kk*TILE + nn] = op(B)[k0+kk, nt+nn]
+var<workgroup> slabA: array<f32, SLAB * TILE>;  // [SLAB][TILE]: slabA[kk*TILE + mm] = op(A)[mt+mm, k0+kk]
+var<workgroup> slabB: array<f32, SLAB * TILE>;  // [SLAB][TILE]: slabB[kk*TILE + nn] = op(B)[k0+kk, nt+nn]
 
 fn gemmTiled(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
   let mt = wid.y * TILE;
   let nt = wid.x * TILE;
-  let t = lid.y * 16u + lid.x;
+  // % bounds the invocation ids for Dawn's range analysis, so that the k loop's workgroup-memory
+  // reads compile without bounds clamps (see linear_large.wgsl); the slab stores, 8 per 256
+  // FMAs, take a % of their own since their index depends on the operand's layout (a select).
+  let lx = lid.x % 16u; let ly = lid.y % 16u;
+  let t = ly * 16u + lx;
   var acc: array<f32, 16>;
   for (var k0 = 0u; k0 < p.K; k0 += SLAB) {
     for (var r = 0u; r < 4u; r++) {
@@ -206,16 +210,16 @@ fn gemmTiled(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
       let m = mt + am; let ka = k0 + ak;
       let n = nt + bn; let kb = k0 + bk;
       // Past the edges: zeros, so the full slab can be summed unconditionally.
-      slabA[ak * TILE + am] = select(0.0, loadA(min(m, p.M - 1u), min(ka, p.K - 1u), ta), m < p.M && ka < p.K);
-      slabB[bk * TILE + bn] = select(0.0, loadB(min(kb, p.K - 1u), min(n, p.N - 1u), tb), n < p.N && kb < p.K);
+      slabA[(ak * TILE + am) % (SLAB * TILE)] = select(0.0, loadA(min(m, p.M - 1u), min(ka, p.K - 1u), ta), m < p.M && ka < p.K);
+      slabB[(bk * TILE + bn) % (SLAB * TILE)] = select(0.0, loadB(min(kb, p.K - 1u), min(n, p.N - 1u), tb), n < p.N && kb < p.K);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < SLAB; kk++) {
       var av: array<f32, 4>;
       var bv: array<f32, 4>;
       for (var i = 0u; i < 4u; i++) {
-        av[i] = slabA[kk * TILE + lid.y + 16u * i];
-        bv[i] = slabB[kk * TILE + lid.x + 16u * i];
+        av[i] = slabA[kk * TILE + ly + 16u * i];
+        bv[i] = slabB[kk * TILE + lx + 16u * i];
       }
       for (var i = 0u; i < 4u; i++) {
         for (var j = 0u; j < 4u; j++) { acc[i * 4u + j] = fma(av[i], bv[j], acc[i * 4u + j]); }
@@ -224,9 +228,9 @@ fn gemmTiled(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
     workgroupBarrier();
   }
   for (var i = 0u; i < 4u; i++) {
-    let m = mt + lid.y + 16u * i;
+    let m = mt + ly + 16u * i;
     for (var j = 0u; j < 4u; j++) {
-      let n = nt + lid.x + 16u * j;
+      let n = nt + lx + 16u * j;
       if (m < p.M && n < p.N) {
         var v = acc[i * 4u + j];
         if (hasBias) { v += bias[n]; }

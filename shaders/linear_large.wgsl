@@ -57,10 +57,12 @@ var<workgroup> sB: array<vec4f, SLAB * BUFFERS>;
 // test/kernels/bounds-clamps.test.ts counts the clamps left in the compiled kernel.
 
 // Lanes of one 32-wide subgroup cover an LANE_W × (32 / LANE_W) patch of the 16×16 invocation
-// grid (gpu.tune.gemmLanes: 4, 8 or 16). At 8 (the default) a subgroup's reads of a k row of a
-// slab touch 8 vec4s of sB and 2 × 4 of sA, 128 and 64 contiguous bytes: 4 workgroup-memory
-// wavefronts per 64 FMAs, where 16 × 2 lanes (LANE_W = 16, the old layout) need 6 and leave the
-// k loop bound by workgroup-memory bandwidth rather than by FMAs.
+// grid (gpu.tune.gemmLanes: 4, 8 or 16). At 8 (the default) a subgroup's four reads of a k row
+// of the slabs touch 8 vec4s of sB (128 contiguous bytes) and twice 4 of sA (64): one
+// workgroup-memory wavefront each on NVIDIA, 4 per 64 FMAs, where 16 × 2 lanes (LANE_W = 16, the
+// layout before 2026-11-26) read 256 bytes of sB per read, 6 wavefronts. Either is below the
+// workgroup-memory bandwidth at full FMA rate, so the gain is in latency and is to be measured
+// (runner/gpu-suite.sh gemm compares the layouts).
 override LANE_W: u32 = 8u;
 
 // Four consecutive elements of a row-major [rows, cols] operand starting at (r, c0), along its

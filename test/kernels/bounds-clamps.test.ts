@@ -1,0 +1,58 @@
+// The GPU set's GEMM and convolution kernels compile without bounds clamps on workgroup and
+// function memory: their index arithmetic is written so that Dawn's range analysis proves it in
+// range (see shaders/linear_large.wgsl). A clamp in the large GEMM's k loop cost ~15% on an H200.
+// The clamps are counted in the SPIR-V Dawn generates (runner/bounds-clamps.ts), per adapter,
+// since Dawn's robustness settings depend on the device.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ClampSpec, countBoundsClamps, entryPoints, parseDump } from '../../runner/bounds-clamps.ts';
+import { loadShaders } from '../../runner/dawn.ts';
+import { fastestTestAdapter, testAdapters } from '../adapters.ts';
+
+const adapters = await testAdapters();
+const fastest = await fastestTestAdapter();
+console.log(`# adapters: ${adapters.join(', ')} (every tuning on ${fastest})`);
+
+// Every tuning of the large GEMM the host can pick (src/kernels/linear.ts), with vec4 and scalar
+// operand loads.
+const GEMM_TUNINGS: Record<string, number>[] = [{}, { BK: 16 }, { DOUBLE: 0 }, { DOUBLE: 0, BK: 16 }, { LANE_W: 4 }, { LANE_W: 16 }];
+const gemmSpecs: ClampSpec[] = entryPoints(loadShaders()['linear_large.wgsl']!).flatMap((entry) =>
+  GEMM_TUNINGS.flatMap((t) => [0, 1].map((vec) => ({ shader: 'linear_large.wgsl', entry, constants: { ...t, A_VEC: vec, B_VEC: vec } }))));
+// linear.wgsl's 64×64 tiled body, the GPU set's GEMM for the smaller shapes.
+const tiledSpecs: ClampSpec[] = ['matmul_forward', 'linear_forward', 'linear_backward_weight'].map((entry) =>
+  ({ shader: 'linear.wgsl', entry, constants: { TILED: 1, WGX: 16, WGY: 16 } }));
+const CONV_ENTRIES = ['conv2d_forward', 'conv2d_forward_columns', 'conv2d_backward_input', 'conv2d_backward_input_columns', 'conv2d_backward_weight'];
+const convSpecs: ClampSpec[] = CONV_ENTRIES.map((entry) => ({ shader: 'conv2d.wgsl', entry }));
+// A kernel that does keep clamps (a reduction tree over workgroup memory with a halving stride,
+// which the analysis cannot follow): shows the counter sees them.
+const control: ClampSpec = { shader: 'batchnorm.wgsl', entry: 'batchnorm_stats_forward' };
+
+for (const adapter of adapters) {
+  // Tint's output differs between devices only through their robustness settings, so the other
+  // adapters (SwiftShader compiles slowly) check the default tuning.
+  const gemms = adapter === fastest ? gemmSpecs : gemmSpecs.filter((s) => Object.keys(s.constants!).length === 2);
+  test(`${adapter}: the GEMMs and convolutions of the GPU set compile without bounds clamps`, async () => {
+    const counts = await countBoundsClamps([...gemms, ...tiledSpecs, ...convSpecs, control], adapter);
+    const clamped = counts.slice(0, -1).filter((c) => c.clamps !== 0)
+      .map((c) => `${c.spec.shader}:${c.spec.entry} ${JSON.stringify(c.spec.constants ?? {})}: ${c.clamps}`);
+    assert.deepEqual(clamped, [], 'kernels with clamps');
+    assert.ok(counts.at(-1)!.clamps > 0, `the control kernel ${control.entry} shows no clamps: the counter is blind`);
+  });
+}
+
+test('parseDump attributes each SPIR-V dump to the kernel after its marker, and refuses a missing dump', () => {
+  const specs: ClampSpec[] = [{ shader: 'a.wgsl', entry: 'a' }, { shader: 'b.wgsl', entry: 'b' }];
+  const dump = [
+    '// earlyphase bounds-clamps marker 0',
+    '/* Dumped SPIRV disassembly */',
+    '  %1 = OpExtInst %uint %2 UMin %3 %uint_7',
+    '  %4 = OpArrayLength %uint %5 0',
+    '// earlyphase bounds-clamps marker 1',
+    '/* Dumped SPIRV disassembly */',
+    '  %6 = OpExtInst %v4uint %2 UMin %7 %8',
+    '  %9 = OpExtInst %int %2 SMin %7 %int_3',
+  ].join('\n');
+  // Only mins against a constant are memory clamps: a vector min or one against a computed limit is not.
+  assert.deepEqual(parseDump(dump, specs), [{ constMins: 1, lengths: 1 }, { constMins: 1, lengths: 0 }]);
+  assert.throws(() => parseDump(dump.split('\n').slice(0, 5).join('\n'), specs), /expected one SPIR-V dump for b\.wgsl:b, found 0/);
+});
