@@ -38,7 +38,7 @@ for g in $groups; do
     matmul) step matmul 120 $cli bench --suite matmul --peer tfjs,pytorch --warmup 3 --reps 10 ;;
     # The matmul bench with each GEMM tuning variant (EARLYPHASE_SUITE_GEMM_TUNES overrides the list).
     gemm)
-      for t in ${EARLYPHASE_SUITE_GEMM_TUNES:-gemmSlab=16 gemmLargeTiles=32}; do
+      for t in ${EARLYPHASE_SUITE_GEMM_TUNES:-gemmLanes=16 gemmLanes=4 gemmSlab=16 gemmLargeTiles=32}; do
         step gemm 60 env EARLYPHASE_TUNE=$t $cli bench --suite matmul --warmup 3 --reps 10
       done ;;
     bench) step bench 200 $cli bench --suite training --peer pytorch --warmup 5 --reps 20 ;;

@@ -57,6 +57,11 @@ export async function benchMatmul(ctx: BenchContext): Promise<BenchRow[]> {
   return rows;
 }
 
+/** " (N% of the FP32 peak)", or nothing where the peak is unknown. */
+export function ofPeak(flops: number, ms: number, peakTflops: number | null): string {
+  return peakTflops === null ? '' : ` (${(100 * gflops(flops, ms) / (peakTflops * 1000)).toFixed(1)}% of the ${peakTflops.toFixed(1)} TFLOP/s FP32 peak)`;
+}
+
 /** The cuBLAS rows (or one log line saying why there are none). */
 async function cublasRows(ctx: BenchContext, sizes: number[], ours: Map<number, Timing>): Promise<BenchRow[]> {
   const r = await runPytorchMatmul(sizes, ctx.warmup, ctx.reps);
@@ -69,8 +74,8 @@ async function cublasRows(ctx: BenchContext, sizes: number[], ours: Map<number, 
       suite: 'matmul', case: `${p.n}x${p.n}x${p.n}`, flops, ours: mine, peerName,
       peer: { minMs: p.latencyMsBest, medianMs: p.latencyMsMedian, reps: p.reps }, ratio: p.latencyMsMedian / mine.medianMs,
     };
-    ctx.log(`matmul ${row.case}: ours ${gflops(flops, mine.medianMs).toFixed(1)} GFLOP/s, ${peerName} on ${p.device} ` +
-      `${gflops(flops, p.latencyMsMedian).toFixed(1)} GFLOP/s (×${row.ratio.toFixed(2)})`);
+    ctx.log(`matmul ${row.case}: ours ${gflops(flops, mine.medianMs).toFixed(1)} GFLOP/s${ofPeak(flops, mine.medianMs, p.fp32PeakTflops)}, ` +
+      `${peerName} on ${p.device} ${gflops(flops, p.latencyMsMedian).toFixed(1)} GFLOP/s${ofPeak(flops, p.latencyMsMedian, p.fp32PeakTflops)} (×${row.ratio.toFixed(2)})`);
     return row;
   });
 }

@@ -131,8 +131,14 @@ export function runPytorchPeer(o: PytorchOptions): Promise<PytorchResult> {
   ], parsePeerOutput, o.timeoutMs ?? 30 * 60_000, o.probeTimeoutMs);
 }
 
-/** cuBLAS's square fp32 matmul (torch.mm, TF32 off): per size, each call waited for. */
-export interface PytorchMatmulRow { n: number; latencyMsMedian: number; latencyMsBest: number; reps: number; torch: string; device: string }
+/**
+ * cuBLAS's square fp32 matmul (torch.mm, TF32 off): per size, each call waited for. fp32PeakTflops:
+ * the GPU's FP32 peak (SMs × FP32 lanes × 2 × top SM clock; null where the script cannot tell).
+ */
+export interface PytorchMatmulRow {
+  n: number; latencyMsMedian: number; latencyMsBest: number; reps: number; torch: string; device: string;
+  fp32PeakTflops: number | null;
+}
 
 export function parseMatmulOutput(stdout: string): { rows: PytorchMatmulRow[]; errors: string[] } {
   const rows: PytorchMatmulRow[] = [], errors: string[] = [];
@@ -144,8 +150,10 @@ export function parseMatmulOutput(stdout: string): { rows: PytorchMatmulRow[]; e
       if (typeof r[k] !== 'number' || !Number.isFinite(r[k])) throw new Error(`pytorch peer: matmul "${k}" is not a number in ${line}`);
       return r[k];
     };
+    const peak = r.fp32_peak_tflops;
     rows.push({ n: num('matmul'), latencyMsMedian: num('latency_ms_median'), latencyMsBest: num('latency_ms_best'), reps: num('reps'),
-      torch: String(r.torch), device: String(r.device) });
+      torch: String(r.torch), device: String(r.device),
+      fp32PeakTflops: typeof peak === 'number' && Number.isFinite(peak) && peak > 0 ? peak : null });
   }
   return { rows, errors };
 }

@@ -172,6 +172,28 @@ def nvidia_driver():
         return None
 
 
+# FP32 lanes (FMA units) per SM by compute capability, from NVIDIA's CUDA programming guide
+# (arithmetic instruction throughput table); capabilities not listed give no peak.
+FP32_LANES_PER_SM = {(7, 0): 64, (7, 5): 64, (8, 0): 64, (8, 6): 128, (8, 7): 128, (8, 9): 128,
+                     (9, 0): 128, (10, 0): 128, (12, 0): 128}
+
+
+def fp32_peak():
+    """The GPU's FP32 peak: SMs x FP32 lanes x 2 flops (an FMA) x the SM's top clock from nvidia-smi."""
+    props = torch.cuda.get_device_properties(0)
+    lanes = FP32_LANES_PER_SM.get((props.major, props.minor))
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=clocks.max.sm", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=20)
+        mhz = float(out.stdout.strip().splitlines()[0]) if out.returncode == 0 and out.stdout.strip() else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        mhz = None
+    if lanes is None or mhz is None:
+        return {}
+    sms = props.multi_processor_count
+    return dict(fp32_peak_tflops=sms * lanes * 2 * mhz * 1e6 / 1e12, sms=sms, fp32_lanes_per_sm=lanes, sm_clock_max_mhz=mhz)
+
+
 def csv(kind):
     return lambda s: [kind(x) for x in s.split(",") if x.strip()]
 
@@ -201,8 +223,9 @@ def main():
     info = dict(torch=torch.__version__, cuda=torch.version.cuda, device=torch.cuda.get_device_name(0), driver=nvidia_driver())
 
     if args.matmul:
+        peak = fp32_peak()
         for n in args.matmul:
-            record = dict(matmul=n, **info)
+            record = dict(matmul=n, **info, **peak)
             try:
                 med, best, tput = measure_matmul(n, args.warmup, args.reps, device)
                 record.update(reps=args.reps, latency_ms_median=med, latency_ms_best=best, throughput_ms=tput)

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatBenchTable } from '../../runner/bench/index.ts';
 import { gflops, summarize } from '../../runner/bench/time.ts';
+import { ofPeak } from '../../runner/bench/matmul.ts';
 import type { BenchRow } from '../../runner/bench/types.ts';
 import { parsePackSizes } from '../../runner/bench/training-pack.ts';
 
@@ -40,4 +41,10 @@ test('a pack row shows the whole pack\'s images/s for us and one process\'s for 
   assert.match(line, /pack of 8\s+100\.0 \(best 90\.0\)\s+100\.0\s+10240\s+50\.0 \(best 40\.0\)\s+50\.0\s+2560\s+tfjs-webgpu 4\.22\.0, one process\s+4\.00x/);
   assert.deepEqual(parsePackSizes('8,1, 2,2'), [1, 2, 8]);
   for (const bad of ['0', '1,x', '', '2000']) assert.throws(() => parsePackSizes(bad), /bench --pack/);
+});
+
+test('ofPeak states a rate as a share of the FP32 peak, and nothing when the peak is unknown', () => {
+  // 2·10¹² flops in 100 ms = 20 TFLOP/s.
+  assert.equal(ofPeak(2e12, 100, 40), ' (50.0% of the 40.0 TFLOP/s FP32 peak)');
+  assert.equal(ofPeak(2e12, 100, null), '');
 });

@@ -134,7 +134,8 @@ test('pytorch_peer.py compiles', (t) => {
 test('the matmul peer gets the sizes and its JSON lines become cuBLAS rows and errors', async () => {
   const argsFile = join(dir, 'matmul-args.txt');
   const lines = [
-    '{"matmul": 1024, "torch": "2.11.0+cu130", "cuda": "13.0", "device": "NVIDIA H200", "driver": null, "reps": 5, "latency_ms_median": 0.061, "latency_ms_best": 0.058, "throughput_ms": 0.05}',
+    '{"matmul": 1024, "torch": "2.11.0+cu130", "cuda": "13.0", "device": "NVIDIA H200", "driver": null, "fp32_peak_tflops": 66.9, "sms": 132, "reps": 5, "latency_ms_median": 0.061, "latency_ms_best": 0.058, "throughput_ms": 0.05}',
+    '{"matmul": 2048, "torch": "2.11.0+cu130", "cuda": "13.0", "device": "NVIDIA H200", "driver": null, "reps": 5, "latency_ms_median": 0.4, "latency_ms_best": 0.38, "throughput_ms": 0.37}',
     '{"matmul": 4096, "torch": "2.11.0+cu130", "cuda": "13.0", "device": "NVIDIA H200", "driver": null, "error": "OutOfMemoryError: CUDA out of memory"}',
   ];
   const python = fakePython('matmul', 'echo "2.11.0+cu130 True"; exit 0',
@@ -142,6 +143,10 @@ test('the matmul peer gets the sizes and its JSON lines become cuBLAS rows and e
   const r = await withPython(python, () => runPytorchMatmul([1024, 4096], 2, 5));
   assert.deepEqual(readFileSync(argsFile, 'utf8').trim().split('\n'), [PEER_SCRIPT, '--matmul', '1024,4096', '--warmup', '2', '--reps', '5']);
   assert.ok(!('skipped' in r), JSON.stringify(r));
-  assert.deepEqual(r.rows, [{ n: 1024, latencyMsMedian: 0.061, latencyMsBest: 0.058, reps: 5, torch: '2.11.0+cu130', device: 'NVIDIA H200' }]);
+  assert.deepEqual(r.rows, [
+    { n: 1024, latencyMsMedian: 0.061, latencyMsBest: 0.058, reps: 5, torch: '2.11.0+cu130', device: 'NVIDIA H200', fp32PeakTflops: 66.9 },
+    // No peak where the script could not tell (unknown compute capability, no nvidia-smi).
+    { n: 2048, latencyMsMedian: 0.4, latencyMsBest: 0.38, reps: 5, torch: '2.11.0+cu130', device: 'NVIDIA H200', fp32PeakTflops: null },
+  ]);
   assert.deepEqual(r.errors, ['matmul 4096: OutOfMemoryError: CUDA out of memory']);
 });
