@@ -18,7 +18,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadShaders, requestAdapter } from './dawn.ts';
 
-export interface ClampSpec { shader: string; entry: string; constants?: Record<string, number> }
+/** A kernel: an entry point of shaders/<shader>, or of `code` (generated WGSL, e.g. a pack's member-fused kernel). */
+export interface ClampSpec { shader: string; entry: string; constants?: Record<string, number>; code?: string }
 /**
  * clamps: min()s Dawn put on indices into workgroup, function and private memory (and vector
  * components), the ones a kernel can avoid; lengthChecks: indices into storage arrays checked
@@ -102,7 +103,7 @@ async function childMain(adapterName?: string): Promise<void> {
   for (const [i, s] of specs.entries()) {
     device.createShaderModule({ code: `${MARKER}${i}\n@compute @workgroup_size(1) fn marker() {}\n` });
     device.pushErrorScope('validation');
-    const module = device.createShaderModule({ label: s.shader, code: shaders[s.shader] ?? '' });
+    const module = device.createShaderModule({ label: s.shader, code: s.code ?? shaders[s.shader] ?? '' });
     device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: s.entry, constants: s.constants ?? {} } });
     const e = await device.popErrorScope();
     if (e) throw new Error(`${s.shader}:${s.entry}: ${e.message}`);
