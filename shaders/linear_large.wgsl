@@ -50,7 +50,7 @@ var<workgroup> sB: array<vec4f, SLAB * BUFFERS>;
 // Bounds clamps. Dawn bounds-checks every index into workgroup and function memory unless its
 // integer range analysis proves it in range; a clamp in the k loop costs an add and a min per
 // workgroup-memory read and keeps the driver from folding the offsets into the loads (H200 4096³:
-// 27–29 TFLOP/s with clamps, 32 without). The analysis follows +, −, ×, ÷ and % of known ranges,
+// 27–29 TFLOP/s with Dawn's robustness, 32 without, which also drops Vulkan's robustBufferAccess). The analysis follows +, −, ×, ÷ and % of known ranges,
 // simple for-loop counters and an entry point's local_invocation_id, but not &, >>, min, select
 // or a function's parameters. So the index arithmetic below uses only those, each function
 // bounds its parameters once with % (a no-op on values already in range), and
