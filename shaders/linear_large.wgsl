@@ -42,6 +42,7 @@ const MAX_LOADS = 2u;
 // is stored while this one is read and one barrier per slab suffices instead of two.
 override DOUBLE: bool = true;
 const SLAB_VEC4S = 32u; // vec4s per k row of a slab: 128 values of m (or n)
+// Derived from BK and DOUBLE (the host never sets them): slab buffers, and vec4s per slab.
 override BUFFERS: u32 = select(1u, 2u, DOUBLE);
 override SLAB: u32 = BK * SLAB_VEC4S;
 var<workgroup> sA: array<vec4f, SLAB * BUFFERS>;
@@ -50,11 +51,12 @@ var<workgroup> sB: array<vec4f, SLAB * BUFFERS>;
 // Bounds clamps. Dawn bounds-checks every index into workgroup and function memory unless its
 // integer range analysis proves it in range; a clamp in the k loop costs an add and a min per
 // workgroup-memory read and keeps the driver from folding the offsets into the loads (H200 4096³:
-// 27–29 TFLOP/s with Dawn's robustness, 32 without, which also drops Vulkan's robustBufferAccess). The analysis follows +, −, ×, ÷ and % of known ranges,
-// simple for-loop counters and an entry point's local_invocation_id, but not &, >>, min, select
-// or a function's parameters. So the index arithmetic below uses only those, each function
-// bounds its parameters once with % (a no-op on values already in range), and
-// test/kernels/bounds-clamps.test.ts counts the clamps left in the compiled kernel.
+// 27–29 TFLOP/s with Dawn's robustness, 32 without it, which also drops Vulkan's
+// robustBufferAccess). The analysis follows +, −, ×, ÷ and % of known ranges, simple for-loop
+// counters and an entry point's local_invocation_id, but not &, >>, min, select or a function's
+// parameters. So the index arithmetic below uses only those, each function bounds its parameters
+// once with % (a no-op on values already in range), and test/kernels/bounds-clamps.test.ts checks
+// that the compiled kernel has no clamps left.
 
 // Lanes of one 32-wide subgroup cover an LANE_W × (32 / LANE_W) patch of the 16×16 invocation
 // grid (gpu.tune.gemmLanes: 4, 8 or 16). At 8 (the default) a subgroup's four reads of a k row
