@@ -61,7 +61,9 @@ async function compileInChild(specs: ClampSpec[], toggles: string[], adapter?: s
   child.stdout.setEncoding('utf8').on('data', (s: string) => { out += s; });
   child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s; });
   const code = await new Promise<number | null>((done) => child.on('close', done));
-  if (code !== 0) throw new Error(`bounds-clamps: compiling with ${toggles.join(',')} failed (exit ${code}): ${err.trim().split('\n').slice(-3).join(' | ')}`);
+  // Dawn's limit warnings are noise next to the error (runner/stderr-filter.mjs drops them for the CLI).
+  const why = err.trim().split('\n').filter((l) => !l.startsWith('Warning: ')).slice(-3).join(' | ');
+  if (code !== 0) throw new Error(`bounds-clamps: compiling with ${toggles.join(',')} failed (exit ${code}): ${why}`);
   return parseDump(out, specs);
 }
 
