@@ -68,7 +68,8 @@ export async function runBench(opts: BenchOptions): Promise<{ adapter: string; r
 }
 
 /**
- * Plain-text tables. Kernel rows: GFLOP/s from median times, min times in brackets. Training-step
+ * Plain-text tables. Kernel rows: GFLOP/s from median times, min times in brackets, and for
+ * matmul rows the GFLOP/s with calls back to back (a peer timed only call by call: its median). Training-step
  * rows (a second table): latency (ms, median and best), throughput (ms/step back to back) and the
  * images/s it gives, for us and the peer, the ratio of throughputs, plus our step's dispatches,
  * submits, readbacks and GPU memory.
@@ -79,8 +80,12 @@ export function formatBenchTable(rows: BenchRow[]): string {
     `${gflops(flops, t.medianMs).toFixed(1)} (best ${gflops(flops, t.minMs).toFixed(1)})`;
   const tables: string[] = [];
   if (kernels.length) {
-    tables.push(table(['suite', 'case', 'ours GFLOP/s', 'peer GFLOP/s', 'peer', 'ours/peer'], [0, 1, 4],
-      kernels.map((r) => [r.suite, r.case, fmt(r.flops, r.ours), fmt(r.flops, r.peer), r.peerName, `${r.ratio.toFixed(2)}x`])));
+    // Matmul rows also have the rate with calls back to back (no wait per call).
+    const b2b = kernels.some((r) => r.throughputMs);
+    const rate = (r: BenchRow, side: 'ours' | 'peer') => (r.throughputMs ? gflops(r.flops, r.throughputMs[side]).toFixed(1) : '');
+    tables.push(table(['suite', 'case', 'ours GFLOP/s', 'peer GFLOP/s', 'peer', 'ours/peer', ...(b2b ? ['ours back to back', 'peer back to back'] : [])], [0, 1, 4],
+      kernels.map((r) => [r.suite, r.case, fmt(r.flops, r.ours), fmt(r.flops, r.peer), r.peerName, `${r.ratio.toFixed(2)}x`,
+        ...(b2b ? [rate(r, 'ours'), rate(r, 'peer')] : [])])));
   }
   if (steps.length) {
     // Sub-millisecond steps (LeNet on a discrete GPU) need more than one decimal.

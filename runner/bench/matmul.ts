@@ -1,14 +1,16 @@
 // Square fp32 matmul rows: our matmul_forward against tfjs's matMul on the same device, same
 // data, C = A·B with A, B [n, n], and with --peer pytorch against cuBLAS (torch.mm, TF32 off) on
-// the same GPU. Inputs are uploaded (and tfjs's compiled) before timing. The 'gpu' kernel set also
-// runs 2048³ and 4096³ (at CPU drivers' ~10 GFLOP/s one 4096³ call would take 14 s).
+// the same GPU. Inputs are uploaded (and tfjs's compiled) before timing. Each row has the time per
+// call waited for (the ratio) and per call back to back (the GPU's rate; with cuBLAS, the share
+// of the FP32 peak). The 'gpu' kernel set also runs 2048³ and 4096³ (at CPU drivers' ~10 GFLOP/s
+// one 4096³ call would take 14 s).
 import { createTensor } from '../../src/gpu/tensor.ts';
 import * as linear from '../../src/kernels/linear.ts';
 import { Rng } from '../../src/rng.ts';
 import type { BenchContext, BenchRow, Timing } from './types.ts';
 import { runPytorchMatmul } from './pytorch.ts';
 import { TFJS_PEER_NAME } from './tfjs.ts';
-import { gflops, timeDispatches, timeTfjs } from './time.ts';
+import { gflops, timeBackToBack, timeDispatches, timeTfjs } from './time.ts';
 
 export const MATMUL_SIZES = [256, 512, 1024];
 export const GPU_MATMUL_SIZES = [2048, 4096];
@@ -23,7 +25,7 @@ export async function benchMatmul(ctx: BenchContext): Promise<BenchRow[]> {
   const { gpu, tf } = ctx;
   const rows: BenchRow[] = [];
   const sizes = [...MATMUL_SIZES, ...(gpu.kernels === 'gpu' ? GPU_MATMUL_SIZES : [])];
-  const oursBySize = new Map<number, Timing>();
+  const oursBySize = new Map<number, { timing: Timing; backToBackMs: number }>();
   for (const n of sizes) {
     const rng = new Rng(n);
     const aData = random(rng, n * n), bData = random(rng, n * n);
@@ -31,9 +33,11 @@ export async function benchMatmul(ctx: BenchContext): Promise<BenchRow[]> {
     const a = createTensor(gpu, 'bench.A', [n, n], aData);
     const b = createTensor(gpu, 'bench.B', [n, n], bData);
     const c = createTensor(gpu, 'bench.C', [n, n]);
-    let ours;
+    let ours, backToBackMs;
     try {
-      ours = await timeDispatches(gpu, [linear.matmul(gpu, a, b, c, { m: n, n, k: n })], ctx);
+      const call = [linear.matmul(gpu, a, b, c, { m: n, n, k: n })];
+      ours = await timeDispatches(gpu, call, ctx);
+      backToBackMs = await timeBackToBack(gpu, call, ctx);
     } finally {
       for (const t of [a, b, c]) t.buffer.destroy();
     }
@@ -44,12 +48,14 @@ export async function benchMatmul(ctx: BenchContext): Promise<BenchRow[]> {
     } finally {
       tf.dispose([ta, tb]);
     }
-    oursBySize.set(n, ours);
+    oursBySize.set(n, { timing: ours, backToBackMs });
+    // TF.js is only timed call by call: its latency stands in for its back-to-back rate.
     const row: BenchRow = {
       suite: 'matmul', case: `${n}x${n}x${n}`, flops, ours, peer, peerName: TFJS_PEER_NAME,
-      ratio: peer.medianMs / ours.medianMs,
+      ratio: peer.medianMs / ours.medianMs, throughputMs: { ours: backToBackMs, peer: peer.medianMs },
     };
-    ctx.log(`matmul ${row.case}: ours ${gflops(flops, ours.medianMs).toFixed(1)} GFLOP/s, ` +
+    ctx.log(`matmul ${row.case}: ours ${gflops(flops, ours.medianMs).toFixed(1)} GFLOP/s per call waited, ` +
+      `${gflops(flops, backToBackMs).toFixed(1)} back to back; ` +
       `${TFJS_PEER_NAME} ${gflops(flops, peer.medianMs).toFixed(1)} GFLOP/s (×${row.ratio.toFixed(2)})`);
     rows.push(row);
   }
@@ -63,19 +69,22 @@ export function ofPeak(flops: number, ms: number, peakTflops: number | null): st
 }
 
 /** The cuBLAS rows (or one log line saying why there are none). */
-async function cublasRows(ctx: BenchContext, sizes: number[], ours: Map<number, Timing>): Promise<BenchRow[]> {
+async function cublasRows(ctx: BenchContext, sizes: number[], ours: Map<number, { timing: Timing; backToBackMs: number }>): Promise<BenchRow[]> {
   const r = await runPytorchMatmul(sizes, ctx.warmup, ctx.reps);
   if ('skipped' in r) { ctx.log(r.skipped); return []; }
   for (const e of r.errors) ctx.log(`pytorch peer: ${e}`);
   return r.rows.map((p) => {
-    const mine = ours.get(p.n)!, flops = 2 * p.n ** 3;
+    const { timing: mine, backToBackMs } = ours.get(p.n)!, flops = 2 * p.n ** 3;
     const peerName = `pytorch ${p.torch.split('.').slice(0, 2).join('.')} cuBLAS`;
     const row: BenchRow = {
       suite: 'matmul', case: `${p.n}x${p.n}x${p.n}`, flops, ours: mine, peerName,
       peer: { minMs: p.latencyMsBest, medianMs: p.latencyMsMedian, reps: p.reps }, ratio: p.latencyMsMedian / mine.medianMs,
+      throughputMs: { ours: backToBackMs, peer: p.throughputMs },
     };
-    ctx.log(`matmul ${row.case}: ours ${gflops(flops, mine.medianMs).toFixed(1)} GFLOP/s${ofPeak(flops, mine.medianMs, p.fp32PeakTflops)}, ` +
-      `${peerName} on ${p.device} ${gflops(flops, p.latencyMsMedian).toFixed(1)} GFLOP/s${ofPeak(flops, p.latencyMsMedian, p.fp32PeakTflops)} (×${row.ratio.toFixed(2)})`);
+    const rate = (ms: number) => `${gflops(flops, ms).toFixed(1)}${ofPeak(flops, ms, p.fp32PeakTflops)}`;
+    ctx.log(`matmul ${row.case}: ours ${rate(mine.medianMs)} GFLOP/s per call waited, ${rate(backToBackMs)} back to back; ` +
+      `${peerName} on ${p.device} ${rate(p.latencyMsMedian)} waited, ${rate(p.throughputMs)} back to back ` +
+      `(×${row.ratio.toFixed(2)} waited, ×${(p.throughputMs / backToBackMs).toFixed(2)} back to back)`);
     return row;
   });
 }

@@ -137,6 +137,8 @@ export function runPytorchPeer(o: PytorchOptions): Promise<PytorchResult> {
  */
 export interface PytorchMatmulRow {
   n: number; latencyMsMedian: number; latencyMsBest: number; reps: number; torch: string; device: string;
+  /** ms per call with `reps` calls back to back and one synchronize. */
+  throughputMs: number;
   fp32PeakTflops: number | null;
 }
 
@@ -152,7 +154,7 @@ export function parseMatmulOutput(stdout: string): { rows: PytorchMatmulRow[]; e
     };
     const peak = r.fp32_peak_tflops;
     rows.push({ n: num('matmul'), latencyMsMedian: num('latency_ms_median'), latencyMsBest: num('latency_ms_best'), reps: num('reps'),
-      torch: String(r.torch), device: String(r.device),
+      throughputMs: num('throughput_ms'), torch: String(r.torch), device: String(r.device),
       fp32PeakTflops: typeof peak === 'number' && Number.isFinite(peak) && peak > 0 ? peak : null });
   }
   return { rows, errors };

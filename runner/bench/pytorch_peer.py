@@ -16,7 +16,8 @@ the run goes on. Tracebacks go to stderr.
 
 With --matmul N1,N2,… it times square fp32 torch.mm (cuBLAS, TF32 off) instead, the peer of
 `bench --suite matmul --peer pytorch`: one record per size with the median and best of --reps
-calls, each waited for (as ours are timed), plus --reps calls back to back.
+calls, each waited for (as ours are timed), plus the median of three rounds of --reps calls back
+to back.
 """
 import argparse
 import json
@@ -156,11 +157,16 @@ def measure_matmul(n, warmup, reps, device):
         step(0)
         torch.cuda.synchronize()
         times.append((time.perf_counter() - t0) * 1000)
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        step(0)
-    torch.cuda.synchronize()
-    return statistics.median(times), min(times), (time.perf_counter() - t0) * 1000 / reps
+    # Back to back: the median of three rounds of `reps` calls and one synchronize, as ours
+    # (runner/bench/time.ts timeBackToBack).
+    rounds = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            step(0)
+        torch.cuda.synchronize()
+        rounds.append((time.perf_counter() - t0) * 1000 / reps)
+    return statistics.median(times), min(times), statistics.median(rounds)
 
 
 def nvidia_driver():

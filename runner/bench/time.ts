@@ -51,6 +51,27 @@ export async function timeDispatches(gpu: Gpu, list: readonly Dispatch[], opts: 
 }
 
 /**
+ * Milliseconds per call with `opts.reps` calls of `list` encoded back to back in one command
+ * buffer and waited for once: the GPU's rate without a submit and a wait per call (which on a
+ * discrete GPU add a fixed latency to every waited call). Median of three such submits, after
+ * timeDispatches has warmed the same list up.
+ */
+export async function timeBackToBack(gpu: Gpu, list: readonly Dispatch[], opts: TimeOptions): Promise<number> {
+  const calls = Math.max(1, opts.reps);
+  const once = async (): Promise<void> => {
+    const enc = gpu.device.createCommandEncoder({ label: 'bench back to back' });
+    const pass = enc.beginComputePass({ label: 'bench back to back' });
+    for (let i = 0; i < calls; i++) encodeDispatches(pass, list);
+    pass.end();
+    gpu.device.queue.submit([enc.finish()]);
+    await gpu.device.queue.onSubmittedWorkDone();
+  };
+  const t = summarize(await sample(3, once));
+  gpu.checkAlive();
+  return t.medianMs / calls;
+}
+
+/**
  * Times one call of a tfjs op. `run` must only launch work on tensors created beforehand; its
  * outputs are disposed after each rep (outside the timed span).
  */

@@ -20,8 +20,10 @@ export interface BenchRow {
   /** Whole-training-step rows (suite "training") only: what our step does besides its time. */
   training?: TrainingStats;
   /**
-   * Training rows: ms/step with steps submitted back to back and one wait at the end. A peer timed
-   * only step by step (TF.js) has its latency median here. Absent in rows from before it existed.
+   * Training rows: ms/step with steps submitted back to back and one wait at the end; matmul rows:
+   * ms/call with the calls back to back in one submit (cuBLAS: back to back, one synchronize). A
+   * peer timed only call by call (TF.js) has its latency median here. Absent in rows from before
+   * it existed (and in the other kernel rows).
    */
   throughputMs?: { ours: number; peer: number };
   /**

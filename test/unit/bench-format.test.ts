@@ -29,6 +29,21 @@ test('formatBenchTable prints GFLOP/s from median (and best from min) and the ra
   assert.match(lines[2]!, /matmul\s+1024x1024x1024\s+10\.7 \(best 21\.5\)\s+4\.3 \(best 5\.4\)\s+tfjs-webgpu 4\.22\.0\s+2\.50x$/);
 });
 
+test('matmul rows with a back-to-back rate get two more columns; rows without leave them empty', () => {
+  const flops = 2 * 1024 ** 3;
+  const timed: BenchRow = {
+    suite: 'matmul', case: '1024x1024x1024', flops,
+    ours: { minMs: 100, medianMs: 200, reps: 5 }, peer: { minMs: 400, medianMs: 500, reps: 5 },
+    peerName: 'pytorch 2.11 cuBLAS', ratio: 2.5, throughputMs: { ours: 50, peer: 25 },
+  };
+  const conv: BenchRow = { ...timed, suite: 'conv2d', case: 'fwd', throughputMs: undefined };
+  const lines = formatBenchTable([timed, conv]).split('\n');
+  assert.match(lines[0]!, /ours\/peer\s+ours back to back\s+peer back to back$/);
+  // 2.147 GFLOP in 50 ms = 42.9 GFLOP/s; in 25 ms, 85.9.
+  assert.match(lines[2]!, /2\.50x\s+42\.9\s+85\.9$/);
+  assert.match(lines[3]!, /2\.50x$/);
+});
+
 test('a pack row shows the whole pack\'s images/s for us and one process\'s for the peer; --pack sizes parse strictly', () => {
   const row: BenchRow = {
     suite: 'training', case: 'mnist_lenet_300_100 b128 dense, pack of 8', flops: 0,

@@ -144,9 +144,9 @@ test('the matmul peer gets the sizes and its JSON lines become cuBLAS rows and e
   assert.deepEqual(readFileSync(argsFile, 'utf8').trim().split('\n'), [PEER_SCRIPT, '--matmul', '1024,4096', '--warmup', '2', '--reps', '5']);
   assert.ok(!('skipped' in r), JSON.stringify(r));
   assert.deepEqual(r.rows, [
-    { n: 1024, latencyMsMedian: 0.061, latencyMsBest: 0.058, reps: 5, torch: '2.11.0+cu130', device: 'NVIDIA H200', fp32PeakTflops: 66.9 },
+    { n: 1024, latencyMsMedian: 0.061, latencyMsBest: 0.058, reps: 5, throughputMs: 0.05, torch: '2.11.0+cu130', device: 'NVIDIA H200', fp32PeakTflops: 66.9 },
     // No peak where the script could not tell (unknown compute capability, no nvidia-smi).
-    { n: 2048, latencyMsMedian: 0.4, latencyMsBest: 0.38, reps: 5, torch: '2.11.0+cu130', device: 'NVIDIA H200', fp32PeakTflops: null },
+    { n: 2048, latencyMsMedian: 0.4, latencyMsBest: 0.38, reps: 5, throughputMs: 0.37, torch: '2.11.0+cu130', device: 'NVIDIA H200', fp32PeakTflops: null },
   ]);
   assert.deepEqual(r.errors, ['matmul 4096: OutOfMemoryError: CUDA out of memory']);
 });
