@@ -36,6 +36,8 @@ override RELU: bool = false;
 // flight. Each invocation moves BK / 8 vec4s of each operand per slab.
 override BK: u32 = 8u;
 const MAX_LOADS = 2u;
+// More k slabs than any GEMM has (K < 2³²), as a constant loop bound (see the k loop).
+const MAX_SLABS = 0x1fffffffu;
 // Slabs of one k-step range: sA[k·32 + m/4] = op(A)[m0+m .. m0+m+3, k0+k] (4 rows of one k),
 // sB[k·32 + n/4] = op(B)[k0+k, n0+n .. n0+n+3].
 // DOUBLE (the default; gpu.tune.gemmDouble = 0 turns it off): two slab buffers, so the next slab
@@ -158,10 +160,16 @@ fn gemmLarge(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {
     }
     workgroupBarrier();
   }
-  for (var k0 = 0u; k0 < p.K; k0 += BK) {
+  // Slab s covers k0 = s·BK .. +BK−1. The counter runs to a constant bound and breaks at the
+  // uniform one: Dawn can then prove the loop finite and adds no 64-bit countdown to it (it only
+  // trusts constant bounds); a uniform bound cannot make the loop leave its uniform control flow.
+  let slabs = (p.K + BK - 1u) / BK;
+  for (var s = 0u; s < MAX_SLABS; s++) {
+    if (s >= slabs) { break; }
+    let k0 = s * BK;
     // Single buffer: store this slab, wait. Double: it was stored into buffer `half` during the
     // last slab.
-    let half = (k0 / BK) % BUFFERS;
+    let half = s % BUFFERS;
     if (!DOUBLE) {
       for (var i = 0u; i < BK / 8u; i++) {
         stashA(t + 256u * i, nextA[i], ta, 0u);

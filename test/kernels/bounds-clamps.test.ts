@@ -1,6 +1,7 @@
 // The GPU set's GEMM and convolution kernels compile without bounds clamps on workgroup and
 // function memory: their index arithmetic is written so that Dawn's range analysis proves it in
 // range (see shaders/linear_large.wgsl): a clamp in the large GEMM's k loop costs an add and a min per read.
+// The large GEMM's k loop also has no loop guard.
 // The clamps are counted in the SPIR-V Dawn generates (runner/bounds-clamps.ts), per adapter,
 // since Dawn's robustness settings depend on the device.
 import { test } from 'node:test';
@@ -50,6 +51,9 @@ for (const adapter of adapters) {
     const clamped = counts.slice(0, -1).filter((c) => c.clamps !== 0)
       .map((c) => `${c.spec.shader}:${c.spec.entry} ${JSON.stringify(c.spec.constants ?? {})}: ${c.clamps}`);
     assert.deepEqual(clamped, [], 'kernels with clamps');
+    // The large GEMM's k loop also carries no loop guard (a countdown per slab; see its k loop).
+    const guarded = counts.filter((c) => c.spec.shader === 'linear_large.wgsl' && c.loopGuards !== 0).map((c) => `${c.spec.entry}: ${c.loopGuards}`);
+    assert.deepEqual(guarded, [], 'large GEMMs with loop guards');
     assert.ok(counts.at(-1)!.clamps > 0, `the control kernel ${control.entry} shows no clamps: the counter is blind`);
   });
 }
