@@ -1,9 +1,9 @@
 // The GPU set's GEMM and convolution kernels compile without bounds clamps on workgroup and
 // function memory: their index arithmetic is written so that Dawn's range analysis proves it in
-// range (see shaders/linear_large.wgsl): a clamp in the large GEMM's k loop costs an add and a min per read.
-// The large GEMM's k loop also has no loop guard.
-// The clamps are counted in the SPIR-V Dawn generates (runner/bounds-clamps.ts), per adapter,
-// since Dawn's robustness settings depend on the device.
+// range (see shaders/linear_large.wgsl; a clamp in the large GEMM's k loop costs an add and a min
+// per read), and the large GEMM's k loop has no loop guard either. The clamps are counted in the
+// SPIR-V Dawn generates (runner/bounds-clamps.ts), per adapter, since Dawn's robustness settings
+// depend on the device.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ClampSpec, countBoundsClamps, entryPoints, parseDump } from '../../runner/bounds-clamps.ts';
