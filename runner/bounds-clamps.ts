@@ -18,6 +18,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadShaders, requestAdapter } from './dawn.ts';
+import { Gpu } from '../src/gpu/gpu.ts';
 
 /** A kernel: an entry point of shaders/<shader>, or of `code` (generated WGSL, e.g. a pack's member-fused kernel). */
 export interface ClampSpec { shader: string; entry: string; constants?: Record<string, number>; code?: string }
@@ -94,15 +95,9 @@ export function parseDump(out: string, specs: ClampSpec[]): SpirvCounts[] {
 
 async function childMain(adapterName?: string): Promise<void> {
   const specs = JSON.parse(process.env[SPECS_ENV] ?? '[]') as ClampSpec[];
-  const adapter = await requestAdapter(adapterName);
-  if (!adapter) throw new Error('no adapter');
-  // The limits and features Gpu.open asks for, which the kernels' sizes assume.
-  const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    requiredFeatures: [...adapter.features].filter((f) => f === 'subgroups') as GPUFeatureName[],
-    requiredLimits: { maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize, maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup },
-  });
+  // The device the engine runs on (its limits and features), without compiling every shader.
   const shaders = loadShaders();
+  const { device } = await Gpu.open(await requestAdapter(adapterName), shaders);
   for (const [i, s] of specs.entries()) {
     device.createShaderModule({ code: `${MARKER}${i}\n@compute @workgroup_size(1) fn marker() {}\n` });
     device.pushErrorScope('validation');

@@ -13,6 +13,8 @@ import { TFJS_PEER_NAME } from './tfjs.ts';
 import { gflops, timeBackToBack, timeDispatches, timeTfjs } from './time.ts';
 
 export const MATMUL_SIZES = [256, 512, 1024];
+/** Our side of a size: per call waited for, and ms per call back to back. */
+interface Ours { timing: Timing; backToBackMs: number }
 export const GPU_MATMUL_SIZES = [2048, 4096];
 
 function random(rng: Rng, n: number): Float32Array {
@@ -25,7 +27,7 @@ export async function benchMatmul(ctx: BenchContext): Promise<BenchRow[]> {
   const { gpu, tf } = ctx;
   const rows: BenchRow[] = [];
   const sizes = [...MATMUL_SIZES, ...(gpu.kernels === 'gpu' ? GPU_MATMUL_SIZES : [])];
-  const oursBySize = new Map<number, { timing: Timing; backToBackMs: number }>();
+  const oursBySize = new Map<number, Ours>();
   for (const n of sizes) {
     const rng = new Rng(n);
     const aData = random(rng, n * n), bData = random(rng, n * n);
@@ -69,7 +71,7 @@ export function ofPeak(flops: number, ms: number, peakTflops: number | null): st
 }
 
 /** The cuBLAS rows (or one log line saying why there are none). */
-async function cublasRows(ctx: BenchContext, sizes: number[], ours: Map<number, { timing: Timing; backToBackMs: number }>): Promise<BenchRow[]> {
+async function cublasRows(ctx: BenchContext, sizes: number[], ours: Map<number, Ours>): Promise<BenchRow[]> {
   const r = await runPytorchMatmul(sizes, ctx.warmup, ctx.reps);
   if ('skipped' in r) { ctx.log(r.skipped); return []; }
   for (const e of r.errors) ctx.log(`pytorch peer: ${e}`);

@@ -28,16 +28,19 @@ async function sample(reps: number, once: () => Promise<void>): Promise<number[]
   return ms;
 }
 
+/** Submits `copies` calls of `list` back to back in one compute pass and waits for them. */
+async function submitWaited(gpu: Gpu, list: readonly Dispatch[], copies: number): Promise<void> {
+  const enc = gpu.device.createCommandEncoder({ label: 'bench' });
+  const pass = enc.beginComputePass({ label: 'bench' });
+  for (let i = 0; i < copies; i++) encodeDispatches(pass, list);
+  pass.end();
+  gpu.device.queue.submit([enc.finish()]);
+  await gpu.device.queue.onSubmittedWorkDone();
+}
+
 /** Times one call = the whole `list` of our dispatches in one command buffer. */
 export async function timeDispatches(gpu: Gpu, list: readonly Dispatch[], opts: TimeOptions): Promise<Timing> {
-  const once = async (): Promise<void> => {
-    const enc = gpu.device.createCommandEncoder({ label: 'bench' });
-    const pass = enc.beginComputePass({ label: 'bench' });
-    encodeDispatches(pass, list);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
-    await gpu.device.queue.onSubmittedWorkDone();
-  };
+  const once = (): Promise<void> => submitWaited(gpu, list, 1);
   // The first call runs inside an error scope so a broken dispatch fails loudly instead of timing a no-op.
   gpu.device.pushErrorScope('validation');
   await once();
@@ -58,15 +61,7 @@ export async function timeDispatches(gpu: Gpu, list: readonly Dispatch[], opts: 
  */
 export async function timeBackToBack(gpu: Gpu, list: readonly Dispatch[], opts: TimeOptions): Promise<number> {
   const calls = Math.max(1, opts.reps);
-  const once = async (): Promise<void> => {
-    const enc = gpu.device.createCommandEncoder({ label: 'bench back to back' });
-    const pass = enc.beginComputePass({ label: 'bench back to back' });
-    for (let i = 0; i < calls; i++) encodeDispatches(pass, list);
-    pass.end();
-    gpu.device.queue.submit([enc.finish()]);
-    await gpu.device.queue.onSubmittedWorkDone();
-  };
-  const t = summarize(await sample(3, once));
+  const t = summarize(await sample(3, () => submitWaited(gpu, list, calls)));
   gpu.checkAlive();
   return t.medianMs / calls;
 }

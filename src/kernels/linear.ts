@@ -26,12 +26,6 @@ const LARGE_MIN_TILES = 128;
  */
 const LARGE_SLAB = 8;
 
-function largeSlab(gpu: Gpu): number {
-  const bk = gpu.tune.gemmSlab ?? LARGE_SLAB;
-  assertShape(bk === 8 || bk === 16, `linear: gemmSlab=${bk}, expected 8 or 16`);
-  return bk;
-}
-
 /**
  * Width of the patch of the large body's 16×16 invocation grid that one 32-lane subgroup covers:
  * 8 (8×4 lanes, 4 workgroup-memory wavefronts per k row of a slab) or 16 (16×2, 6 wavefronts, the
@@ -39,11 +33,13 @@ function largeSlab(gpu: Gpu): number {
  */
 const LARGE_LANES = 8;
 
-function largeLanes(gpu: Gpu): number {
-  const w = gpu.tune.gemmLanes ?? LARGE_LANES;
-  assertShape(w === 4 || w === 8 || w === 16, `linear: gemmLanes=${w}, expected 4, 8 or 16`);
-  return w;
+/** A tuning number of the large body (gpu.tune[name], else the default), one of `allowed`. */
+function largeTune(gpu: Gpu, name: 'gemmSlab' | 'gemmLanes', fallback: number, allowed: readonly number[]): number {
+  const v = gpu.tune[name] ?? fallback;
+  assertShape(allowed.includes(v), `linear: ${name}=${v}, expected ${allowed.join(', ')}`);
+  return v;
 }
+
 const RELU_SHADER = 'linear_relu.wgsl';
 const PARAMS = [['M', 'u32'], ['N', 'u32'], ['K', 'u32']] as const;
 const BIAS_WG = 64;
@@ -139,7 +135,7 @@ function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
   if (variant === 'tiledLarge') {
     return makeDispatch(gpu, {
       shader: LARGE_SHADER, entry: s.entry, label, flops: gemmFlops(s),
-      constants: { A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0, BK: largeSlab(gpu), DOUBLE: (gpu.tune.gemmDouble ?? 1) !== 0 ? 1 : 0, LANE_W: largeLanes(gpu) },
+      constants: { A_VEC: aVec ? 1 : 0, B_VEC: bVec ? 1 : 0, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0, BK: largeTune(gpu, 'gemmSlab', LARGE_SLAB, [8, 16]), DOUBLE: (gpu.tune.gemmDouble ?? 1) !== 0 ? 1 : 0, LANE_W: largeTune(gpu, 'gemmLanes', LARGE_LANES, [4, 8, 16]) },
       bindings,
       workgroups: [Math.ceil(s.n / LARGE_TILE), Math.ceil(s.m / LARGE_TILE), 1],
     });
