@@ -123,7 +123,7 @@ export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number, batch =
     return { name, images, labels, count, channels: C, height: H, width: W, classes: spec.classes };
   };
   const hparams: Hparams = {
-    dataset: { dataset_name: c.dataset as Hparams['dataset']['dataset_name'], batch_size: batch, do_not_augment: !c.augment },
+    dataset: { dataset_name: c.dataset as Hparams['dataset']['dataset_name'], batch_size: batch, do_not_augment: !c.augment, pad_last_batch: false },
     model: {
       model_name: c.model, model_init: 'kaiming_normal', batchnorm_init: 'uniform',
       batchnorm_frozen: false, output_frozen: false, others_frozen: false,
@@ -131,7 +131,7 @@ export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number, batch =
     training: {
       optimizer_name: 'sgd', lr: c.lr, training_steps: '1ep', momentum: c.momentum, nesterov_momentum: 0, weight_decay: c.weightDecay,
     },
-    pruning: { pruning_strategy: 'sparse_global', pruning_fraction: 0.2 },
+    pruning: { pruning_strategy: 'sparse_global', pruning_fraction: 0.2, pruning_exact_count: false },
   };
   const memory = new BufferTracker(gpu.device);
   let last = NaN;

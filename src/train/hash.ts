@@ -1,12 +1,12 @@
 // Run-folder names: a stable hash of the hyperparameters that are not at their no-effect default.
 //
-// Scheme (version 1), following OpenLTH's Desc.hashname in spirit:
+// Scheme (version 2), following OpenLTH's Desc.hashname in spirit:
 //   1. validate (canonical step spellings, defaults filled in);
 //   2. per group keep the fields whose value differs from the schema's no-effect default —
 //      fields without a default (dataset_name, lr, ...) are therefore always kept;
 //   3. drop groups left empty; sort group and field names; serialise as JSON with no spaces
 //      (numbers in ECMAScript's shortest round-trip form: 0.1, 0.0001, 1e-7);
-//   4. SHA-256 of "earlyphase.hparams.v1\n" + that JSON (UTF-8); the first 10 hex digits.
+//   4. SHA-256 of "earlyphase.hparams.v2\n" + that JSON (UTF-8); the first 10 hex digits.
 //
 // Why relative to the schema's defaults and not the preset's: the hash then names the experiment
 // itself, not the route taken to describe it. `--default-hparams cifar_resnet_20` and the same
@@ -14,13 +14,17 @@
 // name a different experiment. A knob added later with a no-effect default is absent from every
 // existing run's non-default set, so existing names stay valid. Changing a default, or this
 // serialisation, would rename every run: bump the version string instead.
+// Version 2 (2026-12): OpenLTH's short last batch and pruning count became the defaults, the
+// old semantics the options pad_last_batch and pruning_exact_count. The bump renames every run,
+// so no folder trained under version 1 is ever continued under the new semantics; version-1
+// hparams.json files read back with both options set (src/train/hparams/json.ts).
 // 10 hex digits = 40 bits: a collision needs ~10^6 distinct runs in one results root.
 
 import { GROUPS, GROUP_NAMES, type Hparams } from './hparams/groups.ts';
 import { fieldsOf, noEffectDefault } from './hparams/schema.ts';
 import { validateHparams } from './hparams/build.ts';
 
-export const HASH_VERSION_TAG = 'earlyphase.hparams.v1';
+export const HASH_VERSION_TAG = 'earlyphase.hparams.v2';
 export const HASH_HEX_DIGITS = 10;
 
 /** The non-default fields per group (empty groups left out), e.g. for a run's one-line summary. */

@@ -26,7 +26,7 @@ export interface Preset {
 /** CIFAR ResNets and VGGs share OpenLTH's recipe (OpenLTH's cifar_resnet / cifar_vgg default hparams); VGG leaves the output layer dense. */
 function cifarRecipe(modelName: string, layersToIgnore?: readonly string[]): Hparams {
   return {
-    dataset: { dataset_name: 'cifar10', batch_size: 128, do_not_augment: false },
+    dataset: { dataset_name: 'cifar10', batch_size: 128, do_not_augment: false, pad_last_batch: false },
     model: {
       model_name: modelName, model_init: 'kaiming_normal', batchnorm_init: 'uniform',
       batchnorm_frozen: false, output_frozen: false, others_frozen: false,
@@ -36,7 +36,7 @@ function cifarRecipe(modelName: string, layersToIgnore?: readonly string[]): Hpa
       milestone_steps: ['80ep', '120ep'], gamma: 0.1, weight_decay: 1e-4,
     },
     pruning: {
-      pruning_strategy: 'sparse_global', pruning_fraction: 0.2,
+      pruning_strategy: 'sparse_global', pruning_fraction: 0.2, pruning_exact_count: false,
       ...(layersToIgnore ? { pruning_layers_to_ignore: layersToIgnore } : {}),
     },
   };
@@ -52,13 +52,13 @@ export const PRESETS: readonly Preset[] = [
   {
     family: 'mnist_lenet', source: 'OpenLTH models/mnist_lenet.py', approximate: false,
     make: modelName => ({
-      dataset: { dataset_name: 'mnist', batch_size: 128, do_not_augment: false },
+      dataset: { dataset_name: 'mnist', batch_size: 128, do_not_augment: false, pad_last_batch: false },
       model: {
         model_name: modelName, model_init: 'kaiming_normal', batchnorm_init: 'uniform',
         batchnorm_frozen: false, output_frozen: false, others_frozen: false,
       },
       training: { optimizer_name: 'sgd', lr: 0.1, training_steps: '40ep', momentum: 0, nesterov_momentum: 0, weight_decay: 0 },
-      pruning: { pruning_strategy: 'sparse_global', pruning_fraction: 0.2, pruning_layers_to_ignore: ['fc.weight'] },
+      pruning: { pruning_strategy: 'sparse_global', pruning_fraction: 0.2, pruning_exact_count: false, pruning_layers_to_ignore: ['fc.weight'] },
     }),
   },
   {
@@ -76,13 +76,13 @@ export const PRESETS: readonly Preset[] = [
       const r = CONV_RECIPES[modelName];
       if (!r) throw new HparamsError(`preset cifar_conv: no recipe for ${modelName}; known: ${Object.keys(CONV_RECIPES).join(', ')}`);
       return {
-        dataset: { dataset_name: 'cifar10', batch_size: 60, do_not_augment: true },
+        dataset: { dataset_name: 'cifar10', batch_size: 60, do_not_augment: true, pad_last_batch: false },
         model: {
           model_name: modelName, model_init: 'kaiming_normal', batchnorm_init: 'uniform',
           batchnorm_frozen: false, output_frozen: false, others_frozen: false,
         },
         training: { optimizer_name: 'adam', lr: r.lr, training_steps: r.steps, momentum: 0, nesterov_momentum: 0, weight_decay: 0 },
-        pruning: { pruning_strategy: 'sparse_global', pruning_fraction: 0.2 },
+        pruning: { pruning_strategy: 'sparse_global', pruning_fraction: 0.2, pruning_exact_count: false },
       };
     },
   },

@@ -8,7 +8,9 @@
 //  - apex_fp16 is omitted (no meaning on WebGPU);
 //  - weight_decay defaults to 0 rather than unset, so "--weight-decay 0" and no flag name the same run;
 //  - milestone_steps, pruning_layers_to_ignore and others_frozen_exceptions are typed lists;
-//  - pruning_strategy also accepts sparse_layerwise (each prunable tensor loses the same fraction; README, `earlyphase lottery`).
+//  - pruning_strategy also accepts sparse_layerwise (each prunable tensor loses the same fraction; README, `earlyphase lottery`);
+//  - pad_last_batch and pruning_exact_count keep earlyphase 0.1's semantics (full last batch,
+//    exact pruning count) as options; OpenLTH's are the default (hash tag v2, src/train/hash.ts).
 
 import type { GroupDef } from './schema.ts';
 import { modelFamilyOf, modelNamePatterns } from './model-names.ts';
@@ -28,6 +30,7 @@ export interface DatasetHparams {
   random_labels_fraction?: number;
   unsupervised_labels?: 'rotation';
   blur_factor?: number;
+  pad_last_batch: boolean;
 }
 
 export const DATASET_GROUP: GroupDef<DatasetHparams> = {
@@ -57,6 +60,10 @@ export const DATASET_GROUP: GroupDef<DatasetHparams> = {
     blur_factor: {
       kind: 'integer', min: 2, optional: true,
       help: 'Blur the training set by downsampling by this factor and upsampling back (4: 32→8→32).',
+    },
+    pad_last_batch: {
+      kind: 'boolean',
+      help: 'Fill the last batch of each epoch to the full batch size by wrapping around to the start of the epoch\'s order (earlyphase 0.1); default: the last batch holds the remainder, as in OpenLTH (PyTorch\'s DataLoader).',
     },
   },
 };
@@ -147,6 +154,7 @@ export interface PruningHparams {
   pruning_strategy: typeof PRUNING_STRATEGIES[number];
   pruning_fraction: number;
   pruning_layers_to_ignore?: readonly string[];
+  pruning_exact_count: boolean;
 }
 
 export const PRUNING_GROUP: GroupDef<PruningHparams> = {
@@ -165,6 +173,10 @@ export const PRUNING_GROUP: GroupDef<PruningHparams> = {
     pruning_layers_to_ignore: {
       kind: 'list', item: 'name', optional: true,
       help: 'Prunable tensors to leave dense, e.g. fc.weight (the output layer).',
+    },
+    pruning_exact_count: {
+      kind: 'boolean',
+      help: 'Prune exactly ceil(fraction × remaining) weights per level, ties broken by position (earlyphase 0.1); default: OpenLTH\'s threshold rule, which removes one weight more plus any tied with the threshold.',
     },
   },
 };
