@@ -1,10 +1,13 @@
 // RunStorage on the local file system: atomic writes with a SHA-256 sidecar per file, and reads
 // that verify it, so a corrupt or half-written file is reported and recomputed, never used. A file
 // whose sidecar is missing or malformed is "unverified" (UnverifiedFileError), never silently trusted.
+// Every change is first checked against the run-folder locks this process holds (checkWrite): a
+// process whose lock was taken over while it was paused writes nothing more into that folder.
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ChecksumError, checksumPath, readFileVerified, removeStaleTemps, writeFileWithChecksum } from './atomic-write.ts';
 import { CorruptFileError, UnverifiedFileError, type RunStorage } from '../src/train/storage.ts';
+import { checkWrite } from './run-lock.ts';
 
 export class FsStorage implements RunStorage {
   readonly root: string;
@@ -28,6 +31,7 @@ export class FsStorage implements RunStorage {
   }
 
   async write(p: string, data: Uint8Array | string): Promise<void> {
+    await checkWrite(this.full(p));
     await mkdir(dirname(this.full(p)), { recursive: true });
     await writeFileWithChecksum(this.full(p), data);
   }
@@ -37,11 +41,13 @@ export class FsStorage implements RunStorage {
   }
 
   async remove(p: string): Promise<void> {
+    await checkWrite(this.full(p));
     await rm(this.full(p), { force: true });
     await rm(checksumPath(this.full(p)), { force: true });
   }
 
   async removeStaleTemps(dir: string): Promise<string[]> {
+    await checkWrite(this.full(dir));
     return removeStaleTemps(this.full(dir));
   }
 }

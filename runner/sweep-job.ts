@@ -69,7 +69,7 @@ export async function runSweepJob(env: JobEnv, j: SweepJob, o: JobOptions): Prom
   const control = o.control ?? new RunControl();
   const lock = await RunLock.acquire(`${env.storage.root}/${jobLockPath(j)}`, {
     label: o.owner, wait: true,
-    onWait: (h) => o.log(`${j.label}: waiting for ${trunkFolder(j)}, which ${h.owner} is writing`),
+    onWait: (_h, message) => o.log(`${j.label}: ${message}`),
     onLost: (by) => { o.log(`${j.label}: ${by?.owner ?? 'another process'} took over the run folder; stopping`); control.stop(); },
   });
   try {
@@ -109,7 +109,7 @@ export async function runSweepJobsPacked(env: JobEnv, jobs: readonly SweepJob[],
     for (const path of [...new Set(jobs.map(jobLockPath))].sort()) {
       locks.push(await RunLock.acquire(`${env.storage.root}/${path}`, {
         label: o.owner, wait: true,
-        onWait: (h) => o.log(`waiting for ${path}, which ${h.owner} is writing`),
+        onWait: (_h, message) => o.log(message),
         onLost: (by) => { o.log(`${by?.owner ?? 'another process'} took over ${path}; stopping`); control.stop(); },
       }));
     }

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,4 +102,62 @@ test('a dead owner not yet reaped (a zombie) is taken over at once', async (t) =
   const lock = await RunLock.acquire(path, { label: 'successor' });
   assert.match(readFileSync(`${path}.log`, 'utf8'), /takeover from zombie owner/);
   await lock.release();
+});
+
+test('a lock file that cannot be read (empty, not JSON) is judged by its age: refused with a line naming it while fresh, taken over once stale', { timeout: 10_000 }, async () => {
+  const { mkdirSync, utimesSync } = await import('node:fs');
+  mkdirSync(join(dir, 'f'), { recursive: true });
+  const path = join(dir, 'f/.lock');
+  for (const [content, why] of [['', 'empty'], ['garbage{', 'not JSON'], ['null', 'JSON without an owner']] as const) {
+    writeFileSync(path, content); // what a kill between an exclusive create and its write leaves, or another tool
+    await assert.rejects(RunLock.acquire(path, { staleMs: 60_000 }), (e: Error) => e instanceof RunLockBusyError && !e.message.includes('\n') &&
+      e.message.startsWith(`${path} is not a readable lock (${why}`) && /counts as abandoned once it is 60 s old, or delete it if nothing is writing/.test(e.message));
+    const old = new Date(Date.now() - 61_000);
+    utimesSync(path, old, old);
+    const lock = await RunLock.acquire(path, { staleMs: 60_000, label: 'successor' });
+    assert.equal(JSON.parse(readFileSync(path, 'utf8')).owner, lock.info.owner);
+    await lock.release();
+    assert.match(readFileSync(`${path}.log`, 'utf8').trim().split('\n').at(-2)!, new RegExp(`successor .* takeover from an unknown owner \\(\\.lock is ${why}`));
+  }
+  assert.deepEqual(readdirSync(join(dir, 'f')).filter((f) => f.endsWith('.tmp')), [], 'a temporary lock file was left behind');
+});
+
+test('a waiter says what it waits for (the file and its holder) after a few seconds, and takes an unreadable lock over once it is stale', { timeout: 10_000 }, async () => {
+  const path = join(dir, 'g/.lock');
+  await RunLock.acquire(path, {}).then((l) => l.release());
+  writeFileSync(path, '');
+  const said: string[] = [];
+  const t0 = Date.now();
+  const lock = await RunLock.acquire(path, { wait: true, pollMs: 50, staleMs: 1500, noticeMs: 300, onWait: (_h, m) => said.push(m) });
+  assert.ok(Date.now() - t0 >= 1000, 'taken over before it was stale');
+  assert.equal(said.length, 1, said.join('\n'));
+  assert.match(said[0]!, new RegExp(`^waiting for ${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: it is not a readable lock \\(empty, last changed \\d s ago\\); it is taken over once it is 2 s old$`));
+  await lock.release();
+  // A live holder is named with its heartbeat.
+  const holder = await RunLock.acquire(path, { label: 'busy one' });
+  const waiting = RunLock.acquire(path, { wait: true, pollMs: 50, noticeMs: 200, onWait: (_h, m) => said.push(m) });
+  await new Promise((r) => setTimeout(r, 500));
+  await holder.release();
+  await (await waiting).release();
+  assert.match(said[1]!, /^waiting for .*\.lock: busy one \(\S+\) is writing .*\/g \(heartbeat \d s ago\); it is taken over if that process dies or its heartbeat stops for 60 s$/);
+});
+
+test('a holder whose lock was taken over writes nothing more into its folder: FsStorage refuses the write before its next heartbeat', async () => {
+  const { FsStorage } = await import('../../runner/fs-storage.ts');
+  const { RunLockLostError } = await import('../../runner/run-lock.ts');
+  const storage = new FsStorage(dir);
+  let lostTo: LockInfo | null | undefined;
+  // No heartbeat for 10 minutes: as a process paused past the stale time and resumed right before a write.
+  const lock = await RunLock.acquire(join(dir, 'h/.lock'), { label: 'sleeper', heartbeatMs: 600_000, onLost: (by) => { lostTo = by; } });
+  await storage.write('h/run/metrics.csv', 'before\n');
+  writeFileSync(join(dir, 'h/.lock'), JSON.stringify({ owner: 'successor', host: 'other.invalid', pid: 1, since: '', heartbeat: Date.now() }));
+  await assert.rejects(storage.write('h/run/metrics.csv', 'after\n'), (e: Error) => e instanceof RunLockLostError && /h was taken over by successor .* it wrote nothing more there/.test(e.message));
+  await assert.rejects(storage.remove('h/run/metrics.csv'), RunLockLostError);
+  assert.equal(readFileSync(join(dir, 'h/run/metrics.csv'), 'utf8'), 'before\n');
+  assert.equal(lostTo?.owner, 'successor');
+  assert.equal(lock.isLost, true);
+  await storage.write('elsewhere/x.txt', 'other folders are not its lock\'s'); // not guarded by this lock
+  await lock.release();
+  assert.equal(JSON.parse(readFileSync(join(dir, 'h/.lock'), 'utf8')).owner, 'successor');
+  await storage.write('h/run/metrics.csv', 'the successor writes\n'); // released: nothing held here any more
 });
