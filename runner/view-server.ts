@@ -13,7 +13,9 @@
 // it (or that was replaced since) is refused, so a page can never overwrite a CLI run; its
 // sub-folders are made one level at a time, each checked inside before the next. Upload bodies
 // are streamed to a temporary file beside their final name, at most MAX_UPLOADS at a time, so the
-// memory they take is bounded (see MAX_UPLOADS) whatever their sizes and number. Bound to
+// memory they take is bounded (see MAX_UPLOADS) whatever their sizes and number. One save per
+// path at a time: a second PUT to a path whose save is in flight is refused (409), so no client is
+// told its save succeeded while another body replaced it. Bound to
 // loopback, requests must name a loopback Host (a DNS-rebinding site would send its own name).
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -184,6 +186,8 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
   // into. A symlink put in a created folder's place never matches (lstat sees the link).
   const created = new Map<string, { dev: number; ino: number }>();
   let uploads = 0;
+  /** Paths (relative to the root) whose save is in flight. */
+  const saving = new Set<string>();
   let allowedHosts: Set<string> | null = null;
 
   function locate(name: ViewDataset) {
@@ -275,8 +279,12 @@ export async function startViewServer(opts: ViewServerOptions): Promise<ViewServ
     if (Number(req.headers['content-length']) > MAX_PUT_BYTES) throw new Refusal(413, `a saved file may be at most ${MAX_PUT_BYTES / 2 ** 20} MiB`);
     // Counted before the first await, so MAX_UPLOADS holds however many requests arrive together.
     if (uploads >= MAX_UPLOADS) throw new Refusal(503, `${MAX_UPLOADS} saves are already in progress; retry when one has finished`);
+    // Also before the first await: of simultaneous saves to one path exactly one goes ahead.
+    const path = segments.join('/');
+    if (saving.has(path)) throw new Refusal(409, `${path} is being saved by another request; this save was refused (retry when that one has finished)`);
+    saving.add(path);
     uploads++;
-    try { return await saveFile(req, segments); } finally { uploads--; }
+    try { return await saveFile(req, segments); } finally { uploads--; saving.delete(path); }
   }
 
   async function saveFile(req: IncomingMessage, segments: string[]): Promise<{ path: string; bytes: number }> {

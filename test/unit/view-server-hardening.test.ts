@@ -1,7 +1,8 @@
 // The view server against a runs root that other processes change under it (issue 15 item 10):
 // a FIFO cannot wedge file serving, a refused save creates nothing outside the root, a run
 // folder swapped for a symlink is not written through, opens are checked on
-// the descriptor, and big or many concurrent uploads stay within a small memory bound.
+// the descriptor, big or many concurrent uploads stay within a small memory bound, and concurrent
+// saves to one path are refused while one is in flight (issue 23 item 5).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -189,5 +190,34 @@ describe('view server under a changing root', () => {
     assert.equal(readFileSync(join(root, 'train_cap', 'f3.json'), 'utf8'), '{"part":1}');
     assert.equal(JSON.parse((await http(server.url, '/api/info')).text).uploads, 0);
     assert.equal(readFileSync(join(root, 'train_cap', 'f3.json.sha256'), 'utf8'), `${sha256Hex('{"part":1}')}  f3.json\n`);
+  });
+
+  test('simultaneous saves to one path: one goes ahead, the others are refused (409) while it is in flight, and none is told it saved what it did not', async () => {
+    const N = 6, path = '/runs/train_same/metrics.csv', enc = (t: string) => new TextEncoder().encode(t);
+    const ups = Array.from({ length: N }, () => upload(server.url, path));
+    const replies: (Reply | null)[] = new Array(N).fill(null);
+    ups.forEach((u, i) => { u.reply.then((r) => { replies[i] = r; }, () => {}); });
+    try {
+      await Promise.all(ups.map((u, i) => u.send(enc(`body ${i};`))));
+      // Every request has started; all but one are answered while that one's body is still open.
+      for (const t0 = Date.now(); replies.filter(Boolean).length < N - 1; await new Promise((r) => setTimeout(r, 10))) {
+        assert.ok(Date.now() - t0 < 5000, `answered: ${replies.map((r) => r?.status ?? 'pending').join(', ')}`);
+      }
+      const winner = replies.findIndex((r) => r === null);
+      for (const [i, r] of replies.entries()) {
+        if (i === winner) continue;
+        assert.equal(r!.status, 409, r!.text);
+        assert.match(JSON.parse(r!.text).error, /^train_same\/metrics\.csv is being saved by another request; this save was refused/);
+      }
+      ups[winner]!.req.end('the rest');
+      assert.equal((await ups[winner]!.reply).status, 200);
+      assert.equal(readFileSync(join(root, 'train_same', 'metrics.csv'), 'utf8'), `body ${winner};the rest`);
+    } finally {
+      for (const u of ups) u.req.destroy();
+    }
+    // Serialised, not barred: once it has finished, the next save of that path goes ahead.
+    assert.equal((await http(server.url, path, { method: 'PUT', body: 'second' })).status, 200);
+    assert.equal(readFileSync(join(root, 'train_same', 'metrics.csv'), 'utf8'), 'second');
+    assert.deepEqual(readdirSync(join(root, 'train_same')).filter((f) => f.endsWith('.tmp')), [], 'no temp files left');
   });
 });
