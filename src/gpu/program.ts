@@ -4,7 +4,8 @@
 // GPU buffer are copied into a ring of staging buffers in the same command buffer and mapped
 // asynchronously, so the CPU never waits for the GPU on the hot path. Some steps carry extra
 // work (telemetry): its dispatches join the same command buffer and its output goes to a ring of
-// its own.
+// its own. A Program may have variants of its step (the short last batch of an epoch runs other
+// dispatches over the same buffers); each step says which it runs, and they share the rings.
 import type { Gpu } from './gpu.ts';
 import { type Dispatch, encodeDispatches } from './dispatch.ts';
 import type { Tensor } from './tensor.ts';
@@ -91,6 +92,8 @@ export interface ExtraWork { dispatches: readonly Dispatch[]; channel: number }
 
 export class Program {
   private readonly channels: Channel[] = [];
+  /** Dispatch lists of each step variant; variant 0 is the constructor's `passes`. */
+  private readonly variants: (readonly (readonly Dispatch[])[])[];
   readonly counters: StepCounters = { steps: 0, dispatches: 0, submits: 0, ringWaits: 0, snapshots: 0 };
 
   /**
@@ -102,9 +105,10 @@ export class Program {
   constructor(
     private readonly gpu: Gpu,
     readonly label: string,
-    private readonly passes: readonly (readonly Dispatch[])[],
+    passes: readonly (readonly Dispatch[])[],
     metrics?: { tensor: Tensor; ringSize?: number; onSnapshot: SnapshotHandler },
   ) {
+    this.variants = [passes];
     if (metrics) this.addChannel(metrics.tensor, metrics.onSnapshot, metrics.ringSize);
   }
 
@@ -114,17 +118,34 @@ export class Program {
     return this.channels.length - 1;
   }
 
-  get dispatchesPerStep(): number {
-    return this.passes.reduce((n, p) => n + active(p), 0);
+  /** Another form of the step (same buffers and channels, other dispatches); returns its number for step(). */
+  addVariant(passes: readonly (readonly Dispatch[])[]): number {
+    this.variants.push(passes);
+    return this.variants.length - 1;
+  }
+
+  /** Dispatches of one step of the main variant that do work. */
+  get dispatchesPerStep(): number { return this.dispatchesOf(0); }
+
+  /** Dispatches of one step of `variant` that do work. */
+  dispatchesOf(variant: number): number {
+    return this.passListOf(variant).reduce((n, p) => n + active(p), 0);
+  }
+
+  private passListOf(variant: number): readonly (readonly Dispatch[])[] {
+    const v = this.variants[variant];
+    if (!v) throw new Error(`${this.label}: no step variant ${variant}`);
+    return v;
   }
 
   /**
    * Encodes and submits one step. `snapshot` copies channel 0 (the metrics) into its ring; the
    * values reach its handler when the GPU is done, a few steps later. Each `extra` appends its
-   * dispatches in a pass of their own and snapshots its channel.
+   * dispatches in a pass of their own and snapshots its channel. `variant` picks the step's form.
    */
-  async step(snapshot = false, extras: readonly ExtraWork[] = []): Promise<void> {
+  async step(snapshot = false, extras: readonly ExtraWork[] = [], variant = 0): Promise<void> {
     this.gpu.checkAlive();
+    const passes = this.passListOf(variant);
     const main = snapshot && this.channels[0] ? this.channels[0] : null;
     const sides = extras.map((e) => {
       const c = this.channels[e.channel];
@@ -135,7 +156,7 @@ export class Program {
     const sideSlots: RingSlot[] = [];
     for (const c of sides) sideSlots.push(await c.acquire());
     const enc = this.gpu.device.createCommandEncoder({ label: `${this.label}-step` });
-    const lists = [...this.passes, ...extras.map((e) => e.dispatches)];
+    const lists = [...passes, ...extras.map((e) => e.dispatches)];
     for (const [i, list] of lists.entries()) {
       const pass = enc.beginComputePass({ label: `${this.label}-pass${i}` });
       encodeDispatches(pass, list);
@@ -146,7 +167,7 @@ export class Program {
     this.gpu.device.queue.submit([enc.finish()]);
     const step = this.counters.steps++;
     this.counters.submits++;
-    this.counters.dispatches += this.dispatchesPerStep + extras.reduce((n, e) => n + active(e.dispatches), 0);
+    this.counters.dispatches += this.dispatchesOf(variant) + extras.reduce((n, e) => n + active(e.dispatches), 0);
     if (main && mainSlot) main.deliver(mainSlot, step);
     sides.forEach((c, i) => c.deliver(sideSlots[i]!, step));
   }

@@ -194,6 +194,9 @@ export async function runLotteries(items: readonly { env: LotteryEnv; job: Lotte
       if (level > 0) {
         l.mask = await levelMask(env, plan, level, l.prev!.final, l.mask, job.hparams);
         l.wk ??= (await trunkWeights(env, plan)).wk;
+      } else {
+        // OpenLTH writes the dense level's mask and sparsity report too; scripts look for them.
+        await writeMaskFiles(env, plan, 0, l.mask, 'the dense mask of level 0');
       }
       return {
         run: `${plan.root}/level_${level}`, dir: levelDir(plan, level), hparams: job.hparams, replicate: job.replicate, data: env.data,
@@ -215,14 +218,19 @@ export async function runLotteries(items: readonly { env: LotteryEnv; job: Lotte
  * The mask and its sparsity report are rewritten when the files on disk differ from it.
  */
 async function levelMask(env: LotteryEnv, plan: LotteryPlan, level: number, prevFinal: HostState, prevMask: Float32Array, h: Hparams): Promise<Float32Array> {
-  const dir = levelDir(plan, level);
   const layout = plan.params.layout();
   const ignore = h.pruning.pruning_layers_to_ignore ?? [];
-  const mask = prune(h.pruning.pruning_strategy, { spec: plan.spec, layout, weights: prevFinal.params, mask: prevMask, fraction: h.pruning.pruning_fraction, layersToIgnore: ignore });
-  const what = `what pruning level ${level - 1}'s final weights gives`;
+  const mask = prune(h.pruning.pruning_strategy, { spec: plan.spec, layout, weights: prevFinal.params, mask: prevMask, fraction: h.pruning.pruning_fraction, layersToIgnore: ignore, exactCount: h.pruning.pruning_exact_count });
+  await writeMaskFiles(env, plan, level, mask, `what pruning level ${level - 1}'s final weights gives`);
+  return mask;
+}
+
+/** A level's mask.safetensors and sparsity_report.json, (re)written unless they already hold `mask`. */
+async function writeMaskFiles(env: TrunkEnv, plan: LotteryPlan, level: number, mask: Float32Array, what: string): Promise<void> {
+  const dir = levelDir(plan, level);
+  const layout = plan.params.layout();
   await ensureFile(env, plan, `${dir}/sparsity_report.json`, new TextEncoder().encode(JSON.stringify(sparsityReport(plan.spec, layout, mask), null, 2) + '\n'), what);
   await ensureFile(env, plan, `${dir}/mask.safetensors`, encodeMask(plan.spec, layout, mask, 'U8', { level: String(level) }), what);
-  return mask;
 }
 
 /** lottery.json: the rewind point k (as given and in iterations) and what it was resolved against. */

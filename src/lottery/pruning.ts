@@ -8,14 +8,18 @@
 // density over only the tensors actually pruned runs slightly lower (LeNet: fc.weight's 1,000
 // always-kept weights are paid for by the other layers).
 //
-// Ties. OpenLTH sparse_global takes threshold = sort(|w|)[count] (0-based) and keeps |w| >
-// threshold, so it prunes count+1 weights when |w| are distinct and every weight tied with the
-// threshold on top; sparse_layerwise keeps |w| >= sort(|w|)[count], pruning exactly count when
-// distinct and fewer when ties straddle the cut. We prune EXACTLY count = ceil(fraction ×
-// remaining) weights, the smallest |w|, with ties at the cut broken by arena position (earlier
-// tensor / lower index pruned first) — the result of a stable sort of (|w|, index). Without ties
-// this is "keep strictly greater than the count-th smallest |w|". Exact counts make density a
-// function of the level alone, which the 0.8^L check and resumable runs rely on.
+// Counts and ties. By default the rule is OpenLTH's, to the weight: count = ceil(fraction ×
+// remaining) and threshold = sort(|w|)[count] (0-based, over the unpruned weights of the tensors
+// that may be pruned); sparse_global keeps |w| > threshold, so it prunes count + 1 weights when
+// the |w| are distinct, plus every weight tied with the threshold; sparse_layerwise keeps
+// |w| >= threshold per tensor, pruning exactly count when distinct and fewer when ties straddle
+// the cut. Density after L levels is then a hair under 0.8^L (LeNet level 1: 212,959 weights
+// left, as OpenLTH reports, not 212,960). Where OpenLTH's index would run past the end (count
+// equals the weights left) it raises; we say so in a PruningError.
+//
+// `pruning_exact_count` (earlyphase 0.1's rule) prunes EXACTLY count weights, the smallest |w|,
+// with ties at the cut broken by arena position (earlier tensor / lower index pruned first) —
+// the result of a stable sort of (|w|, index).
 import { UserError } from '../errors.ts';
 import type { ModelSpec } from '../nn/graph.ts';
 import { tensorSeed } from '../nn/init.ts';
@@ -33,6 +37,8 @@ export interface PruneInput {
   fraction: number;
   /** Prunable tensors left untouched (OpenLTH pruning_layers_to_ignore). */
   layersToIgnore: readonly string[];
+  /** Prune exactly ceil(fraction × remaining) weights (earlyphase 0.1) instead of OpenLTH's threshold rule. */
+  exactCount?: boolean;
 }
 
 export type PruningStrategy = (input: PruneInput, tensors: MaskTensor[]) => Float32Array;
@@ -41,21 +47,25 @@ export class PruningError extends UserError {
   override name = 'PruningError';
 }
 
-const sparseGlobal: PruningStrategy = ({ weights, mask, fraction, layersToIgnore }, tensors) => {
+const sparseGlobal: PruningStrategy = ({ weights, mask, fraction, layersToIgnore, exactCount }, tensors) => {
   const prunable = tensors.filter((t) => t.prunable);
   let remaining = 0;
   for (const t of prunable) remaining += countKept(mask, t);
   const count = Math.ceil(fraction * remaining); // float64, like numpy's np.ceil(f * n)
   const out = mask.slice();
-  pruneSmallest(weights, mask, out, prunable.filter((t) => !layersToIgnore.includes(t.name)), count);
+  const targets = prunable.filter((t) => !layersToIgnore.includes(t.name));
+  if (exactCount) pruneSmallest(weights, mask, out, targets, count);
+  else pruneBelowThreshold(weights, mask, out, targets, count, true);
   return out;
 };
 
-const sparseLayerwise: PruningStrategy = ({ weights, mask, fraction, layersToIgnore }, tensors) => {
+const sparseLayerwise: PruningStrategy = ({ weights, mask, fraction, layersToIgnore, exactCount }, tensors) => {
   const out = mask.slice();
   for (const t of tensors) {
     if (!t.prunable || layersToIgnore.includes(t.name)) continue;
-    pruneSmallest(weights, mask, out, [t], Math.ceil(fraction * countKept(mask, t)));
+    const count = Math.ceil(fraction * countKept(mask, t));
+    if (exactCount) pruneSmallest(weights, mask, out, [t], count);
+    else pruneBelowThreshold(weights, mask, out, [t], count, false);
   }
   return out;
 };
@@ -98,21 +108,10 @@ function countKept(mask: Float32Array, t: MaskTensor): number {
   return n;
 }
 
-/**
- * Zeroes in `out` the `count` unpruned positions (mask = 1) of `tensors` with the smallest |w|,
- * ties broken by lower arena position. Sorting a Float64Array of |w| (native numeric sort) finds
- * the cut value; a second pass in position order prunes everything below it and the first
- * `need` positions equal to it — the same set a stable (|w|, index) sort would give, without a
- * comparator sort over a million indices.
- */
-function pruneSmallest(weights: Float32Array, mask: Float32Array, out: Float32Array, tensors: MaskTensor[], count: number): void {
-  if (count === 0) return;
+/** |w| of the unpruned positions of `tensors`, in position order (a NaN weight is an error). */
+function unprunedMagnitudes(weights: Float32Array, mask: Float32Array, tensors: MaskTensor[]): Float64Array {
   let n = 0;
   for (const t of tensors) n += countKept(mask, t);
-  if (count > n) {
-    throw new PruningError(`asked to prune ${count} weights but only ${n} unpruned weights are in tensors that may be pruned ` +
-      `(${tensors.map((t) => t.name).join(', ') || 'none'}); prune fewer or ignore fewer layers`);
-  }
   const abs = new Float64Array(n);
   let j = 0;
   for (const t of tensors) {
@@ -123,11 +122,50 @@ function pruneSmallest(weights: Float32Array, mask: Float32Array, out: Float32Ar
       abs[j++] = a;
     }
   }
+  return abs;
+}
+
+function tooFew(count: number, n: number, tensors: MaskTensor[], openlth: boolean): PruningError {
+  return new PruningError(`asked to prune ${count} weights${openlth ? ' (OpenLTH\'s rule needs one more to set its threshold)' : ''} but only ${n} unpruned weights are in tensors that may be pruned ` +
+    `(${tensors.map((t) => t.name).join(', ') || 'none'}); prune fewer or ignore fewer layers`);
+}
+
+/**
+ * OpenLTH's rule: threshold = the count-th smallest unpruned |w| (0-based), then zero in `out`
+ * every unpruned position with |w| <= threshold (`inclusive`, sparse_global) or < threshold
+ * (sparse_layerwise). |w| of a float32 is exact in float64, so the comparisons are numpy's.
+ */
+function pruneBelowThreshold(weights: Float32Array, mask: Float32Array, out: Float32Array, tensors: MaskTensor[], count: number, inclusive: boolean): void {
+  const abs = unprunedMagnitudes(weights, mask, tensors);
+  if (count >= abs.length) throw tooFew(count, abs.length, tensors, true);
+  const threshold = abs.slice().sort()[count]!;
+  let j = 0;
+  for (const t of tensors) {
+    for (let i = t.offset; i < t.offset + t.size; i++) {
+      if (mask[i] !== 1) continue;
+      const a = abs[j++]!;
+      if (a < threshold || (inclusive && a === threshold)) out[i] = 0;
+    }
+  }
+}
+
+/**
+ * Zeroes in `out` the `count` unpruned positions (mask = 1) of `tensors` with the smallest |w|,
+ * ties broken by lower arena position. Sorting a Float64Array of |w| (native numeric sort) finds
+ * the cut value; a second pass in position order prunes everything below it and the first
+ * `need` positions equal to it — the same set a stable (|w|, index) sort would give, without a
+ * comparator sort over a million indices.
+ */
+function pruneSmallest(weights: Float32Array, mask: Float32Array, out: Float32Array, tensors: MaskTensor[], count: number): void {
+  if (count === 0) return;
+  const abs = unprunedMagnitudes(weights, mask, tensors);
+  const n = abs.length;
+  if (count > n) throw tooFew(count, n, tensors, false);
   const cut = abs.slice().sort()[count - 1]!;
   let below = 0;
   for (let k = 0; k < n; k++) if (abs[k]! < cut) below++;
   let need = count - below; // how many weights tied at the cut to prune, earliest first
-  j = 0;
+  let j = 0;
   for (const t of tensors) {
     for (let i = t.offset; i < t.offset + t.size; i++) {
       if (mask[i] !== 1) continue;

@@ -2,6 +2,9 @@
 // allocates and owns, the dispatch-list thunks of each mode, the backward tape, buffer sharing by
 // lifetime for gradient-flow tensors, and the two scratch buffers the conv and batch-norm kernels
 // share (dispatches in a pass run in order, so one buffer of the largest needed size serves all).
+// Every buffer goes through `alloc`, so an instance compiled for a smaller batch can borrow the
+// leading part of each buffer of a larger one (the short last batch of an epoch, see
+// compileModel's `borrowFrom`) instead of doubling the activation memory.
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { createTensor, numel, type Tensor } from '../gpu/tensor.ts';
@@ -31,18 +34,40 @@ export class Builder {
    */
   private readonly pooled: { t: Tensor; first: number; last: number; bind(slot: Tensor): void }[] = [];
   readonly owned: { buffer: GPUBuffer }[] = [];
+  /** Every tensor this instance allocated or borrowed, in allocation order (what a smaller instance borrows from). */
+  readonly allocations: Tensor[] = [];
   private scratchTensor: Tensor | null = null;
   private scratchLength = 0;
   private partialsTensor: Tensor | null = null;
   private partialsLength = 0;
 
+  /**
+   * `borrow`: the allocations of an instance of the same model with a batch at least as large.
+   * Both instances walk the model the same way, so their n-th allocations are the same tensor at
+   * two batch sizes; the n-th here takes the leading part of the n-th there when the names agree
+   * and it fits, else a buffer of its own. The two instances' steps never run at the same time
+   * (one queue, one step at a time), and each rewrites every buffer before reading it.
+   */
   constructor(readonly gpu: Gpu, readonly st: ModelState, readonly batch: number, readonly evalOnly: boolean,
-    readonly variant: AdapterClass) {}
+    readonly variant: AdapterClass, private readonly borrow: readonly Tensor[] = []) {}
+
+  /** A buffer-backed tensor: borrowed (see the constructor) or newly allocated and owned. */
+  alloc(name: string, shape: readonly number[]): Tensor {
+    const host = this.borrow[this.allocations.length];
+    const length = numel(shape);
+    let t: Tensor;
+    if (host && host.name === name && host.length >= length) {
+      t = { name, buffer: host.buffer, offset: host.offset, length, shape: [...shape] };
+    } else {
+      t = createTensor(this.gpu, name, shape);
+      this.owned.push(t);
+    }
+    this.allocations.push(t);
+    return t;
+  }
 
   tensor(name: string, shape: Shape): Tensor {
-    const t = createTensor(this.gpu, name, [this.batch, ...shape]);
-    this.owned.push(t);
-    return t;
+    return this.alloc(name, [this.batch, ...shape]);
   }
 
   /** A forward output: its own buffer when a backward pass will read it, else pooled. */
@@ -96,8 +121,7 @@ export class Builder {
     const used = this.pooled.filter((p) => p.first >= 0);
     const end = Math.max(0, ...used.map((p) => p.last)) + 1;
     const plan = planBuffers(used.map((p) => ({ size: p.t.length, first: p.first, last: p.t === liveAfter ? end : p.last })));
-    const slots = plan.sizes.map((n, i) => createTensor(this.gpu, `pooled_slot${i}`, [n]));
-    this.owned.push(...slots);
+    const slots = plan.sizes.map((n, i) => this.alloc(`pooled_slot${i}`, [n]));
     for (const [i, p] of used.entries()) p.bind(slots[plan.slot[i]!]!);
   }
 
@@ -120,8 +144,7 @@ export class Builder {
   /** The shared partials buffer, or undefined when no convolution splits; valid once the walk is over. */
   get partials(): Tensor | undefined {
     if (!this.partialsTensor && this.partialsLength > 0) {
-      this.partialsTensor = createTensor(this.gpu, 'conv_partials', [this.partialsLength]);
-      this.owned.push(this.partialsTensor);
+      this.partialsTensor = this.alloc('conv_partials', [this.partialsLength]);
     }
     return this.partialsTensor ?? undefined;
   }
@@ -129,8 +152,7 @@ export class Builder {
   /** The shared scratch; only valid once the walk is over (inside thunks and backward steps). */
   get scratch(): Tensor {
     if (!this.scratchTensor) {
-      this.scratchTensor = createTensor(this.gpu, 'conv_scratch', [Math.max(this.scratchLength, 1)]);
-      this.owned.push(this.scratchTensor);
+      this.scratchTensor = this.alloc('conv_scratch', [Math.max(this.scratchLength, 1)]);
     }
     return this.scratchTensor;
   }

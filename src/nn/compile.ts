@@ -59,6 +59,9 @@ export interface CompiledModel {
   dlogits: Tensor;
   /** Forward pass in eval mode (running statistics), into the same logits. */
   forwardEval: Dispatch[];
+  /** Its buffers in allocation order, for a smaller instance to borrow (compileModel's `borrowFrom`). */
+  allocations: readonly Tensor[];
+  /** Destroys the buffers it allocated (not those it borrowed). */
   destroy(): void;
 }
 
@@ -114,8 +117,7 @@ function walk(b: Builder, nodes: readonly Node[], x: Tensor, shape: Shape, needD
         const dims = bn.batchnormDims([b.batch, ...shape]);
         const relu = variant === 'gpu' && reluNext(i);
         const y = b.act(relu ? `${prefix}${i + 1}.relu` : `${n.name}.out`, shape);
-        const mean = createTensor(gpu, `${n.name}.saved_mean`, [n.c]), invstd = createTensor(gpu, `${n.name}.saved_invstd`, [n.c]);
-        b.owned.push(mean, invstd);
+        const mean = b.alloc(`${n.name}.saved_mean`, [n.c]), invstd = b.alloc(`${n.name}.saved_invstd`, [n.c]);
         const gamma = st.params.get(`${n.name}.weight`), beta = st.params.get(`${n.name}.bias`);
         const runningMean = st.stats.get(`${n.name}.running_mean`), runningVar = st.stats.get(`${n.name}.running_var`);
         const xIn = x;
@@ -260,10 +262,14 @@ function runBackward(b: Builder, tape: Builder['back'], dy: Tensor): Tensor | nu
  * `variant` picks the kernel set (default: the adapter's class; tests compile the 'gpu' set on CPU
  * adapters too). `backward: false` compiles an evaluation-only instance: its `backward` and `forwardTrain` lists
  * are empty, no gradient buffers are allocated, and its activations share buffers by lifetime.
+ * `borrowFrom`: an instance of the same model, mode and variant with a batch ≥ `batch` whose
+ * buffers this one uses the leading part of (the short last batch of an epoch); it must outlive
+ * this one, and the two must not run concurrently.
  */
 export function compileModel(gpu: Gpu, st: ModelState, batch: number,
-  { backward: withBackward = true, variant = gpu.kernels }: { backward?: boolean; variant?: AdapterClass } = {}): CompiledModel {
-  const b = new Builder(gpu, st, batch, !withBackward, variant);
+  { backward: withBackward = true, variant = gpu.kernels, borrowFrom }: { backward?: boolean; variant?: AdapterClass; borrowFrom?: CompiledModel } = {}): CompiledModel {
+  if (borrowFrom && borrowFrom.batch < batch) throw new Error(`compileModel: cannot borrow the buffers of batch ${borrowFrom.batch} for batch ${batch}`);
+  const b = new Builder(gpu, st, batch, !withBackward, variant, borrowFrom?.allocations);
   const input = b.tensor('input', [...st.spec.input]);
   const { y: logits, shape } = walk(b, st.spec.layers, input, [...st.spec.input], false, 'l');
   if (numel(shape) !== st.spec.classes) throw new Error(`${st.spec.name}: output has ${numel(shape)} features, expected ${st.spec.classes}`);
@@ -276,6 +282,7 @@ export function compileModel(gpu: Gpu, st: ModelState, batch: number,
     // An evaluation-only instance has no training forward: its activations were pooled by their
     // lifetimes in the eval list alone.
     forwardTrain: withBackward ? b.fwdTrain.flatMap((f) => f()) : [], forwardEval: b.fwdEval.flatMap((f) => f()),
+    allocations: b.allocations,
     destroy() { for (const t of b.owned) t.buffer.destroy(); },
   };
 }

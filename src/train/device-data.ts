@@ -109,46 +109,74 @@ export class DeviceDataset {
 }
 
 /**
- * The epoch's order of training examples: a permutation seeded by (data order seed, epoch),
- * padded to whole batches by wrapping around to its start — every batch has the compiled batch
- * size (PyTorch's last short batch is replaced by examples from the start of the permutation).
+ * The epoch's order of training examples: a permutation seeded by (data order seed, epoch). Batch
+ * i of the epoch is order[i·batch, (i+1)·batch), the last one short when batch does not divide
+ * the count, as PyTorch's DataLoader makes it for OpenLTH. `pad` (pad_last_batch, earlyphase 0.1)
+ * fills the last batch by wrapping around to the permutation's start instead.
  */
-export function epochOrder(count: number, seed: number, epoch: number, batch: number): Uint32Array {
+export function epochOrder(count: number, seed: number, epoch: number, batch: number, pad = false): Uint32Array {
   const perm = Uint32Array.from({ length: count }, (_, i) => i);
   new Rng(tensorSeed(seed, `epoch${epoch}`)).shuffle(perm);
+  if (!pad) return perm;
   const out = new Uint32Array(Math.ceil(count / batch) * batch);
   for (let i = 0; i < out.length; i++) out[i] = perm[i % count]!;
   return out;
 }
 
+/** Examples in the last batch of an epoch: the remainder, or the full batch when it divides the count or the batch is padded. */
+export function lastBatchSize(count: number, batch: number, pad: boolean): number {
+  return pad || count % batch === 0 ? batch : count % batch;
+}
+
 /**
- * Feeds the training model: the gather dispatch, its order tensor, and the per-step offset. Its
- * buffers belong to whoever builds it (TrainStep collects them).
+ * Feeds the training model: the gather dispatch, its order tensor, and the per-step offset. With a
+ * `short` model (the epoch's short last batch) it has a second gather into that model's input and
+ * the leading part of the labels. Its buffers belong to whoever builds it (a TrainPack collects them).
  */
 export class BatchFeeder {
   readonly labels: Tensor;
+  /** The labels of the short last batch: the leading part of `labels`. */
+  readonly shortLabels: Tensor | null;
   readonly orderSeed: number;
   private readonly order: Tensor;
   private readonly g: BatchGather;
+  private readonly shortGather: BatchGather | null;
+  private readonly pad: boolean;
+  private readonly perEpoch: number;
 
-  constructor(gpu: Gpu, private readonly dev: DeviceDataset, model: CompiledModel, h: Hparams, replicate: number) {
+  constructor(private readonly gpu: Gpu, private readonly dev: DeviceDataset, model: CompiledModel, h: Hparams, replicate: number, short?: CompiledModel) {
     const batch = model.batch;
+    this.pad = h.dataset.pad_last_batch;
+    this.perEpoch = Math.ceil(dev.trainCount / batch);
     this.orderSeed = h.training.data_order_seed ?? tensorSeed(replicate, 'data_order_seed');
-    this.order = createTensor(gpu, 'epoch_order', [Math.ceil(dev.trainCount / batch) * batch]);
+    // At least one batch long: with fewer examples than a batch, the full-batch gather is built
+    // (and never run: every step is the short one) and must still be given an order it fits in.
+    this.order = createTensor(gpu, 'epoch_order', [this.pad ? this.perEpoch * batch : Math.max(dev.trainCount, batch)]);
     this.labels = createTensor(gpu, 'batch_labels', [batch]);
-    this.g = dev.gather(dev.train, this.order, model.input, this.labels, batch, !h.dataset.do_not_augment && dev.train.channels === 3);
-    this.gpu = gpu;
+    const augment = !h.dataset.do_not_augment && dev.train.channels === 3;
+    this.g = dev.gather(dev.train, this.order, model.input, this.labels, batch, augment);
+    if (short) {
+      this.shortLabels = { ...this.labels, name: 'short_batch_labels', length: short.batch, shape: [short.batch] };
+      this.shortGather = dev.gather(dev.train, this.order, short.input, this.shortLabels, short.batch, augment);
+    } else {
+      this.shortLabels = null;
+      this.shortGather = null;
+    }
   }
-  private readonly gpu: Gpu;
 
   get dispatch() { return this.g.dispatch; }
+  get shortDispatch() { return this.shortGather?.dispatch ?? null; }
 
   setEpoch(epoch: number): void {
-    upload(this.gpu, this.order, epochOrder(this.dev.trainCount, this.orderSeed, epoch, this.labels.length));
+    const order = epochOrder(this.dev.trainCount, this.orderSeed, epoch, this.labels.length, this.pad);
+    const padded = new Uint32Array(this.order.length);
+    padded.set(order);
+    upload(this.gpu, this.order, padded);
   }
 
-  /** `iteration` keys the augmentation draws; `indexInEpoch` picks the slice of the order. */
+  /** `iteration` keys the augmentation draws; `indexInEpoch` picks the slice of the order (and, for the last, the short gather). */
   setStep(iteration: number, indexInEpoch: number): void {
-    this.g.setStep(indexInEpoch * this.labels.length, iteration);
+    const g = indexInEpoch === this.perEpoch - 1 && this.shortGather ? this.shortGather : this.g;
+    g.setStep(indexInEpoch * this.labels.length, iteration);
   }
 }

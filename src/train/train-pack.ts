@@ -10,9 +10,13 @@
 // (test/kernels/train-pack.test.ts proves it). An op that cannot be fused runs once per member.
 // Members whose host transformations of the training set agree share one upload of the dataset.
 //
+// The last batch of an epoch holds the remainder of the training set (OpenLTH's DataLoader) unless
+// pad_last_batch is set: that step runs a second dispatch list (a Program variant), compiled for
+// the short batch over the leading part of the full batch's buffers.
+//
 // Members may differ in seeds, initial weights, masks, learning-rate schedules and optimiser
 // constants; they must agree on what shapes the step (packKey): the model, the batch size, the
-// optimiser kind and the training set's size. A member can stop alone (it diverged): its metrics
+// optimiser kind, the training set's size and whether the last batch is padded. A member can stop alone (it diverged): its metrics
 // are no longer delivered and its uniforms no longer advance; its slices keep being computed
 // (a fused dispatch covers every member) but nothing reads them.
 import type { Gpu } from '../gpu/gpu.ts';
@@ -32,7 +36,7 @@ import type { DatasetSplits } from '../data/dataset.ts';
 import type { Hparams } from './hparams.ts';
 import type { CheckpointState, HostState } from './checkpoint.ts';
 import { createOptimizer, type RunOptimizer } from './optimizer.ts';
-import { BatchFeeder, DeviceDataset, taskClasses, trainExamples } from './device-data.ts';
+import { BatchFeeder, DeviceDataset, lastBatchSize, taskClasses, trainExamples } from './device-data.ts';
 import { learningRate, type Schedule } from './schedule.ts';
 import { stepToIterations } from './steps.ts';
 
@@ -68,6 +72,7 @@ export function packKey(h: Hparams): string {
   return canonicalJSON({
     model: h.model.model_name, batch: h.dataset.batch_size, optimizer: h.training.optimizer_name,
     subsample: h.dataset.subsample_fraction ?? null, labels: h.dataset.unsupervised_labels ?? null,
+    pad: h.dataset.pad_last_batch,
   });
 }
 
@@ -104,9 +109,18 @@ export class PackMember {
     private readonly optimizer: RunOptimizer,
     /** Its dispatches in submission order: gather, forward, loss, backward, optimiser. */
     readonly list: readonly Dispatch[],
+    /** The same for the epoch's short last batch; null when every batch is full. */
+    readonly shortList: readonly Dispatch[] | null,
     private readonly schedule: Schedule,
     readonly perEpoch: number,
+    /** Examples in the last batch of each epoch (= the batch size when full or padded). */
+    readonly lastBatch: number,
   ) {}
+
+  /** Examples that training iteration `iteration` learns from: the batch, or the remainder at an epoch's end. */
+  batchAt(iteration: number): number {
+    return iteration % this.perEpoch === this.perEpoch - 1 ? this.lastBatch : this.model.batch;
+  }
 
   get active(): boolean { return this.stoppedAt === null; }
 
@@ -161,9 +175,15 @@ export class TrainPack {
   readonly program: Program;
   /** Which ops run as one dispatch for all members, and why the others do not. */
   readonly fusion: FusedList;
+  /** The same for the step of the short last batch (null when every batch is full). */
+  readonly shortFusion: FusedList | null;
   readonly batch: number;
-  /** Iterations per epoch: the training set (after subsampling) in whole batches, the last one padded. */
+  /** Iterations per epoch: ceil(training set (after subsampling) / batch). */
   readonly perEpoch: number;
+  /** Examples in the last batch of each epoch (= batch when it is full or padded). */
+  readonly lastBatch: number;
+  /** The Program variant of the short last batch's step (null: none). */
+  private readonly shortVariant: number | null;
   private readonly ring: number;
   private readonly owned: GPUBuffer[];
   /** Iteration of the Program's step 0: snapshots count Program steps, runs may start at k or resume. */
@@ -209,29 +229,38 @@ export class TrainPack {
         return member(i, () => {
           phase('activations');
           const model = compileModel(gpu, state, h.dataset.batch_size);
+          const perEpoch = Math.ceil(data.trainCount / model.batch);
+          const last = lastBatchSize(data.trainCount, model.batch, h.dataset.pad_last_batch);
+          const short = last < model.batch ? compileModel(gpu, state, last, { borrowFrom: model }) : null;
           phase('dataset'); // the epoch order and the batch labels
-          const feeder = new BatchFeeder(gpu, data, model, h, mo.replicate);
+          const feeder = new BatchFeeder(gpu, data, model, h, mo.replicate, short ?? undefined);
           phase('metrics');
-          const loss = softmaxCrossEntropy(gpu, model.logits, feeder.labels, data.classes, model.dlogits, { stats, slot: 2 * i });
+          const target = { stats, slot: 2 * i };
+          const loss = softmaxCrossEntropy(gpu, model.logits, feeder.labels, data.classes, model.dlogits, target);
           const optimizer = createOptimizer(gpu, state, h.training);
           const list = [feeder.dispatch, ...model.forwardTrain, loss, ...model.backward, optimizer.dispatch];
-          const perEpoch = Math.ceil(data.trainCount / model.batch);
+          const shortList = short && [feeder.shortDispatch!, ...short.forwardTrain,
+            softmaxCrossEntropy(gpu, short.logits, feeder.shortLabels!, data.classes, short.dlogits, target), ...short.backward, optimizer.dispatch];
           const t = h.training, steps = (s: string, what: string) => stepToIterations(s, perEpoch, what);
           const schedule: Schedule = {
             lr: t.lr, gamma: t.gamma ?? 1, warmup: t.warmup_steps ? steps(t.warmup_steps, 'warmup_steps') : 0,
             milestones: (t.milestone_steps ?? []).map((m) => steps(m, 'milestone_steps')),
           };
-          return new PackMember(gpu, i, state, data, model, feeder, optimizer, list, schedule, perEpoch);
+          return new PackMember(gpu, i, state, data, model, feeder, optimizer, list, shortList, schedule, perEpoch, last);
         });
       });
       const fusion = fuseMembers(gpu, members.map((m) => m.list));
       const program = new Program(gpu, k === 1 ? 'train-step' : `train-pack-${k}`, [fusion.dispatches], { tensor: stats, ringSize: this.ring, onSnapshot });
-      return { spec, members, program, fusion };
+      // Members agree on the training set's size and padding (packKey), so on the short batch too.
+      const shortFusion = members[0]!.shortList ? fuseMembers(gpu, members.map((m) => m.shortList!)) : null;
+      const shortVariant = shortFusion ? program.addVariant([shortFusion.dispatches]) : null;
+      return { spec, members, program, fusion, shortFusion, shortVariant };
     });
-    ({ spec: this.spec, members: this.members, program: this.program, fusion: this.fusion } = value);
+    ({ spec: this.spec, members: this.members, program: this.program, fusion: this.fusion, shortFusion: this.shortFusion, shortVariant: this.shortVariant } = value);
     this.owned = made;
     this.batch = this.members[0]!.model.batch;
     this.perEpoch = this.members[0]!.perEpoch;
+    this.lastBatch = this.members[0]!.lastBatch;
   }
 
   /** The dispatches of one step in submission order (for profilers). */
@@ -246,7 +275,8 @@ export class TrainPack {
   async step(iteration: number, extra: readonly ExtraWork[] = []): Promise<void> {
     if (this.program.counters.steps === 0) this.firstIteration = iteration;
     this.prepare(iteration);
-    await this.program.step(true, extra);
+    const short = this.shortVariant !== null && this.members[0]!.batchAt(iteration) < this.batch;
+    await this.program.step(true, extra, short ? this.shortVariant! : 0);
   }
 
   /**

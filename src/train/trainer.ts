@@ -139,7 +139,7 @@ class MemberRun {
   stopped: unknown = null;
   failed: unknown = null;
   result: TrainResult | null = null;
-  epochLoss = 0; epochCorrect = 0; epochSeen = 0;
+  epochLoss = 0; epochCorrect = 0; epochSeen = 0; epochSteps = 0;
   lastReport = Date.now(); reportImages = 0;
   testAccuracy: number | null;
   evaluator!: Evaluator;
@@ -157,9 +157,9 @@ class MemberRun {
   get run(): string { return this.r.job.run; }
 
   onMetrics(it: number, l: number, correct: number): void {
-    const batch = this.r.h.dataset.batch_size;
+    const batch = this.member.batchAt(it); // the epoch's last batch may be short
     if (!Number.isFinite(l) && !this.diverged) this.diverged = `loss is ${l} at iteration ${it}`;
-    this.epochLoss += l; this.epochCorrect += correct; this.epochSeen += batch;
+    this.epochLoss += l; this.epochCorrect += correct; this.epochSeen += batch; this.epochSteps++;
     this.metrics.push({ name: 'train_loss', iteration: it, value: l });
     const now = Date.now();
     if (now - this.lastReport > 1000 || it === this.r.total - 1) {
@@ -184,12 +184,13 @@ class MemberRun {
     this.testAccuracy = r.accuracy;
   }
 
-  startEpoch(): void { this.epochLoss = 0; this.epochCorrect = 0; this.epochSeen = 0; }
+  startEpoch(): void { this.epochLoss = 0; this.epochCorrect = 0; this.epochSeen = 0; this.epochSteps = 0; }
 
   /** Epoch end: metrics, evaluation, checkpoint. */
   async endEpoch(iteration: number, t0: number): Promise<void> {
-    const { h, total } = this.r;
-    this.metrics.push({ name: 'train_epoch_loss', iteration, value: this.epochLoss / Math.max(1, this.epochSeen / h.dataset.batch_size) },
+    const { total } = this.r;
+    // The mean of the steps' mean losses (each over the batch it had), as a per-step average reads.
+    this.metrics.push({ name: 'train_epoch_loss', iteration, value: this.epochLoss / Math.max(1, this.epochSteps) },
       { name: 'train_accuracy', iteration, value: this.epochCorrect / Math.max(1, this.epochSeen) });
     if (!this.r.job.evaluateOnlyAtEnd || iteration === total) await this.evaluate(iteration, t0);
     const s = finite(await this.member.save());
@@ -304,7 +305,7 @@ async function trainLockstep(gpu: Gpu, storage: RunStorage, sink: EventSink, run
           if (pack.members[i]!.active && m.telemetry?.at.has(iteration + 1)) extra.push({ dispatches: m.telemetry.t.dispatches, channel: m.telemetry.channel });
         }
         await pack.step(iteration, extra);
-        for (const m of members) m.reportImages += m.r.h.dataset.batch_size;
+        for (const m of members) m.reportImages += m.member.batchAt(iteration);
         const saving = members.filter((m, i) => pack.members[i]!.active && m.r.saveAt.has(iteration + 1));
         if (saving.length && iteration + 1 < total) {
           await pack.flush();

@@ -6,7 +6,9 @@
 // alone is a pack of one (TrainStep), so K = 1 is the reference every case compares against.
 // Packs of K > 1 run each op as ONE member-fused dispatch (src/gpu/fuse.ts): the test also checks
 // that every op of these models fuses, so a pack's step has as many dispatches as one member's.
-// Also: a member stopped mid-run leaves the others exactly as they would be without it.
+// Also: a member stopped mid-run leaves the others exactly as they would be without it, and the
+// epoch's short last batch (its own dispatch list over the leading part of the full batch's
+// buffers) trains exactly as a batch of its size compiled on its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openGpu } from '../../runner/dawn.ts';
@@ -22,7 +24,7 @@ import { defaultMask } from '../../src/train/run-files.ts';
 import type { CheckpointState } from '../../src/train/checkpoint.ts';
 import { testAdapters } from '../adapters.ts';
 
-/** 40 training images at batch 16: 3 iterations per epoch, the last padded. Training runs iterations 1..4. */
+/** 40 training images at batch 16: 3 iterations per epoch, the last of 8 examples. Training runs iterations 1..4 (the short one is 2). */
 const FROM = 1, TO = 5;
 const RGB = syntheticSplits({ ...SYNTHETIC_DEFAULTS, trainCount: 40, testCount: 8, height: 8, width: 8 });
 const GRAY = syntheticSplits({ ...SYNTHETIC_DEFAULTS, trainCount: 40, testCount: 8, channels: 1, height: 28, width: 28 });
@@ -45,7 +47,7 @@ function memberHparams(model: string, optimizer: 'sgd' | 'adam', i: number): Hpa
   };
 }
 
-interface Outcome { losses: number[]; correct: number[]; state: CheckpointState; dispatchesPerStep: number; unfused: string[] }
+interface Outcome { losses: number[]; correct: number[]; state: CheckpointState; dispatchesPerStep: number; unfused: string[]; lastBatch: number }
 
 function initial(spec: ReturnType<typeof modelForData>, h: Hparams, i: number) {
   const { params, stats } = stateLayout(spec);
@@ -78,8 +80,8 @@ async function trainPack(gpu: Gpu, c: (typeof MODELS)[number], optimizer: 'sgd' 
     await pack.flush();
     const states: CheckpointState[] = [];
     for (const m of pack.members) states.push(await m.save());
-    const unfused = pack.fusion.unfused.map((u) => `${u.label}: ${u.reason}`);
-    return out.map((o, k) => ({ ...o, state: states[k]!, dispatchesPerStep: pack.program.dispatchesPerStep, unfused }));
+    const unfused = [...pack.fusion.unfused, ...pack.shortFusion?.unfused ?? []].map((u) => `${u.label}: ${u.reason}`);
+    return out.map((o, k) => ({ ...o, state: states[k]!, dispatchesPerStep: pack.program.dispatchesPerStep, unfused, lastBatch: pack.lastBatch }));
   } finally {
     pack.destroy();
   }
@@ -107,6 +109,7 @@ for (const name of await testAdapters()) {
           // The members really differ (else the comparison below could not tell them apart).
           assert.notDeepEqual(bits(alone[0]!.state.params), bits(alone[1]!.state.params));
           assert.ok(alone.every((a) => a.losses.slice(FROM).every(Number.isFinite)), `${c.model} ${optimizer}: finite losses`);
+          assert.equal(alone[0]!.lastBatch, 8, 'iteration 2 is the short last batch of epoch 0');
           for (const ids of [[3, 1], [0, 1, 2, 3, 4]]) {
             const got = await trainPack(gpu, c, optimizer, ids);
             ids.forEach((i, k) => assertSame(got[k]!, alone[i]!, `${c.model} ${optimizer} K=${ids.length} member ${i}`));
@@ -150,8 +153,9 @@ for (const name of await testAdapters()) {
       for (const i of [0, 1, 2]) alone.push((await trainPack(gpu, c, 'sgd', [i], undefined, o))[0]!);
       const got = await trainPack(gpu, c, 'sgd', [0, 1, 2], undefined, o);
       got.forEach((g, i) => assertSame(g, alone[i]!, `member ${i}`));
-      assert.equal(got[0]!.unfused.length, 1, got[0]!.unfused.join('\n'));
-      assert.match(got[0]!.unfused[0]!, /^batch_gather.*: binding \d: members' copies are in different buffers$/);
+      // Once in the full step and once in the short last batch's.
+      assert.equal(got[0]!.unfused.length, 2, got[0]!.unfused.join('\n'));
+      for (const u of got[0]!.unfused) assert.match(u, /^batch_gather.*: binding \d: members' copies are in different buffers$/);
       assert.equal(got[0]!.dispatchesPerStep, alone[0]!.dispatchesPerStep + 2, 'the gather three times, every other op once');
       const copied = await trainPack(gpu, c, 'sgd', [0, 1, 2], undefined, { ...o, datasetCopyBytes: undefined });
       copied.forEach((g, i) => assertSame(g, alone[i]!, `member ${i}, datasets copied`));
@@ -171,6 +175,30 @@ for (const name of await testAdapters()) {
       assertSame(got[2]!, alone[1]!, 'member 2');
       // The stopped member's metrics end where it stopped.
       assert.deepEqual(Object.keys(got[1]!.losses).map(Number), [1, 2]);
+    } finally {
+      gpu.destroy();
+    }
+  });
+
+  // A training set of 8 at batch 16 is one short batch per epoch: its step is compiled for 8 over
+  // the leading part of the batch-16 buffers. It must train exactly as batch size 8 does (its own
+  // buffers, no short variant): same data order, draws, loss mean, BN statistics, weights.
+  test(`[${name}] the short last batch trains bitwise-identically to a batch of its size (LeNet, Conv-2, ResNet-8)`, async () => {
+    const gpu = await openGpu(name);
+    try {
+      const tiny = (d: typeof RGB) => syntheticSplits({ ...SYNTHETIC_DEFAULTS, trainCount: 8, testCount: 8, channels: d.train.channels, height: d.train.height, width: d.train.width });
+      for (const c of MODELS) {
+        const small = { ...c, data: tiny(c.data) };
+        const batch = (b: number) => (h: Hparams) => ({ ...h, dataset: { ...h.dataset, batch_size: b } });
+        const short = (await trainPack(gpu, small, 'sgd', [1], undefined, { hparams: batch(16) }))[0]!;
+        const exact = (await trainPack(gpu, small, 'sgd', [1], undefined, { hparams: batch(8) }))[0]!;
+        assert.equal(short.lastBatch, 8);
+        assert.equal(exact.lastBatch, 8);
+        assertSame(short, exact, `${c.model}: 8 examples at batch 16 vs at batch 8`);
+        const padded = (await trainPack(gpu, small, 'sgd', [1], undefined, { hparams: (h) => { const b = batch(16)(h); return { ...b, dataset: { ...b.dataset, pad_last_batch: true } }; } }))[0]!;
+        assert.equal(padded.lastBatch, 16);
+        assert.notDeepEqual(bits(padded.state.params), bits(short.state.params), `${c.model}: padding the batch changes training`);
+      }
     } finally {
       gpu.destroy();
     }

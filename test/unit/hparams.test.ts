@@ -25,7 +25,8 @@ test('presets carry OpenLTH default_hparams', () => {
     optimizer_name: 'sgd', lr: 0.1, training_steps: '160ep', momentum: 0.9, nesterov_momentum: 0,
     milestone_steps: ['80ep', '120ep'], gamma: 0.1, weight_decay: 1e-4,
   });
-  assert.deepEqual(r.dataset, { dataset_name: 'cifar10', batch_size: 128, do_not_augment: false });
+  assert.deepEqual(r.dataset, { dataset_name: 'cifar10', batch_size: 128, do_not_augment: false, pad_last_batch: false });
+  assert.equal(r.pruning.pruning_exact_count, false, "OpenLTH's pruning count");
   assert.equal(r.model.batchnorm_init, 'uniform');
   assert.equal(r.pruning.pruning_layers_to_ignore, undefined, 'ResNets prune the output layer');
 
@@ -138,7 +139,13 @@ test('JSON round-trips and is checked on load, naming the file and the key', () 
   throwsWith(() => hparamsFromJSON(edit(j => { delete j.model.model_name; }), F), F, 'missing required model.model_name');
   throwsWith(() => hparamsFromJSON(edit(j => { j.dataset.batch_size = 0; }), F), F, 'dataset.batch_size', 'out of range');
   throwsWith(() => hparamsFromJSON(edit(j => { j.training.milestone_steps = '80ep,120ep'; }), F), F, 'training.milestone_steps', 'non-empty list');
-  throwsWith(() => hparamsFromJSON(edit(j => { j.version = 2; }), F), F, '"version" is 2');
+  throwsWith(() => hparamsFromJSON(edit(j => { j.version = 3; }), F), F, '"version" is 3', 'versions 1 and 2');
+  // A version-1 file ran under earlyphase 0.1's semantics: it loads with the options that keep them.
+  const v1 = hparamsFromJSON(edit(j => { j.version = 1; delete j.dataset.pad_last_batch; delete j.pruning.pruning_exact_count; }), F);
+  assert.deepEqual([v1.dataset.pad_last_batch, v1.pruning.pruning_exact_count], [true, true]);
+  assert.notEqual(hparamsHash(v1), hparamsHash(presetHparams('cifar_resnet_20')), 'so it never names a folder of the new semantics');
+  const v2 = hparamsFromJSON(edit(j => { delete j.dataset.pad_last_batch; delete j.pruning.pruning_exact_count; }), F);
+  assert.deepEqual([v2.dataset.pad_last_batch, v2.pruning.pruning_exact_count], [false, false]);
   throwsWith(() => hparamsFromJSON('{"dataset": ', F), F, 'not valid JSON');
   // null (Python None) means unset; a file from before a knob existed loads with its default.
   const old = edit(j => { j.training.gamma = null; j.training.milestone_steps = null; delete j.training.nesterov_momentum; delete j.model.output_frozen; });
@@ -149,11 +156,12 @@ test('JSON round-trips and is checked on load, naming the file and the key', () 
 });
 
 // Pinned: if one of these changes, every saved run folder with these hparams is orphaned.
-// Change the scheme only together with HASH_VERSION_TAG.
+// Change the scheme only together with HASH_VERSION_TAG. (v1 → v2, 2026-12: OpenLTH's last batch
+// and pruning count became the defaults; v1's values were acb48e4e0d, f008e40889, 655c0f5c2b.)
 const PINNED: [string, () => Hparams, string][] = [
-  ['cifar_resnet_20 defaults', () => presetHparams('cifar_resnet_20'), 'acb48e4e0d'],
-  ['mnist_lenet_300_100 defaults', () => presetHparams('mnist_lenet_300_100'), 'f008e40889'],
-  ['cifar_resnet_20, lr 0.05, 2ep warmup', () => parseHparams({ default_hparams: 'cifar_resnet_20', lr: '0.05', warmup_steps: '2ep' }), '655c0f5c2b'],
+  ['cifar_resnet_20 defaults', () => presetHparams('cifar_resnet_20'), '3b207453ef'],
+  ['mnist_lenet_300_100 defaults', () => presetHparams('mnist_lenet_300_100'), '494bb45097'],
+  ['cifar_resnet_20, lr 0.05, 2ep warmup', () => parseHparams({ default_hparams: 'cifar_resnet_20', lr: '0.05', warmup_steps: '2ep' }), '029341ab06'],
 ];
 
 test('run hashes are pinned and are SHA-256 of the documented canonical text', () => {
@@ -162,7 +170,7 @@ test('run hashes are pinned and are SHA-256 of the documented canonical text', (
     assert.equal(hparamsHash(h), want, what);
     assert.equal(createHash('sha256').update(hparamsHashInput(h)).digest('hex').slice(0, 10), want, `${what} (node:crypto)`);
   }
-  assert.equal(hparamsHashInput(presetHparams('mnist_lenet_300_100')), 'earlyphase.hparams.v1\n' +
+  assert.equal(hparamsHashInput(presetHparams('mnist_lenet_300_100')), 'earlyphase.hparams.v2\n' +
     '{"dataset":{"batch_size":128,"dataset_name":"mnist"},"model":{"batchnorm_init":"uniform","model_init":"kaiming_normal",' +
     '"model_name":"mnist_lenet_300_100"},"pruning":{"pruning_layers_to_ignore":["fc.weight"],"pruning_strategy":"sparse_global"},' +
     '"training":{"lr":0.1,"optimizer_name":"sgd","training_steps":"40ep"}}');

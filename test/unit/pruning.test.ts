@@ -1,7 +1,9 @@
-// Masks and pruning: IMP on LeNet-300-100 reaches density 0.8^L; sparse_global / sparse_layerwise
-// prune exactly the smallest surviving |w| (checked against a brute-force (|w|, index) sort, with
-// and without ties); ignored layers stay dense; random pruning keeps counts; mask files round
-// trip and every malformed one is rejected with the file's name.
+// Masks and pruning: IMP on LeNet-300-100 reaches density 0.8^L with OpenLTH's counts; by default
+// sparse_global / sparse_layerwise give exactly OpenLTH's masks (checked against its rule written
+// out literally: threshold = sort(|w|)[count], keep > / >= threshold, with and without ties); with
+// pruning_exact_count they prune exactly the smallest ceil(f·n) surviving |w| (checked against a
+// brute-force (|w|, index) sort); ignored layers stay dense; random pruning keeps counts; mask
+// files round trip and every malformed one is rejected with the file's name.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError } from '../../src/errors.ts';
@@ -60,13 +62,32 @@ function bruteForce(layout: Layout, names: string[], w: Float32Array, mask: Floa
   return new Set(cand.slice(0, count));
 }
 
+/**
+ * OpenLTH's rule, literally (pruning/sparse_global.py and sparse_layerwise.py): threshold =
+ * sort(|w| of unpruned positions of `names`)[count]; positions with |w| <= threshold (global) or
+ * < threshold (layerwise) are pruned.
+ */
+function openlthRule(layout: Layout, names: string[], w: Float32Array, mask: Float32Array, count: number, global: boolean): Set<number> {
+  const cand: number[] = [];
+  for (const name of names) {
+    const t = tensor(layout, name);
+    for (let i = t.offset; i < t.offset + t.size; i++) if (mask[i] === 1) cand.push(i);
+  }
+  const threshold = cand.map((i) => Math.abs(w[i]!)).sort((a, b) => a - b)[count]!;
+  return new Set(cand.filter((i) => (global ? Math.abs(w[i]!) <= threshold : Math.abs(w[i]!) < threshold)));
+}
+
 function newlyPruned(before: Float32Array, after: Float32Array): Set<number> {
   const s = new Set<number>();
   for (let i = 0; i < before.length; i++) if (before[i] === 1 && after[i] === 0) s.add(i);
   return s;
 }
 
-test('IMP on LeNet-300-100 (fc.weight ignored): density over all prunable tensors is 0.8^L ± 0.01, counts exact', () => {
+test('IMP on LeNet-300-100 (fc.weight ignored): density over all prunable tensors is 0.8^L ± 0.01, counts are OpenLTH\'s (or exact with pruning_exact_count)', () => {
+  for (const exactCount of [false, true]) impLevels(exactCount);
+});
+
+function impLevels(exactCount: boolean): void {
   const { spec, arena, layout } = setup('mnist_lenet_300_100');
   const fc = tensor(layout, 'fc.weight');
   let mask = denseMask(spec, layout);
@@ -74,7 +95,7 @@ test('IMP on LeNet-300-100 (fc.weight ignored): density over all prunable tensor
   for (let level = 0; level <= 12; level++) {
     const report = sparsityReport(spec, layout, mask);
     assert.equal(report.total, 266_200);
-    assert.equal(report.unpruned, remaining, `level ${level} unpruned count`);
+    assert.equal(report.unpruned, remaining, `level ${level} unpruned count (exact count: ${exactCount})`);
     const d = density(spec, layout, mask);
     assert.equal(d, report.unpruned / report.total);
     assert.ok(Math.abs(d - levelDensity(level, 0.2)) <= 0.01, `level ${level}: density ${d} vs 0.8^L ${0.8 ** level}`);
@@ -82,41 +103,50 @@ test('IMP on LeNet-300-100 (fc.weight ignored): density over all prunable tensor
     if (level > 0) assert.ok(density(spec, layout, mask, ['fc.weight']) < d, 'the pruned layers pay for the dense fc');
     // Each level "trains" to new weights, as IMP does (rewind + retrain changes every surviving weight).
     const weights = initParameters(spec, arena, 100 + level, 'uniform');
-    const next = prune('sparse_global', { spec, layout, weights, mask, fraction: 0.2, layersToIgnore: spec.defaultIgnored });
+    const next = prune('sparse_global', { spec, layout, weights, mask, fraction: 0.2, layersToIgnore: spec.defaultIgnored, exactCount });
     for (let i = 0; i < mask.length; i++) assert.ok(next[i]! <= mask[i]!, 'pruned weights stay pruned');
-    remaining -= Math.ceil(0.2 * remaining);
+    // OpenLTH prunes one more than ceil(f·n) (its threshold is itself pruned; random |w| have no ties):
+    // level 1 keeps 212,959 weights, as OpenLTH's sparsity report says.
+    remaining -= Math.ceil(0.2 * remaining) + (exactCount ? 0 : 1);
+    if (level === 0) assert.equal(sparsityReport(spec, layout, next).unpruned, exactCount ? 212_960 : 212_959);
     mask = next;
   }
-});
+}
 
-test('sparse_global prunes exactly the smallest surviving |w| (brute force), with and without ties', () => {
+test('sparse_global gives OpenLTH\'s mask by default and the smallest ceil(f·n) |w| with pruning_exact_count, with and without ties', () => {
   const { spec, layout } = setup('mnist_lenet_5_4');
   const all = maskTensors(spec, layout).filter((t) => t.prunable).map((t) => t.name);
-  for (const ties of [0, 3]) {
-    const w0 = randomWeights(denseMask(spec, layout).length, layout, 1 + ties, ties);
-    let mask = denseMask(spec, layout);
-    for (let level = 0; level < 5; level++) {
-      const w = level === 0 ? w0 : randomWeights(mask.length, layout, 10 * level + ties, ties);
-      const next = prune('sparse_global', { spec, layout, weights: w, mask, fraction: 0.3, layersToIgnore: [] });
-      const remaining = all.reduce((s, n) => s + kept(mask, tensor(layout, n)), 0);
-      const expected = bruteForce(layout, all, w, mask, Math.ceil(0.3 * remaining));
-      assert.deepEqual(newlyPruned(mask, next), expected, `ties=${ties} level ${level}`);
-      mask = next;
+  for (const exactCount of [false, true]) {
+    for (const ties of [0, 3]) {
+      const w0 = randomWeights(denseMask(spec, layout).length, layout, 1 + ties, ties);
+      let mask = denseMask(spec, layout);
+      for (let level = 0; level < 5; level++) {
+        const w = level === 0 ? w0 : randomWeights(mask.length, layout, 10 * level + ties, ties);
+        const next = prune('sparse_global', { spec, layout, weights: w, mask, fraction: 0.3, layersToIgnore: [], exactCount });
+        const remaining = all.reduce((s, n) => s + kept(mask, tensor(layout, n)), 0);
+        const count = Math.ceil(0.3 * remaining);
+        const expected = exactCount ? bruteForce(layout, all, w, mask, count) : openlthRule(layout, all, w, mask, count, true);
+        assert.deepEqual(newlyPruned(mask, next), expected, `exact=${exactCount} ties=${ties} level ${level}`);
+        if (!exactCount && ties === 0) assert.equal(expected.size, count + 1, 'OpenLTH prunes its threshold weight too');
+        mask = next;
+      }
     }
   }
 });
 
-test('ties: all-equal weights prune exactly ceil(f·n), earliest positions first', () => {
+test('ties: all-equal weights — OpenLTH\'s rule prunes every tied weight, pruning_exact_count exactly ceil(f·n), earliest first', () => {
   const { spec, layout } = setup('mnist_lenet_5');
   const mask = denseMask(spec, layout);
   const w = new Float32Array(mask.length).fill(0.5);
-  const next = prune('sparse_global', { spec, layout, weights: w, mask, fraction: 0.2, layersToIgnore: ['fc.weight'] });
   const l0 = tensor(layout, 'fc_layers.0.weight'), fc = tensor(layout, 'fc.weight');
   const count = Math.ceil(0.2 * (l0.size + fc.size)); // remaining counts the ignored fc too (OpenLTH)
-  assert.equal(l0.size - kept(next, l0), count);
-  for (let i = 0; i < l0.size; i++) assert.equal(next[l0.offset + i], i < count ? 0 : 1);
-  // OpenLTH's `|w| > sort(|w|)[count]` would prune every tied weight; we must not.
-  assert.ok(kept(next, l0) > 0);
+  const exact = prune('sparse_global', { spec, layout, weights: w, mask, fraction: 0.2, layersToIgnore: ['fc.weight'], exactCount: true });
+  assert.equal(l0.size - kept(exact, l0), count);
+  for (let i = 0; i < l0.size; i++) assert.equal(exact[l0.offset + i], i < count ? 0 : 1);
+  // OpenLTH's `|w| > sort(|w|)[count]` prunes every weight tied with the threshold: all of them here.
+  const openlth = prune('sparse_global', { spec, layout, weights: w, mask, fraction: 0.2, layersToIgnore: ['fc.weight'] });
+  assert.equal(kept(openlth, l0), 0);
+  assert.equal(kept(openlth, fc), fc.size, 'the ignored layer stays dense');
 });
 
 test('sparse_global with ignored layers leaves them and every non-prunable tensor untouched', () => {
@@ -133,23 +163,28 @@ test('sparse_global with ignored layers leaves them and every non-prunable tenso
   }
   const others = ['fc_layers.0.weight', 'fc.weight'];
   const remaining = sparsityReport(spec, layout, mask).unpruned;
-  assert.deepEqual(newlyPruned(mask, next), bruteForce(layout, others, w, mask, Math.ceil(0.5 * remaining)));
+  assert.deepEqual(newlyPruned(mask, next), openlthRule(layout, others, w, mask, Math.ceil(0.5 * remaining), true));
 });
 
-test('sparse_layerwise prunes ceil(f × remaining) smallest |w| in each tensor', () => {
+test('sparse_layerwise: OpenLTH\'s mask per tensor by default (fewer on ties), ceil(f × remaining) smallest |w| with pruning_exact_count', () => {
   const { spec, layout } = setup('mnist_lenet_7_6');
-  let mask = denseMask(spec, layout);
-  for (let level = 0; level < 3; level++) {
-    const w = randomWeights(mask.length, layout, 20 + level, level === 2 ? 2 : 0);
-    const next = prune('sparse_layerwise', { spec, layout, weights: w, mask, fraction: 0.2, layersToIgnore: ['fc.weight'] });
-    for (const t of maskTensors(spec, layout).filter((x) => x.prunable)) {
-      const before = kept(mask, t), after = kept(next, t);
-      if (t.name === 'fc.weight') { assert.equal(after, before); continue; }
-      assert.equal(before - after, Math.ceil(0.2 * before), `${t.name} level ${level}`);
-      const got = new Set([...newlyPruned(mask, next)].filter((i) => i >= t.offset && i < t.offset + t.size));
-      assert.deepEqual(got, bruteForce(layout, [t.name], w, mask, Math.ceil(0.2 * before)), t.name);
+  for (const exactCount of [false, true]) {
+    let mask = denseMask(spec, layout);
+    for (let level = 0; level < 3; level++) {
+      const w = randomWeights(mask.length, layout, 20 + level, level === 2 ? 2 : 0);
+      const next = prune('sparse_layerwise', { spec, layout, weights: w, mask, fraction: 0.2, layersToIgnore: ['fc.weight'], exactCount });
+      for (const t of maskTensors(spec, layout).filter((x) => x.prunable)) {
+        const before = kept(mask, t), after = kept(next, t);
+        if (t.name === 'fc.weight') { assert.equal(after, before); continue; }
+        const count = Math.ceil(0.2 * before);
+        const got = new Set([...newlyPruned(mask, next)].filter((i) => i >= t.offset && i < t.offset + t.size));
+        const expected = exactCount ? bruteForce(layout, [t.name], w, mask, count) : openlthRule(layout, [t.name], w, mask, count, false);
+        assert.deepEqual(got, expected, `${t.name} level ${level} exact=${exactCount}`);
+        if (exactCount || level < 2) assert.equal(before - after, count, `${t.name} level ${level}: distinct |w| prune exactly ceil(f·n)`);
+        else assert.ok(before - after < count, `${t.name}: ties straddling the cut prune fewer under OpenLTH's >=`);
+      }
+      mask = next;
     }
-    mask = next;
   }
 });
 
@@ -173,6 +208,7 @@ test('prune validates fraction, strategy, ignored names, mask and weights', () =
   assert.throws(() => prune('sparse_global', { ...base, weights: nan }), /NaN/);
   // Ignoring nearly everything leaves too few weights to prune the global count from.
   assert.throws(() => prune('sparse_global', { ...base, fraction: 0.99, layersToIgnore: ['fc_layers.0.weight'] }), /only 50 unpruned/);
+  assert.throws(() => prune('sparse_global', { ...base, fraction: 0.99, layersToIgnore: ['fc_layers.0.weight'], exactCount: true }), /only 50 unpruned/);
 });
 
 test('random pruning keeps per-tensor (layerwise) or total (global) counts, is seeded, and leaves ignored tensors', () => {
