@@ -19,7 +19,7 @@ import { TrainStep, stateLayout } from '../../src/train/train-step.ts';
 import { defaultMask } from '../../src/train/run-files.ts';
 import { testAdapters } from '../adapters.ts';
 
-/** ResNet-8 (width 4) on 40 CIFAR-shaped synthetic images, batch 16: 3 iterations per epoch, the last one padded. */
+/** ResNet-8 (width 4) on 40 CIFAR-shaped synthetic images, batch 16: 3 iterations per epoch, the last one of 8 examples. */
 const DATA = syntheticSplits({ ...SYNTHETIC_DEFAULTS, trainCount: 40, testCount: 24 });
 
 function hparams(optimizer: 'sgd' | 'adam'): Hparams {
@@ -122,7 +122,7 @@ for (const name of await testAdapters()) {
     try {
       for (const opt of ['sgd', 'adam'] as const) {
         const h = hparams(opt);
-        // Uninterrupted: 8 iterations over 3 epochs (warm-up, a milestone, padded last batches).
+        // Uninterrupted: 8 iterations over 3 epochs (warm-up, a milestone, short last batches).
         const lossesA: number[] = [];
         const a = build(gpu, h, lossesA);
         const init = initialState(a, h);
