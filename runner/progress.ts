@@ -1,7 +1,9 @@
 // Renders the driver's events on the terminal: a one-line progress bar on a TTY, plain lines
 // (at most one every few seconds, plus every evaluation) when piped, nothing but the summary
 // with --quiet. Always to stderr, so stdout stays clean for results. Step lines carry the run's
-// elapsed time and an ETA (from its own pace since it started or resumed), and, for a lottery,
+// elapsed time and an ETA (from its own pace since its first step line after it started or
+// resumed, so pipeline compilation, warm-up and the first evaluation do not count as step
+// time), and, for a lottery,
 // which level of how many is training. Ctrl-C prints where the run stopped and how to resume.
 import type { EventSink, TrainEvent } from '../src/train/events.ts';
 
@@ -46,8 +48,9 @@ export function terminalSink(opts: TerminalOptions = {}): EventSink {
   let barShown = false;
   const clearBar = () => { if (barShown) { out.write('\r\x1b[2K'); barShown = false; } };
   const line = (s: string) => { clearBar(); out.write(`${s}\n`); };
-  // Each run's pace: wall time and iteration when it started (or resumed).
-  const started = new Map<string, { t: number; iteration: number }>();
+  // Each run's clock: wall time when it started (or resumed), for "elapsed"; and the time and
+  // iteration of its first step line, from which its pace (and so the ETA) is measured.
+  const started = new Map<string, { t: number; pace: { t: number; iteration: number } | null }>();
   if (!interruptNote && !opts.stream) {
     interruptNote = true;
     process.once('SIGINT', () => {
@@ -63,13 +66,15 @@ export function terminalSink(opts: TerminalOptions = {}): EventSink {
   const timing = (e: Extract<TrainEvent, { type: 'step' }>) => {
     const s = started.get(e.run);
     if (!s) return '';
-    const elapsed = (now() - s.t) / 1000, done = e.iteration - s.iteration;
-    const eta = done > 0 ? ` ETA ${formatDuration((elapsed / done) * (e.totalIterations - e.iteration))}` : '';
+    const elapsed = (now() - s.t) / 1000;
+    s.pace ??= { t: now(), iteration: e.iteration };
+    const done = e.iteration - s.pace.iteration;
+    const eta = done > 0 ? ` ETA ${formatDuration(((now() - s.pace.t) / 1000 / done) * (e.totalIterations - e.iteration))}` : '';
     return ` ${formatDuration(elapsed)} elapsed${eta}`;
   };
   return (e: TrainEvent) => {
     if (e.type === 'start') {
-      started.set(e.run, { t: now(), iteration: e.startIteration });
+      started.set(e.run, { t: now(), pace: null });
       position = { run: e.run, iteration: e.startIteration, total: e.totalIterations, checkpoint: e.resumed ? e.startIteration : null };
     } else if (e.type === 'step') {
       position = { run: e.run, iteration: e.iteration, total: e.totalIterations, checkpoint: position?.run === e.run ? position.checkpoint : null };

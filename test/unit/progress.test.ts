@@ -17,17 +17,21 @@ test('durations read as 45s, 3m05s, 1h02m', () => {
   assert.equal(formatDuration(3720), '1h02m');
 });
 
-test('step lines give the level, the elapsed time and an ETA from the pace since a resume', () => {
+test('step lines give the level, the elapsed time and an ETA from the pace since the first step, compile and warm-up left out', () => {
   const { stream, lines } = capture();
   let t = 1_000_000;
   const sink = terminalSink({ stream, maxLevel: 5, now: () => t });
   const run = 'lottery_x/replicate_1/level_2';
+  const step = (iteration: number) => sink({ type: 'step', run, iteration, totalIterations: 1000, loss: 1, accuracy: 0.5, lr: 0.1, imagesPerSecond: 10 });
   sink({ type: 'start', run, model: 'm', dataset: 'd', adapter: 'a', totalIterations: 1000, startIteration: 200, resumed: true });
-  t += 60_000; // 100 iterations in 60 s: 700 left take 420 s
-  sink({ type: 'step', run, iteration: 300, totalIterations: 1000, loss: 1, accuracy: 0.5, lr: 0.1, imagesPerSecond: 10 });
-  const step = lines().find((l) => l.includes('it 300/1000'))!;
-  assert.match(step, /level 2\/5 it 300\/1000/);
-  assert.match(step, /1m00s elapsed ETA 7m00s/);
+  t += 600_000; // 10 minutes compiling and evaluating before the first step line: not step time
+  step(201);
+  assert.doesNotMatch(lines().at(-1)!, /ETA/, 'no pace yet, so no ETA');
+  t += 60_000; // then 100 iterations in 60 s: 699 left take 419.4 s
+  step(301);
+  const line = lines().find((l) => l.includes('it 301/1000'))!;
+  assert.match(line, /level 2\/5 it 301\/1000/);
+  assert.match(line, /11m00s elapsed ETA 6m59s/);
   assert.match(lines()[0]!, /level 2\/5 .*resuming at iteration 200/);
 });
 
