@@ -18,9 +18,13 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadShaders, requestAdapter } from './dawn.ts';
+import { composeShader } from '../src/gpu/compose.ts';
 import { Gpu } from '../src/gpu/gpu.ts';
 
-/** A kernel: an entry point of shaders/<shader>, or of `code` (generated WGSL, e.g. a pack's member-fused kernel). */
+/**
+ * A kernel: an entry point of the module composed for shaders/<shader> (src/gpu/compose.ts), or
+ * of `code` (generated WGSL, e.g. a pack's member-fused kernel).
+ */
 export interface ClampSpec { shader: string; entry: string; constants?: Record<string, number>; code?: string }
 /**
  * clamps: min()s Dawn put on indices into workgroup, function and private memory (and vector
@@ -101,7 +105,7 @@ async function childMain(adapterName?: string): Promise<void> {
   for (const [i, s] of specs.entries()) {
     device.createShaderModule({ code: `${MARKER}${i}\n@compute @workgroup_size(1) fn marker() {}\n` });
     device.pushErrorScope('validation');
-    const module = device.createShaderModule({ label: s.shader, code: s.code ?? shaders[s.shader] ?? '' });
+    const module = device.createShaderModule({ label: s.shader, code: s.code ?? composeShader(shaders, s.shader).code });
     device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: s.entry, constants: s.constants ?? {} } });
     const e = await device.popErrorScope();
     if (e) throw new Error(`${s.shader}:${s.entry}: ${e.message}`);
@@ -121,9 +125,8 @@ async function cliMain(argv: string[]): Promise<void> {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--adapter') { adapter = argv[++i]; continue; }
     const [shader, entry] = argv[i]!.split(':');
-    const code = shaders[shader!];
-    if (code === undefined) throw new Error(`unknown shader "${shader}"; shaders/ has ${Object.keys(shaders).join(', ')}`);
-    for (const e of entry ? [entry] : entryPoints(code)) specs.push({ shader: shader!, entry: e });
+    if (shaders[shader!] === undefined) throw new Error(`unknown shader "${shader}"; shaders/ has ${Object.keys(shaders).join(', ')}`);
+    for (const e of entry ? [entry] : entryPoints(composeShader(shaders, shader!).code)) specs.push({ shader: shader!, entry: e });
   }
   if (specs.length === 0) throw new Error('usage: node --import tsx runner/bounds-clamps.ts [--adapter NAME] shader.wgsl[:entry] …');
   for (const c of await countBoundsClamps(specs, adapter)) {

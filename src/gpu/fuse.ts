@@ -107,8 +107,7 @@ function fuseOp(gpu: Gpu, ds: readonly Dispatch[], spare: Spares): Dispatch {
   if (sharedWrite >= 0 && uniformSlots.size === 0) throw new Refused(`binding ${sharedWrite}: written by every member at the same place`);
   const aliases = mergeOverlaps(spare, s0.bindings, entries, kinds, gpu.device.limits.maxStorageBufferBindingSize);
   const layout: MemberLayout = { storageStrides, uniformSlots, aliases };
-  const source = gpu.shaders[s0.shader];
-  if (source === undefined) throw new Error(`shader ${s0.shader} not found`);
+  const source = gpu.composed(s0.shader).code;
   let code: string;
   try {
     code = memberize(source, s0.entry, k, layout);

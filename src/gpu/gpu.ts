@@ -1,11 +1,18 @@
 // The one GPU interface the engine uses. Node (Dawn via the `webgpu` package) and the browser
 // (navigator.gpu) differ only in how they obtain a GPUAdapter and the shader sources; everything
 // after requestDevice() is shared.
+import { type ComposedShader, composeShader, shaderModules, sourceLine } from './compose.ts';
 import { GpuUnavailableError, ShaderCompileError } from './errors.ts';
 import type { SlabScope, Slice } from './slabs.ts';
 
-/** Shader file name (e.g. "linear.wgsl") → WGSL source. Loaded by the host (fs or bundler). */
+/**
+ * Shader file name (e.g. "linear.wgsl") → its text, as in shaders/. Loaded by the host (fs or
+ * bundler); the modules compiled from them are composed here (compose.ts).
+ */
 export type ShaderSources = Readonly<Record<string, string>>;
+
+/** Device features a WGSL `enable` directive needs. */
+const ENABLE_FEATURES: Record<string, string> = { 'enable subgroups;': 'subgroups', 'enable f16;': 'shader-f16' };
 
 export type AdapterClass = 'cpu' | 'gpu';
 
@@ -45,6 +52,7 @@ interface PipelineKey {
  */
 export class Gpu {
   readonly adapter: AdapterDescription;
+  private readonly composedShaders = new Map<string, ComposedShader>();
   private readonly modules = new Map<string, GPUShaderModule>();
   private readonly generated = new Map<string, GPUShaderModule>();
   private readonly layouts = new Map<string, GPUBindGroupLayout>();
@@ -114,32 +122,45 @@ export class Gpu {
     if (this.uncaptured) throw new Error(`WebGPU refused work earlyphase gave it, so results would be wrong (a bug: please report it with this message): ${this.uncaptured}`);
   }
 
+  /** The WGSL module of shader file `file`: the file with the parts it includes (compose.ts). */
+  composed(file: string): ComposedShader {
+    let c = this.composedShaders.get(file);
+    if (!c) {
+      c = composeShader(this.shaders, file);
+      this.composedShaders.set(file, c);
+    }
+    return c;
+  }
+
   module(file: string): GPUShaderModule {
     let m = this.modules.get(file);
     if (!m) {
-      const code = this.shaders[file];
-      if (code === undefined) throw new Error(`shader ${file} not found (known: ${Object.keys(this.shaders).join(', ')})`);
-      m = this.device.createShaderModule({ label: file, code });
+      m = this.device.createShaderModule({ label: file, code: this.composed(file).code });
       this.modules.set(file, m);
     }
     return m;
   }
 
   /**
-   * Compiles every shader once and throws ShaderCompileError naming file:line:col for the first
-   * error. Dawn reports compile errors asynchronously, so hosts call this once at start-up.
-   * Files that open with `enable subgroups;` are skipped on devices without that feature (their
-   * kernels are only picked where it exists).
+   * Compiles every shader module once and throws ShaderCompileError naming file:line:col (of the
+   * file the line came from, which may be a part the module includes) for the first error. Dawn
+   * reports compile errors asynchronously, so hosts call this once at start-up. Modules whose
+   * `enable` directives need a feature the device lacks are skipped (their kernels are only
+   * picked where it exists).
    */
-  async compileAll(files = Object.keys(this.shaders)): Promise<void> {
+  async compileAll(files = shaderModules(this.shaders)): Promise<void> {
     for (const f of files) {
-      if (this.shaders[f]?.startsWith('enable subgroups;') && !this.device.features.has('subgroups' as GPUFeatureName)) continue;
+      const c = this.composed(f);
+      if (c.directives.some((d) => d in ENABLE_FEATURES && !this.device.features.has(ENABLE_FEATURES[d] as GPUFeatureName))) continue;
       this.device.pushErrorScope('validation');
       const info = await this.module(f).getCompilationInfo();
       const scopeError = await this.device.popErrorScope();
       const errors = info.messages.filter((m) => m.type === 'error');
       if (errors.length > 0) {
-        const lines = errors.map((m) => `shaders/${f}:${m.lineNum}:${m.linePos}: ${m.message}`);
+        const lines = errors.map((m) => {
+          const at = sourceLine(c, m.lineNum);
+          return `${at ? `shaders/${at.file}:${at.line}` : `shaders/${f} (prelude line ${m.lineNum})`}:${m.linePos}: ${m.message}`;
+        });
         throw new ShaderCompileError(`WGSL compile error in shaders/${f}\n${lines.join('\n')}`);
       }
       if (scopeError) throw new ShaderCompileError(`WGSL error in shaders/${f}: ${scopeError.message}`);

@@ -26,6 +26,18 @@ test('WGSL compile error names shaders/<file>:<line>', async () => {
   }
 });
 
+test('a compile error in an included file names that file and its line, not the composed module\'s', async () => {
+  const part = `// a part\nfn helper() -> f32 {\n  return undefined_in_part;\n}\n`;
+  const main = `// #include "broken_part.wgsl"\n@compute @workgroup_size(1)\nfn main() { let x = helper(); }\n`;
+  const gpu = await Gpu.open(await requestAdapter(adapter), { ...loadShaders(), 'broken_part.wgsl': part, 'broken_main.wgsl': main });
+  try {
+    await assert.rejects(gpu.compileAll(['broken_main.wgsl']), (e: Error) => e instanceof ShaderCompileError
+      && /^WGSL compile error in shaders\/broken_main\.wgsl\nshaders\/broken_part\.wgsl:3:\d+: .*undefined_in_part/.test(e.message));
+  } finally {
+    gpu.destroy();
+  }
+});
+
 test('shape mismatch throws ShapeError naming the tensors, before any dispatch', async () => {
   const gpu = await openGpu(adapter);
   try {
