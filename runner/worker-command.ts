@@ -6,6 +6,9 @@
 // machine lost: its lock in Redis expires and the job goes back to the queue) and reconnecting to
 // Redis are BullMQ's; what is ours is sorting errors into "retry" and "do not retry", reporting
 // progress, adding a trunk's dependents when it completes, and handing the job back on SIGTERM.
+// Jobs are untrusted input: one whose data does not parse or is not a sweep job fails at once with
+// a one-line reason (runner/queue/job-data.ts). A worker that cannot run jobs here (its data is
+// missing on consecutive jobs) hands them back and exits with EXIT_CANNOT_RUN_HERE.
 import { hostname } from 'node:os';
 import type { Job } from 'bullmq';
 import { UserError } from '../src/errors.ts';
@@ -21,7 +24,8 @@ import { runSweepJob, runSweepJobsPacked, datasetCache, jobData, trunkFolder, ty
 import { parsePack, resolvePack } from './pack-size.ts';
 import { QUEUE_NAME, checkReachable, connectionOptions, loadBullmq, parseQueueUrl } from './queue/connection.ts';
 import { addDependents, queueEntries, type QueueJobData } from './queue/jobs.ts';
-import { failureAction } from './queue/failures.ts';
+import { EXIT_CANNOT_RUN_HERE, OWN_FAILURES_TO_STOP, failureAction } from './queue/failures.ts';
+import { jobProblem, untrustedJobClasses } from './queue/job-data.ts';
 
 export interface WorkerCommand {
   queue: string; root: string; adapter?: string; dataDir?: string; name?: string;
@@ -57,7 +61,9 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
   const pack = o.pack ? parsePack(o.pack) : 1;
   const target = parseQueueUrl(o.queue);
   await checkReachable(target);
-  const { Worker, Queue, UnrecoverableError, WaitingError } = await loadBullmq();
+  const bullmq = await loadBullmq();
+  const { UnrecoverableError, WaitingError } = bullmq;
+  const { Worker, Queue } = untrustedJobClasses(bullmq);
   const name = o.name ?? `${hostname()}:${process.pid}`;
   const log = (s: string) => process.stderr.write(`[worker ${name}] ${s}\n`);
   const storage = new FsStorage(o.root);
@@ -68,11 +74,19 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
   let current: RunControl | null = null;
   let stopping = false;
   let lastEnd = 0;
+  /** Jobs handed back in a row because this worker cannot run them (failureAction 'own'); a job it runs or fails otherwise resets it. */
+  let ownFailures = 0;
   const terminal = terminalSink({ quiet: o.quiet });
 
   /** The job's own entry in its sweep spec, expanded here exactly as the enqueuing machine did. */
   const sweepJobOf = (job: Job<QueueJobData>): SweepJob => {
-    const entry = queueEntries(job.data.spec).find((e) => e.data.key === job.data.key);
+    let entries;
+    try { entries = queueEntries(job.data.spec); } catch (e) {
+      // A spec that does not expand fails the job, whatever it throws: it came from outside.
+      if (e instanceof UserError) throw e;
+      throw new UserError(`job ${job.id}: its sweep spec does not expand (${(e as Error).message})`);
+    }
+    const entry = entries.find((e) => e.data.key === job.data.key);
     if (!entry) throw new UserError(`job ${job.id}: its sweep spec has no job with key ${job.data.key} (enqueued by another earlyphase version?)`);
     return entry.job;
   };
@@ -97,7 +111,8 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
   };
   /** A job that ran to the end: its trunk's dependents are queued before it counts as complete. */
   const completed = async (job: Job<QueueJobData>, r: JobOutcome, t0: number) => {
-    if (job.data.kind === 'lottery') await addDependents(queue, job.data.spec, job.data.trunk);
+    if (job.data.kind === 'lottery') await addDependents(queue, job.data.spec, job.data.trunk, job.data.command);
+    ownFailures = 0;
     log(`finished ${job.id} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return 'rows' in r ? { rows: r.rows.map(({ level, weightsHash, testAccuracy, dir }) => ({ level, weightsHash, testAccuracy, dir })) } : r;
   };
@@ -110,14 +125,32 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
       await job.moveToWait(token);
       throw new WaitingError();
     }
+    if (action === 'own' && token) {
+      // Not the job's fault: another worker (or this one, fixed) runs it; no attempt is used.
+      ownFailures++;
+      const why = msg.split('\n')[0]!.replace(/\.$/, '');
+      log(`${job.id} cannot run here: ${why}; handed back to the queue (no attempt used)`);
+      await job.moveToWait(token);
+      if (ownFailures >= OWN_FAILURES_TO_STOP) {
+        setImmediate(() => {
+          process.exitCode = EXIT_CANNOT_RUN_HERE;
+          void shutdown(`${ownFailures} jobs in a row cannot run on this worker (${why}); it stops taking jobs, and they stay queued ` +
+            `for a worker that can run them. Fix this worker (--data-dir, or earlyphase data fetch) and start it again; exit code ${EXIT_CANNOT_RUN_HERE}`);
+        });
+      }
+      throw new WaitingError();
+    }
+    ownFailures = 0;
     log(`${job.id} failed: ${msg}${action === 'fail' ? ' (not retried)' : ''}`);
     if (action === 'fail') throw new UnrecoverableError(msg);
-    if (action === 'retry-and-exit') setImmediate(() => { process.exitCode = 3; void shutdown('the GPU is unusable'); });
+    if (action === 'retry-and-exit') setImmediate(() => { process.exitCode = EXIT_CANNOT_RUN_HERE; void shutdown('the GPU is unusable'); });
     // Named after this worker: the data or device may be fine on another one.
     throw new Error(`on worker ${name}: ${msg}`);
   };
 
   const processOne = async (job: Job<QueueJobData>, token?: string) => {
+    // Taken while the worker was being stopped (BullMQ may hand out one more job): back untouched.
+    if (stopping) return failed(job, token, new RunStoppedError('the worker is stopping'));
     const t0 = Date.now();
     logTook(job);
     const control = current = new RunControl();
@@ -224,7 +257,16 @@ export async function runWorker(o: WorkerCommand): Promise<void> {
   };
 
   const busy = () => current !== null || batchRunning || gathered.length > 0;
-  const processor = async (job: Job<QueueJobData>, token?: string) => (pack === 1 ? processOne(job, token) : processPacked(job, token));
+  const processor = async (job: Job<QueueJobData>, token?: string) => {
+    // Read from Redis, so untrusted: a job that is not a sweep job fails at once, with the reason.
+    const problem = jobProblem(job);
+    if (problem) {
+      const msg = `job ${job.id}: ${problem}; earlyphase cannot run it (written by another tool or version, or cut off): earlyphase queue clean removes it`;
+      log(`${job.id} failed: ${msg} (not retried)`);
+      throw new UnrecoverableError(msg);
+    }
+    return pack === 1 ? processOne(job, token) : processPacked(job, token);
+  };
 
   const worker = new Worker<QueueJobData>(QUEUE_NAME, processor, {
     connection, name,

@@ -10,8 +10,13 @@ import type { JobsOptions, Queue } from 'bullmq';
 import { canonicalJSON, sha256Hex } from '../../src/train/hash.ts';
 import { expandSweep, type SweepJob, type SweepSpec } from '../../src/lottery/sweep.ts';
 import { trunkFolder } from '../sweep-job.ts';
+import { jobProblem } from './job-data.ts';
 
-export interface QueueJobData { sweep: string; spec: SweepSpec; key: string; kind: SweepJob['kind']; label: string; trunk: string }
+export interface QueueJobData {
+  sweep: string; spec: SweepSpec; key: string; kind: SweepJob['kind']; label: string; trunk: string;
+  /** The command line that enqueued the sweep: `queue status` shows it when jobs must be enqueued again. */
+  command?: string;
+}
 
 export interface QueueEntry { id: string; job: SweepJob; data: QueueJobData }
 
@@ -28,26 +33,32 @@ export function queueEntries(spec: SweepSpec): QueueEntry[] {
   });
 }
 
-const asBulk = (es: QueueEntry[]) => es.map((e) => ({ name: `${e.data.sweep}: ${e.job.kind}`, data: e.data, opts: { ...JOB_OPTIONS, jobId: e.id } }));
+const asBulk = (es: QueueEntry[], command?: string) =>
+  es.map((e) => ({ name: `${e.data.sweep}: ${e.job.kind}`, data: command ? { ...e.data, command } : e.data, opts: { ...JOB_OPTIONS, jobId: e.id } }));
 
 /** Adds the branch and instability jobs of one trunk (ids that exist already are left alone). */
-export async function addDependents(queue: Queue, spec: SweepSpec, trunk: string): Promise<number> {
+export async function addDependents(queue: Queue, spec: SweepSpec, trunk: string, command?: string): Promise<number> {
   const deps = queueEntries(spec).filter((e) => e.job.kind !== 'lottery' && e.data.trunk === trunk);
-  if (deps.length) await queue.addBulk(asBulk(deps));
+  if (deps.length) await queue.addBulk(asBulk(deps, command));
   return deps.length;
 }
 
-/** Adds a sweep's lottery jobs, and the dependents of trunks whose job is already complete. */
-export async function enqueueSweep(queue: Queue, spec: SweepSpec): Promise<{ added: number; present: number; total: number }> {
+/**
+ * Adds a sweep's lottery jobs, and the dependents of trunks whose job is already complete. A job
+ * under the same id whose data is unusable (jobProblem) and that no worker holds is replaced.
+ */
+export async function enqueueSweep(queue: Queue, spec: SweepSpec, command?: string): Promise<{ added: number; present: number; total: number }> {
   const entries = queueEntries(spec);
   let added = 0, present = 0;
   for (const e of entries) {
-    if (await queue.getJob(e.id)) { present++; continue; }
+    const old = await queue.getJob(e.id);
+    if (old && jobProblem(old) && (await old.getState()) !== 'active') await old.remove();
+    else if (old) { present++; continue; }
     if (e.job.kind !== 'lottery') {
       const trunk = entries.find((t) => t.job.kind === 'lottery' && t.data.trunk === e.data.trunk)!;
       if ((await queue.getJobState(trunk.id)) !== 'completed') continue;
     }
-    await queue.addBulk(asBulk([e]));
+    await queue.addBulk(asBulk([e], command));
     added++;
   }
   return { added, present, total: entries.length };

@@ -5,6 +5,7 @@
 import type { Job } from 'bullmq';
 import { QUEUE_NAME, checkReachable, connectionOptions, loadBullmq, parseQueueUrl } from './connection.ts';
 import type { QueueJobData } from './jobs.ts';
+import { sweepOf, untrustedJobClasses } from './job-data.ts';
 
 export interface Overhead { jobs: number; workers: number; wallSeconds: number; gapsMs: number[]; meanRunMs: number }
 
@@ -29,9 +30,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const [url, sweep] = process.argv.slice(2);
   const t = parseQueueUrl(url!);
   await checkReachable(t);
-  const { Queue } = await loadBullmq();
+  const { Queue } = untrustedJobClasses(await loadBullmq());
   const q = new Queue(QUEUE_NAME, { connection: connectionOptions(t) });
-  const jobs = ((await q.getJobs(['completed'], 0, -1)) as Job<QueueJobData>[]).filter((j) => j.data.sweep === sweep);
+  const jobs = ((await q.getJobs(['completed'], 0, -1)) as Job<QueueJobData>[]).filter((j) => sweepOf(j) === sweep);
   const o = overhead(jobs);
   const g = [...o.gapsMs].sort((a, b) => a - b);
   console.log(`${o.jobs} jobs on ${o.workers} workers in ${o.wallSeconds.toFixed(1)} s (mean job ${(o.meanRunMs / 1000).toFixed(2)} s); ` +

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { parseQueueUrl } from '../../runner/queue/connection.ts';
 import { failureAction } from '../../runner/queue/failures.ts';
 import { queueEntries } from '../../runner/queue/jobs.ts';
+import { UNREADABLE, jobProblem, sweepOf } from '../../runner/queue/job-data.ts';
 import { DatasetNotFoundError } from '../../runner/datasets.ts';
 import { UserError, HparamsError } from '../../src/errors.ts';
 import { RunStoppedError } from '../../src/train/control.ts';
@@ -23,10 +24,11 @@ test('--queue URLs: host, port, db and credentials; anything else is one line na
   }
 });
 
-test('failures: input errors fail at once; lost data, a lost GPU, a lost lock and bugs are retried; SIGTERM hands back', () => {
+test('failures: input errors fail at once; data missing here is handed back; a lost GPU, a lost lock and bugs are retried; SIGTERM hands back', () => {
   assert.equal(failureAction(new HparamsError('bad flag'), false), 'fail');
   assert.equal(failureAction(new DivergenceError('NaN'), false), 'fail');
-  assert.equal(failureAction(new DatasetNotFoundError('no mnist'), false), 'retry');
+  assert.equal(failureAction(new DatasetNotFoundError('no mnist'), false), 'own');
+  assert.equal(failureAction(new DatasetNotFoundError('no mnist'), true), 'hand-back');
   assert.equal(failureAction(new GpuUnavailableError('device lost'), false), 'retry-and-exit');
   assert.equal(failureAction(new RunStoppedError('stopped'), true), 'hand-back');
   assert.equal(failureAction(new RunStoppedError('lock lost'), false), 'retry');
@@ -48,4 +50,23 @@ test('job ids: deterministic, content-addressed, valid for BullMQ; dependents na
     assert.equal(trunk.length, 1);
     assert.equal(trunk[0]!.job.replicate, br.job.replicate);
   }
+});
+
+test('job data from Redis is validated: anything but a sweep job is one line saying what is wrong', () => {
+  const spec: SweepSpec = { name: 's', flags: ['--default-hparams', 'mnist_lenet_300_100'], levels: '0', replicates: [1], rewinding_steps: ['0it'] };
+  const good = queueEntries(spec)[0]!.data;
+  assert.equal(jobProblem({ data: good }), null);
+  const cases: [unknown, RegExp][] = [
+    [null, /^its data is null, not a sweep job$/], [[1], /an array/], ['text', /a string/],
+    [{ [UNREADABLE]: 'its data ("garbage{") is not JSON' }, /^its data \("garbage\{"\) is not JSON$/],
+    [{ ...good, kind: 'train' }, /kind is "train", not one of lottery, branch, instability/],
+    [{ ...good, key: undefined }, /has no "key"/], [{ ...good, spec: null }, /no sweep spec/],
+    [{ ...good, spec: { ...spec, name: 'other' } }, /sweep spec is named "other", not "s"/],
+  ];
+  for (const [data, why] of cases) {
+    const p = jobProblem({ data });
+    assert.ok(p !== null && why.test(p) && !p.includes('\n'), `${JSON.stringify(data)}: ${p}`);
+  }
+  assert.equal(sweepOf({ id: 'mysweep.lottery.abc', data: null }), 'mysweep');
+  assert.equal(sweepOf({ id: 'x.lottery.abc', data: good }), 's');
 });
