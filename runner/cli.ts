@@ -148,6 +148,7 @@ program.command('profile')
     await runProfileCommand({ ...opts, adapter: program.opts().adapter });
   });
 
+const INIT_WEIGHTS_HELP = 'start from this weights file instead of the seeded initialisation: safetensors with OpenLTH\'s names (a model_*.safetensors of ours, or a PyTorch state_dict saved with runner/interop/safetensors_io.py); its SHA-256 becomes the hyperparameter --init-weights-sha256, so the file names the run';
 const PACK_HELP = 'train up to K runs together in one pack (one submit per step for all; each run bitwise identical to training it alone), or auto: K from the device memory and the model; default 1';
 
 /** Options every run command shares (train, lottery, branch, demo). */
@@ -164,6 +165,7 @@ runOptions(program.command('train'), 'seeds the initialisation, data order and a
   .option('--save-steps <steps>', 'also save the weights at these steps, e.g. 100it,500it,2ep (the start and end are always saved)')
   .option('--replicates <list>', 'train several replicates, e.g. 1-8 (instead of --replicate); one result line each')
   .option('--pack <K|auto>', PACK_HELP)
+  .option('--init-weights <file>', INIT_WEIGHTS_HELP)
   .option('--telemetry', 'record early-training telemetry: gradient norm, weight magnitude, sign changes, distance/cosine to the start, weight trajectories (every iteration to 100, log-spaced to 4000, then every epoch)')
   .option('--quiet', 'print only the final summary')
   .option('--hparams-help', 'list every hyperparameter flag with its type and help (a --default-hparams preset\'s values shown), then exit')
@@ -171,11 +173,12 @@ runOptions(program.command('train'), 'seeds the initialisation, data order and a
   .addHelpText('after', `\n${TRAIN_FLAGS_HELP}`)
   .allowUnknownOption()
   .allowExcessArguments()
-  .action(async (opts: { root: string; replicate: number; replicates?: string; pack?: string; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean; displayOutputLocation?: boolean }, cmd: Command) => {
+  .action(async (opts: { root: string; replicate: number; replicates?: string; pack?: string; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; initWeights?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean; displayOutputLocation?: boolean }, cmd: Command) => {
     if (opts.hparamsHelp) { console.log(hparamsHelp(cmd.args, 'train')); return; }
-    if (opts.displayOutputLocation) { console.log(trainOutputLocation(cmd.args, opts.root, opts.replicate)); return; }
+    const args = (await import('./init-weights.ts')).argvWithInitWeights(cmd.args, opts.initWeights);
+    if (opts.displayOutputLocation) { console.log(trainOutputLocation(args, opts.root, opts.replicate)); return; }
     const { runTrain } = await import('./train-command.ts');
-    await runTrain({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
+    await runTrain({ ...opts, adapter: program.opts().adapter, argv: args });
   });
 
 runOptions(program.command('lottery'), 'seeds initialisation, data order and augmentation')
@@ -184,6 +187,7 @@ runOptions(program.command('lottery'), 'seeds initialisation, data order and aug
   .option('--replicates <list>', 'run several replicates, e.g. 1-8 (instead of --replicate): level by level in lockstep, each pruned by its own weights')
   .option('--pack <K|auto>', PACK_HELP)
   .option('--evaluate-only-at-end', 'evaluate on the test set only after the last iteration of each level')
+  .option('--init-weights <file>', `level 0 (or pre-training) ${INIT_WEIGHTS_HELP}`)
   .option('--telemetry', 'record early-training telemetry in every level (see train --help)')
   .option('--quiet', 'print only summaries')
   .option('--hparams-help', 'list every hyperparameter flag (a --default-hparams preset\'s values shown) and the lottery\'s own flags, then exit')
@@ -191,11 +195,45 @@ runOptions(program.command('lottery'), 'seeds initialisation, data order and aug
   .addHelpText('after', `\n${LOTTERY_FLAGS_HELP}`)
   .allowUnknownOption()
   .allowExcessArguments()
-  .action(async (opts: { levels: string; root: string; replicate: number; replicates?: string; pack?: string; dataDir?: string; evaluateOnlyAtEnd?: boolean; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean; displayOutputLocation?: boolean }, cmd: Command) => {
+  .action(async (opts: { levels: string; root: string; replicate: number; replicates?: string; pack?: string; dataDir?: string; evaluateOnlyAtEnd?: boolean; initWeights?: string; telemetry?: boolean; quiet?: boolean; hparamsHelp?: boolean; displayOutputLocation?: boolean }, cmd: Command) => {
     if (opts.hparamsHelp) { console.log(hparamsHelp(cmd.args, 'lottery')); return; }
-    if (opts.displayOutputLocation) { console.log(lotteryOutputLocation(cmd.args, opts.root, opts.replicate)); return; }
+    const args = (await import('./init-weights.ts')).argvWithInitWeights(cmd.args, opts.initWeights);
+    if (opts.displayOutputLocation) { console.log(lotteryOutputLocation(args, opts.root, opts.replicate)); return; }
     const { runLotteryCommand } = await import('./lottery-command.ts');
-    await runLotteryCommand({ ...opts, adapter: program.opts().adapter, argv: cmd.args });
+    await runLotteryCommand({ ...opts, adapter: program.opts().adapter, argv: args });
+  });
+
+program.command('batches')
+  .description('write a run\'s batch composition for iterations [--from, --to) as safetensors, for replaying it elsewhere (runner/interop/openlth_replay.py): ' +
+    'earlyphase batches --default-hparams NAME [--<hparam> VALUE …] [--replicate N] --out FILE. No GPU is used')
+  .requiredOption('--out <file>', 'the safetensors file to write (replaced atomically)')
+  .option('--replicate <n>', 'replicate number of the run (seeds the data order and augmentation when their seeds are unset), as for train', positiveInt, 1)
+  .option('--from <step>', 'first iteration, e.g. 0it, 2ep', '0it')
+  .option('--to <step>', 'end iteration, exclusive (default: the end of training)')
+  .option('--with-images', 'also write the training set after host transformations (subsample, random labels) as u8 images N×C×H×W')
+  .option('--data-dir <dir>', 'where dataset files are (env EARLYPHASE_DATA); the only place searched when given')
+  .addHelpText('after', `
+Tensors (safetensors, metadata format=earlyphase.batches.v1; n = iterations, B = --batch-size):
+  permutations  I32 [epochs, examples]  each epoch's shuffle of the training set, from epoch first_epoch on
+  examples      I32 [n, B]              the examples of each iteration's batch in slot order; -1 past a short last batch
+  batch_sizes   I32 [n]                 examples in each batch (the last of an epoch holds the remainder unless --pad-last-batch)
+  dy, dx, flip  U8  [n, B]              each slot's crop offsets into the image zero-padded by crop_padding, and horizontal flip
+                                        (flip first, then pad and crop); without augmentation dy = dx = crop_padding, flip 0
+  rotation      U8  [n, B]              quarter turns counter-clockwise (the rotation task only; the label is the rotation)
+  source_index  I32 [examples]          each example's index in the dataset's training split (after --subsample-fraction)
+  labels        U8  [examples]          labels after host transformations (--random-labels-fraction)
+  images        U8  [examples, C, H, W] with --with-images
+Metadata: hparams (JSON), hparams_hash, replicate, dataset_name, examples, batch_size, iterations_per_epoch, first_iteration,
+end_iteration, first_epoch, pad_last_batch, augment, crop_padding, rotation, blur_factor, normalize_mean, normalize_std (JSON),
+data_order_seed, transformation_seed. Every lottery level trains on the same batches: level L ≥ 1 on iterations [k, T).
+
+Hyperparameters: the flags \`earlyphase train\` takes (earlyphase train --hparams-help [--default-hparams NAME]), e.g.
+earlyphase batches --default-hparams cifar_resnet_20 --to 2ep --out batches.safetensors`)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (opts: { out: string; replicate: number; from: string; to?: string; withImages?: boolean; dataDir?: string }, cmd: Command) => {
+    const { runBatches } = await import('./batches-command.ts');
+    await runBatches({ ...opts, argv: cmd.args });
   });
 
 runOptions(program.command('demo'), 'seeds everything; run 1 and 2 to see the spread')

@@ -6,6 +6,8 @@ import { parseLotteryArgv } from '../src/lottery/options.ts';
 import { levelDir, planLottery, runLotteries, type LevelResult } from '../src/lottery/lottery.ts';
 import { parseLevels } from '../src/lottery/levels.ts';
 import { unsupportedKnobs } from '../src/train/trainer.ts';
+import { modelForData } from '../src/nn/zoo.ts';
+import { taskClasses } from '../src/train/device-data.ts';
 import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
 import { UserError } from '../src/errors.ts';
 import { loadDataset } from './datasets.ts';
@@ -18,6 +20,7 @@ import { lockForCommand } from './run-lock.ts';
 import { RunControl } from '../src/train/control.ts';
 import { parseReplicates } from './sweep-shrink.ts';
 import { parsePack, resolvePack } from './pack-size.ts';
+import { checkInitWeights } from './init-weights.ts';
 
 export interface LotteryCommand {
   root: string; replicate: number; dataDir?: string; levels: string;
@@ -60,6 +63,12 @@ export async function runLotteryCommand(o: LotteryCommand): Promise<LevelResult[
     if (!o.evaluateOnlyAtEnd) for (const n of await evaluatedOnlyAtEnd(storage, levelDirs)) console.error(n);
   }
   const spec = plans[0]!.spec;
+  // --init-weights: level 0 starts from the file (pre-training too, when there is one), so it must fit both networks.
+  checkInitWeights(hparams, spec);
+  if (lottery.pretrain) {
+    const ph = lottery.pretrain.hparams, pd = pretrainData ?? data;
+    checkInitWeights(ph, modelForData(ph.model.model_name, pd.train, taskClasses(ph, pd.train.classes)));
+  }
   await checkRunsFit([hparams, lottery.pretrain?.hparams].flatMap((h) => (h ? [{ spec, batch: h.dataset.batch_size }] : [])), o.adapter);
   const locks = [];
   try {

@@ -17,6 +17,8 @@ import { lockForCommand } from './run-lock.ts';
 import { RunControl } from '../src/train/control.ts';
 import { parseReplicates } from './sweep-shrink.ts';
 import { parsePack, resolvePack } from './pack-size.ts';
+import { checkInitWeights } from './init-weights.ts';
+import { taskClasses } from '../src/train/device-data.ts';
 
 export interface TrainCommand {
   root: string; replicate: number; dataDir?: string; evaluateOnlyAtEnd?: boolean; saveSteps?: string; telemetry?: boolean; quiet?: boolean;
@@ -35,6 +37,8 @@ export async function runTrain(o: TrainCommand): Promise<void> {
   getModel(hparams.model.model_name);
   const data = await loadDataset(hparams.dataset.dataset_name, { dataDir: o.dataDir, log: console.error });
   const spec = modelForData(hparams.model.model_name, data.train, data.train.classes); // e.g. VGG on 28×28 images: refused before the GPU
+  // --init-weights: names, shapes, dtypes, finite — before the GPU, for the task's head (4 classes for rotation).
+  checkInitWeights(hparams, modelForData(hparams.model.model_name, data.train, taskClasses(hparams, data.train.classes)));
   const { perEpoch, total } = iterationsFor(hparams, data.train.count);
   const saveIterations = o.saveSteps ? parseStepList(o.saveSteps, '--save-steps').map((s) => stepToIterations(s, perEpoch, '--save-steps')) : [];
   const late = saveIterations.filter((i) => i > total);

@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CHECK_SCRIPT = fileURLToPath(new URL('./check_interop.py', import.meta.url));
+/** OpenLTH's lottery recipe in PyTorch, replaying a run from its exported batches (test/e2e/openlth-replay.test.ts). */
+export const REPLAY_SCRIPT = fileURLToPath(new URL('./openlth_replay.py', import.meta.url));
 export const INSTALL_HINT = 'install it with `apt-get install python3-torch` (Debian 12: PyTorch 1.13.1), or set EARLYPHASE_PYTHON to a python3 that has torch';
 
 export type TorchPython = { python: string; torch: string } | { reason: string };

@@ -1,7 +1,8 @@
 // Opening a run folder before any GPU work: a finished run is reported from its files (when they
 // all check out), a killed one resumes from its checkpoint (when everything up to it is intact),
-// anything else starts from the given weights or the seeded initialisation. What comes out is
-// either the finished result or everything the training loop needs to go on (an OpenRun).
+// anything else starts from the given weights (the driver's, else --init-weights's: init-weights.ts)
+// or the seeded initialisation. What comes out is either the finished result or everything the
+// training loop needs to go on (an OpenRun).
 import { UserError } from '../errors.ts';
 import type { Arena } from '../gpu/tensor.ts';
 import type { ModelSpec } from '../nn/graph.ts';
@@ -16,6 +17,7 @@ import type { EventSink } from './events.ts';
 import { checkDataRecord } from '../data/fingerprint.ts';
 import { taskClasses } from './device-data.ts';
 import { finalComparisonIterations } from './telemetry.ts';
+import { initWeightsFor } from './init-weights.ts';
 import { stateLayout } from './train-step.ts';
 import { defaultMask, finishedRun, metricsUpTo, parseDone, readOrDiscard, weightsFileName } from './run-files.ts';
 // trainer.ts imports this module too; the cycle is safe because neither uses the other while loading.
@@ -92,7 +94,8 @@ export async function openRun(storage: RunStorage, sink: EventSink, job: TrainJo
   }
   await storage.write(path('hparams.json'), hparamsText);
 
-  // Initial state: a checkpoint to resume from, else the given weights, else the seeded init.
+  // Initial state: a checkpoint to resume from, else the driver's weights (a rewound level, a
+  // branch), else the file the hparams name by SHA-256 (--init-weights), else the seeded init.
   let metrics: MetricRow[] = [];
   let ckpt = await readCheckpoint();
   if (ckpt) {
@@ -120,6 +123,8 @@ export async function openRun(storage: RunStorage, sink: EventSink, job: TrainJo
     state = ckpt;
   } else if (job.init) {
     state = { ...job.init, optimizer: fresh };
+  } else if (h.model.init_weights_sha256 !== undefined) {
+    state = { ...initWeightsFor(h.model.init_weights_sha256, pLayout, sLayout), optimizer: fresh };
   } else {
     state = {
       params: initParameters(spec, pLayout, job.replicate, h.model.batchnorm_init as BatchnormInit),

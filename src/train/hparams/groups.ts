@@ -79,6 +79,7 @@ export interface ModelHparams {
   output_frozen: boolean;
   others_frozen: boolean;
   others_frozen_exceptions?: readonly string[];
+  init_weights_sha256?: string;
 }
 
 export const MODEL_GROUP: GroupDef<ModelHparams> = {
@@ -102,6 +103,13 @@ export const MODEL_GROUP: GroupDef<ModelHparams> = {
     others_frozen_exceptions: {
       kind: 'list', item: 'name', optional: true,
       help: 'Tensors (e.g. fc.weight) exempt from --others-frozen.',
+    },
+    // Not in OpenLTH. Set by `--init-weights FILE` (runner/init-weights.ts), so a run started from a
+    // file is named by the file's content; unset (the seeded initialisation) leaves every hash as it was.
+    init_weights_sha256: {
+      kind: 'string', optional: true,
+      check: v => /^[0-9a-f]{64}$/.test(v) ? undefined : '64 lowercase hex digits (the SHA-256 of the file --init-weights reads)',
+      help: 'Start from the weights file with this SHA-256 instead of the seeded initialisation; set by --init-weights FILE, which reads the file.',
     },
   },
 };
