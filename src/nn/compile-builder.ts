@@ -9,7 +9,7 @@ import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { createTensor, numel, type Tensor } from '../gpu/tensor.ts';
 import { planBuffers } from '../gpu/reuse.ts';
-import type { ModelState } from './compile.ts';
+import type { ModelState } from './model-state.ts';
 
 export type Shape = number[]; // per sample: [C, H, W] or [F]
 

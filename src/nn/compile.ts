@@ -9,43 +9,15 @@
 // instance, where nothing runs after the forward pass and its activations share buffers the same way.
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
-import { Arena, createTensor, numel, type Tensor } from '../gpu/tensor.ts';
+import { numel, type Tensor } from '../gpu/tensor.ts';
+import type { ModelState } from './model-state.ts';
 import { Builder, type Shape } from './compile-builder.ts';
-import { buffers, parameters, type ModelSpec, type Node } from './graph.ts';
+import type { Node } from './graph.ts';
 import * as conv from '../kernels/conv2d.ts';
 import * as bn from '../kernels/batchnorm.ts';
 import * as pool from '../kernels/pooling.ts';
 import * as lin from '../kernels/linear.ts';
 import { add, addRelu, reluBackward, reluForward } from '../kernels/elementwise.ts';
-
-/** The model's persistent state on the GPU: same layout in all four arenas. */
-export interface ModelState {
-  spec: ModelSpec;
-  params: Arena;
-  grads: Arena;
-  momenta: Arena;
-  masks: Arena;
-  /** Batch-norm running mean/var (checkpointed, not trained). */
-  stats: Arena;
-}
-
-export function createModelState(gpu: Gpu, spec: ModelSpec): ModelState {
-  const mk = (label: string) => {
-    const a = new Arena(label);
-    for (const p of parameters(spec.layers)) a.add(p.name, p.shape);
-    a.build(gpu);
-    return a;
-  };
-  const stats = new Arena('bn_stats');
-  for (const b of buffers(spec.layers)) stats.add(b.name, b.shape);
-  if (stats.names.length > 0) stats.build(gpu);
-  return { spec, params: mk('params'), grads: mk('grads'), momenta: mk('momenta'), masks: mk('masks'), stats };
-}
-
-export function destroyModelState(st: ModelState): void {
-  for (const a of [st.params, st.grads, st.momenta, st.masks]) a.buffer.destroy();
-  if (st.stats.names.length) st.stats.buffer.destroy();
-}
 
 export interface CompiledModel {
   batch: number;

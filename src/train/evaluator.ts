@@ -4,7 +4,8 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import { createTensor, download, upload } from '../gpu/tensor.ts';
 import { runDispatches, type Dispatch } from '../gpu/dispatch.ts';
-import { compileModel, createModelState, type CompiledModel, type ModelState } from '../nn/compile.ts';
+import { compileModel, type CompiledModel } from '../nn/compile.ts';
+import { createModelState, type ModelState } from '../nn/model-state.ts';
 import { collectBuffers } from '../gpu/ownership.ts';
 import { crossEntropyEval } from '../kernels/loss.ts';
 import type { BatchGather } from '../kernels/batch.ts';

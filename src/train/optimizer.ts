@@ -7,7 +7,7 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { createTensor, download, upload } from '../gpu/tensor.ts';
-import type { ModelState } from '../nn/compile.ts';
+import type { ModelState } from '../nn/model-state.ts';
 import { sgdMasked } from '../kernels/sgd.ts';
 import { ADAM_DEFAULTS, adamMasked } from '../kernels/adam.ts';
 import type { Hparams } from './hparams.ts';

@@ -12,7 +12,7 @@
 import type { Gpu } from '../gpu/gpu.ts';
 import { ALIGN_ELEMS, createTensor, type Tensor } from '../gpu/tensor.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
-import type { ModelState } from '../nn/compile.ts';
+import type { ModelState } from '../nn/model-state.ts';
 import { parameters } from '../nn/graph.ts';
 import { reduceDistSq, reduceDot, reduceSignDiff, reduceSumAbs, reduceSumSq, type Reduction } from '../kernels/reduce.ts';
 import { gather, indexTensorData } from '../kernels/elementwise.ts';

@@ -7,10 +7,11 @@
 // creation) plus what `own` adopts, and destroy() frees them all, on success and error paths alike.
 import type { Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
-import { Arena, type Tensor } from '../gpu/tensor.ts';
+import type { Tensor } from '../gpu/tensor.ts';
 import type { Program, ExtraWork } from '../gpu/program.ts';
-import type { CompiledModel, ModelState } from '../nn/compile.ts';
-import { buffers, parameters, type ModelSpec } from '../nn/graph.ts';
+import type { CompiledModel } from '../nn/compile.ts';
+import type { ModelState } from '../nn/model-state.ts';
+import type { ModelSpec } from '../nn/graph.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
 import type { Hparams } from './hparams.ts';
 import type { CheckpointState, HostState } from './checkpoint.ts';
@@ -32,14 +33,7 @@ export interface TrainStepOptions {
   phase?: (p: BufferPhase) => void;
 }
 
-/** The model's weight and statistics layouts without GPU buffers: for reading run files before any GPU work. */
-export function stateLayout(spec: ModelSpec): { params: Arena; stats: Arena } {
-  // Same order as createModelState (src/nn/compile.ts); test/kernels/train-step.test.ts checks it.
-  const params = new Arena('params'), stats = new Arena('bn_stats');
-  for (const p of parameters(spec.layers)) params.add(p.name, p.shape);
-  for (const b of buffers(spec.layers)) stats.add(b.name, b.shape);
-  return { params, stats };
-}
+export { stateLayout } from '../nn/model-state.ts';
 
 export class TrainStep {
   readonly pack: TrainPack;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { openGpu } from '../../runner/dawn.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { collectBuffers } from '../../src/gpu/ownership.ts';
-import { createModelState, destroyModelState } from '../../src/nn/compile.ts';
+import { createModelState, destroyModelState } from '../../src/nn/model-state.ts';
 import { getModel } from '../../src/nn/zoo.ts';
 import { initParameters, initRunningStats } from '../../src/nn/init.ts';
 import { syntheticSplits, SYNTHETIC_DEFAULTS } from '../../src/data/synthetic.ts';
