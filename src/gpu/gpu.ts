@@ -4,6 +4,7 @@
 import { type ComposedShader, composeShader, shaderModules, sourceLine } from './compose.ts';
 import { GpuUnavailableError, ShaderCompileError } from './errors.ts';
 import type { SlabScope, Slice } from './slabs.ts';
+import { align } from './align.ts';
 
 /**
  * Shader file name (e.g. "linear.wgsl") → its text, as in shaders/. Loaded by the host (fs or
@@ -229,8 +230,4 @@ export class Gpu {
     this.destroyed = true;
     this.device.destroy();
   }
-}
-
-export function align(n: number, to: number): number {
-  return Math.ceil(n / to) * to;
 }

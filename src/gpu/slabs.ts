@@ -5,8 +5,7 @@
 // of a binding at a fixed stride from member 0's, which is what lets one dispatch with the member
 // index as a grid dimension replace K dispatches (src/gpu/fuse.ts). Each member still reads and
 // writes exactly its own bytes, so nothing it computes changes.
-import type { Gpu } from './gpu.ts';
-import { align } from './gpu.ts';
+import { align } from './align.ts';
 
 /** Slice stride granularity: WebGPU's minStorageBufferOffsetAlignment and minUniformBufferOffsetAlignment. */
 export const SLICE_ALIGN = 256;
@@ -16,12 +15,22 @@ interface Slab { buffer: GPUBuffer; stride: number; usage: GPUBufferUsageFlags }
 /** A region of a buffer: `offset` in bytes. */
 export interface Slice { buffer: GPUBuffer; offset: number }
 
+/**
+ * What a SlabScope needs of the Gpu (src/gpu/gpu.ts), which asks its `slabs` for every buffer
+ * while one is installed: stated here so this module does not import the Gpu back.
+ */
+export interface SlabHost {
+  readonly device: GPUDevice;
+  slabs: SlabScope | null;
+  buffer(label: string, bytes: number, usage: GPUBufferUsageFlags): GPUBuffer;
+}
+
 export class SlabScope {
   private readonly slabs = new Map<string, Slab>();
   private readonly seen = new Map<string, number>();
   private current = -1;
 
-  constructor(private readonly gpu: Gpu, readonly members: number) {}
+  constructor(private readonly gpu: SlabHost, readonly members: number) {}
 
   /**
    * Runs part of member `k`'s construction with its allocations taken from the slabs. Members are

@@ -1,7 +1,8 @@
 // A Tensor is a named, 256-byte-aligned slice of a GPU buffer. Parameters, gradients, momenta
 // and masks are slices of a few large buffers (an Arena), so one dispatch can update the whole
 // model and one copy can checkpoint it.
-import { type Gpu, align } from './gpu.ts';
+import type { Gpu } from './gpu.ts';
+import { align } from './align.ts';
 import { ShapeError } from './errors.ts';
 
 export interface Tensor {

@@ -2,7 +2,7 @@
 // the same order as the WGSL struct. Every field is 4 bytes (u32/i32/f32), so the WGSL struct has
 // no implicit padding as long as it only holds scalars; the buffer is padded to 16 bytes.
 import type { Gpu } from './gpu.ts';
-import { align } from './gpu.ts';
+import { align } from './align.ts';
 
 export type UniformField = readonly [name: string, type: 'u32' | 'i32' | 'f32'];
 
