@@ -26,16 +26,27 @@ export function taskClasses(h: Hparams, datasetClasses: number): number {
   return h.dataset.unsupervised_labels === 'rotation' ? 4 : datasetClasses;
 }
 
-/** Training examples after `subsample_fraction` (at least one). */
+/** Training examples after `subsample_fraction`: ceil(count × fraction), as numpy's np.ceil in OpenLTH. */
 export function trainExamples(h: Hparams, count: number): number {
-  return h.dataset.subsample_fraction === undefined ? count : Math.max(1, Math.round(count * h.dataset.subsample_fraction));
+  return h.dataset.subsample_fraction === undefined ? count : Math.ceil(count * h.dataset.subsample_fraction);
 }
 
-/** OpenLTH's dataset transformations on the host: subsample, then random labels. */
+/**
+ * OpenLTH's dataset transformations on the host, in its order (datasets/registry.py): random
+ * labels over the whole training set, then the subsample; both counts are ceil(n × fraction).
+ * The draws are ours (a seeded Rng, not numpy's), so the examples chosen differ from OpenLTH's.
+ */
 export function transformTrainSet(d: Dataset, h: Hparams, seed: number): { images: Uint8Array; labels: Uint8Array; count: number } {
   let { images, labels, count } = d;
   const chw = d.channels * d.height * d.width;
   const rng = new Rng(tensorSeed(seed, 'dataset'));
+  if (h.dataset.random_labels_fraction !== undefined) {
+    labels = Uint8Array.from(labels);
+    const n = Math.ceil(count * h.dataset.random_labels_fraction);
+    const idx = Uint32Array.from({ length: count }, (_, i) => i);
+    rng.shuffle(idx);
+    for (let j = 0; j < n; j++) labels[idx[j]!] = rng.int(d.classes);
+  }
   if (h.dataset.subsample_fraction !== undefined) {
     const keep = trainExamples(h, count);
     const idx = Uint32Array.from({ length: count }, (_, i) => i);
@@ -44,13 +55,6 @@ export function transformTrainSet(d: Dataset, h: Hparams, seed: number): { image
     const img = new Uint8Array(keep * chw), lab = new Uint8Array(keep);
     chosen.forEach((s, j) => { img.set(images.subarray(s * chw, (s + 1) * chw), j * chw); lab[j] = labels[s]!; });
     images = img; labels = lab; count = keep;
-  }
-  if (h.dataset.random_labels_fraction !== undefined) {
-    labels = Uint8Array.from(labels);
-    const n = Math.round(count * h.dataset.random_labels_fraction);
-    const idx = Uint32Array.from({ length: count }, (_, i) => i);
-    rng.shuffle(idx);
-    for (let j = 0; j < n; j++) labels[idx[j]!] = rng.int(d.classes);
   }
   return { images, labels, count };
 }
