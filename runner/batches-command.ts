@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { HparamsError, UserError } from '../src/errors.ts';
 import { parseHparamArgv } from '../src/train/hparams.ts';
-import { iterationsFor } from '../src/train/trainer.ts';
+import { iterationsFor } from '../src/train/run-plan.ts';
 import { canonicalStep, stepToIterations } from '../src/train/steps.ts';
 import { encodeBatches } from '../src/train/batch-export.ts';
 import { loadDataset } from './datasets.ts';

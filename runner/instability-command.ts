@@ -7,7 +7,7 @@ import { trunkFor } from '../src/lottery/branch.ts';
 import { parsePack, resolvePack } from './pack-size.ts';
 import { runInstability, type InstabilityResult } from '../src/lottery/instability.ts';
 import { parseLevels } from '../src/lottery/levels.ts';
-import { unsupportedKnobs } from '../src/train/trainer.ts';
+import { unsupportedKnobs } from '../src/train/run-plan.ts';
 import { tensorSeed } from '../src/nn/init.ts';
 import { loadDataset } from './datasets.ts';
 import { openGpu } from './dawn.ts';

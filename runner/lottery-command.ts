@@ -5,7 +5,7 @@ import { HparamsError } from '../src/errors.ts';
 import { parseLotteryArgv } from '../src/lottery/options.ts';
 import { levelDir, planLottery, runLotteries, type LevelResult } from '../src/lottery/lottery.ts';
 import { parseLevels } from '../src/lottery/levels.ts';
-import { unsupportedKnobs } from '../src/train/trainer.ts';
+import { unsupportedKnobs } from '../src/train/run-plan.ts';
 import { modelForData } from '../src/nn/zoo.ts';
 import { taskClasses } from '../src/train/device-data.ts';
 import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';

@@ -3,7 +3,8 @@
 import { hparamsHash, parseHparamArgv } from '../src/train/hparams.ts';
 import { HparamsError } from '../src/errors.ts';
 import { getModel, modelForData } from '../src/nn/zoo.ts';
-import { iterationsFor, trainRuns, unsupportedKnobs } from '../src/train/trainer.ts';
+import { trainRuns } from '../src/train/trainer.ts';
+import { iterationsFor, unsupportedKnobs } from '../src/train/run-plan.ts';
 import { DEFAULT_TELEMETRY } from '../src/train/telemetry.ts';
 import { parseStepList, stepToIterations } from '../src/train/steps.ts';
 import { UserError } from '../src/errors.ts';

@@ -5,7 +5,7 @@ import { hparamsWithOverrides, parseLotteryArgv } from '../src/lottery/options.t
 import { formatLevels, parseLevels } from '../src/lottery/levels.ts';
 import { allBranchNames, branchOptionSpecs, resolveBranch, splitBranchArgs } from '../src/lottery/branch.ts';
 import { tensorSeed } from '../src/nn/init.ts';
-import { unsupportedKnobs } from '../src/train/trainer.ts';
+import { unsupportedKnobs } from '../src/train/run-plan.ts';
 import type { Hparams } from '../src/train/hparams.ts';
 import type { LotteryOptions } from '../src/lottery/options.ts';
 import { PRETRAIN_TASKS, type PretrainTask } from '../src/lottery/pretrain-tasks.ts';

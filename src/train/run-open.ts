@@ -21,7 +21,8 @@ import { initWeightsFor } from './init-weights.ts';
 import { stateLayout } from './train-step.ts';
 import { defaultMask, finishedRun, metricsUpTo, parseDone, readOrDiscard, weightsFileName } from './run-files.ts';
 // trainer.ts imports this module too; the cycle is safe because neither uses the other while loading.
-import { iterationsFor, unsupportedKnobs, type TrainJob, type TrainResult } from './trainer.ts';
+import { iterationsFor, unsupportedKnobs } from './run-plan.ts';
+import type { TrainJob, TrainResult } from './train-job.ts';
 
 /** A run ready to train: its layouts, where it stands, and its state to load. */
 export interface OpenRun {

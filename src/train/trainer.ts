@@ -18,10 +18,6 @@ import { openRun, type OpenRun } from './run-open.ts';
 import { trainLockstep } from './lockstep.ts';
 import type { PackOutcome, TrainJob, TrainResult } from './train-job.ts';
 
-// Until every importer takes these from their own modules (the run-folder opener and the commands).
-export { iterationsFor, unsupportedKnobs } from './run-plan.ts';
-export type { TrainJob, TrainResult, PackOutcome } from './train-job.ts';
-
 export interface PackOptions {
   /** Runs per pack at most (default 1: each run alone). Runs share a pack only when they can train in lockstep. */
   pack?: number;
