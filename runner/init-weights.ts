@@ -9,7 +9,7 @@ import { UserError } from '../src/errors.ts';
 import type { Hparams } from '../src/train/hparams.ts';
 import type { ModelSpec } from '../src/nn/graph.ts';
 import { hasInitWeights, initWeightsFor, provideInitWeights } from '../src/train/init-weights.ts';
-import { stateLayout } from '../src/train/train-step.ts';
+import { stateLayout } from '../src/nn/model-state.ts';
 
 /** Larger than any zoo model's weights file (VGG-19: 80 MB) by a wide margin; a bound on what a wrong path can cost. */
 export const MAX_INIT_WEIGHTS_BYTES = 2 ** 30;

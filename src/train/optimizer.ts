@@ -44,7 +44,7 @@ export function freshOptimizerState(layout: OptimizerLayout, elements: number): 
   return { buffers: Object.fromEntries(layout.buffers.map((b) => [b, new Float32Array(elements)])), steps: 0 };
 }
 
-/** Its buffers (Adam's second moment, the kernel's uniform) belong to whoever builds it: TrainStep collects them. */
+/** Its buffers (Adam's second moment, the kernel's uniform) belong to whoever builds it: a TrainPack collects them. */
 export function createOptimizer(gpu: Gpu, st: ModelState, t: Hparams['training']): RunOptimizer {
   const [weights, grads, mask] = [st.params.all(), st.grads.all(), st.masks.all()];
   let steps = 0;

@@ -18,7 +18,7 @@ import { checkDataRecord } from '../data/fingerprint.ts';
 import { taskClasses } from './device-data.ts';
 import { finalComparisonIterations } from './telemetry.ts';
 import { initWeightsFor } from './init-weights.ts';
-import { stateLayout } from './train-step.ts';
+import { stateLayout } from '../nn/model-state.ts';
 import { defaultMask, finishedRun, metricsUpTo, parseDone, readOrDiscard, weightsFileName } from './run-files.ts';
 // trainer.ts imports this module too; the cycle is safe because neither uses the other while loading.
 import { iterationsFor, unsupportedKnobs } from './run-plan.ts';

@@ -44,7 +44,7 @@ export function telemetrySchedule(o: TelemetryOptions, start: number, total: num
 
 const FIELDS = ['grad_sumsq', 'sum_abs', 'sign_diff', 'dist_sq', 'dot', 'sumsq'] as const;
 
-/** Its buffers belong to whoever builds it: the trainer builds it through TrainStep.own. */
+/** Its buffers belong to whoever builds it: the trainer builds it through TrainPack.own. */
 export class Telemetry {
   readonly output: Tensor;
   readonly dispatches: Dispatch[] = [];

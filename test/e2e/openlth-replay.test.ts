@@ -26,7 +26,7 @@ import { decodeSafetensors, type Tensor } from '../../src/io/safetensors.ts';
 import { getModel } from '../../src/nn/zoo.ts';
 import { initParameters, initRunningStats } from '../../src/nn/init.ts';
 import { encodeWeights } from '../../src/train/checkpoint.ts';
-import { stateLayout } from '../../src/train/train-step.ts';
+import { stateLayout } from '../../src/nn/model-state.ts';
 import { weightsFileName } from '../../src/train/run-files.ts';
 import { CHECK_SCRIPT, REPLAY_SCRIPT, findTorchPython } from '../../runner/interop/python.ts';
 import { fastestTestAdapter } from '../adapters.ts';

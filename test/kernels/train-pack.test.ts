@@ -3,7 +3,7 @@
 // identical to the same run trained alone, for K = 2 and 5 on LeNet, Conv-2 and a small ResNet,
 // dense and masked members, SGD and Adam, members with their own seeds and learning-rate
 // schedules, starting past iteration 0 (a rewind point) and crossing an epoch boundary. A run
-// alone is a pack of one (TrainStep), so K = 1 is the reference every case compares against.
+// alone is a pack of one, so K = 1 is the reference every case compares against.
 // Packs of K > 1 run each op as ONE member-fused dispatch (src/gpu/fuse.ts): the test also checks
 // that every op of these models fuses, so a pack's step has as many dispatches as one member's.
 // Also: a member stopped mid-run leaves the others exactly as they would be without it, and the
@@ -19,7 +19,7 @@ import { modelForData } from '../../src/nn/zoo.ts';
 import { presetHparams, type Hparams } from '../../src/train/hparams.ts';
 import { freshOptimizerState, optimizerLayout } from '../../src/train/optimizer.ts';
 import { TrainPack, type PackMember } from '../../src/train/train-pack.ts';
-import { stateLayout } from '../../src/train/train-step.ts';
+import { stateLayout } from '../../src/nn/model-state.ts';
 import { defaultMask } from '../../src/train/run-files.ts';
 import type { CheckpointState } from '../../src/train/checkpoint.ts';
 import { testAdapters } from '../adapters.ts';

@@ -13,7 +13,7 @@ import { initParameters, initRunningStats } from '../../src/nn/init.ts';
 import { encodeWeights } from '../../src/train/checkpoint.ts';
 import { hparamsHash, parseHparamArgv } from '../../src/train/hparams.ts';
 import { initWeightsFor } from '../../src/train/init-weights.ts';
-import { stateLayout } from '../../src/train/train-step.ts';
+import { stateLayout } from '../../src/nn/model-state.ts';
 import { argvWithInitWeights, checkInitWeights } from '../../runner/init-weights.ts';
 import { tempDir } from '../temp-dir.ts';
 

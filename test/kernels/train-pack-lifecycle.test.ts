@@ -1,21 +1,19 @@
-// TrainStep (src/train/train-step.ts), the one object that is a training step: it frees every
-// buffer it made (kernel uniforms included) and what it adopted; a step saved and loaded into a
-// fresh TrainStep continues bitwise-identically to one that never stopped (Adam's step count,
-// BN statistics, momentum, the epoch order and augmentation draws all carried over); and the
-// host-side layout the trainer reads run files with is the GPU arenas' layout.
+// TrainPack (src/train/train-pack.ts), the one object that is a training step (a run alone is a
+// pack of one): it frees every buffer it made (kernel uniforms included) and what it adopted; a
+// step saved and loaded into a fresh pack continues bitwise-identically to one that never stopped
+// (Adam's step count, BN statistics, momentum, the epoch order and augmentation draws all carried
+// over); a construction that fails leaks no buffer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openGpu } from '../../runner/dawn.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { collectBuffers } from '../../src/gpu/ownership.ts';
-import { createModelState, destroyModelState } from '../../src/nn/model-state.ts';
-import { getModel } from '../../src/nn/zoo.ts';
 import { initParameters, initRunningStats } from '../../src/nn/init.ts';
 import { syntheticSplits, SYNTHETIC_DEFAULTS } from '../../src/data/synthetic.ts';
 import { presetHparams, type Hparams } from '../../src/train/hparams.ts';
 import { freshOptimizerState, optimizerLayout } from '../../src/train/optimizer.ts';
 import { Evaluator, WeightsEvaluator } from '../../src/train/evaluator.ts';
-import { TrainStep, stateLayout } from '../../src/train/train-step.ts';
+import { TrainPack } from '../../src/train/train-pack.ts';
 import { defaultMask } from '../../src/train/run-files.ts';
 import { testAdapters } from '../adapters.ts';
 
@@ -33,22 +31,23 @@ function hparams(optimizer: 'sgd' | 'adam'): Hparams {
 }
 
 function build(gpu: Gpu, h: Hparams, losses: number[] = []) {
-  return new TrainStep(gpu, { hparams: h, data: DATA, replicate: 1, onMetrics: (it, l) => { losses[it] = l; } });
+  return new TrainPack(gpu, { data: DATA, members: [{ hparams: h, replicate: 1, onMetrics: (it, l) => { losses[it] = l; } }] });
 }
 
-function initialState(step: TrainStep, h: Hparams) {
-  const mask = defaultMask(step.state.params);
+function initialState(step: TrainPack, h: Hparams) {
+  const { state } = step.members[0]!;
+  const mask = defaultMask(state.params);
   for (let i = 0; i < mask.length; i += 5) mask[i] = 0; // some pruned weights
   return {
     mask,
     state: {
-      params: initParameters(step.spec, step.state.params, 1, 'uniform'), stats: initRunningStats(step.state.stats),
-      optimizer: freshOptimizerState(optimizerLayout(h.training.optimizer_name), step.state.params.elements),
+      params: initParameters(step.spec, state.params, 1, 'uniform'), stats: initRunningStats(state.stats),
+      optimizer: freshOptimizerState(optimizerLayout(h.training.optimizer_name), state.params.elements),
     },
   };
 }
 
-async function run(step: TrainStep, from: number, to: number) {
+async function run(step: TrainPack, from: number, to: number) {
   for (let it = from; it < to; it++) await step.step(it);
   await step.flush();
 }
@@ -70,17 +69,17 @@ function trackBuffers(device: GPUDevice) {
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
 for (const name of await testAdapters()) {
-  test(`[${name}] TrainStep.destroy frees every buffer it made or adopted, uniforms included`, async () => {
+  test(`[${name}] TrainPack.destroy frees every buffer it made or adopted, uniforms included`, async () => {
     const gpu = await openGpu(name);
     const { made, restore } = trackBuffers(gpu.device);
     try {
-      const h = hparams('adam'), step = build(gpu, h);
+      const h = hparams('adam'), step = build(gpu, h), member = step.members[0]!;
       const { state, mask } = initialState(step, h);
-      step.load(state, mask);
-      const evaluator = step.own(() => new Evaluator(gpu, step.state, step.data, 16));
-      step.addChannel(step.state.params.get(step.state.params.names[0]!), () => {}); // a ring made after construction
+      member.load(state, mask);
+      const evaluator = step.own(() => new Evaluator(gpu, member.state, member.data, 16));
+      step.addChannel(member.state.params.get(member.state.params.names[0]!), () => {}); // a ring made after construction
       await run(step, 0, 4);
-      await step.save();
+      await member.save();
       await evaluator.run();
       step.destroy();
       const live = made.filter((b) => !b.destroyed);
@@ -99,7 +98,7 @@ for (const name of await testAdapters()) {
     try {
       const h = hparams('sgd'), step = build(gpu, h);
       const { state } = initialState(step, h);
-      const spec = step.state.spec;
+      const spec = step.spec;
       step.destroy();
       const { made, restore } = trackBuffers(gpu.device);
       try {
@@ -117,7 +116,7 @@ for (const name of await testAdapters()) {
     }
   });
 
-  test(`[${name}] a TrainStep saved and loaded into a fresh one continues bitwise-identically (SGD and Adam)`, async () => {
+  test(`[${name}] a TrainPack saved and loaded into a fresh one continues bitwise-identically (SGD and Adam)`, async () => {
     const gpu = await openGpu(name);
     try {
       for (const opt of ['sgd', 'adam'] as const) {
@@ -126,21 +125,21 @@ for (const name of await testAdapters()) {
         const lossesA: number[] = [];
         const a = build(gpu, h, lossesA);
         const init = initialState(a, h);
-        a.load({ ...init.state, params: init.state.params.slice() }, init.mask);
+        a.members[0]!.load({ ...init.state, params: init.state.params.slice() }, init.mask);
         await run(a, 0, 8);
-        const endA = await a.save();
+        const endA = await a.members[0]!.save();
         a.destroy();
         // Stopped after 4 (mid-epoch), its state moved into a fresh step, continued to 8.
         const lossesB: number[] = [];
         const b1 = build(gpu, h, lossesB);
-        b1.load({ ...init.state, params: init.state.params.slice() }, init.mask);
+        b1.members[0]!.load({ ...init.state, params: init.state.params.slice() }, init.mask);
         await run(b1, 0, 4);
-        const mid = await b1.save();
+        const mid = await b1.members[0]!.save();
         b1.destroy();
         const b2 = build(gpu, h, lossesB);
-        b2.load(mid, init.mask);
+        b2.members[0]!.load(mid, init.mask);
         await run(b2, 4, 8);
-        const endB = await b2.save();
+        const endB = await b2.members[0]!.save();
         b2.destroy();
         assert.equal(lossesA.length, 8);
         assert.deepEqual(lossesB, lossesA, `${opt}: losses`);
@@ -155,15 +154,9 @@ for (const name of await testAdapters()) {
     }
   });
 
-  test(`[${name}] stateLayout is the GPU arenas' layout; a failed construction leaks no buffer`, async () => {
+  test(`[${name}] a failed construction leaks no buffer`, async () => {
     const gpu = await openGpu(name);
     try {
-      for (const m of ['cifar_resnet_8_4', 'mnist_lenet_300_100', 'cifar_vgg_11']) {
-        const spec = getModel(m), st = createModelState(gpu, spec), host = stateLayout(spec);
-        assert.deepEqual(host.params.layout(), st.params.layout(), m);
-        assert.deepEqual(host.stats.layout(), st.stats.layout(), m);
-        destroyModelState(st);
-      }
       let made: GPUBuffer[] = [];
       const destroyed = new Set<GPUBuffer>();
       assert.throws(() => collectBuffers(gpu.device, () => {
