@@ -5,7 +5,7 @@
 // Checksums (SHA-256 in a `sha256sum`-compatible sidecar) catch what atomicity cannot: disk
 // corruption, truncation by copying tools, or files edited by hand.
 import { UserError } from '../src/errors.ts';
-import { checksumSidecar } from '../src/train/hash.ts';
+import { checksumSidecar } from '../src/io/digest.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, readdir, readFile, rename, unlink } from 'node:fs/promises';

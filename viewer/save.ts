@@ -2,7 +2,7 @@
 // server (which writes atomically and adds the .sha256 sidecars itself) or a downloaded ustar
 // archive that carries the same sidecars, so the unpacked folder is byte-for-byte what
 // FsStorage would have written and `earlyphase lottery --root …` skips its finished stages.
-import { checksumSidecar, sha256Hex } from '../src/train/hash.ts';
+import { checksumSidecar, sha256Hex } from '../src/io/digest.ts';
 import type { MemoryStorage } from './memory-storage.ts';
 import { tarArchive, type TarEntry } from './tar.ts';
 

@@ -6,7 +6,7 @@
 import { HparamsError, UserError } from '../errors.ts';
 import type { Hparams } from '../train/hparams.ts';
 import type { LooseSpec } from '../train/hparams/schema.ts';
-import { canonicalJSON, sha256Hex } from '../train/hash.ts';
+import { canonicalJSON, sha256Hex } from '../io/digest.ts';
 import { initRunningStats, type BatchnormInit } from '../nn/init.ts';
 import { trainRuns, type PackOptions } from '../train/trainer.ts';
 import type { TrainJob } from '../train/train-job.ts';

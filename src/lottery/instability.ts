@@ -4,7 +4,7 @@
 // statistics interpolated, pruned weights staying 0). The error barrier is the largest rise of the
 // error above the mean of the two endpoints; ≈ 0 means the network was already "stable" at k.
 import { UserError } from '../errors.ts';
-import { canonicalJSON, sha256Hex } from '../train/hash.ts';
+import { canonicalJSON, sha256Hex } from '../io/digest.ts';
 import { trainRuns, type PackOptions } from '../train/trainer.ts';
 import { WeightsEvaluator } from '../train/evaluator.ts';
 import type { HostState } from '../train/checkpoint.ts';

@@ -5,7 +5,7 @@
 // lottery keeps the same folder name whatever options are added later.
 import { HparamsError } from '../errors.ts';
 import { hparamsHashInput, hparamsToJSON, parseHparamArgv, parseHparams, type Hparams } from '../train/hparams.ts';
-import { canonicalJSON, sha256Hex } from '../train/hash.ts';
+import { canonicalJSON, sha256Hex } from '../io/digest.ts';
 import { canonicalStep } from '../train/steps.ts';
 
 export interface PretrainOptions {

@@ -20,8 +20,9 @@
 // hparams.json files read back with both options set (src/train/hparams/json.ts).
 // 10 hex digits = 40 bits: a collision needs ~10^6 distinct runs in one results root.
 
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { canonicalJSON, sha256Hex } from '../io/digest.ts';
+// Until the view server's and the queue's modules import them from src/io/digest.ts.
+export { canonicalJSON, sha256Hex, checksumSidecar } from '../io/digest.ts';
 import { GROUPS, GROUP_NAMES, type Hparams } from './hparams/groups.ts';
 import { fieldsOf, noEffectDefault } from './hparams/schema.ts';
 import { validateHparams } from './hparams/build.ts';
@@ -56,31 +57,4 @@ export function hparamsHash(h: Hparams): string {
 
 function sameValue(a: unknown, b: unknown): boolean {
   return canonicalJSON(a) === canonicalJSON(b);
-}
-
-/** JSON with object keys sorted at every level, no whitespace; undefined members dropped. */
-export function canonicalJSON(v: unknown): string {
-  if (v === undefined) return 'null';
-  if (Array.isArray(v)) return `[${v.map(canonicalJSON).join(',')}]`;
-  if (typeof v === 'object' && v !== null) {
-    const entries = Object.entries(v).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJSON(x)}`).join(',')}}`;
-  }
-  if (typeof v === 'number' && !Number.isFinite(v)) throw new Error(`canonicalJSON: cannot encode ${v}`);
-  return JSON.stringify(v);
-}
-
-// SHA-256 from @noble/hashes (audited, synchronous, the same code in browsers and Node): src/
-// runs in browsers too, and Web Crypto's digest is async, which would make every folder-name
-// lookup async for no benefit.
-export function sha256Hex(data: string | Uint8Array): string {
-  return bytesToHex(sha256(typeof data === 'string' ? utf8ToBytes(data) : data));
-}
-
-/**
- * The text of a file's checksum sidecar (`<name>.sha256`): `<hex>  <file name>` and a newline, the
- * format `sha256sum -c` reads. FsStorage writes it; the tab's run archive carries the same.
- */
-export function checksumSidecar(hex: string, fileName: string): string {
-  return `${hex}  ${fileName}\n`;
 }

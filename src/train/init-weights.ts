@@ -8,7 +8,7 @@
 import { UserError } from '../errors.ts';
 import type { Arena } from '../gpu/tensor.ts';
 import { decodeWeights, type HostState } from './checkpoint.ts';
-import { sha256Hex } from './hash.ts';
+import { sha256Hex } from '../io/digest.ts';
 
 const given = new Map<string, { file: string; bytes: Uint8Array }>();
 

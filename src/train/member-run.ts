@@ -9,7 +9,7 @@ import { encodeCheckpoint, encodeWeights, type HostState } from './checkpoint.ts
 import type { RunStorage } from './storage.ts';
 import type { EventSink } from './events.ts';
 import type { RunControl } from './control.ts';
-import { sha256Hex } from './hash.ts';
+import { sha256Hex } from '../io/digest.ts';
 import { Evaluator } from './evaluator.ts';
 import { Telemetry, distanceToFinalRows, finalComparisonIterations, telemetrySchedule } from './telemetry.ts';
 import type { PackMember, TrainPack } from './train-pack.ts';

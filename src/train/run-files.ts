@@ -8,7 +8,7 @@ import { parseMetrics, type MetricRow } from './metrics.ts';
 import type { HostState } from './checkpoint.ts';
 import { CorruptFileError, UnverifiedFileError, text, type RunStorage } from './storage.ts';
 import type { EventSink } from './events.ts';
-import { sha256Hex } from './hash.ts';
+import { sha256Hex } from '../io/digest.ts';
 
 export class DivergenceError extends UserError {
   override name = 'DivergenceError';

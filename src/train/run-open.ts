@@ -14,7 +14,7 @@ import { decodeCheckpoint, decodeWeights, type CheckpointState, type HostState }
 import { freshOptimizerState, optimizerLayout } from './optimizer.ts';
 import { text, type RunStorage } from './storage.ts';
 import type { EventSink } from './events.ts';
-import { checkDataRecord } from '../data/fingerprint.ts';
+import { checkDataRecord } from './data-record.ts';
 import { taskClasses } from './device-data.ts';
 import { finalComparisonIterations } from './telemetry.ts';
 import { initWeightsFor } from './init-weights.ts';

@@ -27,7 +27,7 @@ import { collectBuffers } from '../gpu/ownership.ts';
 import { SlabScope } from '../gpu/slabs.ts';
 import { fuseMembers, type FusedList } from '../gpu/fuse.ts';
 import { UserError } from '../errors.ts';
-import { canonicalJSON } from './hash.ts';
+import { canonicalJSON } from '../io/digest.ts';
 import { compileModel, type CompiledModel } from '../nn/compile.ts';
 import { createModelState, type ModelState } from '../nn/model-state.ts';
 import type { ModelSpec } from '../nn/graph.ts';

@@ -11,7 +11,7 @@ import type { Gpu } from '../gpu/gpu.ts';
 import { UserError } from '../errors.ts';
 import type { RunStorage } from './storage.ts';
 import type { EventSink } from './events.ts';
-import { canonicalJSON } from './hash.ts';
+import { canonicalJSON } from '../io/digest.ts';
 import type { DatasetSplits } from '../data/dataset.ts';
 import { packKey } from './train-pack.ts';
 import { openRun, type OpenRun } from './run-open.ts';

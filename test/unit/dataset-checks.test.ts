@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { encodeIdx } from '../../src/data/idx.ts';
 import { DataFormatError, makeSplits } from '../../src/data/dataset.ts';
-import { checkDataRecord, DATA_RECORD } from '../../src/data/fingerprint.ts';
+import { checkDataRecord, DATA_RECORD } from '../../src/train/data-record.ts';
 import { syntheticDataset, SYNTHETIC_DEFAULTS } from '../../src/data/synthetic.ts';
 import { UserError } from '../../src/errors.ts';
 import { DatasetNotFoundError, idxBound, loadDataset, locateDataset, readMaybeGzip } from '../../runner/datasets.ts';

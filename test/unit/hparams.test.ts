@@ -9,7 +9,7 @@ import {
   nonDefaultHparams, describeHparams, formatHparamsHelp, hparamsMarkdown, validateHparams, GROUPS, GROUP_NAMES,
   MODEL_FAMILIES, type Hparams,
 } from '../../src/train/hparams.ts';
-import { sha256Hex } from '../../src/train/hash.ts';
+import { sha256Hex } from '../../src/io/digest.ts';
 
 /** Asserts that `fn` throws and that the message contains every fragment. */
 function throwsWith(fn: () => unknown, ...fragments: string[]): void {
