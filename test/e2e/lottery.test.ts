@@ -34,13 +34,16 @@ test('lottery: folder hash, densities 0.8^L, masks prune the smallest surviving 
   assert.equal(r.status, 0, r.err);
   assert.match(r.out, /level\s+weights remaining\s+test accuracy/);
   // Pinned: changing the hash scheme would orphan every existing run folder.
-  assert.deepEqual(readdirSync(root), ['lottery_cf1d00f6e4']);
+  assert.deepEqual(readdirSync(root), ['lottery_06562088fc']);
   const t = trunk();
   // The rewind point is recorded in the lottery's own file.
   const record = JSON.parse(readFileSync(join(t, 'lottery.json'), 'utf8'));
   assert.deepEqual([record.rewinding_steps, record.rewind_iteration, record.iterations_per_epoch], ['5it', 5, 10]);
   // 20 iterations per run (1,200 examples / 128 → 10 per epoch); k = 5 → model_ep0_it5.
   const wk = tensors(join(t, 'level_0/main/model_ep0_it5.safetensors'));
+  // Level 0 has OpenLTH's dense mask and sparsity report too.
+  assert.deepEqual(JSON.parse(readFileSync(join(t, 'level_0/main/sparsity_report.json'), 'utf8')).unpruned, 266_200);
+  assert.ok([...tensors(join(t, 'level_0/main/mask.safetensors')).values()].every((m) => m.data.every((v) => v === 1)));
   for (let level = 1; level <= 3; level++) {
     const dir = join(t, `level_${level}/main`);
     const report = JSON.parse(readFileSync(join(dir, 'sparsity_report.json'), 'utf8'));
@@ -59,9 +62,10 @@ test('lottery: folder hash, densities 0.8^L, masks prune the smallest surviving 
         if (name !== 'fc.weight') candidates.push({ name, i, m: Math.abs(w[i]!) });
       }
     }
+    // OpenLTH's rule: threshold = the count-th smallest |w| (0-based); every |w| <= threshold goes.
     candidates.sort((a, b) => a.m - b.m);
-    const count = Math.ceil(0.2 * remaining);
-    const pruned = new Set(candidates.slice(0, count).map((c) => `${c.name}:${c.i}`));
+    const threshold = candidates[Math.ceil(0.2 * remaining)]!.m;
+    const pruned = new Set(candidates.filter((c) => c.m <= threshold).map((c) => `${c.name}:${c.i}`));
     for (const name of prunable) {
       const m = mask.get(name)!.data, pm = prevMask?.get(name)!.data;
       for (let i = 0; i < m.length; i++) {
@@ -136,7 +140,7 @@ test('bad input fails before GPU work: branch before trunk, levels, rewind past 
     assert.match(r.err, msg);
     assert.doesNotMatch(r.err, /Vulkan|adapter found|    at /);
   }
-  assert.equal(existsSync(join(empty, 'lottery_cf1d00f6e4')), false);
+  assert.equal(existsSync(join(empty, 'lottery_06562088fc')), false);
 });
 
 test('pre-training on rotation: a 4-way head trained, replaced by a fresh 10-way head, pre-trained weights are the rewind point', () => {
