@@ -48,6 +48,8 @@ export interface StepResult extends ForwardResult {
 type Shape = number[]; // per sample: [C, H, W] or [F]
 /** Maps the gradient of a segment's output to the gradient of its input. */
 type Backward = (dy: Float64Array) => Float64Array;
+/** A layer (or a run of layers) applied: its output, the output's per-sample shape, and its backward. */
+type Layer = { y: Float64Array; shape: Shape; backward: Backward };
 
 const maxAbs = (a: Float64Array): number => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
@@ -79,7 +81,7 @@ class Walker {
   }
 
   /** Runs `nodes` on x; returns the output and the segment's backward (which records parameter gradients). */
-  run(nodes: readonly Node[], x: Float64Array, shape: Shape): { y: Float64Array; shape: Shape; backward: Backward } {
+  run(nodes: readonly Node[], x: Float64Array, shape: Shape): Layer {
     const tape: Backward[] = [];
     for (const node of nodes) {
       const r = this.layer(node, x, shape);
@@ -89,94 +91,100 @@ class Walker {
     return { y: x, shape, backward: (dy) => tape.reduceRight((g, back) => back(g), dy) };
   }
 
-  private layer(node: Node, x: Float64Array, shape: Shape): { y: Float64Array; shape: Shape; backward: Backward } {
-    const n = this.n;
+  private layer(node: Node, x: Float64Array, shape: Shape): Layer {
     switch (node.op) {
-      case 'conv': {
-        const [cin, h, w] = spatial(shape);
-        if (cin !== node.cin) throw new Error(`reference model: ${node.name} expects ${node.cin} channels, got ${cin}`);
-        const s = { n, cin, h, w, cout: node.cout, kh: node.k, kw: node.k, stride: node.stride, pad: node.pad };
-        const ho = Math.floor((h + 2 * node.pad - node.k) / node.stride) + 1, wo = Math.floor((w + 2 * node.pad - node.k) / node.stride) + 1;
-        const weight = this.param(`${node.name}.weight`), bias = node.bias ? this.param(`${node.name}.bias`) : null;
-        const y = conv.conv2dForward(s, x, weight, bias);
-        return {
-          y, shape: [node.cout, ho, wo],
-          backward: (dy) => {
-            const k = n * ho * wo, g = maxAbs(dy);
-            this.grad(`${node.name}.weight`, conv.conv2dBackwardWeight(s, x, dy), { k, scale: g * maxAbs(x) });
-            if (node.bias) this.grad(`${node.name}.bias`, conv.conv2dBackwardBias(s, dy), { k, scale: g });
-            return conv.conv2dBackwardInput(s, dy, weight);
-          },
-        };
-      }
-      case 'bn': {
-        const d: bn.Dims = { n, c: shape[0]!, s: shape.slice(1).reduce((a, b) => a * b, 1) };
-        const gamma = this.param(`${node.name}.weight`), beta = this.param(`${node.name}.bias`);
-        const meanName = `${node.name}.running_mean`, varName = `${node.name}.running_var`;
-        if (!this.train) {
-          return {
-            y: bn.forwardEval(x, gamma, beta, this.stat(meanName), this.stat(varName), d), shape,
-            backward: () => { throw new Error('reference model: backward is only defined for the training-mode forward'); },
-          };
-        }
-        const f = bn.forwardTrain(x, gamma, beta, this.stat(meanName), this.stat(varName), d);
-        this.stats.set(meanName, f.runningMean);
-        this.stats.set(varName, f.runningVar);
-        return {
-          y: f.y, shape,
-          backward: (dy) => {
-            const b = bn.backward(x, gamma, dy, d);
-            const k = d.n * d.s, g = maxAbs(dy);
-            this.grad(`${node.name}.weight`, b.dgamma, { k, scale: g * maxNormalised(x, f, d) });
-            this.grad(`${node.name}.bias`, b.dbeta, { k, scale: g });
-            return b.dx;
-          },
-        };
-      }
-      case 'linear': {
-        const features = shape.reduce((a, b) => a * b, 1);
-        if (features !== node.in) throw new Error(`reference model: ${node.name} expects ${node.in} features, got ${features}`);
-        const d: lin.LinearDims = { batch: n, in: node.in, out: node.out };
-        const weight = this.param(`${node.name}.weight`);
-        return {
-          y: lin.linearForward(x, weight, this.param(`${node.name}.bias`), d), shape: [node.out],
-          backward: (dy) => {
-            const g = maxAbs(dy);
-            this.grad(`${node.name}.weight`, lin.linearBackwardWeight(dy, x, d), { k: n, scale: g * maxAbs(x) });
-            this.grad(`${node.name}.bias`, lin.linearBackwardBias(dy, d), { k: n, scale: g });
-            return lin.linearBackwardInput(dy, weight, d);
-          },
-        };
-      }
-      case 'relu':
-        return { y: ew.reluForward(x), shape, backward: (dy) => ew.reluBackward(x, dy) };
-      case 'maxpool2': case 'avgpool': {
-        const [c, h, w] = spatial(shape);
-        const d: pool.Dims = { n, c, h, w }, k = node.op === 'avgpool' ? node.k : 2;
-        const out = [c, Math.floor(h / k), Math.floor(w / k)];
-        if (node.op === 'maxpool2') return { y: pool.maxpoolForward(x, d, 2), shape: out, backward: (dy) => pool.maxpoolBackward(x, dy, d, 2) };
-        return { y: pool.avgpoolForward(x, d, k), shape: out, backward: (dy) => pool.avgpoolBackward(dy, d, k) };
-      }
-      case 'gap': {
-        const [c, h, w] = spatial(shape);
-        const d: pool.Dims = { n, c, h, w };
-        return { y: pool.globalAvgpoolForward(x, d), shape: [c], backward: (dy) => pool.globalAvgpoolBackward(dy, d) };
-      }
-      case 'flatten':
-        // NCHW per sample is already its flattened feature vector.
-        return { y: x, shape: [shape.reduce((a, b) => a * b, 1)], backward: (dy) => dy };
-      case 'residual': {
-        const body = this.run(node.body, x, shape);
-        // An empty shortcut is the identity, whose backward passes the gradient through.
-        const short = this.run(node.shortcut, x, shape);
-        if (body.y.length !== short.y.length) throw new Error(`reference model: residual body gives [${body.shape}], shortcut [${short.shape}]`);
-        return {
-          y: ew.add(body.y, short.y), shape: body.shape,
-          // The fork: x feeds both branches, so its gradient is the sum of theirs.
-          backward: (dy) => ew.add(body.backward(dy), short.backward(dy)),
-        };
-      }
+      case 'conv': return this.conv(node, x, shape);
+      case 'bn': return this.batchnorm(node, x, shape);
+      case 'linear': return this.linear(node, x, shape);
+      case 'relu': return { y: ew.reluForward(x), shape, backward: (dy) => ew.reluBackward(x, dy) };
+      case 'maxpool2': case 'avgpool': case 'gap': return this.pool(node, x, shape);
+      // NCHW per sample is already its flattened feature vector.
+      case 'flatten': return { y: x, shape: [shape.reduce((a, b) => a * b, 1)], backward: (dy) => dy };
+      case 'residual': return this.residual(node, x, shape);
     }
+  }
+
+  private conv(node: Extract<Node, { op: 'conv' }>, x: Float64Array, shape: Shape): Layer {
+    const n = this.n;
+    const [cin, h, w] = spatial(shape);
+    if (cin !== node.cin) throw new Error(`reference model: ${node.name} expects ${node.cin} channels, got ${cin}`);
+    const s = { n, cin, h, w, cout: node.cout, kh: node.k, kw: node.k, stride: node.stride, pad: node.pad };
+    const ho = Math.floor((h + 2 * node.pad - node.k) / node.stride) + 1, wo = Math.floor((w + 2 * node.pad - node.k) / node.stride) + 1;
+    const weight = this.param(`${node.name}.weight`), bias = node.bias ? this.param(`${node.name}.bias`) : null;
+    const y = conv.conv2dForward(s, x, weight, bias);
+    return {
+      y, shape: [node.cout, ho, wo],
+      backward: (dy) => {
+        const k = n * ho * wo, g = maxAbs(dy);
+        this.grad(`${node.name}.weight`, conv.conv2dBackwardWeight(s, x, dy), { k, scale: g * maxAbs(x) });
+        if (node.bias) this.grad(`${node.name}.bias`, conv.conv2dBackwardBias(s, dy), { k, scale: g });
+        return conv.conv2dBackwardInput(s, dy, weight);
+      },
+    };
+  }
+
+  private batchnorm(node: Extract<Node, { op: 'bn' }>, x: Float64Array, shape: Shape): Layer {
+    const d: bn.Dims = { n: this.n, c: shape[0]!, s: shape.slice(1).reduce((a, b) => a * b, 1) };
+    const gamma = this.param(`${node.name}.weight`), beta = this.param(`${node.name}.bias`);
+    const meanName = `${node.name}.running_mean`, varName = `${node.name}.running_var`;
+    if (!this.train) {
+      return {
+        y: bn.forwardEval(x, gamma, beta, this.stat(meanName), this.stat(varName), d), shape,
+        backward: () => { throw new Error('reference model: backward is only defined for the training-mode forward'); },
+      };
+    }
+    const f = bn.forwardTrain(x, gamma, beta, this.stat(meanName), this.stat(varName), d);
+    this.stats.set(meanName, f.runningMean);
+    this.stats.set(varName, f.runningVar);
+    return {
+      y: f.y, shape,
+      backward: (dy) => {
+        const b = bn.backward(x, gamma, dy, d);
+        const k = d.n * d.s, g = maxAbs(dy);
+        this.grad(`${node.name}.weight`, b.dgamma, { k, scale: g * maxNormalised(x, f, d) });
+        this.grad(`${node.name}.bias`, b.dbeta, { k, scale: g });
+        return b.dx;
+      },
+    };
+  }
+
+  private linear(node: Extract<Node, { op: 'linear' }>, x: Float64Array, shape: Shape): Layer {
+    const n = this.n;
+    const features = shape.reduce((a, b) => a * b, 1);
+    if (features !== node.in) throw new Error(`reference model: ${node.name} expects ${node.in} features, got ${features}`);
+    const d: lin.LinearDims = { batch: n, in: node.in, out: node.out };
+    const weight = this.param(`${node.name}.weight`);
+    return {
+      y: lin.linearForward(x, weight, this.param(`${node.name}.bias`), d), shape: [node.out],
+      backward: (dy) => {
+        const g = maxAbs(dy);
+        this.grad(`${node.name}.weight`, lin.linearBackwardWeight(dy, x, d), { k: n, scale: g * maxAbs(x) });
+        this.grad(`${node.name}.bias`, lin.linearBackwardBias(dy, d), { k: n, scale: g });
+        return lin.linearBackwardInput(dy, weight, d);
+      },
+    };
+  }
+
+  private pool(node: Extract<Node, { op: 'maxpool2' | 'avgpool' | 'gap' }>, x: Float64Array, shape: Shape): Layer {
+    const [c, h, w] = spatial(shape);
+    const d: pool.Dims = { n: this.n, c, h, w };
+    if (node.op === 'gap') return { y: pool.globalAvgpoolForward(x, d), shape: [c], backward: (dy) => pool.globalAvgpoolBackward(dy, d) };
+    const k = node.op === 'avgpool' ? node.k : 2;
+    const out = [c, Math.floor(h / k), Math.floor(w / k)];
+    if (node.op === 'maxpool2') return { y: pool.maxpoolForward(x, d, 2), shape: out, backward: (dy) => pool.maxpoolBackward(x, dy, d, 2) };
+    return { y: pool.avgpoolForward(x, d, k), shape: out, backward: (dy) => pool.avgpoolBackward(dy, d, k) };
+  }
+
+  private residual(node: Extract<Node, { op: 'residual' }>, x: Float64Array, shape: Shape): Layer {
+    const body = this.run(node.body, x, shape);
+    // An empty shortcut is the identity, whose backward passes the gradient through.
+    const short = this.run(node.shortcut, x, shape);
+    if (body.y.length !== short.y.length) throw new Error(`reference model: residual body gives [${body.shape}], shortcut [${short.shape}]`);
+    return {
+      y: ew.add(body.y, short.y), shape: body.shape,
+      // The fork: x feeds both branches, so its gradient is the sum of theirs.
+      backward: (dy) => ew.add(body.backward(dy), short.backward(dy)),
+    };
   }
 }
 
