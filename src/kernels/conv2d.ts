@@ -1,12 +1,13 @@
 // 2-D convolution (PyTorch nn.Conv2d conventions, NCHW, weight [Cout, Cin, kh, kw]): forward,
-// the gradients of input, weight and bias. Every call uses a caller-owned scratch tensor
+// the gradients of input, weight and bias, one shader file per direction (shaders/conv2d_*.wgsl,
+// the common part in conv2d_common.wgsl). Every call uses a caller-owned scratch tensor
 // (conv2dScratchLength elements): forward and input gradient first repack the weights into it
-// (8 channels per tap as two aligned vec4, see shaders/conv2d.wgsl); the weight and bias
-// gradients, long reductions over N·Ho·Wo terms into few outputs, write fixed-size partial sums
-// into it and a second dispatch adds them in order (deterministic, no atomics).
+// (8 channels per tap as two aligned vec4, conv2d_pack.wgsl); the weight and bias gradients, long
+// reductions over N·Ho·Wo terms into few outputs, write fixed-size partial sums into it and a
+// second dispatch (conv2d_split_sum.wgsl) adds them in order (deterministic, no atomics).
 // Both kernel sets use these kernels with different tuning (TUNING below), except the 'gpu' set's
-// weight gradient for up to 3×3 taps (conv2d_weight_grad.wgsl: lanes over pixels, coalesced). An
-// implicit-GEMM variant with workgroup-memory tiles was tried for the 'gpu' set and lost on an H200
+// weight gradient for up to 3×3 taps (conv2d_backward_weight_pixels: lanes over pixels,
+// coalesced). An implicit-GEMM variant with workgroup-memory tiles was tried for the 'gpu' set and lost on an H200
 // (forward 4.0 vs 6.7 TFLOP/s, weight gradient 5.0 vs 2.4 ms per ResNet-20 step; README, GPU
 // section): removed.
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
@@ -15,13 +16,11 @@ import { assertShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { createUniform, type Uniform } from '../gpu/uniforms.ts';
 
-const SHADER = 'conv2d.wgsl';
-/** The 'gpu' set's weight gradient for kernels of at most 3×3 taps (lanes over pixels). */
-const WGRAD_SHADER = 'conv2d_weight_grad.wgsl';
-const WGRAD_PARAMS = [
-  ['n', 'u32'], ['cin', 'u32'], ['h', 'u32'], ['w', 'u32'],
-  ['cout', 'u32'], ['ho', 'u32'], ['wo', 'u32'], ['pad', 'u32'], ['chunk', 'u32'],
-] as const;
+/** The shader file of each kernel; every one reads the uniform PARAMS writes. */
+const SHADERS = {
+  forward: 'conv2d_forward.wgsl', input: 'conv2d_backward_input.wgsl', weight: 'conv2d_backward_weight.wgsl',
+  bias: 'conv2d_backward_bias.wgsl', pack: 'conv2d_pack.wgsl', sum: 'conv2d_split_sum.wgsl',
+} as const;
 /** Lanes of the pixel weight-gradient kernel, taps it holds, and the workgroups it aims for. */
 const WGRAD_LANES = 256;
 const WGRAD_MAX_TAPS = 9;
@@ -32,13 +31,13 @@ const WGRAD_TARGET_GROUPS = 256;
  * 'gpu' set: the forward and input-gradient kernels split their channel reduction (at least 8
  * channels per split) until a layer has this many invocations; an H200 holds ~270K in flight and
  * ResNet-20's 8×8 stage has only 8K without splits. Tunable as gpu.tune.convSplitThreads (0: off);
- * gpu.tune.convWeightGradPixels = 0 selects conv2d.wgsl's weight gradient instead of the pixel one;
+ * gpu.tune.convWeightGradPixels = 0 selects the k-lane weight gradient instead of the pixel one;
  * gpu.tune.convWg sets the forward / input-gradient workgroup size of the 'gpu' set.
  */
 const SPLIT_THREADS = 32768; // H200: 32768 beat 0, 65536, 131072 and 262144
 /**
  * 'gpu' set: the forward and (stride-1) input-gradient kernels with column segments (lanes along
- * the row, coalesced loads; conv2d.wgsl). gpu.tune.convColumns = 0 / 1 overrides. H200, ResNet-20
+ * the row, coalesced loads; conv2d_segments.wgsl). gpu.tune.convColumns = 0 / 1 overrides. H200, ResNet-20
  * step: forward 1.21 → 0.77 ms, input gradient 1.23 → 0.91 ms.
  */
 const COLUMNS = 1;
@@ -180,7 +179,7 @@ function packWeights(gpu: Gpu, s: Conv2dShape, weight: Tensor, scratch: Tensor, 
   const entry = blocksOfCout ? 'conv2d_pack_forward' : 'conv2d_pack_backward_input';
   const packed = { ...scratch, length: packedLength(s, blocksOfCout) };
   return [makeDispatch(gpu, {
-    shader: SHADER, entry, constants: { WG: wg, KH: s.kh, KW: s.kw }, label: `${entry}(${weight.name})`,
+    shader: SHADERS.pack, entry, constants: { WG: wg, KH: s.kh, KW: s.kw }, label: `${entry}(${weight.name})`,
     bindings: [{ read: weight }, { write: packed }, { uniform: uniform(gpu, entry, s) }],
     workgroups: grid(Math.ceil(packed.length / 4 / wg), 1),
   }), packed];
@@ -214,7 +213,7 @@ export function conv2dForward(
   const target = split.splits > 1 ? { ...partials!, length: split.splits * y.length } : y;
   const columns = usesColumns(gpu, variant);
   const d = [pack, makeDispatch(gpu, {
-    shader: SHADER, entry: columns ? 'conv2d_forward_columns' : op, constants: { WG: wg, HAS_BIAS: bias ? 1 : 0, KH: s.kh, KW: s.kw, S: s.stride },
+    shader: SHADERS.forward, entry: columns ? 'conv2d_forward_columns' : op, constants: { WG: wg, HAS_BIAS: bias ? 1 : 0, KH: s.kh, KW: s.kw, S: s.stride },
     label: `${op}(${y.name})`, flops: conv2dFlops(s),
     // Without a bias the binding still exists in the layout; the input stands in, unread.
     bindings: [{ read: x }, { write: target }, { uniform: uniform(gpu, op, s, { chunk: split.chunk, count: y.length }) }, { read: packed }, { read: bias ?? x }],
@@ -246,7 +245,7 @@ export function conv2dBackwardInput(
   // Column segments for stride 1 (one pixel class); the row kernel handles stride 2's classes.
   const columns = usesColumns(gpu, variant) && s.stride === 1;
   const d = [pack, makeDispatch(gpu, {
-    shader: SHADER, entry: columns ? 'conv2d_backward_input_columns' : op, constants: { WG: wg, KH: s.kh, KW: s.kw, S: s.stride },
+    shader: SHADERS.input, entry: columns ? 'conv2d_backward_input_columns' : op, constants: { WG: wg, KH: s.kh, KW: s.kw, S: s.stride },
     label: `${op}(${dx.name})`, flops: conv2dFlops(s),
     bindings: [{ read: dy }, { write: target }, { uniform: uniform(gpu, op, s, { chunk: split.chunk, count: dx.length }) }, { read: packed }],
     workgroups: columns
@@ -317,12 +316,12 @@ function pixelWeightPlan(s: Conv2dShape, tune: Gpu['tune']): { chunk: number; sp
   return { chunk, splits: Math.ceil(pixels / chunk) };
 }
 
-/** sum dispatch: result[i] = Σ_{z < parts} scratch[z·count + i]. */
+/** The split sum: result[i] = Σ_{z < parts} scratch[z·count + i]. */
 function sumPartials(gpu: Gpu, label: string, scratch: Tensor, result: Tensor, s: Conv2dShape, parts: number, wg: number): Dispatch {
-  const entry = 'conv2d_backward_sum';
+  const entry = 'conv2d_split_sum';
   const count = result.length;
   return makeDispatch(gpu, {
-    shader: SHADER, entry, constants: { WG: wg }, label: `${entry}(${label})`,
+    shader: SHADERS.sum, entry, constants: { WG: wg }, label: `${entry}(${label})`,
     bindings: [{ read: scratch }, { write: result }, { uniform: uniform(gpu, entry, s, { chunk: parts, count }) }],
     workgroups: grid(Math.ceil(count / wg), 1),
   });
@@ -339,18 +338,15 @@ export function conv2dBackwardWeight(
   checkLength(op, dW, 'weight gradient', [s.cout, s.cin, s.kh, s.kw]);
   checkScratch(gpu, op, s, scratch, variant);
   if (usesPixelWeightGrad(s, variant, gpu.tune)) {
-    const entry = 'conv2d_weight_grad_pixels', plan = pixelWeightPlan(s, gpu.tune);
+    const entry = 'conv2d_backward_weight_pixels', plan = pixelWeightPlan(s, gpu.tune);
     const partials = { ...scratch, length: plan.splits * dW.length };
     assertShape(plan.splits <= MAX_GROUPS && s.cin <= MAX_GROUPS, `${op}: ${plan.splits} pixel chunks × ${s.cin} input channels exceed the grid`);
     return [
       makeDispatch(gpu, {
-        shader: WGRAD_SHADER, entry, label: `${op}(${dW.name})`,
+        shader: SHADERS.weight, entry, label: `${op}(${dW.name})`,
         constants: { KH: s.kh, KW: s.kw, S: s.stride, HO: ho, WO: wo, PAIR: pixelPairs(s, gpu.tune) ? 1 : 0 },
         flops: conv2dFlops(s),
-        bindings: [{ read: x }, { write: partials }, {
-          uniform: createUniform(gpu, `${entry}-params`, WGRAD_PARAMS,
-            { n: s.n, cin: s.cin, h: s.h, w: s.w, cout: s.cout, ho, wo, pad: s.pad, chunk: plan.chunk }),
-        }, { read: dy }],
+        bindings: [{ read: x }, { write: partials }, { uniform: uniform(gpu, entry, s, { chunk: plan.chunk }) }, { read: dy }],
         workgroups: [plan.splits, s.cin, Math.ceil(s.cout / CB)],
       }),
       sumPartials(gpu, dW.name, partials, dW, s, plan.splits, TUNING[variant].wg),
@@ -360,7 +356,7 @@ export function conv2dBackwardWeight(
   const partials = { ...scratch, length: plan.splits * dW.length };
   return [
     makeDispatch(gpu, {
-      shader: SHADER, entry: op, constants: { WG: plan.wg }, label: `${op}(${dW.name})`, flops: conv2dFlops(s),
+      shader: SHADERS.weight, entry: op, constants: { WG: plan.wg }, label: `${op}(${dW.name})`, flops: conv2dFlops(s),
       bindings: [{ read: x }, { write: partials }, { uniform: uniform(gpu, op, s, { chunk: plan.chunk }) }, { read: dy }],
       workgroups: [plan.kBlocks, Math.ceil(s.cout / CB), plan.splits],
     }),
@@ -380,7 +376,7 @@ export function conv2dBackwardBias(gpu: Gpu, s: Conv2dShape, dy: Tensor, db: Ten
   const partials = { ...scratch, length: count };
   return [
     makeDispatch(gpu, {
-      shader: SHADER, entry: op, constants: { WG: wg }, label: `${op}(${db.name})`,
+      shader: SHADERS.bias, entry: op, constants: { WG: wg }, label: `${op}(${db.name})`,
       bindings: [{ read: dy }, { write: partials }, { uniform: uniform(gpu, op, s, { count }) }],
       workgroups: grid(Math.ceil(count / wg), 1),
     }),

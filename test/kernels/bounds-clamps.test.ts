@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ClampSpec, countBoundsClamps, entryPoints, parseDump } from '../../runner/bounds-clamps.ts';
 import { loadShaders } from '../../runner/dawn.ts';
+import { composeShader } from '../../src/gpu/compose.ts';
 import { memberize } from '../../src/gpu/memberize.ts';
 import { fastestTestAdapter, testAdapters } from '../adapters.ts';
 
@@ -18,22 +19,24 @@ console.log(`# adapters: ${adapters.join(', ')} (every tuning on ${fastest})`);
 // Every tuning of the large GEMM the host can pick (src/kernels/linear.ts), with vec4 and scalar
 // operand loads.
 const GEMM_TUNINGS: Record<string, number>[] = [{}, { BK: 16 }, { DOUBLE: 0 }, { DOUBLE: 0, BK: 16 }, { LANE_W: 4 }, { LANE_W: 16 }];
-const gemmSpecs: ClampSpec[] = entryPoints(loadShaders()['linear_large.wgsl']!).flatMap((entry) =>
+const gemmSpecs: ClampSpec[] = entryPoints(composeShader(loadShaders(), 'linear_large.wgsl').code).flatMap((entry) =>
   GEMM_TUNINGS.flatMap((t) => [0, 1].map((vec) => ({ shader: 'linear_large.wgsl', entry, constants: { ...t, A_VEC: vec, B_VEC: vec } }))));
 // linear.wgsl's 64×64 tiled body, the GPU set's GEMM for the smaller shapes.
 const tiledSpecs: ClampSpec[] = ['matmul_forward', 'linear_forward', 'linear_backward_weight'].map((entry) =>
   ({ shader: 'linear.wgsl', entry, constants: { TILED: 1, WGX: 16, WGY: 16 } }));
-const CONV_ENTRIES = ['conv2d_forward', 'conv2d_forward_columns', 'conv2d_backward_input', 'conv2d_backward_input_columns', 'conv2d_backward_weight'];
-const convSpecs: ClampSpec[] = CONV_ENTRIES.map((entry) => ({ shader: 'conv2d.wgsl', entry }));
+const CONV_ENTRIES: [string, string][] = [['conv2d_forward.wgsl', 'conv2d_forward'], ['conv2d_forward.wgsl', 'conv2d_forward_columns'],
+  ['conv2d_backward_input.wgsl', 'conv2d_backward_input'], ['conv2d_backward_input.wgsl', 'conv2d_backward_input_columns'],
+  ['conv2d_backward_weight.wgsl', 'conv2d_backward_weight']];
+const convSpecs: ClampSpec[] = CONV_ENTRIES.map(([shader, entry]) => ({ shader, entry }));
 // A pack's member-fused kernels (src/gpu/memberize.ts) hand the builtins to the original body as
 // parameters, where the range analysis no longer knows them: the kernels must stay clamp-free.
 const MiB = 1 << 20;
 const fusedSpecs: ClampSpec[] = [
   { shader: 'linear_large.wgsl', entry: 'matmul_forward', layout: [0, 1, 3, 5, 6] },
-  { shader: 'conv2d.wgsl', entry: 'conv2d_forward_columns', layout: [0, 1, 3, 4] },
+  { shader: 'conv2d_forward.wgsl', entry: 'conv2d_forward_columns', layout: [0, 1, 3, 4] },
 ].map(({ shader, entry, layout }) => ({
   shader: `${shader} (pack of 4)`, entry,
-  code: memberize(loadShaders()[shader]!, entry, 4, { storageStrides: new Map(layout.map((b) => [b, MiB])), uniformSlots: new Map() }),
+  code: memberize(composeShader(loadShaders(), shader).code, entry, 4, { storageStrides: new Map(layout.map((b) => [b, MiB])), uniformSlots: new Map() }),
 }));
 // A kernel that does keep clamps (a reduction tree over workgroup memory with a halving stride,
 // which the analysis cannot follow): shows the counter sees them.
