@@ -1,7 +1,5 @@
-// Batch normalisation over a tensor viewed as [N, C, S]: S = H·W for BatchNorm2d (NCHW), S = 1
-// for BatchNorm1d ([N, C]). Statistics are per channel over the M = N·S elements of that channel.
-//
-// Two kinds of kernels:
+// Batch norm with each channel's reductions in one workgroup (the 'cpu' kernel set; the common
+// part and the [N, C, S] view are in batchnorm_common.wgsl). Two kinds of kernels:
 // - per-channel reductions (batchnorm_stats_forward, batchnorm_backward_params): one workgroup
 //   per channel, each invocation sums a fixed strided subset, then a fixed-shape tree combines
 //   the partial sums, so the result is deterministic and needs no float atomics;
@@ -9,90 +7,25 @@
 //   (channel, sample) rows, so the channel comes from the grid instead of an integer division
 //   per element (vector integer division is scalarised on CPU adapters); the lanes of a row walk
 //   its S values with stride WX.
-// In both, invocations are laid out as a WX × WY block, WX along S and WY along the other axis:
-// WX = S rounded up to a power of two (capped at the workgroup size) keeps every lane busy
-// whether S is 1024 or 1. The host picks WX and WY.
-
-override WX: u32 = 256;
-override WY: u32 = 1;
-override WG: u32 = WX * WY; // derived, never set by the host
-// Forward passes: apply a ReLU to the output (a BN followed by a ReLU in one pass; the 'gpu'
-// kernel set's fusion, see src/nn/compile.ts).
-override RELU: bool = false;
-
-struct Params { n: u32, c: u32, s: u32, eps: f32, momentum: f32 }
-
-// The uniform is binding 0 so each entry point can number its own storage buffers 1..k (the
-// entry points take different buffers; each is bound through a layout of exactly its bindings).
-@group(0) @binding(0) var<uniform> p: Params;
+// #include "batchnorm_common.wgsl"
 
 // ---- per-channel reductions -------------------------------------------------------------------
-
-var<workgroup> red: array<vec2f, WG>;
-
-// Sums `v` over the workgroup in a fixed tree order; every invocation gets the total.
-// Must be called from uniform control flow.
-fn workgroup_sum(lid: u32, v: vec2f) -> vec2f {
-  red[lid] = v;
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    workgroupBarrier();
-    if (lid < stride) { red[lid] += red[lid + stride]; }
-  }
-  workgroupBarrier();
-  let total = red[0];
-  workgroupBarrier(); // red is reused by the next call
-  return total;
-}
 
 // Flat channel index from a possibly 2-D (folded) grid of one workgroup per channel.
 fn channel(wid: vec3u, nwg: vec3u) -> u32 { return wid.x + wid.y * nwg.x; }
 
-@group(0) @binding(1) var<storage, read> sx: array<f32>;
-@group(0) @binding(2) var<storage, read_write> save_mean: array<f32>;
-@group(0) @binding(3) var<storage, read_write> save_invstd: array<f32>;
-@group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
-
 // Batch mean and 1/sqrt(biased var + eps) per channel, and the momentum update of the running
-// statistics (running_var takes the unbiased variance, as PyTorch). The variance is two-pass
-// (sum of squared deviations from the mean, corrected by the sum of deviations), which stays
-// accurate when |mean| >> std, unlike E[x²] − E[x]².
+// statistics (see moments and store_stats). Reads sx, writes save_mean, save_invstd and updates
+// running_mean and running_var (batchnorm_common.wgsl).
 @compute @workgroup_size(WX, WY)
 fn batchnorm_stats_forward(@builtin(local_invocation_index) lid: u32, @builtin(local_invocation_id) l: vec3u,
                            @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let c = channel(wid, nwg);
   let live = c < p.c; // a folded grid may have a few spare workgroups; they still join the barriers
   let m = f32(p.n * p.s);
-
-  var sum = 0.0;
-  if (live) {
-    for (var n = l.y; n < p.n; n += WY) {
-      let base = (n * p.c + c) * p.s;
-      for (var s = l.x; s < p.s; s += WX) { sum += sx[base + s]; }
-    }
-  }
-  let mean = workgroup_sum(lid, vec2f(sum, 0.0)).x / m;
-
-  var acc = vec2f(0.0);
-  if (live) {
-    for (var n = l.y; n < p.n; n += WY) {
-      let base = (n * p.c + c) * p.s;
-      for (var s = l.x; s < p.s; s += WX) {
-        let d = sx[base + s] - mean;
-        acc += vec2f(d, d * d);
-      }
-    }
-  }
-  let dev = workgroup_sum(lid, acc);
-  let var_biased = max((dev.y - dev.x * dev.x / m) / m, 0.0);
-
-  if (live && lid == 0u) {
-    save_mean[c] = mean;
-    save_invstd[c] = 1.0 / sqrt(var_biased + p.eps);
-    let k = p.momentum;
-    running_mean[c] = (1.0 - k) * running_mean[c] + k * mean;
-    running_var[c] = (1.0 - k) * running_var[c] + k * (var_biased * m / (m - 1.0));
-  }
+  let mo = moments(lid, l, c, 0u, select(0u, p.n, live), m);
+  let var_biased = max((mo.dev.y - mo.dev.x * mo.dev.x / m) / m, 0.0);
+  if (live && lid == 0u) { store_stats(c, mo.mean, var_biased, m); }
 }
 
 @group(0) @binding(1) var<storage, read> gx: array<f32>;

@@ -7,81 +7,31 @@
 // Also the backward elementwise pass with an optional fused ReLU (the BN output went through a
 // ReLU whose backward is folded in here: g = dy where relu(y) > 0).
 
-override WX: u32 = 256; // lanes along S (a power of two ≥ S, capped at WG)
-override WY: u32 = 1;   // lanes along samples
-override WG: u32 = WX * WY;
-override RELU: bool = false;
-
-struct Params {
-  n: u32, c: u32, s: u32, eps: f32, momentum: f32,
-  // Samples per chunk and the number of chunks (partials per channel).
-  chunk: u32, chunks: u32,
-  // batchnorm_backward_combine: where the coefficients start in its scratch binding.
-  coef_at: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-
-var<workgroup> red: array<vec2f, WG>;
-
-// Sums `v` over the workgroup in a fixed tree order; every invocation gets the total. The same
-// tree as batchnorm.wgsl's (WGSL has no includes; a shared snippet would need text preprocessing).
-fn workgroup_sum(lid: u32, v: vec2f) -> vec2f {
-  red[lid] = v;
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    workgroupBarrier();
-    if (lid < stride) { red[lid] += red[lid + stride]; }
-  }
-  workgroupBarrier();
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
+// #include "batchnorm_common.wgsl"
 
 // Values of chunk z of a channel: samples [z·chunk, min(N, (z+1)·chunk)) × S.
 fn chunk_count(z: u32) -> f32 { return f32((min(p.n, (z + 1u) * p.chunk) - z * p.chunk) * p.s); }
 
 // ---- forward statistics -----------------------------------------------------------------------
 
-@group(0) @binding(1) var<storage, read> sx: array<f32>;
 @group(0) @binding(2) var<storage, read_write> partial: array<vec2f>; // [C, chunks]: (mean, M2)
 
 // Per (chunk z = wid.x, channel c = wid.y): the chunk's mean and sum of squared deviations from
-// it (two passes over the chunk, accurate when |mean| >> std).
+// it (moments, batchnorm_common.wgsl).
 @compute @workgroup_size(WX, WY)
 fn batchnorm_stats_partial(@builtin(local_invocation_index) lid: u32, @builtin(local_invocation_id) l: vec3u,
                            @builtin(workgroup_id) wid: vec3u) {
   let z = wid.x;
   let c = wid.y;
-  let n1 = min(p.n, (z + 1u) * p.chunk);
-  var sum = 0.0;
-  for (var n = z * p.chunk + l.y; n < n1; n += WY) {
-    let base = (n * p.c + c) * p.s;
-    for (var s = l.x; s < p.s; s += WX) { sum += sx[base + s]; }
-  }
   let count = chunk_count(z);
-  let mean = workgroup_sum(lid, vec2f(sum, 0.0)).x / count;
-  var acc = vec2f(0.0);
-  for (var n = z * p.chunk + l.y; n < n1; n += WY) {
-    let base = (n * p.c + c) * p.s;
-    for (var s = l.x; s < p.s; s += WX) {
-      let d = sx[base + s] - mean;
-      acc += vec2f(d, d * d);
-    }
-  }
-  let dev = workgroup_sum(lid, acc);
-  if (lid == 0u) { partial[c * p.chunks + z] = vec2f(mean, max(dev.y - dev.x * dev.x / count, 0.0)); }
+  let mo = moments(lid, l, c, z * p.chunk, min(p.n, (z + 1u) * p.chunk), count);
+  if (lid == 0u) { partial[c * p.chunks + z] = vec2f(mo.mean, max(mo.dev.y - mo.dev.x * mo.dev.x / count, 0.0)); }
 }
 
 @group(0) @binding(1) var<storage, read> cpart: array<vec2f>;
-@group(0) @binding(2) var<storage, read_write> save_mean: array<f32>;
-@group(0) @binding(3) var<storage, read_write> save_invstd: array<f32>;
-@group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
-@group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
 
 // One invocation per channel merges its partials in chunk order (Chan et al.'s pairwise update),
-// then writes what batchnorm_stats_forward writes: mean, 1/sqrt(biased var + eps), and the
-// momentum update of the running statistics (unbiased variance, as PyTorch).
+// then writes what batchnorm_stats_forward writes (store_stats, batchnorm_common.wgsl).
 @compute @workgroup_size(64)
 fn batchnorm_stats_combine(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
@@ -98,12 +48,7 @@ fn batchnorm_stats_combine(@builtin(global_invocation_id) gid: vec3u) {
     m2 += q.y + d * d * (count * nb / total);
     count = total;
   }
-  let var_biased = m2 / count;
-  save_mean[c] = mean;
-  save_invstd[c] = 1.0 / sqrt(var_biased + p.eps);
-  let k = p.momentum;
-  running_mean[c] = (1.0 - k) * running_mean[c] + k * mean;
-  running_var[c] = (1.0 - k) * running_var[c] + k * (var_biased * count / (count - 1.0));
+  store_stats(c, mean, m2 / count, count);
 }
 
 // ---- backward ---------------------------------------------------------------------------------

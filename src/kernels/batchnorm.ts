@@ -4,7 +4,8 @@
 // Two kernel sets, picked by adapter class: 'cpu' reduces each channel in one workgroup
 // (batchnorm.wgsl); 'gpu' splits each channel's samples into chunks reduced by many workgroups
 // and combined in a fixed order (batchnorm_split.wgsl), and can fold a following ReLU into the
-// forward and backward passes. The 'gpu' set needs a scratch tensor (batchnormScratchLength).
+// forward and backward passes. Both files include batchnorm_common.wgsl (the uniform, the
+// workgroup sum, the statistics' passes). The 'gpu' set needs a scratch tensor (batchnormScratchLength).
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import { type Binding, type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
@@ -13,13 +14,13 @@ import { createUniform, type Uniform } from '../gpu/uniforms.ts';
 
 const SHADER = 'batchnorm.wgsl';
 const SPLIT_SHADER = 'batchnorm_split.wgsl';
-const SPLIT_PARAMS = [...[['n', 'u32'], ['c', 'u32'], ['s', 'u32'], ['eps', 'f32'], ['momentum', 'f32']] as const,
+/** The uniform of both files (batchnorm_common.wgsl); chunk, chunks and coef_at are read by the 'gpu' set only. */
+const PARAMS = [['n', 'u32'], ['c', 'u32'], ['s', 'u32'], ['eps', 'f32'], ['momentum', 'f32'],
   ['chunk', 'u32'], ['chunks', 'u32'], ['coef_at', 'u32']] as const;
 /** 'gpu' set: about this many workgroups per reduction (chunks × channels), ~4 per SM on an H100/H200. */
 const SPLIT_TARGET_GROUPS = 512;
 /** Tensor views into scratch start at multiples of 64 elements (256 bytes, WebGPU's offset alignment). */
 const VIEW_ALIGN = 64;
-const PARAMS = [['n', 'u32'], ['c', 'u32'], ['s', 'u32'], ['eps', 'f32'], ['momentum', 'f32']] as const;
 const MAX_GROUPS = 65535;
 /** Invocations per workgroup in both kernel kinds. */
 const WG = 256;
@@ -77,8 +78,8 @@ function splitViews(op: string, d: BatchNormDims, scratch: Tensor | undefined): 
   };
 }
 
-function splitUniform(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions): Uniform {
-  return createUniform(gpu, `${entry}-params`, SPLIT_PARAMS,
+function uniform(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions): Uniform {
+  return createUniform(gpu, `${entry}-params`, PARAMS,
     { ...d, eps: opts.eps ?? BN_EPS, momentum: opts.momentum ?? BN_MOMENTUM, ...splitPlan(d), coef_at: coefOffset(d) });
 }
 
@@ -86,7 +87,7 @@ function splitUniform(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNorm
 function splitReduction(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions, label: string, bindings: Binding[]): Dispatch {
   return makeDispatch(gpu, {
     shader: SPLIT_SHADER, entry, constants: { ...laneShape(d.s), ...(opts.relu ? { RELU: 1 } : {}) }, label: `${entry}(${label})`,
-    bindings: [{ uniform: splitUniform(gpu, entry, d, opts) }, ...bindings],
+    bindings: [{ uniform: uniform(gpu, entry, d, opts) }, ...bindings],
     workgroups: [splitPlan(d).chunks, d.c, 1],
   });
 }
@@ -95,7 +96,7 @@ function splitReduction(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNo
 function splitCombine(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions, label: string, bindings: Binding[]): Dispatch {
   return makeDispatch(gpu, {
     shader: SPLIT_SHADER, entry, label: `${entry}(${label})`,
-    bindings: [{ uniform: splitUniform(gpu, entry, d, opts) }, ...bindings],
+    bindings: [{ uniform: uniform(gpu, entry, d, opts) }, ...bindings],
     workgroups: grid1d(d.c, 64),
   });
 }
@@ -127,11 +128,6 @@ function laneShape(s: number): { WX: number; WY: number } {
   return { WX: wx, WY: WG / wx };
 }
 
-function uniform(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions): Uniform {
-  return createUniform(gpu, `${entry}-params`, PARAMS,
-    { ...d, eps: opts.eps ?? BN_EPS, momentum: opts.momentum ?? BN_MOMENTUM });
-}
-
 /** One workgroup per channel. */
 function reduction(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormOptions, label: string, bindings: Binding[]): Dispatch {
   return makeDispatch(gpu, {
@@ -150,7 +146,7 @@ function elementwise(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNormO
   const workgroups = [1, Math.ceil(d.c / lanes.WY), d.n] as const;
   return makeDispatch(gpu, {
     shader, entry, constants: { ...lanes, ...(opts.relu ? { RELU: 1 } : {}) }, label: `${entry}(${label})`,
-    bindings: [{ uniform: shader === SHADER ? uniform(gpu, entry, d, opts) : splitUniform(gpu, entry, d, opts) }, ...bindings],
+    bindings: [{ uniform: uniform(gpu, entry, d, opts) }, ...bindings],
     workgroups,
   });
 }
