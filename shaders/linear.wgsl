@@ -9,26 +9,9 @@
 // shared-memory tiled GEMM (real GPUs). The workgroup shape is set by the host to match.
 // CPU drivers with fixed-size subgroups use linear_subgroups.wgsl instead where the shapes allow.
 
-struct Params { M: u32, N: u32, K: u32 }
-
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-// The same buffers as a and b seen as vec4s, for the register body's vector loads (bound to
-// a 16-byte dummy when that operand is not loaded as vectors).
-@group(0) @binding(5) var<storage, read> a4: array<vec4f>;
-@group(0) @binding(6) var<storage, read> b4: array<vec4f>;
+// #include "linear_common.wgsl"
 
 override TILED: bool = false;
-// Register body: load op(A) / op(B) four floats at a time along their contiguous dimension.
-// The host sets these only when that dimension is a multiple of 4, so every vec4 is aligned.
-override A_VEC: bool = false;
-override B_VEC: bool = false;
-override HAS_BIAS: bool = false;
-// y = max(x·Wᵀ + b, 0): a linear layer followed by a ReLU in one pass.
-override RELU: bool = false;
 // Workgroup shape: 8×8 invocations of 8×8 outputs (registers) or 16×16 of 4×4 (tiled).
 override WGX: u32 = 8;
 override WGY: u32 = 8;
@@ -118,20 +101,6 @@ fn colsB(k: u32, n0: u32, n1: u32, n2: u32, n3: u32, tb: bool) -> vec4f {
 // (lavapipe blends every loop-carried assignment with the loop mask: one blend per 4 FMAs).
 fn mac4(acc: vec4f, a: vec4f, b0: vec4f, b1: vec4f, b2: vec4f, b3: vec4f) -> vec4f {
   return fma(vec4f(a.w), b3, fma(vec4f(a.z), b2, fma(vec4f(a.y), b1, fma(vec4f(a.x), b0, acc))));
-}
-
-// Writes the four columns n..n+3 of row m that exist.
-fn store4(m: u32, n: u32, v: vec4f, hasBias: bool) {
-  if (m >= p.M) { return; }
-  for (var j = 0u; j < 4u; j++) {
-    let col = n + j;
-    if (col < p.N) {
-      var x = v[j];
-      if (hasBias) { x += bias[col]; }
-      if (RELU) { x = max(x, 0.0); }
-      c[m * p.N + col] = x;
-    }
-  }
 }
 
 fn gemmRegisters(gid: vec3u, ta: bool, tb: bool, hasBias: bool) {
@@ -267,16 +236,4 @@ fn linear_backward_input(@builtin(global_invocation_id) gid: vec3u, @builtin(loc
 @compute @workgroup_size(WGX, WGY)
 fn linear_backward_weight(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   gemm(gid, lid, wid, true, false, false);
-}
-
-// db[o] = Σ_b dy[b, o], summed over b in order: one invocation per output feature, with
-// a = dy [batch, out] and M = batch, N = out (K unused). The 1-D grid may be folded into y.
-override BIAS_WG: u32 = 64;
-@compute @workgroup_size(BIAS_WG)
-fn linear_backward_bias(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let o = gid.x + gid.y * nwg.x * BIAS_WG;
-  if (o >= p.N) { return; }
-  var s = 0.0;
-  for (var r = 0u; r < p.M; r++) { s += a[r * p.N + o]; }
-  c[o] = s;
 }

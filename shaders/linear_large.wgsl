@@ -16,21 +16,7 @@
 // linear.wgsl's bodies do: the three bodies give bitwise-identical results (a kernel case checks
 // it), and no atomics are used, so results are reproducible on an adapter.
 
-struct Params { M: u32, N: u32, K: u32 }
-
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-// a and b seen as vec4s (bound to a 16-byte dummy when that operand is read as scalars).
-@group(0) @binding(5) var<storage, read> a4: array<vec4f>;
-@group(0) @binding(6) var<storage, read> b4: array<vec4f>;
-
-override A_VEC: bool = false;
-override B_VEC: bool = false;
-override HAS_BIAS: bool = false;
-override RELU: bool = false;
+// #include "linear_common.wgsl"
 
 // k values per slab: 8, or 16 (gpu.tune.gemmSlab) for half the barriers at twice the loads in
 // flight. Each invocation moves BK / 8 vec4s of each operand per slab.
@@ -120,19 +106,6 @@ fn stashB(eIn: u32, v: vec4f, tb: bool, half: u32) {
   let q = BK / 4u;
   let n = e / q; let k = (e % q) * 4u;
   for (var j = 0u; j < 4u; j++) { sB[at + (k + j) * 32u + n / 4u][n % 4u] = v[j]; }
-}
-
-fn store4(m: u32, n: u32, v: vec4f, hasBias: bool) {
-  if (m >= p.M) { return; }
-  for (var j = 0u; j < 4u; j++) {
-    let col = n + j;
-    if (col < p.N) {
-      var x = v[j];
-      if (hasBias) { x += bias[col]; }
-      if (RELU) { x = max(x, 0.0); }
-      c[m * p.N + col] = x;
-    }
-  }
 }
 
 fn gemmLarge(lid: vec3u, wid: vec3u, ta: bool, tb: bool, hasBias: bool) {

@@ -16,16 +16,10 @@ enable subgroups;
 // Same order of additions as linear.wgsl: each output sums its k terms in increasing k within
 // one invocation (a chain of fma), so results are bitwise reproducible on an adapter.
 //
-// Operands are read as vec4s along their contiguous dimension; the host uses this body only when
-// K, and M (A read transposed) or N (B not transposed), are multiples of 4.
+// Operands are read as vec4s (a4, b4) along their contiguous dimension; the host uses this body
+// only when K, and M (A read transposed) or N (B not transposed), are multiples of 4.
 
-struct Params { M: u32, N: u32, K: u32 }
-
-@group(0) @binding(0) var<storage, read> a4: array<vec4f>;
-@group(0) @binding(1) var<storage, read> b4: array<vec4f>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+// #include "linear_common.wgsl"
 
 // Lanes per subgroup = invocations per workgroup (the host sets it from the adapter's fixed
 // subgroup size: 4 or 8).
@@ -34,9 +28,6 @@ override SG: u32 = 8;
 // Measured on lavapipe for the 784→300 layer: 32 rows beat 16 and 64 (more rows share each
 // load of op(B) but spill more accumulators).
 override OCTETS: u32 = 4;
-override HAS_BIAS: bool = false;
-// y = max(x·Wᵀ + b, 0): a linear layer followed by a ReLU in one pass.
-override RELU: bool = false;
 
 // Vector j (0..7) of octet o of the op(A) block for rows m0.. and k..k+3:
 // not transposed: op(A)[m0 + 8o + j, k..k+3] (a row, 4 steps of k);
@@ -108,18 +99,7 @@ fn macOctet(acc: array<vec4f, 8>, m0: u32, k: u32, o: u32, lane: u32, b: array<v
 
 // Writes the octet's rows for the lane's columns n0..n0+3 that exist.
 fn storeOctet(acc: array<vec4f, 8>, m0: u32, o: u32, n0: u32, hasBias: bool) {
-  for (var i = 0u; i < 8u; i++) {
-    let m = m0 + 8u * o + i;
-    for (var j = 0u; j < 4u; j++) {
-      let n = n0 + j;
-      if (m < p.M && n < p.N) {
-        var x = acc[i][j];
-        if (hasBias) { x += bias[n]; }
-        if (RELU) { x = max(x, 0.0); }
-        c[m * p.N + n] = x;
-      }
-    }
-  }
+  for (var i = 0u; i < 8u; i++) { store4(m0 + 8u * o + i, n0, acc[i], hasBias); }
 }
 
 // No early return: the shuffles need every lane of the subgroup.

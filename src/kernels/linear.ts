@@ -6,7 +6,8 @@
 // tiles, 8×8 outputs per invocation) where the GEMM has enough such tiles to fill the GPU, else
 // 'tiled' (linear.wgsl: 64×64 tiles in shared memory). `variant` forces one, so the kernel cases
 // can check every body on any adapter that can run it. All but 'subgroups' sum each output's
-// terms in the same order, so they agree bit for bit.
+// terms in the same order, so they agree bit for bit. The bodies share their bindings and
+// epilogue (linear_common.wgsl); the bias gradients are linear_bias.wgsl.
 import type { Gpu } from '../gpu/gpu.ts';
 import { type Binding, type Dispatch, grid1d, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
@@ -40,8 +41,10 @@ function largeTune(gpu: Gpu, name: 'gemmSlab' | 'gemmLanes', fallback: number, a
   return v;
 }
 
-const RELU_SHADER = 'linear_relu.wgsl';
+/** Both bias gradients, with and without the ReLU after the layer (linear_bias.wgsl). */
+const BIAS_SHADER = 'linear_bias.wgsl';
 const PARAMS = [['M', 'u32'], ['N', 'u32'], ['K', 'u32']] as const;
+const BIAS_PARAMS = [['M', 'u32'], ['N', 'u32']] as const;
 const BIAS_WG = 64;
 
 export type GemmVariant = 'registers' | 'tiled' | 'tiledLarge' | 'subgroups';
@@ -121,9 +124,9 @@ function gemmFlops(s: GemmSpec): number {
 /** One GEMM dispatch C[M,N] = op(A)·op(B) (+ bias) after the caller checked shapes. */
 function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
   const variant = pickVariant(gpu, s, opts);
-  if (variant === 'subgroups') return gemmSubgroups(gpu, s);
-  // Vector loads run along each operand's contiguous dimension; they need it to be a multiple of 4.
-  const vectors = variant === 'registers' || variant === 'tiledLarge';
+  // Vector loads run along each operand's contiguous dimension; they need it to be a multiple of 4
+  // (the subgroups body reads only vectors and is picked only where both operands allow them).
+  const vectors = variant !== 'tiled';
   const aVec = vectors && (s.ta ? s.m : s.k) % 4 === 0;
   const bVec = vectors && (s.tb ? s.k : s.n) % 4 === 0;
   const label = `${s.entry}(${s.c.name})`;
@@ -132,6 +135,7 @@ function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
     { uniform: createUniform(gpu, `${s.entry}-params`, PARAMS, { M: s.m, N: s.n, K: s.k }) },
     { read: aVec ? s.a : dummyVec4(gpu, `${label}-a`) }, { read: bVec ? s.b : dummyVec4(gpu, `${label}-b`) },
   ];
+  if (variant === 'subgroups') return gemmSubgroups(gpu, s, bindings);
   if (variant === 'tiledLarge') {
     return makeDispatch(gpu, {
       shader: LARGE_SHADER, entry: s.entry, label, flops: gemmFlops(s),
@@ -157,16 +161,13 @@ function gemm(gpu: Gpu, s: GemmSpec, opts?: GemmOptions): Dispatch {
  * The subgroup body: a workgroup is one subgroup of `lanes` invocations, each owning 4 columns,
  * over 32 rows (16 when M is at most 16, to not compute padding rows).
  */
-function gemmSubgroups(gpu: Gpu, s: GemmSpec): Dispatch {
+function gemmSubgroups(gpu: Gpu, s: GemmSpec, bindings: Binding[]): Dispatch {
   const lanes = subgroupLanes(gpu)!;
   const octets = s.m <= 16 ? 2 : 4;
   return makeDispatch(gpu, {
     shader: SUBGROUP_SHADER, entry: s.entry, label: `${s.entry}(${s.c.name})`, flops: gemmFlops(s),
     constants: { SG: lanes, OCTETS: octets, HAS_BIAS: s.bias ? 1 : 0, RELU: s.relu ? 1 : 0 },
-    bindings: [
-      { read: s.a }, { read: s.b }, { read: s.bias ?? s.a }, { write: s.c },
-      { uniform: createUniform(gpu, `${s.entry}-params`, PARAMS, { M: s.m, N: s.n, K: s.k }) },
-    ],
+    bindings,
     workgroups: [Math.ceil(s.n / (lanes * SUBGROUP_COLUMNS)), Math.ceil(s.m / (8 * octets)), 1],
   });
 }
@@ -238,14 +239,9 @@ export function linearBackwardBias(gpu: Gpu, dy: Tensor, db: Tensor, dims: Pick<
   checkDims(op, { batch: dims.batch, out: dims.out });
   checkLength(op, dy, dims.batch * dims.out, `dy is [batch=${dims.batch}, out=${dims.out}]`);
   checkLength(op, db, dims.out, `db is [out=${dims.out}]`);
-  const label = `${op}(${db.name})`;
   return makeDispatch(gpu, {
-    shader: SHADER, entry: op, label, constants: { BIAS_WG }, flops: dims.batch * dims.out, // one add per dy element
-    bindings: [
-      { read: dy }, { read: dy }, { read: dy }, { write: db },
-      { uniform: createUniform(gpu, `${op}-params`, PARAMS, { M: dims.batch, N: dims.out, K: 1 }) },
-      { read: dummyVec4(gpu, `${label}-a`) }, { read: dummyVec4(gpu, `${label}-b`) },
-    ],
+    shader: BIAS_SHADER, entry: op, label: `${op}(${db.name})`, constants: { WG: BIAS_WG }, flops: dims.batch * dims.out, // one add per dy element
+    bindings: [{ read: dy }, { write: db }, { uniform: createUniform(gpu, `${op}-params`, BIAS_PARAMS, { M: dims.batch, N: dims.out }) }],
     workgroups: grid1d(dims.out, BIAS_WG),
   });
 }
@@ -262,10 +258,10 @@ export function linearReluBackwardBias(
   for (const t of [dy, y, dz]) checkLength(op, t, dims.batch * dims.out, `${t.name} is [batch=${dims.batch}, out=${dims.out}]`);
   checkLength(op, db, dims.out, `db is [out=${dims.out}]`);
   return makeDispatch(gpu, {
-    shader: RELU_SHADER, entry: op, label: `${op}(${db.name})`, constants: { WG: BIAS_WG }, flops: dims.batch * dims.out, // one add per dz element
+    shader: BIAS_SHADER, entry: op, label: `${op}(${db.name})`, constants: { WG: BIAS_WG }, flops: dims.batch * dims.out, // one add per dz element
     bindings: [
-      { read: dy }, { read: y }, { write: dz }, { write: db },
-      { uniform: createUniform(gpu, `${op}-params`, [['M', 'u32'], ['N', 'u32']] as const, { M: dims.batch, N: dims.out }) },
+      { read: dy }, { write: db }, { uniform: createUniform(gpu, `${op}-params`, BIAS_PARAMS, { M: dims.batch, N: dims.out }) },
+      { read: y }, { write: dz },
     ],
     workgroups: grid1d(dims.out, BIAS_WG),
   });
