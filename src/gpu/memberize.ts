@@ -9,10 +9,17 @@
 // Only addresses change, never an arithmetic expression, so each member's values are those of
 // its own unfused dispatch (test/kernels/train-pack.test.ts checks it bit for bit).
 //
+// The module is read with a WGSL parser (wgsl-module.ts): which bindings the entry point uses
+// (through every function it reaches; a local of a binding's name is not the binding), their
+// numbers, types and element sizes, the entry's builtins and workgroup size, and the exact source
+// positions of the declarations, the entry's header and every indexing of a binding. The rewrite edits those places only; the rest of the
+// text, comments included, stays as written.
+//
 // Limits (the fuser falls back to one dispatch per member when memberize throws): module-scope
 // bindings are read by index only (no arrayLength, no pointers to a whole binding), and a
 // per-member uniform must not steer control flow around a barrier (it is no longer a uniform
 // value; every kernel with barriers has shape-only uniforms, which members share unchanged).
+import { type FunctionDecl, parseWgsl, reachable, type WgslModule } from './wgsl-module.ts';
 
 /** How a member reaches its copy of a binding. */
 export interface MemberLayout {
@@ -28,70 +35,7 @@ export interface MemberLayout {
   aliases?: ReadonlyMap<number, { base: number; bytes: number }>;
 }
 
-const ELEM_BYTES: Record<string, number> = {
-  f32: 4, u32: 4, i32: 4, 'atomic<u32>': 4, 'atomic<i32>': 4,
-  vec2f: 8, 'vec2<f32>': 8, vec2u: 8, 'vec2<u32>': 8,
-  vec4f: 16, 'vec4<f32>': 16, vec4u: 16, 'vec4<u32>': 16,
-};
-
-const DECL = /@group\(0\)\s*@binding\((\d+)\)\s*var<(storage|uniform)(?:\s*,\s*(read|read_write))?>\s*(\w+)\s*:\s*([^;]+);/g;
-
 export const MEMBER_VAR = 'member__';
-
-/** Comments hold brackets and binding names too; the transformed module does without them. */
-function stripComments(code: string): string {
-  return code.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
-}
-
-/** Index of the bracket closing the one opened at `open`. */
-function closing(code: string, open: number, left: string, right: string): number {
-  let depth = 0;
-  for (let i = open; i < code.length; i++) {
-    if (code[i] === left) depth++;
-    else if (code[i] === right && --depth === 0) return i;
-  }
-  throw new Error(`unbalanced ${left}${right} at ${open}`);
-}
-
-/** Rewrites `name[i]` to `target[offset + u32(i)]` for the given names, nested indices too. */
-function offsetIndices(code: string, names: ReadonlyMap<string, { target: string; offset: string }>): string {
-  if (!names.size) return code;
-  const re = new RegExp(`(?<![\\w.])(${[...names.keys()].join('|')})\\s*\\[`, 'g');
-  let out = '';
-  let at = 0;
-  for (;;) {
-    re.lastIndex = at;
-    const m = re.exec(code);
-    if (!m) break;
-    const open = m.index + m[0].length - 1;
-    const close = closing(code, open, '[', ']');
-    const inner = offsetIndices(code.slice(open + 1, close), names);
-    const n = names.get(m[1]!)!;
-    out += code.slice(at, m.index) + `${n.target}[${n.offset} + u32(${inner})]`;
-    at = close + 1;
-  }
-  return out + code.slice(at);
-}
-
-/** The text of `entry` and every function it calls, directly or not: what the entry point statically uses. */
-function reachable(code: string, entry: string): string {
-  const fns = new Map<string, string>();
-  for (const m of code.matchAll(/\bfn\s+(\w+)\s*\(/g)) {
-    const open = code.indexOf('{', m.index);
-    fns.set(m[1]!, code.slice(m.index, closing(code, open, '{', '}') + 1));
-  }
-  const seen = new Set<string>(), todo = [entry];
-  let text = '';
-  while (todo.length) {
-    const f = todo.pop()!;
-    if (seen.has(f) || !fns.has(f)) continue;
-    seen.add(f);
-    const body = fns.get(f)!;
-    text += body + '\n';
-    for (const c of body.matchAll(/\b(\w+)\s*\(/g)) if (fns.has(c[1]!)) todo.push(c[1]!);
-  }
-  return text;
-}
 
 const BUILTIN_ARG: Record<string, string> = {
   workgroup_id: 'wid', num_workgroups: 'nwg', global_invocation_id: 'gid',
@@ -100,83 +44,133 @@ const BUILTIN_ARG: Record<string, string> = {
 };
 const BUILTIN_TYPE: Record<string, string> = { local_invocation_index: 'u32', subgroup_invocation_id: 'u32', subgroup_size: 'u32' };
 
+/** Text `text` in place of source range [start, end). */
+interface Edit { start: number; end: number; text: string }
+
+/** code[from, to) with the (non-overlapping) edits inside it applied. */
+function applyEdits(code: string, edits: readonly Edit[], from = 0, to = code.length): string {
+  let out = '', at = from;
+  for (const e of [...edits].sort((a, b) => a.start - b.start)) {
+    out += code.slice(at, e.start) + e.text;
+    at = e.end;
+  }
+  return out + code.slice(at, to);
+}
+
+/**
+ * The edits that turn every `name[i]` in `fns` into `target[offset + u32(i)]` for the bindings
+ * named, nested indices too; a local of the same name, or a field, is left alone.
+ */
+function indexEdits(m: WgslModule, fns: readonly FunctionDecl[], names: ReadonlyMap<string, { target: string; offset: string }>): Edit[] {
+  const { code, tokens } = m;
+  const refs = new Set(fns.flatMap((f) => f.refs.filter((r) => names.has(r.name)).map((r) => r.token)));
+  /** Index of the `]` closing the `[` at token i. */
+  const closing = (i: number): number => {
+    for (let depth = 0, j = i; j < tokens.length; j++) {
+      if (tokens[j]!.lexeme === '[') depth++;
+      else if (tokens[j]!.lexeme === ']' && --depth === 0) return j;
+    }
+    throw new Error(`memberize: unbalanced [ at ${tokens[i]!.start}`);
+  };
+  /** The outermost rewrites among tokens [from, to), each with the rewrites nested in its index applied. */
+  const scan = (from: number, to: number): Edit[] => {
+    const edits: Edit[] = [];
+    for (let i = from; i < to; i++) {
+      const n = names.get(tokens[i]!.lexeme);
+      if (!n || !refs.has(i) || tokens[i + 1]?.lexeme !== '[') continue;
+      const close = closing(i + 1);
+      const text = applyEdits(code, scan(i + 2, close), tokens[i + 2]!.start, tokens[close]!.start);
+      edits.push({ start: tokens[i]!.start, end: tokens[close]!.end, text: `${n.target}[${n.offset} + u32(${text})]` });
+      i = close;
+    }
+    return edits;
+  };
+  return fns.flatMap((f) => {
+    const first = tokens.findIndex((t) => t.start >= f.bodyStart);
+    const last = tokens.findIndex((t) => t.start >= f.end);
+    return scan(first, last < 0 ? tokens.length : last);
+  });
+}
+
 export function memberize(source: string, entry: string, members: number, layout: MemberLayout): string {
   if (!Number.isInteger(members) || members < 1) throw new Error(`memberize: ${members} members`);
-  let code = stripComments(source);
-
-  // Declarations: storage names to offset, uniforms to turn into per-member slots.
-  // Several entry points of a file may declare different variables at one binding; only those this
-  // entry point uses are rewritten (the others' functions stay as they are, unused here).
-  const used = reachable(code, entry);
-  const all = [...code.matchAll(DECL)];
-  // A declaration the pattern missed would leave its binding un-offset: every member would read member 0.
-  if (all.length !== (code.match(/@binding\s*\(/g) ?? []).length) throw new Error('memberize: a binding declaration is not of the form @group(0) @binding(N) var<…> name: type;');
-  for (const b of [...layout.storageStrides.keys(), ...(layout.aliases?.keys() ?? [])]) {
-    if (!all.some((m) => Number(m[1]) === b)) throw new Error(`memberize: no variable declared at binding ${b}`);
+  let m: WgslModule;
+  try {
+    m = parseWgsl(source);
+  } catch (e) {
+    throw new Error(`memberize: the WGSL parser refused the module: ${(e as Error).message}`);
   }
-  const decls = all.map((m) => ({ binding: Number(m[1]), space: m[2]!, name: m[4]!, type: m[5]!.trim().replace(/\s+/g, '') }))
-    .filter((d) => new RegExp(`(?<![\\w.])${d.name}\\s*${d.space === 'uniform' ? '\\.' : '\\['}`).test(used));
+  const fn = m.functions.get(entry);
+  if (!fn || fn.workgroupSize === null) throw new Error(`memberize: no entry point ${entry}`);
+  const fns = reachable(m, entry);
+  const used = new Set(fns.flatMap((f) => f.refs.map((r) => r.name)));
+
+  // Declarations: storage names to offset, uniforms to turn into per-member slots. Several entry
+  // points of a file may declare different variables at one binding; only those this entry point
+  // uses are rewritten (the others stay as they are, unused here).
+  const other = m.bindings.find((d) => d.group !== 0);
+  if (other) throw new Error(`memberize: ${other.name} is in bind group ${other.group}; packs bind group 0 only`);
+  for (const b of [...layout.storageStrides.keys(), ...(layout.aliases?.keys() ?? [])]) {
+    if (!m.bindings.some((d) => d.binding === b)) throw new Error(`memberize: no variable declared at binding ${b}`);
+  }
+  const decls = m.bindings.filter((d) => used.has(d.name));
   for (const d of decls) {
-    if (decls.some((e) => e.binding === d.binding && e !== d)) throw new Error(`memberize: ${entry} seems to use several variables at binding ${d.binding}`);
+    if (decls.some((e) => e.binding === d.binding && e !== d)) throw new Error(`memberize: ${entry} uses several variables at binding ${d.binding}`);
   }
   const aliases = layout.aliases ?? new Map<number, { base: number; bytes: number }>();
   const bases = new Set([...aliases.values()].map((a) => a.base));
   const names = new Map<string, { target: string; offset: string }>();
+  const edits: Edit[] = [];
   const inits: string[] = [];
   const slotted = new Set<number>();
-  code = code.replace(DECL, (decl, bindingText: string, space: string, access: string | undefined, name: string, type: string) => {
-    const binding = Number(bindingText);
-    if (!decls.some((d) => d.name === name)) return decl;
-    if (space === 'uniform') {
-      const slot = layout.uniformSlots.get(binding);
-      if (slot === undefined) return decl;
-      slotted.add(binding);
-      inits.push(`${name} = ${name}__members[${MEMBER_VAR}].v;`);
-      return `struct ${name}__slot { @size(${slot}) v: ${type.trim()} }\n`
-        + `@group(0) @binding(${binding}) var<storage, read> ${name}__members: array<${name}__slot>;\n`
-        + `var<private> ${name}: ${type.trim()};`;
+  for (const d of decls) {
+    if (d.space === 'uniform') {
+      const slot = layout.uniformSlots.get(d.binding);
+      if (slot === undefined) continue;
+      slotted.add(d.binding);
+      inits.push(`${d.name} = ${d.name}__members[${MEMBER_VAR}].v;`);
+      edits.push({
+        start: d.start, end: d.end,
+        text: `struct ${d.name}__slot { @size(${slot}) v: ${d.type} }\n`
+          + `@group(0) @binding(${d.binding}) var<storage, read> ${d.name}__members: array<${d.name}__slot>;\n`
+          + `var<private> ${d.name}: ${d.type};`,
+      });
+      continue;
     }
-    const stride = layout.storageStrides.get(binding) ?? 0;
-    const alias = aliases.get(binding);
-    if (stride === 0 && !alias) return decl;
-    const flat = type.trim().replace(/\s+/g, '');
-    const elem = /^array<(.+)>$/.exec(flat)?.[1];
-    const bytes = elem === undefined ? undefined : ELEM_BYTES[elem];
-    if (bytes === undefined) throw new Error(`memberize: binding ${binding} (${name}: ${type}) is not an array of a known element type`);
-    if (stride % bytes !== 0) throw new Error(`memberize: stride ${stride} of ${name} is not a multiple of its ${bytes}-byte elements`);
-    let target = name, offset = `${MEMBER_VAR} * ${stride / bytes}u`;
+    const stride = layout.storageStrides.get(d.binding) ?? 0;
+    const alias = aliases.get(d.binding);
+    if (stride === 0 && !alias) continue;
+    const bytes = d.elementBytes;
+    if (bytes === null) throw new Error(`memberize: binding ${d.binding} (${d.name}: ${d.type}) is not an array`);
+    if (stride % bytes !== 0) throw new Error(`memberize: stride ${stride} of ${d.name} is not a multiple of its ${bytes}-byte elements`);
+    let target = d.name, offset = `${MEMBER_VAR} * ${stride / bytes}u`;
     if (alias) {
-      const base = decls.filter((d) => d.binding === alias.base && d.space === 'storage');
-      if (base.length !== 1 || base[0]!.type !== flat) throw new Error(`memberize: ${name} cannot be read through binding ${alias.base} (${base.map((d) => `${d.name}: ${d.type}`).join(', ') || 'none'})`);
-      if (alias.bytes % bytes !== 0) throw new Error(`memberize: ${name} sits ${alias.bytes} bytes into binding ${alias.base}, not a whole number of elements`);
+      const base = decls.filter((e) => e.binding === alias.base && e.space === 'storage');
+      if (base.length !== 1 || base[0]!.type !== d.type) throw new Error(`memberize: ${d.name} cannot be read through binding ${alias.base} (${base.map((e) => `${e.name}: ${e.type}`).join(', ') || 'none'})`);
+      if (alias.bytes % bytes !== 0) throw new Error(`memberize: ${d.name} sits ${alias.bytes} bytes into binding ${alias.base}, not a whole number of elements`);
       target = base[0]!.name;
       offset += ` + ${alias.bytes / bytes}u`;
     }
-    names.set(name, { target, offset });
-    return bases.has(binding) && access !== 'read_write' ? decl.replace(/var<storage\s*,\s*read>/, 'var<storage, read_write>') : decl;
-  });
+    names.set(d.name, { target, offset });
+    if (bases.has(d.binding) && d.access !== 'read_write') edits.push({ ...d.spaceAt, text: 'storage, read_write' });
+  }
   for (const b of layout.uniformSlots.keys()) {
     if (!slotted.has(b)) throw new Error(`memberize: no uniform declared at binding ${b}`);
   }
-  if (/\barrayLength\s*\(/.test(code)) throw new Error('memberize: arrayLength of a binding would span every member');
+  const lengths = fns.find((f) => f.calls.has('arrayLength'));
+  if (lengths) throw new Error(`memberize: ${lengths.name} takes arrayLength of a binding, which would span every member`);
 
   // The entry point becomes a plain function of the builtins it took.
-  const fnAt = new RegExp(`\\bfn\\s+${entry}\\s*\\(`).exec(code);
-  if (!fnAt) throw new Error(`memberize: no entry point ${entry}`);
-  const attrs = /@compute\s*@workgroup_size\(([^)]*)\)\s*$/.exec(code.slice(0, fnAt.index));
-  if (!attrs) throw new Error(`memberize: ${entry} has no @compute @workgroup_size(…) right before it`);
-  const paramsOpen = fnAt.index + fnAt[0].length - 1;
-  const paramsClose = closing(code, paramsOpen, '(', ')');
-  const params = code.slice(paramsOpen + 1, paramsClose).split(',').map((s) => s.trim()).filter(Boolean).map((p) => {
-    const m = /^@builtin\((\w+)\)\s*(\w+)\s*:\s*(.+)$/.exec(p);
-    if (!m || !(m[1]! in BUILTIN_ARG)) throw new Error(`memberize: ${entry} parameter "${p}" is not a supported builtin`);
-    return { builtin: m[1]!, name: m[2]!, type: m[3]! };
+  const params = fn.params.map((p) => {
+    if (p.builtin === null || !(p.builtin in BUILTIN_ARG)) throw new Error(`memberize: ${entry} parameter ${p.name} is not a supported builtin`);
+    return { ...p, builtin: p.builtin };
   });
   const body = `${entry}__member_body`;
-  code = code.slice(0, attrs.index) + `fn ${body}(${params.map((p) => `${p.name}: ${p.type}`).join(', ')})` + code.slice(paramsClose + 1);
-  code = offsetIndices(code, names);
+  edits.push({ start: fn.start, end: fn.bodyStart, text: `fn ${body}(${params.map((p) => `${p.name}: ${p.type}`).join(', ')}) ` });
+  edits.push(...indexEdits(m, fns, names));
+  const code = applyEdits(source, edits);
 
-  const size = attrs[1]!.split(',').map((s) => s.trim()).filter(Boolean);
+  const size = fn.workgroupSize!.split(',').map((s) => s.trim());
   const [x, y = '1u', z = '1u'] = size.map((s) => `u32(${s})`);
   const extra = params.filter((p) => p.builtin.startsWith('subgroup'));
   const wrapperParams = [

@@ -4,7 +4,10 @@
 // is test/kernels/train-pack.test.ts's job; this pins the text they are made from.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { loadShaders } from '../../runner/dawn.ts';
+import { composeShader, shaderModules } from '../../src/gpu/compose.ts';
 import { memberize, MEMBER_VAR } from '../../src/gpu/memberize.ts';
+import { parseWgsl } from '../../src/gpu/wgsl-module.ts';
 
 const SRC = `override WG: u32 = 64;
 struct Params { n: u32, lr: f32 }
@@ -34,7 +37,7 @@ test('storage bindings with a member stride are indexed at the member\'s slice, 
   assert.match(out, new RegExp(`return w\\[${MEMBER_VAR} \\* 256u \\+ u32\\(idx\\[${MEMBER_VAR} \\* 128u \\+ u32\\(i\\)\\]\\)\\];`));
   assert.match(out, new RegExp(`\\n  w\\[${MEMBER_VAR} \\* 256u \\+ u32\\(i\\)\\] = s\\.w\\[0\\]`), 'binding written; the struct field s.w untouched');
   assert.match(out, /p\.lr \* v\[i\]/, 'a shared binding (stride 0) keeps its index');
-  assert.doesNotMatch(out, /in a comment/, 'comments dropped');
+  assert.match(out, /\/\/ w\[x\] in a comment is not code/, 'comments stay as written');
   assert.match(out, /let x = other\[gid\.x\]/, 'another entry point\'s binding is untouched');
 });
 
@@ -65,6 +68,12 @@ test('a binding whose members\' ranges overlap another\'s is read through that o
   });
   assert.match(out, new RegExp(`w\\[${MEMBER_VAR} \\* 256u \\+ 16u \\+ u32\\(i\\)\\]`), 'v[i] reads w at 64 bytes in');
   assert.match(out, new RegExp(`w\\[${MEMBER_VAR} \\* 256u \\+ 0u \\+ u32\\(i\\)\\] =`));
+  const readBase = memberize(SRC.replace('var<storage, read_write> v:', 'var<storage, read> v:'), 'step', 2, {
+    storageStrides: new Map([[0, 1024], [3, 1024]]), uniformSlots: new Map(),
+    aliases: new Map([[0, { base: 3, bytes: 64 }], [3, { base: 3, bytes: 0 }]]),
+  });
+  assert.match(readBase, /@group\(0\) @binding\(3\) var<storage, read_write> v: array<f32>;/, 'a read-only base is made read-write');
+  assert.match(readBase, new RegExp(`\\n  v\\[${MEMBER_VAR} \\* 256u \\+ 16u \\+ u32\\(i\\)\\] = `), 'w[i] is written through v');
   assert.throws(() => memberize(SRC, 'step', 2, {
     storageStrides: new Map([[1, 1024], [3, 1024]]), uniformSlots: new Map(), aliases: new Map([[3, { base: 1, bytes: 0 }]]),
   }), /cannot be read through binding 1/, 'a u32 array cannot stand in for an f32 one');
@@ -77,6 +86,38 @@ test('kernels it cannot rewrite are refused with the reason (the fuser then runs
   assert.throws(() => memberize(SRC, 'step', 2, { ...none, storageStrides: new Map([[0, 1026]]) }), /not a multiple/);
   assert.throws(() => memberize(SRC, 'step', 2, { ...none, uniformSlots: new Map([[5, 256]]) }), /no uniform declared at binding 5/);
   assert.throws(() => memberize(SRC, 'step', 2, { ...none, storageStrides: new Map([[7, 256]]) }), /no variable declared at binding 7/);
-  // A declaration it cannot parse would leave that binding at member 0's slice for every member.
-  assert.throws(() => memberize(SRC.replace('@group(0) @binding(1)', '@binding(1) @group(0)'), 'step', 2, none), /not of the form/);
+  assert.throws(() => memberize(SRC.replace('fn helper(i: u32)', 'fn helper((i: u32)'), 'step', 2, none), /the WGSL parser refused the module/);
+  assert.throws(() => memberize(SRC.replace('@group(0) @binding(1)', '@group(1) @binding(1)'), 'step', 2, none), /bind group 1/);
+});
+
+test('a parameter or local of a binding\'s name is not the binding: its indices stay, the binding\'s before and after it are offset', () => {
+  const src = SRC.replace('fn helper(i: u32) -> f32 { return w[idx[i]]; }',
+    'fn helper(i: u32) -> f32 { let a = w[i] + take(array<f32, 4>(0.0, 0.0, 0.0, 0.0)); { var w: array<f32, 2>; w[1] = a; } for (var w = 0u; w < 1u; w++) { let b = w; } return w[idx[i]]; }\n'
+    + 'fn take(w: array<f32, 4>) -> f32 { return w[0]; }');
+  const out = memberize(src, 'step', 2, { ...none, storageStrides: new Map([[0, 1024], [1, 512]]) });
+  const off = (name: string, i: string) => `${name}\\[${MEMBER_VAR} \\* ${name === 'w' ? 256 : 128}u \\+ u32\\(${i}\\)\\]`;
+  assert.match(out, new RegExp(`let a = ${off('w', 'i')} \\+ take\\(`), 'before the block: the binding');
+  assert.match(out, /\{ var w: array<f32, 2>; w\[1\] = a; \}/, 'the block\'s local');
+  assert.match(out, /for \(var w = 0u; w < 1u; w\+\+\) \{ let b = w; \}/, 'the loop\'s counter');
+  assert.match(out, new RegExp(`return ${off('w', off('idx', 'i'))};`), 'after the block and the loop: the binding again');
+  assert.match(out, /fn take\(w: array<f32, 4>\) -> f32 \{ return w\[0\]; \}/, 'a parameter');
+});
+
+test('declarations are read by a WGSL parser: attribute order, spacing and line breaks do not hide a binding', () => {
+  const src = SRC.replace('@group(0) @binding(1) var<storage, read> idx: array<u32>;', '@binding(1)\n  @group(0) var<storage,read>idx :array< u32 >;');
+  const out = memberize(src, 'step', 2, { ...none, storageStrides: new Map([[1, 512]]) });
+  assert.match(out, new RegExp(`w\\[idx\\[${MEMBER_VAR} \\* 128u \\+ u32\\(i\\)\\]\\]`));
+});
+
+test('the parser reads every module of shaders/ as composed (subgroups, overrides, parts): every binding and entry point', () => {
+  const sources = loadShaders();
+  for (const file of shaderModules(sources)) {
+    const { code } = composeShader(sources, file);
+    const m = parseWgsl(code);
+    const declared = code.split('\n').filter((l) => /^@group\(0\) @binding\(\d+\)/.test(l)).length;
+    assert.equal(m.bindings.length, declared, `${file}: bindings`);
+    const entries = [...m.functions.values()].filter((f) => f.workgroupSize !== null).map((f) => f.name);
+    assert.deepEqual(entries.sort(), [...code.matchAll(/@compute @workgroup_size\([^)]*\)\s*fn (\w+)/g)].map((x) => x[1]).sort(), `${file}: entry points`);
+    for (const e of entries) assert.match(memberize(code, e, 2, none), new RegExp(`fn ${e}__member_body\\(`), `${file}:${e}`);
+  }
 });
