@@ -16,9 +16,10 @@
 // f16 pairs packed in u32 where `shader-f16` is missing — which change types, not control flow.
 // A type is a WGSL `alias` the prelude declares (`alias act_t = f16;`, with `enable f16;` added),
 // so the shader text stays plain WGSL with no text macro; a variant that needs different code
-// (packing and unpacking) is a different part file with the same function names, picked by the
-// host. #if blocks would instead cut text in and out of template strings, so errors would point
-// at generated lines and the shaders would stop being .wgsl files that tools and tests read.
+// (packing and unpacking) can be a different part file with the same function names, chosen
+// when the module is composed (no shader takes a type parameter yet). #if blocks would instead
+// cut text in and out of template strings, so errors would point at generated lines and the
+// shaders would stop being .wgsl files that tools and tests read.
 // Files that another file includes are parts: they are not compiled on their own.
 import type { ShaderSources } from './gpu.ts';
 
