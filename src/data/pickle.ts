@@ -53,117 +53,155 @@ export function describe(v: PyValue | undefined): string {
 
 /** The value a pickle holds; `name` (the file) starts every error. */
 export function readPickle(bytes: Uint8Array, name: string): PyValue {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const stack: Slot[] = [];
-  const memo = new Map<number, PyValue>();
-  let at = 0, op = 0, opAt = 0;
-  const fail = (what: string): never => {
-    throw new DataFormatError(`${name}: not a CIFAR-10 Python batch this reader handles: ${what} (${NAMES[op] ?? 'opcode'} at byte ${opAt}); ` +
+  return new PickleMachine(bytes, name).run();
+}
+
+/** Pickle's stack machine over one file's bytes: the cursor, the stack, the memo, and the opcode being run (for errors). */
+class PickleMachine {
+  private readonly view: DataView;
+  private readonly stack: Slot[] = [];
+  private readonly memo = new Map<number, PyValue>();
+  private at = 0;
+  private op = 0;
+  private opAt = 0;
+
+  constructor(private readonly bytes: Uint8Array, private readonly name: string) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  readonly fail = (what: string): never => {
+    throw new DataFormatError(`${this.name}: not a CIFAR-10 Python batch this reader handles: ${what} (${NAMES[this.op] ?? 'opcode'} at byte ${this.opAt}); ` +
       'the file is corrupt or truncated: download it again, or use the binary version (cifar-10-batches-bin)');
   };
-  const need = (n: number) => { if (n > bytes.length - at) fail(`needs ${n} more bytes but the file ends ${bytes.length - at} bytes later (truncated?)`); };
-  const u8 = () => { need(1); return bytes[at++]!; };
-  const u16 = () => { need(2); const v = view.getUint16(at, true); at += 2; return v; };
-  const u32 = () => { need(4); const v = view.getUint32(at, true); at += 4; return v; };
-  const i32 = () => { need(4); const v = view.getInt32(at, true); at += 4; return v; };
-  const take = (n: number) => { need(n); const b = bytes.subarray(at, at + n); at += n; return b; };
-  const line = () => {
-    const end = bytes.indexOf(0x0a, at);
-    if (end < 0 || end - at > 256) fail('a GLOBAL name is not a short newline-terminated line');
-    const s = latin1(bytes.subarray(at, end));
-    at = end + 1;
-    return s;
-  };
-  const push = (v: Slot) => { if (stack.length >= MAX_STACK) fail(`more than ${MAX_STACK} values on the stack`); stack.push(v); };
-  const pop = (): PyValue => {
-    const v = stack.pop();
-    if (v === undefined || v === MARK) fail('the stack is empty where a value is needed');
-    return v as PyValue;
-  };
-  const top = (): PyValue => {
-    const v = stack[stack.length - 1];
-    if (v === undefined || v === MARK) fail('the stack is empty where a value is needed');
-    return v as PyValue;
-  };
-  /** The values above the topmost MARK, removing them and the mark. */
-  const popMark = (): PyValue[] => {
-    const m = stack.lastIndexOf(MARK);
-    if (m < 0) fail('no MARK before it');
-    const items = stack.splice(m + 1) as PyValue[];
-    stack.pop();
-    return items;
-  };
-  const setItems = (dict: PyValue, kv: PyValue[]) => {
-    if (!isKind(dict, 'dict')) fail(`sets items on ${describe(dict)}, not a dict`);
-    for (let i = 0; i < kv.length; i += 2) (dict as { entries: Map<string, PyValue> }).entries.set(key(kv[i]!, fail), kv[i + 1]!);
-  };
-  const append = (list: PyValue, items: PyValue[]) => {
-    if (!isKind(list, 'list')) fail(`appends to ${describe(list)}, not a list`);
-    (list as { items: PyValue[] }).items.push(...items);
-  };
-  const put = (i: number) => {
-    if (memo.size >= MAX_MEMO && !memo.has(i)) fail(`more than ${MAX_MEMO} memo entries`);
-    memo.set(i, top());
-  };
-  const get = (i: number) => { const v = memo.get(i); if (v === undefined) fail(`memo entry ${i} was never stored`); push(v!); };
 
-  for (;;) {
-    opAt = at;
-    if (at >= bytes.length) { op = 0; fail('the file ends before the pickle\'s STOP'); }
-    op = bytes[at++]!;
-    switch (op) {
-      case 0x80: { const p = u8(); if (p < 2 || p > 3) fail(`pickle protocol ${p}; torchvision's batches are protocol 2`); break; }
-      case 0x2e: { // STOP
-        const v = pop();
-        if (stack.length !== 0) fail(`${stack.length} values left on the stack at STOP`);
-        if (at !== bytes.length) fail(`${bytes.length - at} bytes after the pickle's STOP`);
-        return v;
+  /** Runs opcodes until STOP, whose value it returns. */
+  run(): PyValue {
+    for (;;) {
+      this.opAt = this.at;
+      if (this.at >= this.bytes.length) { this.op = 0; this.fail('the file ends before the pickle\'s STOP'); }
+      const op = this.op = this.bytes[this.at++]!;
+      if (op === 0x2e) return this.stop();
+      if (!this.structureOp(op) && !this.valueOp(op)) {
+        this.fail(`opcode 0x${op.toString(16).padStart(2, '0')}${op >= 0x20 && op < 0x7f ? ` ('${String.fromCharCode(op)}')` : ''} is not one torchvision's CIFAR-10 batches use`);
       }
-      case 0x28: push(MARK); break;
-      case 0x7d: push({ kind: 'dict', entries: new Map() }); break;
-      case 0x5d: push({ kind: 'list', items: [] }); break;
-      case 0x29: push({ kind: 'tuple', items: [] }); break;
-      case 0x75: { const kv = popMark(); if (kv.length % 2) fail('SETITEMS with an odd number of values'); setItems(top(), kv); break; }
-      case 0x73: { const v = pop(), k = pop(); setItems(top(), [k, v]); break; }
-      case 0x65: { const items = popMark(); append(top(), items); break; }
-      case 0x61: { const v = pop(); append(top(), [v]); break; }
-      case 0x74: push({ kind: 'tuple', items: popMark() }); break;
-      case 0x85: case 0x86: case 0x87: {
-        const n = op - 0x84, items: PyValue[] = [];
-        for (let i = 0; i < n; i++) items.unshift(pop());
-        push({ kind: 'tuple', items });
-        break;
-      }
-      case 0x71: put(u8()); break;
-      case 0x72: put(u32()); break;
-      case 0x68: get(u8()); break;
-      case 0x6a: get(u32()); break;
-      case 0x4b: push(u8()); break;
-      case 0x4d: push(u16()); break;
-      case 0x4a: push(i32()); break;
-      case 0x55: case 0x43: push({ kind: 'bytes', data: take(u8()) }); break;
-      case 0x54: { const n = i32(); if (n < 0) fail(`negative string length ${n}`); push({ kind: 'bytes', data: take(n) }); break; }
-      case 0x42: push({ kind: 'bytes', data: take(u32()) }); break;
-      case 0x58: {
-        const raw = take(u32());
-        try { push(new TextDecoder('utf-8', { fatal: true }).decode(raw)); } catch { fail('a unicode string that is not UTF-8'); }
-        break;
-      }
-      case 0x4e: push(null); break;
-      case 0x88: push(true); break;
-      case 0x89: push(false); break;
-      case 0x63: {
-        const full = `${line()}.${line()}`;
-        if (!(NUMPY_GLOBALS as readonly string[]).includes(full)) fail(`GLOBAL ${JSON.stringify(full.slice(0, 80))}; only numpy's array and dtype are allowed`);
-        push({ kind: 'global', name: full as NumpyGlobal });
-        break;
-      }
-      case 0x52: { const args = pop(), fn = pop(); push(reduce(fn, args, fail)); break; }
-      case 0x62: { const state = pop(); build(top(), state, fail); break; }
-      default:
-        fail(`opcode 0x${op.toString(16).padStart(2, '0')}${op >= 0x20 && op < 0x7f ? ` ('${String.fromCharCode(op)}')` : ''} is not one torchvision's CIFAR-10 batches use`);
     }
   }
+
+  /** STOP: the one value left is the pickle's, and nothing may follow it. */
+  private stop(): PyValue {
+    const v = this.pop();
+    if (this.stack.length !== 0) this.fail(`${this.stack.length} values left on the stack at STOP`);
+    if (this.at !== this.bytes.length) this.fail(`${this.bytes.length - this.at} bytes after the pickle's STOP`);
+    return v;
+  }
+
+  /** The protocol, marks, containers and the memo; false for an opcode of another kind. */
+  private structureOp(op: number): boolean {
+    switch (op) {
+      case 0x80: { const p = this.u8(); if (p < 2 || p > 3) this.fail(`pickle protocol ${p}; torchvision's batches are protocol 2`); break; }
+      case 0x28: this.push(MARK); break;
+      case 0x7d: this.push({ kind: 'dict', entries: new Map() }); break;
+      case 0x5d: this.push({ kind: 'list', items: [] }); break;
+      case 0x29: this.push({ kind: 'tuple', items: [] }); break;
+      case 0x75: { const kv = this.popMark(); if (kv.length % 2) this.fail('SETITEMS with an odd number of values'); this.setItems(this.top(), kv); break; }
+      case 0x73: { const v = this.pop(), k = this.pop(); this.setItems(this.top(), [k, v]); break; }
+      case 0x65: { const items = this.popMark(); this.append(this.top(), items); break; }
+      case 0x61: { const v = this.pop(); this.append(this.top(), [v]); break; }
+      case 0x74: this.push({ kind: 'tuple', items: this.popMark() }); break;
+      case 0x85: case 0x86: case 0x87: {
+        const n = op - 0x84, items: PyValue[] = [];
+        for (let i = 0; i < n; i++) items.unshift(this.pop());
+        this.push({ kind: 'tuple', items });
+        break;
+      }
+      case 0x71: this.put(this.u8()); break;
+      case 0x72: this.put(this.u32()); break;
+      case 0x68: this.get(this.u8()); break;
+      case 0x6a: this.get(this.u32()); break;
+      default: return false;
+    }
+    return true;
+  }
+
+  /** Ints, strings, constants and numpy's array and dtype; false for an opcode of another kind. */
+  private valueOp(op: number): boolean {
+    switch (op) {
+      case 0x4b: this.push(this.u8()); break;
+      case 0x4d: this.push(this.u16()); break;
+      case 0x4a: this.push(this.i32()); break;
+      case 0x55: case 0x43: this.push({ kind: 'bytes', data: this.take(this.u8()) }); break;
+      case 0x54: { const n = this.i32(); if (n < 0) this.fail(`negative string length ${n}`); this.push({ kind: 'bytes', data: this.take(n) }); break; }
+      case 0x42: this.push({ kind: 'bytes', data: this.take(this.u32()) }); break;
+      case 0x58: {
+        const raw = this.take(this.u32());
+        try { this.push(new TextDecoder('utf-8', { fatal: true }).decode(raw)); } catch { this.fail('a unicode string that is not UTF-8'); }
+        break;
+      }
+      case 0x4e: this.push(null); break;
+      case 0x88: this.push(true); break;
+      case 0x89: this.push(false); break;
+      case 0x63: {
+        const full = `${this.line()}.${this.line()}`;
+        if (!(NUMPY_GLOBALS as readonly string[]).includes(full)) this.fail(`GLOBAL ${JSON.stringify(full.slice(0, 80))}; only numpy's array and dtype are allowed`);
+        this.push({ kind: 'global', name: full as NumpyGlobal });
+        break;
+      }
+      case 0x52: { const args = this.pop(), fn = this.pop(); this.push(reduce(fn, args, this.fail)); break; }
+      case 0x62: { const state = this.pop(); build(this.top(), state, this.fail); break; }
+      default: return false;
+    }
+    return true;
+  }
+
+  private need(n: number): void {
+    if (n > this.bytes.length - this.at) this.fail(`needs ${n} more bytes but the file ends ${this.bytes.length - this.at} bytes later (truncated?)`);
+  }
+  private u8(): number { this.need(1); return this.bytes[this.at++]!; }
+  private u16(): number { this.need(2); const v = this.view.getUint16(this.at, true); this.at += 2; return v; }
+  private u32(): number { this.need(4); const v = this.view.getUint32(this.at, true); this.at += 4; return v; }
+  private i32(): number { this.need(4); const v = this.view.getInt32(this.at, true); this.at += 4; return v; }
+  private take(n: number): Uint8Array { this.need(n); const b = this.bytes.subarray(this.at, this.at + n); this.at += n; return b; }
+  private line(): string {
+    const end = this.bytes.indexOf(0x0a, this.at);
+    if (end < 0 || end - this.at > 256) this.fail('a GLOBAL name is not a short newline-terminated line');
+    const s = latin1(this.bytes.subarray(this.at, end));
+    this.at = end + 1;
+    return s;
+  }
+
+  private push(v: Slot): void { if (this.stack.length >= MAX_STACK) this.fail(`more than ${MAX_STACK} values on the stack`); this.stack.push(v); }
+  private pop(): PyValue {
+    const v = this.stack.pop();
+    if (v === undefined || v === MARK) this.fail('the stack is empty where a value is needed');
+    return v as PyValue;
+  }
+  private top(): PyValue {
+    const v = this.stack[this.stack.length - 1];
+    if (v === undefined || v === MARK) this.fail('the stack is empty where a value is needed');
+    return v as PyValue;
+  }
+  /** The values above the topmost MARK, removing them and the mark. */
+  private popMark(): PyValue[] {
+    const m = this.stack.lastIndexOf(MARK);
+    if (m < 0) this.fail('no MARK before it');
+    const items = this.stack.splice(m + 1) as PyValue[];
+    this.stack.pop();
+    return items;
+  }
+  private setItems(dict: PyValue, kv: PyValue[]): void {
+    if (!isKind(dict, 'dict')) this.fail(`sets items on ${describe(dict)}, not a dict`);
+    for (let i = 0; i < kv.length; i += 2) (dict as { entries: Map<string, PyValue> }).entries.set(key(kv[i]!, this.fail), kv[i + 1]!);
+  }
+  private append(list: PyValue, items: PyValue[]): void {
+    if (!isKind(list, 'list')) this.fail(`appends to ${describe(list)}, not a list`);
+    (list as { items: PyValue[] }).items.push(...items);
+  }
+
+  private put(i: number): void {
+    if (this.memo.size >= MAX_MEMO && !this.memo.has(i)) this.fail(`more than ${MAX_MEMO} memo entries`);
+    this.memo.set(i, this.top());
+  }
+  private get(i: number): void { const v = this.memo.get(i); if (v === undefined) this.fail(`memo entry ${i} was never stored`); this.push(v!); }
 }
 
 function isKind<K extends string>(v: PyValue | undefined, kind: K): boolean {
