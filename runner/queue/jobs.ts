@@ -7,7 +7,7 @@
 // child one parent, but a trunk has many dependents, so the dependents are added (by their
 // deterministic ids) when the trunk's job completes — never before, and never twice.
 import type { JobsOptions, Queue } from 'bullmq';
-import { canonicalJSON, sha256Hex } from '../../src/train/hash.ts';
+import { canonicalJSON, sha256Hex } from '../../src/io/digest.ts';
 import { expandSweep, type SweepJob, type SweepSpec } from '../../src/lottery/sweep.ts';
 import { trunkFolder } from '../sweep-job.ts';
 import { jobProblem } from './job-data.ts';

@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { rename, rmdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checksumSidecar } from '../../src/train/hash.ts';
+import { checksumSidecar } from '../../src/io/digest.ts';
 import { checksumPath, writeFileAtomic } from '../atomic-write.ts';
 import { mkdirInside } from '../contained-fs.ts';
 import { Refusal } from './paths.ts';

@@ -21,8 +21,6 @@
 // 10 hex digits = 40 bits: a collision needs ~10^6 distinct runs in one results root.
 
 import { canonicalJSON, sha256Hex } from '../io/digest.ts';
-// Until the view server's and the queue's modules import them from src/io/digest.ts.
-export { canonicalJSON, sha256Hex, checksumSidecar } from '../io/digest.ts';
 import { GROUPS, GROUP_NAMES, type Hparams } from './hparams/groups.ts';
 import { fieldsOf, noEffectDefault } from './hparams/schema.ts';
 import { validateHparams } from './hparams/build.ts';
