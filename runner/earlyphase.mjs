@@ -14,7 +14,7 @@ if (process.env[CHILD] || process.argv.includes('--verbose')) {
   if (process.env[CHILD]) watchParent(Number(process.env[CHILD]));
   const { register } = await import('tsx/esm/api');
   register();
-  await import('./cli.ts');
+  await import('./cli/cli.ts');
 } else {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: ['inherit', 'inherit', 'pipe'],

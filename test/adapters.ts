@@ -1,7 +1,7 @@
 // Which adapters the GPU tests run on: every adapter Dawn sees. The adapters named in
 // EARLYPHASE_REQUIRE_ADAPTERS (default "llvmpipe,swiftshader", the two CPU drivers setup.sh
 // installs) must be among them, so a missing driver fails the suite instead of skipping it.
-import { listAdapters } from '../runner/dawn.ts';
+import { listAdapters } from '../runner/host/dawn.ts';
 
 export async function testAdapters(): Promise<string[]> {
   const names = (await listAdapters()).map((a) => a.name);

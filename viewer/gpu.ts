@@ -1,6 +1,7 @@
 // The browser's side of src/gpu: navigator.gpu instead of Dawn; everything after the adapter is
 // the same Gpu class the Node runner uses.
-import { Gpu, type ShaderSources } from '../src/gpu/gpu.ts';
+import { Gpu } from '../src/gpu/gpu.ts';
+import type { ShaderSources } from '../src/gpu/compose.ts';
 import { GpuUnavailableError } from '../src/gpu/errors.ts';
 
 export const BROWSER_HINT =

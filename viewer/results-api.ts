@@ -1,4 +1,4 @@
-// The view server's read-only result routes (runner/view-server.ts), with its JSON { error }
+// The view server's read-only result routes (runner/view-server/server.ts), with its JSON { error }
 // answers turned into exceptions whose message says which request failed and why.
 
 export interface ListEntry { name: string; dir: boolean }

@@ -111,7 +111,7 @@ export function parseRunForm(v: RunFormValues, trainCount: number): RunConfig {
   let branch: BranchConfig | null = null;
   if (v.branch) {
     if (!allBranchNames().includes(v.branch)) throw new UserError(`unknown branch ${JSON.stringify(v.branch)}`);
-    // What runner/branch-command.ts does with its argv: split, parse, resolve (same errors).
+    // What runner/cli/branch-command.ts does with its argv: split, parse, resolve (same errors).
     const bArgv = branchArgv(v);
     const { options, retrain, rest: bRest } = splitBranchArgs(v.branch, bArgv);
     if (bRest.length) throw new HparamsError(`unknown argument${bRest.length > 1 ? 's' : ''} ${bRest.join(' ')} for branch ${v.branch}`);

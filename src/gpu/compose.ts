@@ -21,7 +21,12 @@
 // cut text in and out of template strings, so errors would point at generated lines and the
 // shaders would stop being .wgsl files that tools and tests read.
 // Files that another file includes are parts: they are not compiled on their own.
-import type { ShaderSources } from './gpu.ts';
+
+/**
+ * Shader file name (e.g. "linear.wgsl") → its text, as in shaders/. Loaded by the host (fs or
+ * bundler); the modules the Gpu compiles are composed from them here.
+ */
+export type ShaderSources = Readonly<Record<string, string>>;
 
 /** Lines [start, start + lines) of the composed module (1-based) are lines 1.. of shaders/<file>. */
 export interface Segment { file: string; start: number; lines: number }

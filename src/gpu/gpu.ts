@@ -1,16 +1,10 @@
 // The one GPU interface the engine uses. Node (Dawn via the `webgpu` package) and the browser
 // (navigator.gpu) differ only in how they obtain a GPUAdapter and the shader sources; everything
 // after requestDevice() is shared.
-import { type ComposedShader, composeShader, shaderModules, sourceLine } from './compose.ts';
+import { type ComposedShader, composeShader, shaderModules, sourceLine, type ShaderSources } from './compose.ts';
 import { GpuUnavailableError, ShaderCompileError } from './errors.ts';
 import type { SlabScope, Slice } from './slabs.ts';
 import { align } from './align.ts';
-
-/**
- * Shader file name (e.g. "linear.wgsl") → its text, as in shaders/. Loaded by the host (fs or
- * bundler); the modules compiled from them are composed here (compose.ts).
- */
-export type ShaderSources = Readonly<Record<string, string>>;
 
 /** Device features a WGSL `enable` directive needs. */
 const ENABLE_FEATURES: Record<string, string> = { 'enable subgroups;': 'subgroups', 'enable f16;': 'shader-f16' };

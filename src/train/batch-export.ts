@@ -3,7 +3,7 @@
 // here re-derives them: the epoch orders come from epochOrder (what the trainer uploads), the
 // host transformations from transformTrainSet, the draws from src/ref/batch.ts, the CPU mirror of
 // shaders/batch.wgsl's hash (seed = the dataset's transformation seed, step = the iteration,
-// b = the slot). The file is safetensors, readable by runner/interop/safetensors_io.py.
+// b = the slot). The file is safetensors, readable by runner/tools/interop/safetensors_io.py.
 import { UserError } from '../errors.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { encodeSafetensors, type TensorInput } from '../io/safetensors.ts';

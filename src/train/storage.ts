@@ -1,4 +1,4 @@
-// What the driver needs from the place run folders live: Node's file system (runner/fs-storage.ts)
+// What the driver needs from the place run folders live: Node's file system (runner/storage/fs-storage.ts)
 // or the browser (viewer). Paths are '/'-separated and relative to the storage root.
 import { UserError } from '../errors.ts';
 

@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { buildViewer } from '../../runner/viewer-build.ts';
-import { startViewServer, type ViewServer } from '../../runner/view-server.ts';
-import { launchChromium } from '../../runner/chromium.ts';
+import { buildViewer } from '../../runner/view-server/viewer-build.ts';
+import { startViewServer, type ViewServer } from '../../runner/view-server/server.ts';
+import { launchChromium } from '../../runner/host/chromium.ts';
 
 let browser: Browser;
 let server: ViewServer;

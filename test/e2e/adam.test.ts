@@ -5,8 +5,8 @@
 // as OpenLTH builds a new optimiser per level.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openGpu } from '../../runner/dawn.ts';
-import { loadDataset } from '../../runner/datasets.ts';
+import { openGpu } from '../../runner/host/dawn.ts';
+import { loadDataset } from '../../runner/data/datasets.ts';
 import { parseHparamArgv } from '../../src/train/hparams.ts';
 import { parseLotteryArgv } from '../../src/lottery/options.ts';
 import { levelDir, planLottery, runLottery } from '../../src/lottery/lottery.ts';

@@ -5,9 +5,9 @@
 // Before issue 15 a damaged w_0 / w_k (or garbage in its .sha256) was deleted and never recomputed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openGpu } from '../../runner/dawn.ts';
-import { loadDataset } from '../../runner/datasets.ts';
-import { FsStorage } from '../../runner/fs-storage.ts';
+import { openGpu } from '../../runner/host/dawn.ts';
+import { loadDataset } from '../../runner/data/datasets.ts';
+import { FsStorage } from '../../runner/storage/fs-storage.ts';
 import { parseLotteryArgv } from '../../src/lottery/options.ts';
 import { levelDir, planLottery, runLottery, type LotteryJob } from '../../src/lottery/lottery.ts';
 import { runBranch, type BranchJob } from '../../src/lottery/branch.ts';
@@ -15,7 +15,7 @@ import { UserError } from '../../src/errors.ts';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileWithChecksum } from '../../runner/atomic-write.ts';
+import { writeFileWithChecksum } from '../../runner/storage/atomic-write.ts';
 import { denseMask, encodeMask, maskTensors } from '../../src/lottery/mask.ts';
 import { corruptionMatrix, flipWithoutSidecar } from '../fault/corrupt-matrix.ts';
 

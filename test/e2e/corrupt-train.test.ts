@@ -4,12 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { openGpu } from '../../runner/dawn.ts';
-import { loadDataset } from '../../runner/datasets.ts';
-import { FsStorage } from '../../runner/fs-storage.ts';
+import { openGpu } from '../../runner/host/dawn.ts';
+import { loadDataset } from '../../runner/data/datasets.ts';
+import { FsStorage } from '../../runner/storage/fs-storage.ts';
 import { parseHparamArgv } from '../../src/train/hparams.ts';
 import { train } from '../../src/train/trainer.ts';
-import { writeFileWithChecksum } from '../../runner/atomic-write.ts';
+import { writeFileWithChecksum } from '../../runner/storage/atomic-write.ts';
 import { corruptionMatrix, flipWithoutSidecar } from '../fault/corrupt-matrix.ts';
 
 async function editDone(p: string, edit: (d: Record<string, unknown>) => void): Promise<void> {

@@ -13,8 +13,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { fetchDataset, MANIFESTS, MAX_REDIRECTS, type Manifest } from '../../runner/data-fetch.ts';
-import { locateDataset } from '../../runner/datasets.ts';
+import { fetchDataset, MANIFESTS, MAX_REDIRECTS, type Manifest } from '../../runner/data/data-fetch.ts';
+import { locateDataset } from '../../runner/data/datasets.ts';
 import { tarArchive } from '../../viewer/tar.ts';
 import { UserError } from '../../src/errors.ts';
 import { tempDir } from '../temp-dir.ts';

@@ -1,6 +1,6 @@
 // Results that agree with OpenLTH's (issue 22): an earlyphase lottery (level 0, then level 1 pruned
 // and rewound to k) replayed by PyTorch's own training loop as OpenLTH trains and prunes
-// (runner/interop/openlth_replay.py), from the same starting weights (`--init-weights`) and the
+// (runner/tools/interop/openlth_replay.py), from the same starting weights (`--init-weights`) and the
 // same batch composition (`earlyphase batches`). Both networks cross epoch ends whose last batch is
 // short. Checked:
 //  - every batch we export is OpenLTH's chunk of the epoch's permutation (the short last batch);
@@ -28,7 +28,7 @@ import { initParameters, initRunningStats } from '../../src/nn/init.ts';
 import { encodeWeights } from '../../src/train/checkpoint.ts';
 import { stateLayout } from '../../src/nn/model-state.ts';
 import { weightsFileName } from '../../src/train/run-files.ts';
-import { CHECK_SCRIPT, REPLAY_SCRIPT, findTorchPython } from '../../runner/interop/python.ts';
+import { CHECK_SCRIPT, REPLAY_SCRIPT, findTorchPython } from '../../runner/tools/interop/python.ts';
 import { fastestTestAdapter } from '../adapters.ts';
 import { runGroup, type GroupResult } from '../process-group.ts';
 import { tempDir } from '../temp-dir.ts';
@@ -150,7 +150,7 @@ if (!('python' in found)) {
 
     test(`${c.name}: our lottery and OpenLTH's recipe in PyTorch agree`, { timeout: 600_000 }, async () => {
       if (c.init === 'pytorch') {
-        // PyTorch's own initialisation, as a state_dict saved by runner/interop/safetensors_io.py.
+        // PyTorch's own initialisation, as a state_dict saved by runner/tools/interop/safetensors_io.py.
         ok(await py([CHECK_SCRIPT, 'init', '--model', c.name, '--input', c.input.join(','), '--seed', '5', '--out', init]), 'check_interop.py init');
       } else {
         // Our weights-file format, from a seed no replicate uses: the run must start from the file, not from its own seed.

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { testAdapters } from '../adapters.ts';
-import type { ProfileResult, ProfileSection } from '../../runner/profile-command.ts';
+import type { ProfileResult, ProfileSection } from '../../runner/tools/profile/profile.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 function run(args: string[], env: Record<string, string> = {}) {

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Queue } from 'bullmq';
-import { untrustedJobClasses } from '../../runner/queue/job-data.ts';
+import { untrustedJobClasses } from '../../runner/sweep/queue/job-data.ts';
 import { Redis, Worker, cli, freePort } from '../queue-helpers.ts';
 import { tempDir } from '../temp-dir.ts';
 

@@ -10,7 +10,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fsSource, runReport } from '../../runner/report-command.ts';
+import { fsSource, runReport } from '../../runner/cli/report-command.ts';
 import { collectResults } from '../../src/report/collect.ts';
 import { buildFigures } from '../../src/report/figures.ts';
 import { formatSummary } from '../../src/report/summary.ts';

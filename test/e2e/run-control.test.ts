@@ -4,8 +4,8 @@
 // the same job again on that storage resumes from the checkpoint to the same final weights.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openGpu } from '../../runner/dawn.ts';
-import { loadDataset } from '../../runner/datasets.ts';
+import { openGpu } from '../../runner/host/dawn.ts';
+import { loadDataset } from '../../runner/data/datasets.ts';
 import { parseLotteryArgv } from '../../src/lottery/options.ts';
 import { levelDir, planLottery, runLottery, type LotteryJob } from '../../src/lottery/lottery.ts';
 import { RunControl, RunStoppedError } from '../../src/train/control.ts';

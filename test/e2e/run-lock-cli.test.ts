@@ -1,4 +1,4 @@
-// One writer per run folder for commands run by hand (runner/run-lock.ts): a second identical
+// One writer per run folder for commands run by hand (runner/storage/run-lock.ts): a second identical
 // `lottery` while the first runs is refused with one line naming the writer (exit 2) instead of
 // training every level a second time at once; after a SIGKILL the next run takes the folder over
 // at once (it resumes from whatever checkpoint the folder holds). A lock file that cannot be read
@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RunLock } from '../../runner/run-lock.ts';
+import { RunLock } from '../../runner/storage/run-lock.ts';
 import { tempDir } from '../temp-dir.ts';
 
 const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));

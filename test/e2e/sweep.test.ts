@@ -82,7 +82,7 @@ test('a preset shrinks from the command line; the shipped example spec and a res
   const bad = run(['sweep', 'rewinding', '--replicates', 'two', '--dry-run', '--root', root]);
   assert.equal(bad.status, 2);
   assert.match(bad.err, /--replicates "two": expected positive integers/);
-  const example = run(['sweep', 'runner/sweep-example.json', '--dry-run', '--root', root]);
+  const example = run(['sweep', 'runner/sweep/sweep-example.json', '--dry-run', '--root', root]);
   assert.equal(example.status, 0, example.err);
   assert.match(example.err, /sweep example-lenet: 12 jobs \(4 lotteries, 4 branches, 4 instability analyses\)/);
   const resnet = run(['sweep', 'rewinding', '--setup', 'resnet20', '--dry-run', '--root', root], { EARLYPHASE_DATA: dir });

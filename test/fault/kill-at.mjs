@@ -1,5 +1,5 @@
 // Fault injector for the run-folder tests, loaded with `node --import ./test/fault/kill-at.mjs`.
-// It counts the file operations of runner/atomic-write.ts — "write" (a temp file was just created,
+// It counts the file operations of runner/storage/atomic-write.ts — "write" (a temp file was just created,
 // nothing written into it yet) and "rename" (the temp file is about to replace the final name) —
 // on files whose final path matches EP_KILL_MATCH (a regular expression, default: every file),
 // and sends SIGKILL to its own process just before operation number EP_KILL_AT (1-based; 0 or
@@ -16,7 +16,7 @@ const log = process.env.EP_KILL_LOG;
 const root = process.env.EP_KILL_ROOT;
 let count = 0;
 
-// tempName() in runner/atomic-write.ts: <dir>/.<name>.<pid>.<8 hex>.tmp
+// tempName() in runner/storage/atomic-write.ts: <dir>/.<name>.<pid>.<8 hex>.tmp
 const TEMP = /^\.(.+)\.\d+\.[0-9a-f]{8}\.tmp$/;
 const finalOf = (p) => {
   const m = TEMP.exec(basename(String(p)));

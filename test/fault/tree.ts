@@ -1,6 +1,6 @@
 // Run-folder snapshots for the kill and corruption tests: every file under a root (dot-files,
 // i.e. temp files, included) with its bytes, and the differences between two snapshots. The
-// run-folder lock's files (.lock-*, runner/run-lock.ts) are left out: they record which process
+// run-folder lock's files (.lock-*, runner/storage/run-lock.ts) are left out: they record which process
 // held the folder when (a killed run's successor takes over), not a result.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';

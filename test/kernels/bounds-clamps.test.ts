@@ -2,12 +2,12 @@
 // function memory: their index arithmetic is written so that Dawn's range analysis proves it in
 // range (see shaders/linear_large.wgsl; a clamp in the large GEMM's k loop costs an add and a min
 // per read), and the large GEMM's k loop has no loop guard either. The clamps are counted in the
-// SPIR-V Dawn generates (runner/bounds-clamps.ts), per adapter, since Dawn's robustness settings
+// SPIR-V Dawn generates (runner/tools/bounds-clamps.ts), per adapter, since Dawn's robustness settings
 // depend on the device.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ClampSpec, countBoundsClamps, entryPoints, parseDump } from '../../runner/bounds-clamps.ts';
-import { loadShaders } from '../../runner/dawn.ts';
+import { type ClampSpec, countBoundsClamps, entryPoints, parseDump } from '../../runner/tools/bounds-clamps.ts';
+import { loadShaders } from '../../runner/host/dawn.ts';
 import { composeShader } from '../../src/gpu/compose.ts';
 import { memberize } from '../../src/gpu/memberize.ts';
 import { fastestTestAdapter, testAdapters } from '../adapters.ts';

@@ -5,7 +5,7 @@
 // differ, so any wrong aliasing (e.g. a residual block's input overwritten inside its body) shows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openGpu } from '../../runner/dawn.ts';
+import { openGpu } from '../../runner/host/dawn.ts';
 import { download, upload } from '../../src/gpu/tensor.ts';
 import { runDispatches } from '../../src/gpu/dispatch.ts';
 import { compileModel } from '../../src/nn/compile.ts';

@@ -3,7 +3,7 @@
 // refused outside an error scope fails the next step.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openGpu, loadShaders, requestAdapter } from '../../runner/dawn.ts';
+import { openGpu, loadShaders, requestAdapter } from '../../runner/host/dawn.ts';
 import { Gpu } from '../../src/gpu/gpu.ts';
 import { ShaderCompileError, ShapeError, GpuUnavailableError } from '../../src/gpu/errors.ts';
 import { createTensor } from '../../src/gpu/tensor.ts';

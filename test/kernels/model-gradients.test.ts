@@ -7,7 +7,7 @@
 // every node kind, with both kernel sets on every adapter.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openGpu } from '../../runner/dawn.ts';
+import { openGpu } from '../../runner/host/dawn.ts';
 import type { AdapterClass, Gpu } from '../../src/gpu/gpu.ts';
 import { Arena, createTensor, download, upload } from '../../src/gpu/tensor.ts';
 import { Program } from '../../src/gpu/program.ts';

@@ -3,7 +3,7 @@
 // the composed float64 references, and bitwise-identical weights from two identical runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openGpu } from '../../runner/dawn.ts';
+import { openGpu } from '../../runner/host/dawn.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { Arena, createTensor, download, upload } from '../../src/gpu/tensor.ts';
 import { Program } from '../../src/gpu/program.ts';

@@ -1,7 +1,7 @@
 // Every kernel case of src/check/suite.ts against its float64 reference, on every adapter.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openGpu } from '../../runner/dawn.ts';
+import { openGpu } from '../../runner/host/dawn.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { kernelSuite } from '../../src/check/suite.ts';
 import { describe as describeComparison } from '../../src/check/compare.ts';

@@ -5,7 +5,7 @@
 // over); a construction that fails leaks no buffer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openGpu } from '../../runner/dawn.ts';
+import { openGpu } from '../../runner/host/dawn.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { collectBuffers } from '../../src/gpu/ownership.ts';
 import { initParameters, initRunningStats } from '../../src/nn/init.ts';

@@ -11,7 +11,7 @@
 // buffers) trains exactly as a batch of its size compiled on its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openGpu } from '../../runner/dawn.ts';
+import { openGpu } from '../../runner/host/dawn.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { syntheticSplits, SYNTHETIC_DEFAULTS } from '../../src/data/synthetic.ts';
 import { initParameters, initRunningStats } from '../../src/nn/init.ts';

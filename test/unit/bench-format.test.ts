@@ -1,11 +1,11 @@
 // The bench table and timing summary are plain functions of their inputs; check them without a GPU.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatBenchTable } from '../../runner/bench/index.ts';
-import { gflops, summarize } from '../../runner/bench/time.ts';
-import { ofPeak } from '../../runner/bench/matmul.ts';
-import type { BenchRow } from '../../runner/bench/types.ts';
-import { parsePackSizes } from '../../runner/bench/training-pack.ts';
+import { formatBenchTable } from '../../runner/tools/bench/index.ts';
+import { gflops, summarize } from '../../runner/tools/bench/time.ts';
+import { ofPeak } from '../../runner/tools/bench/matmul.ts';
+import type { BenchRow } from '../../runner/tools/bench/types.ts';
+import { parsePackSizes } from '../../runner/tools/bench/training-pack.ts';
 
 test('summarize gives min and median of the samples', () => {
   assert.deepEqual(summarize([5, 1, 3]), { minMs: 1, medianMs: 3, reps: 3 });

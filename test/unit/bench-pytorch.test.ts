@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PEER_SCRIPT, type PytorchOptions, pytorchPeerName, runPytorchMatmul, runPytorchPeer } from '../../runner/bench/pytorch.ts';
-import { formatBenchTable, parsePeers } from '../../runner/bench/index.ts';
+import { PEER_SCRIPT, type PytorchOptions, pytorchPeerName, runPytorchMatmul, runPytorchPeer } from '../../runner/tools/bench/pytorch.ts';
+import { formatBenchTable, parsePeers } from '../../runner/tools/bench/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'earlyphase-pytorch-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,8 +8,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { countParameters } from '../../src/nn/graph.ts';
 import { getModel } from '../../src/nn/zoo.ts';
-import { disposeModel, parameterCount, registerTfjsGradients, tfModel, tfTrainStep } from '../../runner/bench/tfjs-models.ts';
-import { formatBenchTable } from '../../runner/bench/index.ts';
+import { disposeModel, parameterCount, registerTfjsGradients, tfModel, tfTrainStep } from '../../runner/tools/bench/tfjs-models.ts';
+import { formatBenchTable } from '../../runner/tools/bench/index.ts';
 
 test('TF.js LeNet-300-100 and ResNet-20 have our parameter counts', async () => {
   await tf.setBackend('cpu');

@@ -1,9 +1,9 @@
-// runner/capacity.ts: per-sample activation sizes from the layer tree, and the refusal of a batch
+// runner/host/capacity.ts: per-sample activation sizes from the layer tree, and the refusal of a batch
 // that cannot fit (issue 14 item 6), against limits given here (no adapter needed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getModel } from '../../src/nn/zoo.ts';
-import { checkFits, footprint } from '../../runner/capacity.ts';
+import { checkFits, footprint } from '../../runner/host/capacity.ts';
 
 test('footprint: LeNet-300-100 and ResNet-20 per-sample activations', () => {
   const lenet = footprint(getModel('mnist_lenet_300_100'));

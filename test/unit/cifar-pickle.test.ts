@@ -14,7 +14,7 @@ import { CIFAR_PIXELS, CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, encodeCifarBatch
 import { CIFAR10_PICKLE_TEST_FILES, CIFAR10_PICKLE_TRAIN_FILES, parseCifarPickleBatch } from '../../src/data/cifar-pickle.ts';
 import { DataFormatError } from '../../src/data/dataset.ts';
 import { readPickle } from '../../src/data/pickle.ts';
-import { DatasetNotFoundError, loadDataset, locateDataset } from '../../runner/datasets.ts';
+import { DatasetNotFoundError, loadDataset, locateDataset } from '../../runner/data/datasets.ts';
 import { encodeCifarPickle } from '../cifar-pickle-writer.ts';
 import { tempDir } from '../temp-dir.ts';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CIFAR_PIXELS, CIFAR_RECORD, CIFAR10_TEST_FILES, CIFAR10_TRAIN_FILES, encodeCifarBatch, parseCifarBatch } from '../../src/data/cifar.ts';
 import { DataFormatError } from '../../src/data/dataset.ts';
-import { DatasetNotFoundError, loadDataset, locateDataset } from '../../runner/datasets.ts';
+import { DatasetNotFoundError, loadDataset, locateDataset } from '../../runner/data/datasets.ts';
 
 /** Record r of file f: label (f + r) % 10, pixels encode (file, record, channel) so misplacement shows. */
 function batch(f: number, n: number): Uint8Array {

@@ -13,8 +13,8 @@ import { DataFormatError, makeSplits } from '../../src/data/dataset.ts';
 import { checkDataRecord, DATA_RECORD } from '../../src/train/data-record.ts';
 import { syntheticDataset, SYNTHETIC_DEFAULTS } from '../../src/data/synthetic.ts';
 import { UserError } from '../../src/errors.ts';
-import { DatasetNotFoundError, idxBound, loadDataset, locateDataset, readMaybeGzip } from '../../runner/datasets.ts';
-import { FsStorage } from '../../runner/fs-storage.ts';
+import { DatasetNotFoundError, idxBound, loadDataset, locateDataset, readMaybeGzip } from '../../runner/data/datasets.ts';
+import { FsStorage } from '../../runner/storage/fs-storage.ts';
 import { gunzipBounded } from '../../viewer/browser-data.ts';
 
 const NO_DEFAULTS = { env: {}, fallbackRoots: [] as string[], systemDirs: [] as string[] };

@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { encodeIdx } from '../../src/data/idx.ts';
 import { classCounts, DataFormatError, type Dataset } from '../../src/data/dataset.ts';
 import { SYNTHETIC_DEFAULTS, syntheticDataset, type SyntheticSpec } from '../../src/data/synthetic.ts';
-import { DatasetNotFoundError, FASHION_MNIST_SYSTEM_DIR, loadDataset, locateDataset, readMaybeGzip } from '../../runner/datasets.ts';
+import { DatasetNotFoundError, FASHION_MNIST_SYSTEM_DIR, loadDataset, locateDataset, readMaybeGzip } from '../../runner/data/datasets.ts';
 
 const NO_DEFAULTS = { env: {}, fallbackRoots: [] as string[], systemDirs: [] as string[] };
 

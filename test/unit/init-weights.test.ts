@@ -1,4 +1,4 @@
-// `--init-weights FILE` before any GPU work (runner/init-weights.ts, src/train/init-weights.ts):
+// `--init-weights FILE` before any GPU work (runner/data/init-weights.ts, src/train/init-weights.ts):
 // the file becomes the hyperparameter init_weights_sha256 (and so the run's hash), decodes strictly
 // for the run's model, and everything else is one line naming the file (and the tensor).
 import { test } from 'node:test';
@@ -14,7 +14,7 @@ import { encodeWeights } from '../../src/train/checkpoint.ts';
 import { hparamsHash, parseHparamArgv } from '../../src/train/hparams.ts';
 import { initWeightsFor } from '../../src/train/init-weights.ts';
 import { stateLayout } from '../../src/nn/model-state.ts';
-import { argvWithInitWeights, checkInitWeights } from '../../runner/init-weights.ts';
+import { argvWithInitWeights, checkInitWeights } from '../../runner/data/init-weights.ts';
 import { tempDir } from '../temp-dir.ts';
 
 const dir = tempDir('earlyphase-init-weights-');

@@ -1,8 +1,8 @@
-// The environment knobs that pick kernels (runner/dawn.ts): EARLYPHASE_KERNELS and EARLYPHASE_TUNE
+// The environment knobs that pick kernels (runner/host/dawn.ts): EARLYPHASE_KERNELS and EARLYPHASE_TUNE
 // are read before any GPU work, and a bad value is one clear error naming the variable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dawnToggles, kernelsOverride, tuneOverrides } from '../../runner/dawn.ts';
+import { dawnToggles, kernelsOverride, tuneOverrides } from '../../runner/host/dawn.ts';
 
 function withEnv<T>(name: string, value: string | undefined, f: () => T): T {
   const before = process.env[name];

@@ -4,7 +4,7 @@
 // is test/kernels/train-pack.test.ts's job; this pins the text they are made from.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadShaders } from '../../runner/dawn.ts';
+import { loadShaders } from '../../runner/host/dawn.ts';
 import { composeShader, shaderModules } from '../../src/gpu/compose.ts';
 import { memberize, MEMBER_VAR } from '../../src/gpu/memberize.ts';
 import { parseWgsl } from '../../src/gpu/wgsl-module.ts';

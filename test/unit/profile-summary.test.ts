@@ -1,7 +1,7 @@
 // `earlyphase profile`'s grouping rules: kernel and layer from a dispatch label, group sums and rates.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dispatchTimes, group, kernelOf, layerOf } from '../../runner/profile/summary.ts';
+import { dispatchTimes, group, kernelOf, layerOf } from '../../runner/tools/profile/summary.ts';
 
 test('kernel = entry point before the parenthesis; layer = tensor name without arena prefix and role suffix', () => {
   const cases: [string, string, string][] = [

@@ -1,9 +1,9 @@
-// Terminal progress (runner/progress.ts) without a terminal: step lines carry elapsed time, an
+// Terminal progress (runner/cli/progress.ts) without a terminal: step lines carry elapsed time, an
 // ETA from the run's own pace and, in a lottery, "level L/N"; the Ctrl-C note says where the run
 // stopped and from which checkpoint the same command resumes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, interruptMessage, terminalSink } from '../../runner/progress.ts';
+import { formatDuration, interruptMessage, terminalSink } from '../../runner/cli/progress.ts';
 
 function capture(): { stream: NodeJS.WriteStream; lines: () => string[] } {
   let text = '';

@@ -1,5 +1,5 @@
 // PyTorch / OpenLTH interop (hardening item 16), both directions, against real PyTorch:
-//  - every zoo model's OpenLTH module (runner/interop/openlth_models.py) has exactly our tensor
+//  - every zoo model's OpenLTH module (runner/tools/interop/openlth_models.py) has exactly our tensor
 //    names and shapes, num_batches_tracked included;
 //  - a weights file written by encodeWeights (what every run saves) loads into it with
 //    load_state_dict(strict=True) and gives our float64 reference model's logits (src/ref/model.ts);
@@ -26,7 +26,7 @@ import { counterNames } from '../../src/train/bn-counters.ts';
 import { decodeWeights, encodeWeights } from '../../src/train/checkpoint.ts';
 import { hparamsToJSON } from '../../src/train/hparams/json.ts';
 import { presetHparams } from '../../src/train/presets.ts';
-import { CHECK_SCRIPT, findTorchPython } from '../../runner/interop/python.ts';
+import { CHECK_SCRIPT, findTorchPython } from '../../runner/tools/interop/python.ts';
 import { tempDir } from '../temp-dir.ts';
 
 // Tolerances, relative to the batch's largest |logit| (at least 1). PyTorch in float32 against our
@@ -208,7 +208,7 @@ if (!('python' in found)) {
     ];
     const files = bad.map(([what, bytes]) => { const f = join(dir, `bad_${what.replace(/ /g, '_')}.safetensors`); writeFileSync(f, bytes); return f; });
     const code = 'import sys, safetensors_io\nfor f in sys.argv[1:]:\n    try:\n        safetensors_io.load(f); print("loaded " + f)\n    except safetensors_io.SafetensorsError as e:\n        print(e)\n';
-    const r = spawnSync(python, ['-c', code, ...files], { cwd: join(ROOT, 'runner', 'interop'), encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(python, ['-c', code, ...files], { cwd: join(ROOT, 'runner', 'tools', 'interop'), encoding: 'utf8', timeout: 120_000 });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.equal(lines.length, files.length, r.stdout);

@@ -2,11 +2,11 @@
 // gives the same ids; a changed job gives another; a branch knows its trunk).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseQueueUrl } from '../../runner/queue/connection.ts';
-import { failureAction } from '../../runner/queue/failures.ts';
-import { queueEntries } from '../../runner/queue/jobs.ts';
-import { UNREADABLE, jobProblem, sweepOf } from '../../runner/queue/job-data.ts';
-import { DatasetNotFoundError } from '../../runner/datasets.ts';
+import { parseQueueUrl } from '../../runner/sweep/queue/connection.ts';
+import { failureAction } from '../../runner/sweep/queue/failures.ts';
+import { queueEntries } from '../../runner/sweep/queue/jobs.ts';
+import { UNREADABLE, jobProblem, sweepOf } from '../../runner/sweep/queue/job-data.ts';
+import { DatasetNotFoundError } from '../../runner/data/datasets.ts';
 import { UserError, HparamsError } from '../../src/errors.ts';
 import { RunStoppedError } from '../../src/train/control.ts';
 import { GpuUnavailableError } from '../../src/gpu/errors.ts';

@@ -1,4 +1,4 @@
-// `report` reads run folders through fsSource (runner/report-command.ts): a file whose .sha256
+// `report` reads run folders through fsSource (runner/cli/report-command.ts): a file whose .sha256
 // does not vouch for it is not used (issue 15: done.json edited to 0.998 printed 99.80), and a
 // runs root whose own name starts with train_ / lottery_ is still searched for runs.
 import { test } from 'node:test';
@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeFileWithChecksum } from '../../runner/atomic-write.ts';
-import { fsSource } from '../../runner/report-command.ts';
+import { writeFileWithChecksum } from '../../runner/storage/atomic-write.ts';
+import { fsSource } from '../../runner/cli/report-command.ts';
 import { collectResults } from '../../src/report/collect.ts';
 
 async function runsRoot(t: { after: (f: () => void) => void }, name: string): Promise<{ parent: string; run: string }> {

@@ -1,4 +1,4 @@
-// RunLock (runner/run-lock.ts): one writer per run folder. A live owner keeps others out; a
+// RunLock (runner/storage/run-lock.ts): one writer per run folder. A live owner keeps others out; a
 // SIGKILLed owner on this host is taken over at once; an owner on another host whose heartbeat
 // stopped is taken over after the stale time; an owner whose lock was taken over learns it at its
 // next heartbeat; two successors of one dead owner never hold the lock together.
@@ -9,11 +9,11 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RunLock, RunLockBusyError, type LockInfo } from '../../runner/run-lock.ts';
+import { RunLock, RunLockBusyError, type LockInfo } from '../../runner/storage/run-lock.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'earlyphase-lock-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-const lockModule = fileURLToPath(new URL('../../runner/run-lock.ts', import.meta.url));
+const lockModule = fileURLToPath(new URL('../../runner/storage/run-lock.ts', import.meta.url));
 
 test('a live owner keeps others out; after its release the next one gets the lock', async () => {
   const path = join(dir, 'a/.lock');
@@ -143,8 +143,8 @@ test('a waiter says what it waits for (the file and its holder) after a few seco
 });
 
 test('a holder whose lock was taken over writes nothing more into its folder: FsStorage refuses the write before its next heartbeat', async () => {
-  const { FsStorage } = await import('../../runner/fs-storage.ts');
-  const { RunLockLostError } = await import('../../runner/run-lock.ts');
+  const { FsStorage } = await import('../../runner/storage/fs-storage.ts');
+  const { RunLockLostError } = await import('../../runner/storage/run-lock.ts');
   const storage = new FsStorage(dir);
   let lostTo: LockInfo | null | undefined;
   // No heartbeat for 10 minutes: as a process paused past the stale time and resumed right before a write.

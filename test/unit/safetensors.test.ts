@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../../src/rng.ts';
 import { checkTensors, decodeSafetensors, encodeSafetensors, expectTensors, SafetensorsError } from '../../src/io/safetensors.ts';
-import { checksumPath, ChecksumError, readFileVerified, sha256Hex, writeFileAtomic, writeFileAtomicSync, writeFileWithChecksum } from '../../runner/atomic-write.ts';
+import { checksumPath, ChecksumError, readFileVerified, sha256Hex, writeFileAtomic, writeFileAtomicSync, writeFileWithChecksum } from '../../runner/storage/atomic-write.ts';
 
 const TENSORS = {
   'fc.weight': { shape: [2, 3], data: Float32Array.from([1.5, -2, 0, NaN, -Infinity, 3e-39]) },

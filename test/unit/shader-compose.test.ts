@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { composeShader, shaderModules, shaderParts, sourceLine } from '../../src/gpu/compose.ts';
-import { loadShaders } from '../../runner/dawn.ts';
+import { loadShaders } from '../../runner/host/dawn.ts';
 
 const SOURCES = {
   'base.wgsl': 'const B: u32 = 1u;\nfn base() -> u32 { return B; }\n',

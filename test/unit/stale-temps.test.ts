@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FsStorage } from '../../runner/fs-storage.ts';
+import { FsStorage } from '../../runner/storage/fs-storage.ts';
 
 test('removeStaleTemps removes the temp files of dead writers only', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'earlyphase-temps-'));

@@ -10,9 +10,9 @@ import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import { request, type ClientRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sha256Hex } from '../../runner/atomic-write.ts';
-import { ContainmentError, createFileInside, openRegularFile } from '../../runner/contained-fs.ts';
-import { MAX_UPLOADS, startViewServer, type ViewServer } from '../../runner/view-server.ts';
+import { sha256Hex } from '../../runner/storage/atomic-write.ts';
+import { ContainmentError, createFileInside, openRegularFile } from '../../runner/storage/contained-fs.ts';
+import { MAX_UPLOADS, startViewServer, type ViewServer } from '../../runner/view-server/server.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'earlyphase-view-'));
 process.env.HOME = join(base, 'home');

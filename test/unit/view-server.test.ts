@@ -8,9 +8,9 @@ import { request } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sha256Hex } from '../../runner/atomic-write.ts';
-import { FsStorage } from '../../runner/fs-storage.ts';
-import { startViewServer, type ViewServer } from '../../runner/view-server.ts';
+import { sha256Hex } from '../../runner/storage/atomic-write.ts';
+import { FsStorage } from '../../runner/storage/fs-storage.ts';
+import { startViewServer, type ViewServer } from '../../runner/view-server/server.ts';
 
 // Datasets are looked for in $EARLYPHASE_DATA and ~/open_lth_datasets too; point both away so
 // only the folders made here count.

@@ -104,7 +104,7 @@ export const MODEL_GROUP: GroupDef<ModelHparams> = {
       kind: 'list', item: 'name', optional: true,
       help: 'Tensors (e.g. fc.weight) exempt from --others-frozen.',
     },
-    // Not in OpenLTH. Set by `--init-weights FILE` (runner/init-weights.ts), so a run started from a
+    // Not in OpenLTH. Set by `--init-weights FILE` (runner/data/init-weights.ts), so a run started from a
     // file is named by the file's content; unset (the seeded initialisation) leaves every hash as it was.
     init_weights_sha256: {
       kind: 'string', optional: true,
