@@ -8,6 +8,12 @@ import { describe as describeComparison } from '../../src/check/compare.ts';
 import { UserError } from '../../src/errors.ts';
 import { hparamsHelp, LOTTERY_FLAGS_HELP, lotteryOutputLocation, TRAIN_FLAGS_HELP, trainOutputLocation } from './run-help.ts';
 import { checkRunRoot } from '../storage/run-root.ts';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Set while parseOnlyArgv runs: no action runs, nothing is printed. */
+let parseOnly = false;
+const PARSED_ONLY = Symbol('parsed only');
 
 const program = new Command();
 program
@@ -17,10 +23,15 @@ program
   .option('--verbose', 'also show the WebGPU driver\'s own warnings (hidden by default; see runner/earlyphase.mjs)')
   // A usage error is one line naming the flag and what it expects, exit 2 (as the engine's own
   // UserErrors), not the whole usage text. Set before any subcommand exists: they copy it.
-  .configureOutput({ outputError: (str, write) => write(`earlyphase: ${str.replace(/^error: /, '')}`) })
+  .configureOutput({
+    writeOut: (str) => { if (!parseOnly) process.stdout.write(str); },
+    writeErr: (str) => { if (!parseOnly) process.stderr.write(str); },
+    outputError: (str, write) => write(`earlyphase: ${str.replace(/^error: /, '')}`),
+  })
   .exitOverride((e: CommanderError) => { throw e; })
   // --root first, before the dataset, the GPU or any folder: a bad root is one line (runner/storage/run-root.ts).
-  .hook('preAction', (_program, action) => {
+  .hook('preAction', async (_program, action) => {
+    if (parseOnly) { await (await import('./parse-check.ts')).checkCommand(action); throw PARSED_ONLY; }
     const o = action.opts() as { root?: string; hparamsHelp?: boolean; displayOutputLocation?: boolean };
     if (o.root !== undefined && !o.hparamsHelp && !o.displayOutputLocation) checkRunRoot(o.root); // help writes nothing
   });
@@ -391,8 +402,38 @@ function report(e: unknown): never {
   process.exit(known ? 2 : 1);
 }
 
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  report(e);
+/**
+ * Parses a command line (without `earlyphase`) as the CLI would and runs only the checks its
+ * command makes before any work (parse-check.ts): no action runs, nothing is printed, no file,
+ * network or GPU is touched (--root is not looked at). Throws the error the CLI would report;
+ * --help parses. For test/unit/docs.test.ts, which checks the commands shown in the docs.
+ */
+export async function parseOnlyArgv(argv: readonly string[]): Promise<void> {
+  parseOnly = true;
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (e === PARSED_ONLY || (e instanceof CommanderError && e.exitCode === 0)) return;
+    throw e;
+  } finally {
+    parseOnly = false;
+  }
+}
+
+/** Started as the CLI (runner/earlyphase.mjs, or `tsx runner/cli/cli.ts`), not imported for parseOnlyArgv. */
+function startedAsCli(): boolean {
+  try {
+    const entry = realpathSync(process.argv[1] ?? '');
+    return [import.meta.url, new URL('../earlyphase.mjs', import.meta.url).href].some((u) => fileURLToPath(u) === entry);
+  } catch {
+    return false;
+  }
+}
+
+if (startedAsCli()) {
+  try {
+    await program.parseAsync(process.argv);
+  } catch (e) {
+    report(e);
+  }
 }
