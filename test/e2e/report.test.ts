@@ -49,7 +49,9 @@ test('report: HTML, one non-blank PNG per figure, every series has points, summa
   for (const f of figures) for (const s of f.series) assert.ok(s.x.length >= 1 && s.x.length === s.y.length, `${f.id}: series ${s.name} has points`);
   const accuracy = figures.find((f) => f.id === 'accuracy_vs_remaining')!;
   assert.deepEqual(accuracy.series.map((s) => s.name), ['rewind to 5it', 'randomly_reinitialize (rewind to 5it)']);
-  assert.deepEqual(accuracy.series[0]!.x, [64, 80, 100]);
+  // Weights remaining of LeNet-300-100's 266,200 prunable weights under OpenLTH's pruning count
+  // (ceil(0.2·n) + 1 a level): 170,366, 212,959 and all of them.
+  assert.deepEqual(accuracy.series[0]!.x, [170_366, 212_959, 266_200].map((n) => (n / 266_200) * 100));
   assert.deepEqual(r.pngs, ids.map((id) => join(out, `${id}.png`)));
   for (const png of r.pngs) assertChartDrawn(readFileSync(png), png);
   const html = readFileSync(r.html, 'utf8');
@@ -62,7 +64,8 @@ test('report: HTML, one non-blank PNG per figure, every series has points, summa
   // The same numbers as tables: levels 0–2 of the trunk and the branch's levels 1–2.
   const csv = readFileSync(join(out, 'results.csv'), 'utf8').trim().split('\n');
   assert.equal(csv.length, 1 + 3 + 2, csv.join('\n'));
-  assert.ok(csv.some((row) => new RegExp(`^${lottery},lottery,rewind to 5it,1,2,0\\.64,5,0\\.\\d+,`).test(row)), csv.join('\n'));
+  const level2 = String(170_366 / 266_200).replace('.', '\\.');
+  assert.ok(csv.some((row) => new RegExp(`^${lottery},lottery,rewind to 5it,1,2,${level2},5,0\\.\\d+,`).test(row)), csv.join('\n'));
   const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
   assert.deepEqual(json.rows.filter((x: { kind: string }) => x.kind === 'branch').map((x: { level: number }) => x.level), [1, 2]);
 });
@@ -77,7 +80,7 @@ test('report on a partial tree lists what is missing and still renders', { timeo
   assert.match(r.summary, new RegExp(`level_2 of ${lottery}/replicate_1 has no done\\.json`));
   assert.ok(existsSync(r.html) && r.pngs.length >= 3);
   const accuracy = buildFigures(collectResults(fsSource(partial), lottery)).find((f) => f.id === 'accuracy_vs_remaining')!;
-  assert.deepEqual(accuracy.series[0]!.x, [80, 100], 'the unfinished level is left out of the plot');
+  assert.deepEqual(accuracy.series[0]!.x, [212_959, 266_200].map((n) => (n / 266_200) * 100), 'the unfinished level is left out of the plot');
 });
 
 test('figures from a synthetic tree: pre-training, instability vs. k, rewind point from an epoch-qualified file name', () => {
