@@ -3,7 +3,7 @@
 // it opens offline), screenshots each chart of that same page in headless Chromium to
 // <out>/<figure>.png, and prints a text summary. Every file is checked against its .sha256
 // sidecar first: a report must not print a number from a file edited or damaged after it was
-// written (README "Run folders"), so such a file counts as missing, with the reason.
+// written (docs/run-folders.md, "Sidecar policy"), so such a file counts as missing, with the reason.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';

@@ -111,7 +111,7 @@ export type SidecarState = 'verified' | 'missing' | 'malformed';
  * Reads `path` and checks it against its sidecar. A well-formed sidecar that disagrees with the
  * bytes is proof of corruption: throws ChecksumError (naming the file and both digests). A missing
  * or malformed sidecar proves nothing either way — the bytes come back `verified: false` and the
- * caller applies the run-folder policy (README "Run folders"): confirm them another way or recompute.
+ * caller applies the run-folder policy (docs/run-folders.md, "Sidecar policy"): confirm them another way or recompute.
  */
 export async function readFileVerified(path: string): Promise<{ bytes: Uint8Array; verified: boolean; sidecar: SidecarState }> {
   const bytes = new Uint8Array(await readFile(path));

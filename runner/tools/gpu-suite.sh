@@ -1,7 +1,7 @@
 #!/bin/bash
 # Everything worth measuring on a lent GPU machine, in one call (device time is scarce):
 #   bash .gpu/remote.sh bash runner/tools/gpu-suite.sh OUTDIR [GROUP...]
-# (after `bash ../shared/gpu/pack.sh` here; see README "Running on a GPU"). GROUPs (default: all,
+# (after `bash ../shared/gpu/pack.sh` here; see docs/performance.md, "Running on a GPU"). GROUPs (default: all,
 # in this order): profile variants robustness matmul gemm bench check train cudnn lenet tests packs. Each step
 # has its own time limit and writes its own log under OUTDIR, so one failing step never hides the
 # others; OUTDIR/summary.txt lists every step with its exit code and time.
@@ -27,7 +27,7 @@ for g in $groups; do
     profile) step profile 90 $cli $resnet ;;
     # The same step with each tuning variant (Gpu.tune; EARLYPHASE_SUITE_TUNES overrides the list).
     variants)
-      for t in ${EARLYPHASE_SUITE_TUNES:-convWeightGradCouts=16 convWeightGradCouts=16,convWeightGradGroups=256 convWeightGradCouts=16,convWeightGradGroups=1024 convWeightGradGroups=256 convSplitThreads=16384 convSplitThreads=65536}; do
+      for t in ${EARLYPHASE_SUITE_TUNES:-convWeightGradGroups=128 convWeightGradGroups=512 convWeightGradPair=0 convWeightGradPixels=0 convColumns=0 convSplitThreads=16384 convSplitThreads=65536}; do
         step variants 30 env EARLYPHASE_TUNE=$t $cli $resnet --top 1
       done ;;
     # What Dawn's bounds clamping costs: the step and the GEMMs without it.

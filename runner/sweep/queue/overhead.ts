@@ -1,6 +1,6 @@
 // The queue's own overhead in a finished sweep, from BullMQ's job timestamps: how long a worker
 // sat idle between the end of one job and the start of its next while jobs were waiting, and how
-// long a runnable job waited although a worker was idle. Used for the README's figures:
+// long a runnable job waited although a worker was idle. Used for the figures in docs/sweeps.md:
 //   npx tsx runner/sweep/queue/overhead.ts redis://HOST:PORT SWEEP
 import type { Job } from 'bullmq';
 import { QUEUE_NAME, checkReachable, connectionOptions, loadBullmq, parseQueueUrl } from './connection.ts';
