@@ -11,8 +11,7 @@ import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { numel, type Tensor } from '../gpu/tensor.ts';
 import type { ModelState } from './model-state.ts';
-import { Builder, type Shape } from './compile-builder.ts';
-import type { Node } from './graph.ts';
+import { Builder } from './compile-builder.ts';
 import { runBackward, walk } from './compile-walk.ts';
 
 export interface CompiledModel {
