@@ -18,10 +18,8 @@ struct Params { n: u32, step_size: f32, bc2_sqrt: f32, beta1: f32, beta2: f32, e
 @group(0) @binding(4) var<storage, read> mask: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-@compute @workgroup_size(WG)
-fn adam_masked(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.n) { return; }
+// One element's update (the constants passed in: each entry point has its own uniform).
+fn adam_update(i: u32, step_size: f32, bc2_sqrt: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32) {
   if (mask[i] == 0.0) {
     w[i] = 0.0;
     exp_avg[i] = 0.0;
@@ -29,10 +27,35 @@ fn adam_masked(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
     return;
   }
   let wi = w[i];
-  let g = grad[i] + p.weight_decay * wi;
-  let m = exp_avg[i] + (1.0 - p.beta1) * (g - exp_avg[i]);
-  let v = p.beta2 * exp_avg_sq[i] + (1.0 - p.beta2) * g * g;
+  let g = grad[i] + weight_decay * wi;
+  let m = exp_avg[i] + (1.0 - beta1) * (g - exp_avg[i]);
+  let v = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g;
   exp_avg[i] = m;
   exp_avg_sq[i] = v;
-  w[i] = wi - p.step_size * m / (sqrt(v) / p.bc2_sqrt + p.eps);
+  w[i] = wi - step_size * m / (sqrt(v) / bc2_sqrt + eps);
+}
+
+@compute @workgroup_size(WG)
+fn adam_masked(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) { return; }
+  adam_update(i, p.step_size, p.bc2_sqrt, p.beta1, p.beta2, p.eps, p.weight_decay);
+}
+
+// Mixed precision (shaders/amp.wgsl): a step whose gradients hold an inf or NaN is skipped entirely
+// (GradScaler skips optimizer.step()), so the host cannot know t when it submits a step. The loss
+// scaler's state counts the steps applied and keeps β1^t and β2^t as f32 products (amp_update, which
+// runs first and has already counted this step); the bias corrections are computed here from them.
+struct AmpParams { n: u32, lr: f32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32 }
+
+@group(0) @binding(5) var<uniform> pa: AmpParams;
+@group(0) @binding(6) var<storage, read> scaler: array<f32>;
+
+@compute @workgroup_size(WG)
+fn adam_masked_amp(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= pa.n || scaler[3] != 0.0) { return; }
+  let step_size = pa.lr / (1.0 - scaler[5]);
+  let bc2_sqrt = sqrt(1.0 - scaler[6]);
+  adam_update(i, step_size, bc2_sqrt, pa.beta1, pa.beta2, pa.eps, pa.weight_decay);
 }

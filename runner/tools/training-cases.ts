@@ -92,8 +92,9 @@ export function randomMask(spec: ReturnType<typeof getModel>, layout: { name: st
  * picks the batch) of `members` networks (1: a run alone), on synthetic bytes of the real training
  * set's size (a one-image test split, which no bench step reads; one upload shared by the members),
  * SGD at the case's constant rate, each member its own seeded init and data order under a random mask.
+ * `amp`: mixed precision (--apex-fp16).
  */
-export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number, batch = BATCH, members = 1): OurStep {
+export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number, batch = BATCH, members = 1, amp = false): OurStep {
   const spec = getModel(c.model);
   const [C, H, W] = spec.input;
   const split = (name: string, count: number): Dataset => {
@@ -108,7 +109,7 @@ export function buildOurStep(gpu: Gpu, c: TrainingCase, density: number, batch =
       batchnorm_frozen: false, output_frozen: false, others_frozen: false,
     },
     training: {
-      optimizer_name: 'sgd', lr: c.lr, training_steps: '1ep', momentum: c.momentum, nesterov_momentum: 0, weight_decay: c.weightDecay,
+      optimizer_name: 'sgd', lr: c.lr, training_steps: '1ep', momentum: c.momentum, nesterov_momentum: 0, weight_decay: c.weightDecay, apex_fp16: amp,
     },
     pruning: { pruning_strategy: 'sparse_global', pruning_fraction: 0.2, pruning_exact_count: false },
   };

@@ -11,6 +11,7 @@ import { sgdCases } from './cases/sgd.ts';
 import { adamCases } from './cases/adam.ts';
 import { reduceCases } from './cases/reduce.ts';
 import { batchCases } from './cases/batch.ts';
+import { ampCases } from './cases/amp.ts';
 
 export const kernelSuite: KernelCase[] = [
   ...elementwiseCases,
@@ -23,4 +24,5 @@ export const kernelSuite: KernelCase[] = [
   ...adamCases,
   ...reduceCases,
   ...batchCases,
+  ...ampCases,
 ];

@@ -76,3 +76,43 @@ export function adamMasked(gpu: Gpu, t: AdamTensors, o: AdamOptions): MaskedAdam
     },
   };
 }
+
+const AMP_PARAMS = [['n', 'u32'], ['lr', 'f32'], ['beta1', 'f32'], ['beta2', 'f32'], ['eps', 'f32'], ['weight_decay', 'f32']] as const;
+const AMP_LR_BYTE_OFFSET = AMP_PARAMS.findIndex(([name]) => name === 'lr') * 4;
+
+export interface MaskedAdamAmp {
+  dispatch: Dispatch;
+  /** Takes effect from the next submitted step. */
+  setLearningRate(lr: number): void;
+}
+
+/**
+ * Masked Adam under mixed precision: skips the step when the loss scaler's state (src/kernels/amp.ts)
+ * says its gradients hold an inf or NaN, and takes t and β^t from that state, which counts the steps
+ * applied (the host cannot: it learns of a skipped step a few steps later). The bias corrections are
+ * then f32 on the GPU, not float64 on the host as in adamMasked.
+ */
+export function adamMaskedAmp(gpu: Gpu, t: AdamTensors, o: AdamOptions, scaler: Tensor): MaskedAdamAmp {
+  const n = t.weights.length;
+  for (const x of [t.grads, t.expAvg, t.expAvgSq, t.mask]) {
+    assertShape(x.length === n, `adam_masked_amp: ${x.name} has ${x.length} elements, expected ${n} (same as ${t.weights.name})`);
+  }
+  for (const [name, v] of [['beta1', o.beta1], ['beta2', o.beta2]] as const) {
+    if (!(v >= 0 && v < 1)) throw new RangeError(`adam_masked_amp: ${name} must be in [0, 1), got ${v}`);
+  }
+  if (!(Number.isFinite(o.eps) && o.eps > 0)) throw new RangeError(`adam_masked_amp: eps must be > 0, got ${o.eps}`);
+  const uniform = createUniform(gpu, 'adam_masked_amp-params', AMP_PARAMS,
+    { n, lr: 0, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weight_decay: o.weightDecay }, { mutable: true });
+  const dispatch = makeDispatch(gpu, {
+    shader: SHADER, entry: 'adam_masked_amp', constants: { WG }, label: `adam_masked_amp(${t.weights.name})`,
+    bindings: [{ write: t.weights }, { read: t.grads }, { write: t.expAvg }, { write: t.expAvgSq }, { read: t.mask }, { uniform }, { read: scaler }],
+    workgroups: grid1d(n, WG),
+  });
+  return {
+    dispatch,
+    setLearningRate(lr: number) {
+      if (!(Number.isFinite(lr) && lr >= 0)) throw new RangeError(`adam_masked_amp: learning rate must be finite and >= 0, got ${lr}`);
+      writeUniform(gpu, uniform, AMP_LR_BYTE_OFFSET, new Float32Array([lr]));
+    },
+  };
+}

@@ -41,7 +41,11 @@ function checkLearningRate(lr: number): void {
   if (!(Number.isFinite(lr) && lr >= 0)) throw new RangeError(`sgd_masked: learning rate must be finite and >= 0, got ${lr}`);
 }
 
-export function sgdMasked(gpu: Gpu, t: SgdTensors, o: SgdOptions): MaskedSgd {
+/**
+ * `scaler` (mixed precision): the loss scaler's state (src/kernels/amp.ts); the dispatch then skips
+ * the whole update when the state says this step's gradients hold an inf or NaN.
+ */
+export function sgdMasked(gpu: Gpu, t: SgdTensors, o: SgdOptions, scaler?: Tensor): MaskedSgd {
   const n = t.weights.length;
   for (const x of [t.grads, t.momenta, t.mask]) {
     assertShape(x.length === n, `sgd_masked: ${x.name} has ${x.length} elements, expected ${n} (same as ${t.weights.name})`);
@@ -52,9 +56,10 @@ export function sgdMasked(gpu: Gpu, t: SgdTensors, o: SgdOptions): MaskedSgd {
   if (o.nesterov && o.momentum === 0) throw new RangeError('sgd_masked: Nesterov momentum requires momentum > 0 (as in PyTorch)');
   const uniform = createUniform(gpu, 'sgd_masked-params', PARAMS,
     { n, lr: o.lr, momentum: o.momentum, weight_decay: o.weightDecay, nesterov: o.nesterov ? 1 : 0 }, { mutable: true });
+  const entry = scaler ? 'sgd_masked_amp' : 'sgd_masked';
   const dispatch = makeDispatch(gpu, {
-    shader: SHADER, entry: 'sgd_masked', constants: { WG }, label: `sgd_masked(${t.weights.name})`,
-    bindings: [{ write: t.weights }, { read: t.grads }, { write: t.momenta }, { read: t.mask }, { uniform }],
+    shader: SHADER, entry, constants: { WG }, label: `${entry}(${t.weights.name})`,
+    bindings: [{ write: t.weights }, { read: t.grads }, { write: t.momenta }, { read: t.mask }, { uniform }, ...(scaler ? [{ read: scaler }] : [])],
     workgroups: grid1d(n, WG),
   });
   return {

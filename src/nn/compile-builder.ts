@@ -5,10 +5,24 @@
 // Every buffer goes through `alloc`, so an instance compiled for a smaller batch can borrow the
 // leading part of each buffer of a larger one (the short last batch of an epoch, see
 // compileModel's `borrowFrom`) instead of doubling the activation memory.
+//
+// Mixed precision (`amp`, --apex-fp16) changes three things, and nothing when it is off:
+//   - conv and linear layers read the f16 copy of the weights (st.half) instead of the f32 masters;
+//   - every forward output is rounded to f16 in place after the step that writes it, every
+//     gradient a layer produces where autocast would produce it in f16 (a pass after the kernel
+//     that wrote it: the kernels themselves are the f32 ones, unchanged);
+//   - in a training instance the forward outputs are f32 buffers shared by lifetime like the
+//     gradients (one timeline: forward steps, then backward steps), and an output a backward step
+//     reads is saved as packed f16 pairs when it is written and unpacked into an f32 buffer at the
+//     start of each backward step that reads it (`backStep`). Outputs no backward step reads
+//     (a batch norm's output that only a ReLU or a residual sum reads) are never saved. A ReLU's
+//     backward reads its saved f16 output directly and masks the incoming gradient in place
+//     (`reluGrad`), so neither an f32 copy of the output nor a new gradient buffer is needed.
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { createTensor, numel, type Tensor } from '../gpu/tensor.ts';
 import { planBuffers } from '../gpu/reuse.ts';
+import { ampPack, ampReluBackward, ampReluMask, ampRound, ampUnpack, packedLength } from '../kernels/amp.ts';
 import type { ModelState } from './model-state.ts';
 
 export type Shape = number[]; // per sample: [C, H, W] or [F]
@@ -40,6 +54,10 @@ export class Builder {
   private scratchLength = 0;
   private partialsTensor: Tensor | null = null;
   private partialsLength = 0;
+  /** Mixed precision: the packed f16 copy of each forward output a backward step reads. */
+  private readonly saved = new Map<Tensor, Tensor>();
+  /** Gradients that more than one backward step reads (a residual block's output gradient): never rewritten in place. */
+  readonly shared = new Set<Tensor>();
 
   /**
    * `borrow`: the allocations of an instance of the same model with a batch at least as large.
@@ -49,7 +67,17 @@ export class Builder {
    * (one queue, one step at a time), and each rewrites every buffer before reading it.
    */
   constructor(readonly gpu: Gpu, readonly st: ModelState, readonly batch: number, readonly evalOnly: boolean,
-    readonly variant: AdapterClass, private readonly borrow: readonly Tensor[] = []) {}
+    readonly variant: AdapterClass, private readonly borrow: readonly Tensor[] = [], readonly amp = false) {
+    if (amp && !st.half) throw new Error('compileModel: mixed precision needs a model state with the f16 weight copy (createModelState with amp)');
+  }
+
+  /** Mixed precision in a training instance: forward outputs pooled, saved ones packed. */
+  private get ampTrain(): boolean { return this.amp && !this.evalOnly; }
+
+  /** The weights a conv or linear layer reads: the f32 masters, or their f16 copy under mixed precision. */
+  weight(name: string): Tensor {
+    return this.amp ? this.st.half!.get(name) : this.st.params.get(name);
+  }
 
   /** A buffer-backed tensor: borrowed (see the constructor) or newly allocated and owned. */
   alloc(name: string, shape: readonly number[]): Tensor {
@@ -70,9 +98,12 @@ export class Builder {
     return this.alloc(name, [this.batch, ...shape]);
   }
 
-  /** A forward output: its own buffer when a backward pass will read it, else pooled. */
+  /**
+   * A forward output: its own buffer when a backward pass will read it, else pooled. Under mixed
+   * precision always pooled; the backward pass reads a packed f16 copy (`backStep`).
+   */
   act(name: string, shape: Shape): Tensor {
-    return this.evalOnly ? this.grad(name, shape) : this.tensor(name, shape);
+    return this.evalOnly || this.amp ? this.grad(name, shape) : this.tensor(name, shape);
   }
 
   /**
@@ -102,7 +133,9 @@ export class Builder {
    * step's inputs and outputs never share a buffer even when it runs several dispatches.
    */
   step(list: (() => Dispatch[])[], reads: readonly (Tensor | null)[], writes: readonly (Tensor | null)[], dispatches: () => Dispatch[]): void {
-    const at = list.length;
+    // Under mixed precision a training instance's forward outputs are pooled too: backward steps
+    // come after every forward step on one timeline (the walk records all forward steps first).
+    const at = this.ampTrain && list === this.steps ? this.fwdTrain.length + list.length : list.length;
     for (const t of [...reads, ...writes]) {
       const p = t && this.pooled.find((e) => e.t === t);
       if (!p) continue; // has its own buffer (input, dlogits, parameters, activations of a training instance)
@@ -118,7 +151,11 @@ export class Builder {
    * instance, read by the loss), so it stays live to the end.
    */
   allocatePooled(liveAfter: Tensor | null): void {
-    const used = this.pooled.filter((p) => p.first >= 0);
+    // A mixed-precision training instance's logits (pooled as every forward output) would hold a
+    // slot through the whole backward pass: they get a small buffer of their own.
+    const own = this.ampTrain ? this.pooled.find((p) => p.t === liveAfter) : undefined;
+    if (own) own.bind(this.alloc(own.t.name, own.t.shape));
+    const used = this.pooled.filter((p) => p.first >= 0 && p !== own);
     const end = Math.max(0, ...used.map((p) => p.last)) + 1;
     const plan = planBuffers(used.map((p) => ({ size: p.t.length, first: p.first, last: p.t === liveAfter ? end : p.last })));
     const slots = plan.sizes.map((n, i) => this.alloc(`pooled_slot${i}`, [n]));
@@ -126,9 +163,80 @@ export class Builder {
   }
 
   /** Both modes run this layer's forward, which reads `reads` and writes `writes`. */
-  both(reads: readonly Tensor[], writes: readonly Tensor[], f: () => Dispatch[]): void {
-    this.fwdTrain.push(f);
-    this.step(this.fwdEval, reads, writes, f);
+  both(reads: readonly Tensor[], writes: readonly Tensor[], f: () => Dispatch[], o: { exact?: boolean } = {}): void {
+    this.forward(reads, writes, f, f, o);
+  }
+
+  /**
+   * A layer's forward: `train` in the training pass, `evaluate` in the evaluation pass. Under mixed
+   * precision each output is then rounded to f16 in place (unless `exact`: a ReLU or max-pool of
+   * f16 values is one), and an output a backward step reads is saved as packed f16 pairs; a
+   * training instance then has no evaluation pass.
+   */
+  forward(reads: readonly Tensor[], writes: readonly Tensor[], train: () => Dispatch[], evaluate: () => Dispatch[], o: { exact?: boolean } = {}): void {
+    if (!this.amp) {
+      this.fwdTrain.push(train);
+      this.step(this.fwdEval, reads, writes, evaluate);
+      return;
+    }
+    const finish = (): Dispatch[] => writes.flatMap((w) => {
+      const packed = this.saved.get(w);
+      return packed ? [ampPack(this.gpu, w, packed)] : o.exact ? [] : [ampRound(this.gpu, w)];
+    });
+    if (this.evalOnly) this.step(this.fwdEval, reads, writes, () => [...evaluate(), ...finish()]);
+    else this.step(this.fwdTrain, reads, writes, () => [...train(), ...finish()]);
+  }
+
+  /**
+   * A backward step that reads the gradients `reads`, writes `writes`, and reads the forward
+   * tensors `acts`, which `f` gets in the same order: the tensors themselves, or under mixed
+   * precision (for pooled forward outputs) f32 buffers unpacked from their saved f16 copies at the
+   * start of the step.
+   */
+  backStep(reads: readonly (Tensor | null)[], writes: readonly (Tensor | null)[], acts: readonly Tensor[], f: (acts: Tensor[]) => Dispatch[]): void {
+    if (!this.ampTrain) {
+      this.step(this.steps, reads, writes, () => f([...acts]));
+      return;
+    }
+    const restored = acts.map((t) => {
+      if (!this.pooled.some((p) => p.t === t)) return { t, from: null }; // own buffer (the network input): f32, kept
+      return { t: this.grad(`${t.name}.restored`, t.shape.slice(1)), from: this.savedCopy(t) };
+    });
+    this.step(this.steps, reads, [...writes, ...restored.map((r) => r.t)], () => [
+      ...restored.flatMap((r) => (r.from ? [ampUnpack(this.gpu, r.from, r.t)] : [])),
+      ...f(restored.map((r) => r.t)),
+    ]);
+  }
+
+  /** The packed f16 copy of forward output `t`, which its forward step then writes. */
+  private savedCopy(t: Tensor): Tensor {
+    let packed = this.saved.get(t);
+    if (!packed) this.saved.set(t, packed = this.alloc(`${t.name}.f16`, [packedLength(t.length)]));
+    return packed;
+  }
+
+  /**
+   * Mixed precision, training: the backward of a ReLU with output `y` (a pooled forward output),
+   * as a step that reads y's saved f16 copy: `dy` masked in place and returned, or, when another
+   * step also reads dy, a new gradient `name`.
+   */
+  reluGrad(dy: Tensor, y: Tensor, name: string): Tensor {
+    const packed = this.savedCopy(y);
+    if (!this.shared.has(dy)) {
+      this.step(this.steps, [dy], [dy], () => [ampReluMask(this.gpu, dy, packed)]);
+      return dy;
+    }
+    const dx = this.grad(name, y.shape.slice(1));
+    this.step(this.steps, [dy], [dx], () => [ampReluBackward(this.gpu, dy, packed, dx)]);
+    return dx;
+  }
+
+  /** Mixed precision in a training instance (ReLU backward by reluGrad). */
+  get ampTraining(): boolean { return this.ampTrain; }
+
+  /** A gradient that autocast produces in f16: rounded in place after the kernel that wrote it (nothing without mixed precision). */
+  rounded(t: Tensor | null): Dispatch[] {
+    return this.amp && t ? [ampRound(this.gpu, t)] : [];
   }
 
   /** Conv and batch-norm kernels share one scratch buffer (dispatches in a pass run in order); reserve room. */

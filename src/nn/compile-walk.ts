@@ -42,7 +42,7 @@ function convLayer(b: Builder, n: Of<'conv'>, at: At): Out {
   const s: conv.Conv2dShape = { n: b.batch, cin: c, h, w, cout: n.cout, kh: n.k, kw: n.k, stride: n.stride, pad: n.pad };
   const { ho, wo } = conv.conv2dOutputSize(s);
   const y = b.act(`${n.name}.out`, [n.cout, ho, wo]);
-  const weight = st.params.get(`${n.name}.weight`), bias = n.bias ? st.params.get(`${n.name}.bias`) : null;
+  const weight = b.weight(`${n.name}.weight`), bias = n.bias ? b.weight(`${n.name}.bias`) : null;
   const xIn = at.x;
   b.reserveScratch(conv.conv2dScratchLength(s, variant, gpu.tune));
   b.reservePartials(conv.conv2dPartialsLength(gpu, s, variant));
@@ -50,10 +50,10 @@ function convLayer(b: Builder, n: Of<'conv'>, at: At): Out {
   b.both([xIn], [y], () => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch, variant, b.partials)));
   const dx = at.requireDx ? b.grad(`${n.name}.dx`, at.shape) : null;
   b.back.push((dy) => {
-    b.step(b.steps, [dy], [dx], () => {
-      const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, xIn, dy, st.grads.get(`${n.name}.weight`), b.scratch, variant)];
+    b.backStep([dy], [dx], [xIn], ([x]) => {
+      const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, x!, dy, st.grads.get(`${n.name}.weight`), b.scratch, variant)];
       if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), b.scratch, variant));
-      if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch, variant, b.partials));
+      if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch, variant, b.partials), ...b.rounded(dx));
       return d;
     });
     return dx;
@@ -72,14 +72,18 @@ function batchnormLayer(b: Builder, n: Of<'bn'>, at: At): Out {
   const xIn = at.x;
   b.reserveScratch(bn.batchnormScratchLength(dims, variant));
   const k = { variant, relu, get scratch() { return b.scratch; } };
-  b.fwdTrain.push(() => bn.batchnormForwardTrain(gpu, dims, { x: xIn, gamma, beta, y, mean, invstd, runningMean, runningVar }, k));
-  b.step(b.fwdEval, [xIn], [y], () => [bn.batchnormForwardEval(gpu, dims, { x: xIn, gamma, beta, runningMean, runningVar, y }, k)]);
+  b.forward([xIn], [y], () => bn.batchnormForwardTrain(gpu, dims, { x: xIn, gamma, beta, y, mean, invstd, runningMean, runningVar }, k),
+    () => [bn.batchnormForwardEval(gpu, dims, { x: xIn, gamma, beta, runningMean, runningVar, y }, k)]);
   // BN's input gradient is always computed: BN never sits directly on the network input.
   const dx = b.grad(`${n.name}.dx`, at.shape);
   b.back.push((dy) => {
     // With the ReLU fused, dy is the gradient w.r.t. relu(BN(x)) and the kernels mask it by y.
-    b.step(b.steps, [dy], [dx], () => bn.batchnormBackward(gpu, dims, { x: xIn, gamma, mean, invstd, dy, dx,
-      dgamma: st.grads.get(`${n.name}.weight`), dbeta: st.grads.get(`${n.name}.bias`), ...(relu ? { y } : {}) }, k));
+    // Under mixed precision the ReLU's backward masks dy first (from y's f16 copy), and the
+    // kernels take the masked gradient: the same values, without an f32 copy of y.
+    const amp = relu && b.ampTraining;
+    const g = amp ? b.reluGrad(dy, y, `${n.name}.relu.dy`) : dy;
+    b.backStep([g], [dx], relu && !amp ? [xIn, y] : [xIn], ([x, yr]) => [...bn.batchnormBackward(gpu, dims, { x: x!, gamma, mean, invstd, dy: g, dx,
+      dgamma: st.grads.get(`${n.name}.weight`), dbeta: st.grads.get(`${n.name}.bias`), ...(relu && !amp ? { y: yr! } : {}) }, amp ? { ...k, relu: false } : k), ...b.rounded(dx)]);
     return dx;
   });
   return { y, shape: at.shape, fusedRelu: relu };
@@ -92,7 +96,7 @@ function linearLayer(b: Builder, n: Of<'linear'>, at: At): Out {
   const dims = { batch: b.batch, in: n.in, out: n.out };
   const relu = at.reluNext;
     const y = b.act(relu ? `${at.next}.relu` : `${n.name}.out`, [n.out]);
-  const weight = st.params.get(`${n.name}.weight`), bias = st.params.get(`${n.name}.bias`);
+  const weight = b.weight(`${n.name}.weight`), bias = b.weight(`${n.name}.bias`);
   const xIn = at.x;
   let forward: Dispatch | null = null;
   b.both([xIn], [y], () => [forward ??= (relu ? lin.linearReluForward : lin.linearForward)(gpu, xIn, weight, bias, y, dims)]);
@@ -102,11 +106,11 @@ function linearLayer(b: Builder, n: Of<'linear'>, at: At): Out {
   const dz = relu ? b.grad(`${at.next}.relu.dx`, [n.out]) : null;
   const wGrad = st.grads.get(`${n.name}.weight`), bGrad = st.grads.get(`${n.name}.bias`);
   b.back.push((dy) => {
-    b.step(b.steps, [dy], [dz, dx], () => {
+    b.backStep([dy], [dz, dx], relu ? [xIn, y] : [xIn], ([x, yr]) => {
       const d = dz
-        ? [lin.linearReluBackwardBias(gpu, dy, y, dz, bGrad, dims), lin.linearBackwardWeight(gpu, dz, xIn, wGrad, dims)]
-        : [lin.linearBackwardWeight(gpu, dy, xIn, wGrad, dims), lin.linearBackwardBias(gpu, dy, bGrad, dims)];
-      if (dx) d.push(lin.linearBackwardInput(gpu, dz ?? dy, weight, dx, dims));
+        ? [lin.linearReluBackwardBias(gpu, dy, yr!, dz, bGrad, dims), lin.linearBackwardWeight(gpu, dz, x!, wGrad, dims)]
+        : [lin.linearBackwardWeight(gpu, dy, x!, wGrad, dims), lin.linearBackwardBias(gpu, dy, bGrad, dims)];
+      if (dx) d.push(lin.linearBackwardInput(gpu, dz ?? dy, weight, dx, dims), ...b.rounded(dx));
       return d;
     });
     return dx;
@@ -119,10 +123,13 @@ function reluLayer(b: Builder, n: Of<'relu'>, at: At): Out {
   const y = b.act(`${at.tag}.relu`, at.shape);
   const xIn = at.x;
   let forward: Dispatch | null = null;
-  b.both([xIn], [y], () => [forward ??= reluForward(gpu, xIn, y)]);
+  b.both([xIn], [y], () => [forward ??= reluForward(gpu, xIn, y)], { exact: true });
   const dx = b.grad(`${at.tag}.relu.dx`, at.shape);
   b.back.push((dy) => {
-    b.step(b.steps, [dy], [dx], () => [reluBackward(gpu, xIn, dy, dx)]);
+    // Under mixed precision from the output's f16 copy (> 0 exactly where the input is), so the
+    // input — often a batch norm's output that nothing else reads — is not saved.
+    if (b.ampTraining) return b.reluGrad(dy, y, dx.name);
+    b.backStep([dy], [dx], [xIn], ([x]) => [reluBackward(gpu, x!, dy, dx)]);
     return dx;
   });
   return { y, shape: at.shape };
@@ -138,11 +145,13 @@ function poolLayer(b: Builder, n: Of<'maxpool2' | 'avgpool' | 'gap'>, at: At): O
   const xIn = at.x;
   let forward: Dispatch | null = null;
   b.both([xIn], [y], () => [forward ??= n.op === 'maxpool2' ? pool.maxpool2x2Forward(gpu, d, xIn, y)
-    : n.op === 'avgpool' ? pool.avgpoolForward(gpu, d, k, xIn, y) : pool.globalAvgpoolForward(gpu, d, xIn, y)]);
+    : n.op === 'avgpool' ? pool.avgpoolForward(gpu, d, k, xIn, y) : pool.globalAvgpoolForward(gpu, d, xIn, y)], { exact: n.op === 'maxpool2' });
   const dx = b.grad(`${at.tag}.${n.op}.dx`, at.shape);
   b.back.push((dy) => {
-    b.step(b.steps, [dy], [dx], () => [n.op === 'maxpool2' ? pool.maxpool2x2Backward(gpu, d, xIn, dy, dx)
-      : n.op === 'avgpool' ? pool.avgpoolBackward(gpu, d, k, dy, dx) : pool.globalAvgpoolBackward(gpu, d, dy, dx)]);
+    // Max-pooling routes each gradient to one input (windows do not overlap): exact in f16. Average
+    // pooling divides: its gradient is rounded under mixed precision.
+    if (n.op === 'maxpool2') b.backStep([dy], [dx], [xIn], ([x]) => [pool.maxpool2x2Backward(gpu, d, x!, dy, dx)]);
+    else b.backStep([dy], [dx], [], () => [n.op === 'avgpool' ? pool.avgpoolBackward(gpu, d, k, dy, dx) : pool.globalAvgpoolBackward(gpu, d, dy, dx), ...b.rounded(dx)]);
     return dx;
   });
   return { y, shape: out };
@@ -163,9 +172,11 @@ function residualLayer(b: Builder, n: Of<'residual'>, at: At): Out {
   const dx = b.grad(`${at.tag}.dx`, at.shape);
   b.back.push((dy) => {
     // Body steps, then shortcut steps, then the sum: dy stays live until the shortcut (or,
-    // without one, the sum) has read it, and the body's dx until the sum.
+    // without one, the sum) has read it, and the body's dx until the sum. Both read dy: neither
+    // may rewrite it in place.
+    b.shared.add(dy);
     const bdx = runBackward(b, body.back, dy)!, sdx = short ? runBackward(b, short.back, dy)! : dy;
-    b.step(b.steps, [bdx, sdx], [dx], () => [add(gpu, bdx, sdx, dx)]);
+    b.backStep([bdx, sdx], [dx], [], () => [add(gpu, bdx, sdx, dx), ...b.rounded(dx)]);
     return dx;
   });
   if (relu) {
@@ -173,7 +184,8 @@ function residualLayer(b: Builder, n: Of<'residual'>, at: At): Out {
     // fused output, which is > 0 exactly where the sum is.
     const rdx = b.grad(`${at.next}.relu.dx`, body.shape);
     b.back.push((dy) => {
-      b.step(b.steps, [dy], [rdx], () => [reluBackward(gpu, y, dy, rdx)]);
+      if (b.ampTraining) return b.reluGrad(dy, y, rdx.name);
+      b.backStep([dy], [rdx], [y], ([yr]) => [reluBackward(gpu, yr!, dy, rdx)]);
       return rdx;
     });
   }

@@ -64,6 +64,21 @@ export function parameters(layers: readonly Node[]): ParamSpec[] {
   return out;
 }
 
+/**
+ * The parameters autocast runs in f16 under mixed precision (--apex-fp16): conv and linear weights
+ * and biases. Batch norm keeps f32 parameters (cuDNN's mixed batch norm).
+ */
+export function autocastParameters(layers: readonly Node[]): Set<string> {
+  const out = new Set<string>();
+  for (const n of layers) {
+    if (n.op === 'conv' || n.op === 'linear') {
+      out.add(`${n.name}.weight`);
+      if (n.op === 'linear' || n.bias) out.add(`${n.name}.bias`);
+    } else if (n.op === 'residual') for (const p of [...autocastParameters(n.body), ...autocastParameters(n.shortcut)]) out.add(p);
+  }
+  return out;
+}
+
 /** Batch-norm running statistics (buffers, not parameters: not trained, not pruned, but checkpointed). */
 export function buffers(layers: readonly Node[]): { name: string; shape: number[]; init: 'zeros' | 'ones' }[] {
   const out: { name: string; shape: number[]; init: 'zeros' | 'ones' }[] = [];

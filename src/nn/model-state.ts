@@ -15,6 +15,12 @@ export interface ModelState {
   masks: Arena;
   /** Batch-norm running mean/var (checkpointed, not trained). */
   stats: Arena;
+  /**
+   * Mixed precision (--apex-fp16): the step's f16 copy of the parameters (values rounded to f16,
+   * stored as f32 in the params layout), which conv and linear layers read; rewritten from the f32
+   * masters at the start of every forward pass. Absent otherwise.
+   */
+  half?: Arena;
 }
 
 /** The layouts of the parameters (in the model's parameter order) and of the BN statistics, without GPU buffers. */
@@ -25,7 +31,7 @@ export function stateLayout(spec: ModelSpec, label = 'params'): { params: Arena;
   return { params, stats };
 }
 
-export function createModelState(gpu: Gpu, spec: ModelSpec): ModelState {
+export function createModelState(gpu: Gpu, spec: ModelSpec, o: { amp?: boolean } = {}): ModelState {
   const mk = (label: string) => {
     const a = stateLayout(spec, label).params;
     a.build(gpu);
@@ -33,10 +39,12 @@ export function createModelState(gpu: Gpu, spec: ModelSpec): ModelState {
   };
   const { stats } = stateLayout(spec);
   if (stats.names.length > 0) stats.build(gpu);
-  return { spec, params: mk('params'), grads: mk('grads'), momenta: mk('momenta'), masks: mk('masks'), stats };
+  const st: ModelState = { spec, params: mk('params'), grads: mk('grads'), momenta: mk('momenta'), masks: mk('masks'), stats };
+  if (o.amp) st.half = mk('params_f16');
+  return st;
 }
 
 export function destroyModelState(st: ModelState): void {
-  for (const a of [st.params, st.grads, st.momenta, st.masks]) a.buffer.destroy();
+  for (const a of [st.params, st.grads, st.momenta, st.masks, ...(st.half ? [st.half] : [])]) a.buffer.destroy();
   if (st.stats.names.length) st.stats.buffer.destroy();
 }

@@ -5,7 +5,16 @@
 // format, so a whole-model test compares two independent executions of the same network.
 // The only glue written here is what no kernel reference covers: walking the tree, the residual
 // fork (the input's gradient is the sum of both branches' gradients) and flatten (a no-op on NCHW).
+//
+// Mixed precision (`amp`, PyTorch autocast + GradScaler, what --apex-fp16 trains with) rounds to
+// f16 (roundHalf, src/ref/f16.ts) at the points autocast does: the input, the conv and linear
+// weights and biases, every layer's output (conv, linear, batch norm, pooling, the residual sum; a
+// ReLU of f16 values is one), the gradient of the scaled loss w.r.t. the logits (S · dL/dlogits),
+// every input gradient, and the conv and linear parameter gradients (batch norm's stay f32); the
+// parameter gradients reported are then divided by S, as GradScaler.unscale_ leaves them.
 import type { ModelSpec, Node } from '../nn/graph.ts';
+import { roundHalf, roundHalfArray } from './f16.ts';
+import { scaleGrad } from './amp.ts';
 import * as conv from './conv2d.ts';
 import * as bn from './batchnorm.ts';
 import * as pool from './pooling.ts';
@@ -37,6 +46,9 @@ export interface ForwardResult {
   stats: Map<string, Float64Array>;
 }
 
+/** Mixed precision: the loss scale S (a power of two) the backward pass runs with. */
+export interface AmpRef { scale: number }
+
 export interface StepResult extends ForwardResult {
   loss: number;
   correct: number;
@@ -58,8 +70,24 @@ class Walker {
   readonly grads = new Map<string, Float64Array>();
   readonly reductions = new Map<string, Reduction>();
 
-  constructor(readonly n: number, readonly params: Tensors, runningStats: Tensors, readonly train: boolean) {
+  constructor(readonly n: number, readonly params: Tensors, runningStats: Tensors, readonly train: boolean, readonly amp: AmpRef | null = null) {
     for (const [k, v] of runningStats) this.stats.set(k, Float64Array.from(v));
+  }
+
+  /** An output autocast produces in f16 (unchanged without mixed precision). */
+  h(a: Float64Array): Float64Array {
+    return this.amp ? roundHalfArray(a) : a;
+  }
+
+  /** A conv or linear parameter as the layer reads it: the f16 copy under mixed precision. */
+  weight(name: string): Float64Array {
+    return this.h(this.param(name));
+  }
+
+  /** A parameter gradient as the optimiser gets it: f16 (for autocast's f16 parameters) and unscaled under mixed precision. */
+  unscaled(g: Float64Array, half: boolean): Float64Array {
+    const a = this.amp;
+    return a ? g.map((v) => (half ? roundHalf(v) : v) / a.scale) : g;
   }
 
   param(name: string): Float64Array {
@@ -96,7 +124,7 @@ class Walker {
       case 'conv': return this.conv(node, x, shape);
       case 'bn': return this.batchnorm(node, x, shape);
       case 'linear': return this.linear(node, x, shape);
-      case 'relu': return { y: ew.reluForward(x), shape, backward: (dy) => ew.reluBackward(x, dy) };
+      case 'relu': return { y: ew.reluForward(x), shape, backward: (dy) => ew.reluBackward(x, dy) }; // exact in f16
       case 'maxpool2': case 'avgpool': case 'gap': return this.pool(node, x, shape);
       // NCHW per sample is already its flattened feature vector.
       case 'flatten': return { y: x, shape: [shape.reduce((a, b) => a * b, 1)], backward: (dy) => dy };
@@ -110,15 +138,15 @@ class Walker {
     if (cin !== node.cin) throw new Error(`reference model: ${node.name} expects ${node.cin} channels, got ${cin}`);
     const s = { n, cin, h, w, cout: node.cout, kh: node.k, kw: node.k, stride: node.stride, pad: node.pad };
     const ho = Math.floor((h + 2 * node.pad - node.k) / node.stride) + 1, wo = Math.floor((w + 2 * node.pad - node.k) / node.stride) + 1;
-    const weight = this.param(`${node.name}.weight`), bias = node.bias ? this.param(`${node.name}.bias`) : null;
-    const y = conv.conv2dForward(s, x, weight, bias);
+    const weight = this.weight(`${node.name}.weight`), bias = node.bias ? this.weight(`${node.name}.bias`) : null;
+    const y = this.h(conv.conv2dForward(s, x, weight, bias));
     return {
       y, shape: [node.cout, ho, wo],
       backward: (dy) => {
         const k = n * ho * wo, g = maxAbs(dy);
-        this.grad(`${node.name}.weight`, conv.conv2dBackwardWeight(s, x, dy), { k, scale: g * maxAbs(x) });
-        if (node.bias) this.grad(`${node.name}.bias`, conv.conv2dBackwardBias(s, dy), { k, scale: g });
-        return conv.conv2dBackwardInput(s, dy, weight);
+        this.grad(`${node.name}.weight`, this.unscaled(conv.conv2dBackwardWeight(s, x, dy), true), { k, scale: g * maxAbs(x) });
+        if (node.bias) this.grad(`${node.name}.bias`, this.unscaled(conv.conv2dBackwardBias(s, dy), true), { k, scale: g });
+        return this.h(conv.conv2dBackwardInput(s, dy, weight));
       },
     };
   }
@@ -129,7 +157,7 @@ class Walker {
     const meanName = `${node.name}.running_mean`, varName = `${node.name}.running_var`;
     if (!this.train) {
       return {
-        y: bn.forwardEval(x, gamma, beta, this.stat(meanName), this.stat(varName), d), shape,
+        y: this.h(bn.forwardEval(x, gamma, beta, this.stat(meanName), this.stat(varName), d)), shape,
         backward: () => { throw new Error('reference model: backward is only defined for the training-mode forward'); },
       };
     }
@@ -137,13 +165,13 @@ class Walker {
     this.stats.set(meanName, f.runningMean);
     this.stats.set(varName, f.runningVar);
     return {
-      y: f.y, shape,
+      y: this.h(f.y), shape,
       backward: (dy) => {
         const b = bn.backward(x, gamma, dy, d);
         const k = d.n * d.s, g = maxAbs(dy);
-        this.grad(`${node.name}.weight`, b.dgamma, { k, scale: g * maxNormalised(x, f, d) });
-        this.grad(`${node.name}.bias`, b.dbeta, { k, scale: g });
-        return b.dx;
+        this.grad(`${node.name}.weight`, this.unscaled(b.dgamma, false), { k, scale: g * maxNormalised(x, f, d) });
+        this.grad(`${node.name}.bias`, this.unscaled(b.dbeta, false), { k, scale: g });
+        return this.h(b.dx);
       },
     };
   }
@@ -153,14 +181,14 @@ class Walker {
     const features = shape.reduce((a, b) => a * b, 1);
     if (features !== node.in) throw new Error(`reference model: ${node.name} expects ${node.in} features, got ${features}`);
     const d: lin.LinearDims = { batch: n, in: node.in, out: node.out };
-    const weight = this.param(`${node.name}.weight`);
+    const weight = this.weight(`${node.name}.weight`);
     return {
-      y: lin.linearForward(x, weight, this.param(`${node.name}.bias`), d), shape: [node.out],
+      y: this.h(lin.linearForward(x, weight, this.weight(`${node.name}.bias`), d)), shape: [node.out],
       backward: (dy) => {
         const g = maxAbs(dy);
-        this.grad(`${node.name}.weight`, lin.linearBackwardWeight(dy, x, d), { k: n, scale: g * maxAbs(x) });
-        this.grad(`${node.name}.bias`, lin.linearBackwardBias(dy, d), { k: n, scale: g });
-        return lin.linearBackwardInput(dy, weight, d);
+        this.grad(`${node.name}.weight`, this.unscaled(lin.linearBackwardWeight(dy, x, d), true), { k: n, scale: g * maxAbs(x) });
+        this.grad(`${node.name}.bias`, this.unscaled(lin.linearBackwardBias(dy, d), true), { k: n, scale: g });
+        return this.h(lin.linearBackwardInput(dy, weight, d));
       },
     };
   }
@@ -168,11 +196,12 @@ class Walker {
   private pool(node: Extract<Node, { op: 'maxpool2' | 'avgpool' | 'gap' }>, x: Float64Array, shape: Shape): Layer {
     const [c, h, w] = spatial(shape);
     const d: pool.Dims = { n: this.n, c, h, w };
-    if (node.op === 'gap') return { y: pool.globalAvgpoolForward(x, d), shape: [c], backward: (dy) => pool.globalAvgpoolBackward(dy, d) };
+    if (node.op === 'gap') return { y: this.h(pool.globalAvgpoolForward(x, d)), shape: [c], backward: (dy) => this.h(pool.globalAvgpoolBackward(dy, d)) };
     const k = node.op === 'avgpool' ? node.k : 2;
     const out = [c, Math.floor(h / k), Math.floor(w / k)];
+    // Max-pooling picks f16 values and routes f16 gradients: exact in f16.
     if (node.op === 'maxpool2') return { y: pool.maxpoolForward(x, d, 2), shape: out, backward: (dy) => pool.maxpoolBackward(x, dy, d, 2) };
-    return { y: pool.avgpoolForward(x, d, k), shape: out, backward: (dy) => pool.avgpoolBackward(dy, d, k) };
+    return { y: this.h(pool.avgpoolForward(x, d, k)), shape: out, backward: (dy) => this.h(pool.avgpoolBackward(dy, d, k)) };
   }
 
   private residual(node: Extract<Node, { op: 'residual' }>, x: Float64Array, shape: Shape): Layer {
@@ -181,9 +210,9 @@ class Walker {
     const short = this.run(node.shortcut, x, shape);
     if (body.y.length !== short.y.length) throw new Error(`reference model: residual body gives [${body.shape}], shortcut [${short.shape}]`);
     return {
-      y: ew.add(body.y, short.y), shape: body.shape,
+      y: this.h(ew.add(body.y, short.y)), shape: body.shape,
       // The fork: x feeds both branches, so its gradient is the sum of theirs.
-      backward: (dy) => ew.add(body.backward(dy), short.backward(dy)),
+      backward: (dy) => this.h(ew.add(body.backward(dy), short.backward(dy))),
     };
   }
 }
@@ -208,22 +237,25 @@ function checkInput(spec: ModelSpec, x: Float64Array, n: number): void {
   if (x.length !== n * per) throw new Error(`reference model: input has ${x.length} values, expected ${n} × [${spec.input}]`);
 }
 
-/** Forward pass for a batch of n samples; `train` selects batch statistics (and updates the running ones). */
-export function forward(spec: ModelSpec, params: Tensors, runningStats: Tensors, x: Float64Array, n: number, train: boolean): ForwardResult {
+/** Forward pass for a batch of n samples; `train` selects batch statistics (and updates the running ones). `amp`: mixed precision (any scale). */
+export function forward(spec: ModelSpec, params: Tensors, runningStats: Tensors, x: Float64Array, n: number, train: boolean, amp: AmpRef | null = null): ForwardResult {
   checkInput(spec, x, n);
-  const w = new Walker(n, params, runningStats, train);
-  const { y } = w.run(spec.layers, x, [...spec.input]);
+  const w = new Walker(n, params, runningStats, train, amp);
+  const { y } = w.run(spec.layers, w.h(x), [...spec.input]);
   return { logits: y, stats: w.stats };
 }
 
-/** One training step's numbers: training-mode forward, mean cross-entropy, every parameter gradient. */
-export function trainStep(spec: ModelSpec, params: Tensors, runningStats: Tensors, x: Float64Array, labels: ArrayLike<number>): StepResult {
+/**
+ * One training step's numbers: training-mode forward, mean cross-entropy, every parameter
+ * gradient. `amp`: mixed precision with loss scale S (the gradients are those after unscaling).
+ */
+export function trainStep(spec: ModelSpec, params: Tensors, runningStats: Tensors, x: Float64Array, labels: ArrayLike<number>, amp: AmpRef | null = null): StepResult {
   const n = labels.length;
   checkInput(spec, x, n);
-  const w = new Walker(n, params, runningStats, true);
-  const { y, shape, backward } = w.run(spec.layers, x, [...spec.input]);
+  const w = new Walker(n, params, runningStats, true, amp);
+  const { y, shape, backward } = w.run(spec.layers, w.h(x), [...spec.input]);
   if (shape.reduce((a, b) => a * b, 1) !== spec.classes) throw new Error(`reference model: output [${shape}] is not ${spec.classes} classes`);
   const ce = softmaxCrossEntropy(y, labels, spec.classes);
-  backward(ce.dlogits);
+  backward(amp ? scaleGrad(ce.dlogits, amp.scale) : ce.dlogits);
   return { logits: y, stats: w.stats, loss: ce.meanLoss, correct: ce.correct, grads: w.grads, reductions: w.reductions };
 }

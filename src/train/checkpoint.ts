@@ -10,6 +10,7 @@ import { CorruptFileError } from './storage.ts';
 import { checkCounters, counterSpecs, counterTensors } from './bn-counters.ts';
 import type { Arena } from '../gpu/tensor.ts';
 import type { OptimizerLayout, OptimizerState } from './optimizer.ts';
+import type { ScalerCheckpoint } from './amp.ts';
 
 export const CHECKPOINT_FORMAT = 'earlyphase.checkpoint.v1';
 export const WEIGHTS_FORMAT = 'earlyphase.weights.v1';
@@ -21,6 +22,8 @@ export interface HostState {
 
 export interface CheckpointState extends HostState {
   optimizer: OptimizerState;
+  /** Mixed precision (--apex-fp16): the loss scaler, in the metadata as amp_scale and amp_growth_tracker. */
+  amp?: ScalerCheckpoint;
 }
 
 function tensorsOf(arena: Arena, flat: Float32Array, prefix = ''): Record<string, { shape: number[]; data: Float32Array }> {
@@ -54,8 +57,22 @@ export function encodeCheckpoint(params: Arena, stats: Arena, s: CheckpointState
   const optimizer = Object.entries(s.optimizer.buffers).map(([buffer, flat]) => tensorsOf(params, flat, `${buffer}/`));
   return encodeSafetensors(
     Object.assign({ ...tensorsOf(params, s.params), ...tensorsOf(stats, s.stats), ...counterTensors(stats, iteration) }, ...optimizer),
-    { format: CHECKPOINT_FORMAT, iteration: String(iteration), optimizer_steps: String(s.optimizer.steps), ...meta },
+    { format: CHECKPOINT_FORMAT, iteration: String(iteration), optimizer_steps: String(s.optimizer.steps), ...(s.amp ? scalerMeta(s.amp) : {}), ...meta },
   );
+}
+
+function scalerMeta(s: ScalerCheckpoint): Record<string, string> {
+  return { amp_scale: String(s.scale), amp_growth_tracker: String(s.growthTracker) };
+}
+
+/** The loss scaler a mixed-precision run's checkpoint must hold: a power of two and a count below the growth interval. */
+function readScaler(meta: Record<string, string> | undefined, file: string): ScalerCheckpoint {
+  const scale = meta?.amp_scale !== undefined && /^\d+(\.\d+)?(e[+-]?\d+)?$/.test(meta.amp_scale) ? Number(meta.amp_scale) : NaN;
+  const tracker = metaInt(meta?.amp_growth_tracker);
+  if (!(scale > 0 && Number.isFinite(scale) && Number.isInteger(Math.log2(scale))) || tracker === null) {
+    throw new CorruptFileError(file, 'metadata must hold the loss scaler of this mixed-precision run (amp_scale, a power of two, and amp_growth_tracker)');
+  }
+  return { scale, growthTracker: tracker };
 }
 
 /** Where a run's checkpoints can be: after `start`, at an epoch end (or the last iteration), never past `total`. */
@@ -87,7 +104,8 @@ export function decodeWeights(bytes: Uint8Array, file: string, params: Arena, st
  * file naming an iteration the run never checkpoints at ("95" mid-epoch, "1e2", "0x64", past the
  * end) would resume from the wrong place and silently change the result.
  */
-export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena, stats: Arena, optimizer: OptimizerLayout, bounds: CheckpointBounds): CheckpointState & { iteration: number; adapter?: string } {
+export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena, stats: Arena, optimizer: OptimizerLayout, bounds: CheckpointBounds,
+  o: { amp?: boolean } = {}): CheckpointState & { iteration: number; adapter?: string } {
   const f = decodeSafetensors(bytes, file);
   expectTensors(f, Object.assign({ ...specs(params), ...specs(stats), ...counterSpecs(stats, f) }, ...optimizer.buffers.map((b) => specs(params, `${b}/`))), file);
   checkCounters(f, file);
@@ -108,7 +126,8 @@ export function decodeCheckpoint(bytes: Uint8Array, file: string, params: Arena,
   const buffers = Object.fromEntries(optimizer.buffers.map((b) => [b, unpack(params, f.tensors, `${b}/`)]));
   // The adapter that wrote it (metadata "adapter"): resuming on another one loses bitwise identity.
   const adapter = typeof f.metadata?.adapter === 'string' ? f.metadata.adapter : undefined;
-  return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors), optimizer: { buffers, steps }, iteration, ...(adapter ? { adapter } : {}) };
+  const amp = o.amp ? readScaler(f.metadata, file) : undefined;
+  return { params: unpack(params, f.tensors), stats: unpack(stats, f.tensors), optimizer: { buffers, steps }, iteration, ...(adapter ? { adapter } : {}), ...(amp ? { amp } : {}) };
 }
 
 function checkFinite(tensors: Map<string, Tensor>, file: string): void {

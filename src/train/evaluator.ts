@@ -31,9 +31,11 @@ export class Evaluator {
     const order = createTensor(gpu, 'test_order', [n], Uint32Array.from({ length: n }, (_, i) => i));
     this.stats = createTensor(gpu, 'eval_stats', [2]);
     this.owned.push(order, this.stats);
-    const full = compileModel(gpu, st, Math.min(batch, n), { backward: false });
+    // A mixed-precision model (one with an f16 weight copy) is evaluated in mixed precision too, as autocast does.
+    const amp = st.half !== undefined;
+    const full = compileModel(gpu, st, Math.min(batch, n), { backward: false, amp });
     this.models.push(full);
-    const rest = n % full.batch ? compileModel(gpu, st, n % full.batch, { backward: false }) : null;
+    const rest = n % full.batch ? compileModel(gpu, st, n % full.batch, { backward: false, amp }) : null;
     if (rest) this.models.push(rest);
     for (const m of this.models) {
       const labels = createTensor(gpu, `eval_labels_${m.batch}`, [m.batch]);
@@ -73,7 +75,7 @@ export class WeightsEvaluator {
 
   constructor(private readonly gpu: Gpu, spec: ModelSpec, h: Hparams, data: DatasetSplits, replicate: number) {
     const built = collectBuffers(gpu.device, () => {
-      const st = createModelState(gpu, spec);
+      const st = createModelState(gpu, spec, { amp: h.training.apex_fp16 });
       const dev = new DeviceDataset(gpu, data, h, replicate);
       return { st, ev: new Evaluator(gpu, st, dev, h.dataset.batch_size) };
     });

@@ -16,6 +16,7 @@ import { DivergenceError } from './run-files.ts';
 import type { OpenRun } from './run-open.ts';
 import type { PackOutcome } from './train-job.ts';
 import { MemberRun } from './member-run.ts';
+import type { AmpStepStats } from './amp.ts';
 
 /** Snapshots in flight: NaN detection lags by at most this many iterations. */
 const RING = 2;
@@ -50,7 +51,7 @@ async function buildPack(gpu: Gpu, runs: readonly OpenRun[], members: readonly M
   try {
     pack = new TrainPack(gpu, {
       data: runs[0]!.job.data, spec: runs[0]!.spec, ring: RING,
-      members: runs.map((r, i) => ({ hparams: r.h, replicate: r.job.replicate, onMetrics: (it: number, l: number, c: number) => members[i]!.onMetrics(it, l, c) })),
+      members: runs.map((r, i) => ({ hparams: r.h, replicate: r.job.replicate, onMetrics: (it: number, l: number, c: number, amp?: AmpStepStats) => members[i]!.onMetrics(it, l, c, amp) })),
     });
   } finally {
     const oom = await gpu.device.popErrorScope();

@@ -16,6 +16,7 @@ import type { PackMember, TrainPack } from './train-pack.ts';
 import { finite, lastRow } from './run-files.ts';
 import type { OpenRun } from './run-open.ts';
 import type { TrainResult } from './train-job.ts';
+import type { AmpStepStats } from './amp.ts';
 
 /** One run's side of the loop: its folder, metrics, evaluator, telemetry and progress. */
 export class MemberRun {
@@ -26,6 +27,8 @@ export class MemberRun {
   failed: unknown = null;
   result: TrainResult | null = null;
   epochLoss = 0; epochCorrect = 0; epochSeen = 0; epochSteps = 0;
+  /** Mixed precision: steps of this epoch the loss scaler skipped, and the scale of its latest step (null: f32 training). */
+  epochSkipped = 0; lossScale: number | null = null;
   lastReport = Date.now(); reportImages = 0;
   testAccuracy: number | null;
   evaluator!: Evaluator;
@@ -79,8 +82,12 @@ export class MemberRun {
   }
   get run(): string { return this.r.job.run; }
 
-  onMetrics(it: number, l: number, correct: number): void {
+  onMetrics(it: number, l: number, correct: number, amp?: AmpStepStats): void {
     const batch = this.member.batchAt(it); // the epoch's last batch may be short
+    if (amp) {
+      if (amp.skipped) this.epochSkipped++;
+      this.lossScale = amp.scale;
+    }
     if (!Number.isFinite(l) && !this.diverged) this.diverged = `loss is ${l} at iteration ${it}`;
     this.epochLoss += l; this.epochCorrect += correct; this.epochSeen += batch; this.epochSteps++;
     this.metrics.push({ name: 'train_loss', iteration: it, value: l });
@@ -107,7 +114,7 @@ export class MemberRun {
     this.testAccuracy = r.accuracy;
   }
 
-  startEpoch(): void { this.epochLoss = 0; this.epochCorrect = 0; this.epochSeen = 0; this.epochSteps = 0; }
+  startEpoch(): void { this.epochLoss = 0; this.epochCorrect = 0; this.epochSeen = 0; this.epochSteps = 0; this.epochSkipped = 0; }
 
   /** Epoch end: metrics, evaluation, checkpoint. */
   async endEpoch(iteration: number, t0: number): Promise<void> {
@@ -115,6 +122,10 @@ export class MemberRun {
     // The mean of the steps' mean losses (each over the batch it had), as a per-step average reads.
     this.metrics.push({ name: 'train_epoch_loss', iteration, value: this.epochLoss / Math.max(1, this.epochSteps) },
       { name: 'train_accuracy', iteration, value: this.epochCorrect / Math.max(1, this.epochSeen) });
+    // Mixed precision: the steps the loss scaler skipped this epoch (inf/NaN gradients) and the scale its last step used.
+    if (this.lossScale !== null) {
+      this.metrics.push({ name: 'amp_skipped_steps', iteration, value: this.epochSkipped }, { name: 'amp_loss_scale', iteration, value: this.lossScale });
+    }
     if (!this.r.job.evaluateOnlyAtEnd || iteration === total) await this.evaluate(iteration, t0);
     const s = finite(await this.member.save());
     await this.storage.write(this.r.path('metrics.csv'), formatMetrics(this.metrics));

@@ -9,8 +9,9 @@ import type { Dispatch } from '../gpu/dispatch.ts';
 import { createTensor, download, upload } from '../gpu/tensor.ts';
 import type { ModelState } from '../nn/model-state.ts';
 import { sgdMasked } from '../kernels/sgd.ts';
-import { ADAM_DEFAULTS, adamMasked } from '../kernels/adam.ts';
+import { ADAM_DEFAULTS, adamMasked, adamMaskedAmp } from '../kernels/adam.ts';
 import type { Hparams } from './hparams.ts';
+import type { LossScaler } from './amp.ts';
 
 /** Optimiser state in arena layout: one flat array per buffer (checkpointed as `<buffer>/<param>`). */
 export interface OptimizerState {
@@ -44,10 +45,16 @@ export function freshOptimizerState(layout: OptimizerLayout, elements: number): 
   return { buffers: Object.fromEntries(layout.buffers.map((b) => [b, new Float32Array(elements)])), steps: 0 };
 }
 
-/** Its buffers (Adam's second moment, the kernel's uniform) belong to whoever builds it: a TrainPack collects them. */
-export function createOptimizer(gpu: Gpu, st: ModelState, t: Hparams['training']): RunOptimizer {
+/**
+ * Its buffers (Adam's second moment, the kernel's uniform) belong to whoever builds it: a TrainPack
+ * collects them. With a loss scaler (mixed precision) a step whose gradients hold an inf or NaN is
+ * skipped on the GPU, so the steps applied — Adam's t, and the count a checkpoint records — are
+ * counted there (the scaler's state); loading the count is the scaler's load.
+ */
+export function createOptimizer(gpu: Gpu, st: ModelState, t: Hparams['training'], scaler?: LossScaler): RunOptimizer {
   const [weights, grads, mask] = [st.params.all(), st.grads.all(), st.masks.all()];
   let steps = 0;
+  if (scaler) return ampOptimizer(gpu, st, t, scaler);
   if (t.optimizer_name === 'adam') {
     const expAvg = st.momenta.all();
     const expAvgSq = createTensor(gpu, 'adam_exp_avg_sq', [st.params.elements]);
@@ -67,5 +74,28 @@ export function createOptimizer(gpu: Gpu, st: ModelState, t: Hparams['training']
     beforeStep(lr) { sgd.setLearningRate(lr); steps++; },
     load(s) { upload(gpu, momenta, s.buffers.momentum!); steps = s.steps; },
     async save() { return { buffers: { momentum: await download(gpu, momenta) }, steps }; },
+  };
+}
+
+function ampOptimizer(gpu: Gpu, st: ModelState, t: Hparams['training'], scaler: LossScaler): RunOptimizer {
+  const [weights, grads, mask, momenta] = [st.params.all(), st.grads.all(), st.masks.all(), st.momenta.all()];
+  const applied = async () => (await scaler.save()).applied;
+  if (t.optimizer_name === 'adam') {
+    const expAvgSq = createTensor(gpu, 'adam_exp_avg_sq', [st.params.elements]);
+    const adam = adamMaskedAmp(gpu, { weights, grads, expAvg: momenta, expAvgSq, mask }, { ...ADAM_DEFAULTS, weightDecay: t.weight_decay }, scaler.state);
+    return {
+      dispatch: adam.dispatch,
+      beforeStep(lr) { adam.setLearningRate(lr); },
+      load(s) { upload(gpu, momenta, s.buffers.exp_avg!); upload(gpu, expAvgSq, s.buffers.exp_avg_sq!); },
+      async save() { return { buffers: { exp_avg: await download(gpu, momenta), exp_avg_sq: await download(gpu, expAvgSq) }, steps: await applied() }; },
+    };
+  }
+  const sgd = sgdMasked(gpu, { weights, grads, momenta, mask },
+    { lr: t.lr, momentum: t.momentum, weightDecay: t.weight_decay, nesterov: t.nesterov_momentum > 0 }, scaler.state);
+  return {
+    dispatch: sgd.dispatch,
+    beforeStep(lr) { sgd.setLearningRate(lr); },
+    load(s) { upload(gpu, momenta, s.buffers.momentum!); },
+    async save() { return { buffers: { momentum: await download(gpu, momenta) }, steps: await applied() }; },
   };
 }

@@ -33,7 +33,7 @@ function cifarRecipe(modelName: string, layersToIgnore?: readonly string[]): Hpa
     },
     training: {
       optimizer_name: 'sgd', lr: 0.1, training_steps: '160ep', momentum: 0.9, nesterov_momentum: 0,
-      milestone_steps: ['80ep', '120ep'], gamma: 0.1, weight_decay: 1e-4,
+      milestone_steps: ['80ep', '120ep'], gamma: 0.1, weight_decay: 1e-4, apex_fp16: false,
     },
     pruning: {
       pruning_strategy: 'sparse_global', pruning_fraction: 0.2, pruning_exact_count: false,
@@ -57,7 +57,7 @@ export const PRESETS: readonly Preset[] = [
         model_name: modelName, model_init: 'kaiming_normal', batchnorm_init: 'uniform',
         batchnorm_frozen: false, output_frozen: false, others_frozen: false,
       },
-      training: { optimizer_name: 'sgd', lr: 0.1, training_steps: '40ep', momentum: 0, nesterov_momentum: 0, weight_decay: 0 },
+      training: { optimizer_name: 'sgd', lr: 0.1, training_steps: '40ep', momentum: 0, nesterov_momentum: 0, weight_decay: 0, apex_fp16: false },
       pruning: { pruning_strategy: 'sparse_global', pruning_fraction: 0.2, pruning_exact_count: false, pruning_layers_to_ignore: ['fc.weight'] },
     }),
   },
@@ -81,7 +81,7 @@ export const PRESETS: readonly Preset[] = [
           model_name: modelName, model_init: 'kaiming_normal', batchnorm_init: 'uniform',
           batchnorm_frozen: false, output_frozen: false, others_frozen: false,
         },
-        training: { optimizer_name: 'adam', lr: r.lr, training_steps: r.steps, momentum: 0, nesterov_momentum: 0, weight_decay: 0 },
+        training: { optimizer_name: 'adam', lr: r.lr, training_steps: r.steps, momentum: 0, nesterov_momentum: 0, weight_decay: 0, apex_fp16: false },
         pruning: { pruning_strategy: 'sparse_global', pruning_fraction: 0.2, pruning_exact_count: false },
       };
     },

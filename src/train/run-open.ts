@@ -102,7 +102,7 @@ class RunFolder {
   private readCheckpoint(removeUnverified = false): Promise<CheckpointState & { iteration: number; adapter?: string } | null> {
     const layout = optimizerLayout(this.h.training.optimizer_name);
     return this.readFile('checkpoint.safetensors', (b) => decodeCheckpoint(b, this.path('checkpoint.safetensors'), this.pLayout, this.sLayout, layout,
-      { start: this.start, total: this.total, perEpoch: this.perEpoch }), removeUnverified);
+      { start: this.start, total: this.total, perEpoch: this.perEpoch }, { amp: this.h.training.apex_fp16 }), removeUnverified);
   }
 
   /** Temp files killed writers left; then the data record: a folder trained on other data is refused before its result is reported. */

@@ -16,7 +16,8 @@
 //
 // Members may differ in seeds, initial weights, masks, learning-rate schedules and optimiser
 // constants; they must agree on what shapes the step (packKey): the model, the batch size, the
-// optimiser kind, the training set's size and whether the last batch is padded. A member can stop alone (it diverged): its metrics
+// optimiser kind, the training set's size, whether the last batch is padded and the precision
+// (--apex-fp16: src/train/amp.ts, a loss scaler per member). A member can stop alone (it diverged): its metrics
 // are no longer delivered and its uniforms no longer advance; its slices keep being computed
 // (a fused dispatch covers every member) but nothing reads them.
 import type { Gpu } from '../gpu/gpu.ts';
@@ -37,6 +38,7 @@ import type { DatasetSplits } from '../data/dataset.ts';
 import type { Hparams } from './hparams.ts';
 import type { CheckpointState, HostState } from './checkpoint.ts';
 import { createOptimizer, type RunOptimizer } from './optimizer.ts';
+import { AMP_STATS, FRESH_SCALER, LossScaler, type AmpStepStats } from './amp.ts';
 import { BatchFeeder, DeviceDataset, lastBatchSize, taskClasses, trainExamples } from './device-data.ts';
 import { learningRate, type Schedule } from './schedule.ts';
 import { stepToIterations } from './steps.ts';
@@ -48,8 +50,11 @@ export interface PackMemberOptions {
   hparams: Hparams;
   /** Seeds the data order and augmentation when the hparams leave them unset. */
   replicate: number;
-  /** Each step's mean loss and correct count, delivered when the GPU is done (at most `ring` steps late). */
-  onMetrics?: (iteration: number, loss: number, correct: number) => void;
+  /**
+   * Each step's mean loss and correct count, delivered when the GPU is done (at most `ring` steps
+   * late); under mixed precision also whether the step was skipped and the loss scale it used.
+   */
+  onMetrics?: (iteration: number, loss: number, correct: number, amp?: AmpStepStats) => void;
 }
 
 export interface TrainPackOptions {
@@ -73,7 +78,7 @@ export function packKey(h: Hparams): string {
   return canonicalJSON({
     model: h.model.model_name, batch: h.dataset.batch_size, optimizer: h.training.optimizer_name,
     subsample: h.dataset.subsample_fraction ?? null, labels: h.dataset.unsupervised_labels ?? null,
-    pad: h.dataset.pad_last_batch,
+    pad: h.dataset.pad_last_batch, ...(h.training.apex_fp16 ? { amp: true } : {}),
   });
 }
 
@@ -116,6 +121,8 @@ export class PackMember {
     readonly perEpoch: number,
     /** Examples in the last batch of each epoch (= the batch size when full or padded). */
     readonly lastBatch: number,
+    /** Mixed precision: the member's loss scaler (null: f32 training). */
+    readonly scaler: LossScaler | null = null,
   ) {}
 
   /** Examples that training iteration `iteration` learns from: the batch, or the remainder at an epoch's end. */
@@ -136,6 +143,7 @@ export class PackMember {
     for (let i = 0; i < s.params.length; i++) if (mask[i] === 0) s.params[i] = 0;
     upload(this.gpu, this.state.params.all(), s.params);
     this.optimizer.load(s.optimizer);
+    this.scaler?.load(s.amp ?? FRESH_SCALER, s.optimizer.steps);
     upload(this.gpu, this.state.masks.all(), mask);
     if (this.state.stats.names.length) upload(this.gpu, this.state.stats.all(), s.stats);
   }
@@ -149,7 +157,8 @@ export class PackMember {
 
   /** Everything a checkpoint holds; call after flush(). */
   async save(): Promise<CheckpointState> {
-    return { ...(await this.weights()), optimizer: await this.optimizer.save() };
+    const amp = this.scaler && await this.scaler.save();
+    return { ...(await this.weights()), optimizer: await this.optimizer.save(), ...(amp ? { amp: { scale: amp.scale, growthTracker: amp.growthTracker } } : {}) };
   }
 
   /** Uploads the epoch's data order (prepare() does this itself when an epoch begins). */
@@ -199,15 +208,21 @@ export class TrainPack {
     const phase = o.phase ?? (() => {});
     this.ring = o.ring ?? 2;
     const k = o.members.length;
+    const amp = o.members[0]!.hparams.training.apex_fp16;
+    // Per member in the metrics: loss, correct count (and under mixed precision: skipped, scale).
+    const per = amp ? AMP_STATS : 2;
     const onSnapshot = (p: number, v: Float32Array) => {
       for (const m of this.members) {
-        if (m.stoppedAt === null || p < m.stoppedAt) o.members[m.index]!.onMetrics?.(this.firstIteration + p, v[2 * m.index]!, v[2 * m.index + 1]!);
+        const at = per * m.index;
+        if (m.stoppedAt === null || p < m.stoppedAt) {
+          o.members[m.index]!.onMetrics?.(this.firstIteration + p, v[at]!, v[at + 1]!, ...(amp ? [{ skipped: v[at + 2] !== 0, scale: v[at + 3]! }] : []));
+        }
       }
     };
     const { value, buffers: made } = collectBuffers(gpu.device, () => {
       const h0 = o.members[0]!.hparams;
       const spec = o.spec ?? modelForData(h0.model.model_name, o.data.train, taskClasses(h0, o.data.train.classes));
-      const stats = createTensor(gpu, 'train_stats', [2 * k]);
+      const stats = createTensor(gpu, 'train_stats', [per * k]);
       const uploads = new Map<string, DeviceDataset>();
       // A pack of one allocates as a run alone always has; more members share slabs.
       const slabs = k > 1 ? new SlabScope(gpu, k) : null;
@@ -222,32 +237,36 @@ export class TrainPack {
       const members = o.members.map((mo, i) => {
         const h = mo.hparams;
         phase('arenas');
-        const state = member(i, () => createModelState(gpu, spec));
+        const state = member(i, () => createModelState(gpu, spec, { amp }));
         phase('dataset');
         const makeData = () => new DeviceDataset(gpu, o.data, h, mo.replicate, ownUploads ? undefined : uploads.get(keys[i]!));
         const data = ownUploads ? member(i, makeData) : makeData();
         if (!ownUploads) uploads.set(keys[i]!, data);
         return member(i, () => {
           phase('activations');
-          const model = compileModel(gpu, state, h.dataset.batch_size);
+          const model = compileModel(gpu, state, h.dataset.batch_size, { amp });
           const perEpoch = Math.ceil(data.trainCount / model.batch);
           const last = lastBatchSize(data.trainCount, model.batch, h.dataset.pad_last_batch);
-          const short = last < model.batch ? compileModel(gpu, state, last, { borrowFrom: model }) : null;
+          const short = last < model.batch ? compileModel(gpu, state, last, { borrowFrom: model, amp }) : null;
           phase('dataset'); // the epoch order and the batch labels
           const feeder = new BatchFeeder(gpu, data, model, h, mo.replicate, short ?? undefined);
           phase('metrics');
-          const target = { stats, slot: 2 * i };
+          const target = { stats, slot: per * i };
           const loss = softmaxCrossEntropy(gpu, model.logits, feeder.labels, data.classes, model.dlogits, target);
-          const optimizer = createOptimizer(gpu, state, h.training);
-          const list = [feeder.dispatch, ...model.forwardTrain, loss, ...model.backward, optimizer.dispatch];
+          // Mixed precision: the scaled loss's gradient before the backward pass; unscaling, the
+          // inf/NaN check and the scale's update after it; the optimiser skips a step that found one.
+          const scaler = amp ? new LossScaler(gpu, state, h.training.optimizer_name, { tensor: stats, slot: target.slot }) : null;
+          const optimizer = createOptimizer(gpu, state, h.training, scaler ?? undefined);
+          const backward = (m: CompiledModel) => scaler ? [scaler.scaleGrad(m.dlogits), ...m.backward, scaler.unscale, scaler.update] : m.backward;
+          const list = [feeder.dispatch, ...model.forwardTrain, loss, ...backward(model), optimizer.dispatch];
           const shortList = short && [feeder.shortDispatch!, ...short.forwardTrain,
-            softmaxCrossEntropy(gpu, short.logits, feeder.shortLabels!, data.classes, short.dlogits, target), ...short.backward, optimizer.dispatch];
+            softmaxCrossEntropy(gpu, short.logits, feeder.shortLabels!, data.classes, short.dlogits, target), ...backward(short), optimizer.dispatch];
           const t = h.training, steps = (s: string, what: string) => stepToIterations(s, perEpoch, what);
           const schedule: Schedule = {
             lr: t.lr, gamma: t.gamma ?? 1, warmup: t.warmup_steps ? steps(t.warmup_steps, 'warmup_steps') : 0,
             milestones: (t.milestone_steps ?? []).map((m) => steps(m, 'milestone_steps')),
           };
-          return new PackMember(gpu, i, state, data, model, feeder, optimizer, list, shortList, schedule, perEpoch, last);
+          return new PackMember(gpu, i, state, data, model, feeder, optimizer, list, shortList, schedule, perEpoch, last, scaler);
         });
       });
       const fusion = fuseMembers(gpu, members.map((m) => m.list));

@@ -23,7 +23,7 @@ test('presets carry OpenLTH default_hparams', () => {
   const r = presetHparams('cifar_resnet_20');
   assert.deepEqual(r.training, {
     optimizer_name: 'sgd', lr: 0.1, training_steps: '160ep', momentum: 0.9, nesterov_momentum: 0,
-    milestone_steps: ['80ep', '120ep'], gamma: 0.1, weight_decay: 1e-4,
+    milestone_steps: ['80ep', '120ep'], gamma: 0.1, weight_decay: 1e-4, apex_fp16: false,
   });
   assert.deepEqual(r.dataset, { dataset_name: 'cifar10', batch_size: 128, do_not_augment: false, pad_last_batch: false });
   assert.equal(r.pruning.pruning_exact_count, false, "OpenLTH's pruning count");
@@ -218,9 +218,9 @@ test('schema: unique flat keys, help for every field, docs list every flag', () 
   const keys = docs.map(d => d.key);
   assert.equal(new Set(keys).size, keys.length);
   for (const g of GROUP_NAMES) assert.equal(docs.filter(d => d.group === g).length, Object.keys(GROUPS[g].fields).length);
-  // OpenLTH's field names, per group (apex_fp16 deliberately absent).
+  // OpenLTH's field names, per group (apex_fp16 last, as in OpenLTH's TrainingHparams).
   assert.deepEqual(docs.filter(d => d.group === 'training').map(d => d.key), ['optimizer_name', 'lr', 'training_steps',
-    'data_order_seed', 'momentum', 'nesterov_momentum', 'milestone_steps', 'gamma', 'warmup_steps', 'weight_decay']);
+    'data_order_seed', 'momentum', 'nesterov_momentum', 'milestone_steps', 'gamma', 'warmup_steps', 'weight_decay', 'apex_fp16']);
   const md = hparamsMarkdown(), help = formatHparamsHelp();
   for (const d of docs) {
     assert.ok(d.help.length > 10, `${d.key} has help`);

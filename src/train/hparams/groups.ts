@@ -5,7 +5,8 @@
 // Defaults here are "no-effect" defaults: the value that means the feature is off. They are what
 // run hashes are taken relative to (see hash.ts), so they must never change once runs exist.
 // Deliberate differences from OpenLTH:
-//  - apex_fp16 is omitted (no meaning on WebGPU);
+//  - apex_fp16 is mixed precision with PyTorch AMP's numerics (autocast + GradScaler: docs/mixed-precision.md),
+//    where OpenLTH used NVIDIA apex's amp (O1, whose dynamic scaler also caps the scale at 2^24);
 //  - weight_decay defaults to 0 rather than unset, so "--weight-decay 0" and no flag name the same run;
 //  - milestone_steps, pruning_layers_to_ignore and others_frozen_exceptions are typed lists;
 //  - pruning_strategy also accepts sparse_layerwise (each prunable tensor loses the same fraction; README, `earlyphase lottery`);
@@ -127,6 +128,7 @@ export interface TrainingHparams {
   gamma?: number;
   warmup_steps?: string;
   weight_decay: number;
+  apex_fp16: boolean;
 }
 
 export const TRAINING_GROUP: GroupDef<TrainingHparams> = {
@@ -153,6 +155,10 @@ export const TRAINING_GROUP: GroupDef<TrainingHparams> = {
     gamma: { kind: 'number', min: 0, minExclusive: true, optional: true, help: 'Learning-rate factor at each milestone.' },
     warmup_steps: { kind: 'step', optional: true, help: 'Linear learning-rate warmup from 0 over these steps, e.g. 20ep or 800it.' },
     weight_decay: { kind: 'number', min: 0, default: 0, help: 'L2 penalty, applied to all parameters.' },
+    apex_fp16: {
+      kind: 'boolean',
+      help: 'Mixed precision with PyTorch AMP\'s numerics: conv and linear layers on f16 inputs and weights (f32 sums), f16 activations, f32 master weights and optimiser state, dynamic loss scaling (2^16, ×0.5 and skip on inf/NaN, ×2 after 2000 clean steps); see docs/mixed-precision.md.',
+    },
   },
 };
 
