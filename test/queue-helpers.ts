@@ -1,13 +1,13 @@
 // What the job-queue tests share: a redis-server of their own on a free loopback port (no
 // persistence, so a restart loses its data as a real one without --appendonly would), and
-// `earlyphase worker` processes whose stderr is kept. Both run in process groups of their own
-// that `kill()` ends whole; tests call it from test.after, on success, failure and timeout.
-import { spawn, type ChildProcess } from 'node:child_process';
+// `earlyphase worker` processes whose stderr is kept. Both are processes of test/cli.ts: each in a
+// process group of its own that `kill()` ends whole, at its deadline, when the test process exits,
+// and from test.after on success, failure and timeout.
 import { createConnection, createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
+import { startCli, startCommand, sleep, type Proc } from './cli.ts';
 
-export const cli = fileURLToPath(new URL('../runner/earlyphase.mjs', import.meta.url));
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { CLI as cli, sleep } from './cli.ts';
 
 export async function freePort(): Promise<number> {
   const s = createServer();
@@ -17,52 +17,63 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-const killGroup = (p: ChildProcess | null) => { try { if (p?.pid) process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } };
+const accepts = (port: number) => new Promise<boolean>((r) => {
+  const s = createConnection(port, '127.0.0.1');
+  s.once('connect', () => { s.end(); r(true); });
+  s.once('error', () => r(false));
+});
 
 /** A redis-server of our own; `restart` saves its data, stops it and starts it again on the same port. */
 export class Redis {
-  proc: ChildProcess | null = null;
+  proc: Proc | null = null;
   constructor(readonly port: number, readonly dataDir: string) {}
   get url() { return `redis://127.0.0.1:${this.port}`; }
   async start() {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dataDir], { stdio: 'ignore', detached: true });
-    for (let i = 0; i < 100; i++) {
-      if (await new Promise<boolean>((r) => { const s = createConnection(this.port, '127.0.0.1'); s.once('connect', () => { s.end(); r(true); }); s.once('error', () => r(false)); })) return;
-      await sleep(100);
+    this.proc = startCommand('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dataDir],
+      { label: `redis-server :${this.port}`, timeoutMs: 1_800_000 });
+    for (const t0 = Date.now(); Date.now() - t0 < 10_000; await sleep(100)) {
+      if (await accepts(this.port)) return;
+      if (!this.proc.running) break;
     }
-    throw new Error('redis-server did not start');
+    throw new Error(`redis-server did not start on port ${this.port}: ${this.proc.err}`);
   }
   async restart(downMs: number) {
-    const exited = new Promise((r) => this.proc!.once('exit', r));
     const s = createConnection(this.port, '127.0.0.1');
-    s.write('SHUTDOWN SAVE\r\n');
     s.on('error', () => {});
-    await exited;
+    s.write('SHUTDOWN SAVE\r\n');
+    await this.proc!.done;
     await sleep(downMs);
     await this.start();
   }
-  kill() { killGroup(this.proc); }
+  kill() { this.proc?.kill(); }
 }
 
-/** A worker process whose stderr is kept; waitFor resolves with the first match of a pattern. */
+/**
+ * An `earlyphase worker` on lavapipe whose stderr is kept; waitFor resolves with the first match of
+ * a pattern. Killed when the test `t` that started it ends (and at its deadline, and at exit).
+ */
 export class Worker {
-  log = '';
-  proc: ChildProcess;
-  exited: Promise<number | null>;
-  constructor(readonly name: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
-    // Its own process group: kill() ends the wrapper and the CLI under it together.
-    this.proc = spawn(process.execPath, [cli, 'worker', '--name', name, '--adapter', 'llvmpipe', '--quiet', ...args], { env, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
-    this.proc.stderr!.on('data', (d) => { this.log += String(d); });
-    this.exited = new Promise((r) => this.proc.once('exit', (code) => r(code)));
+  readonly proc: Proc;
+  readonly exited: Promise<number | null>;
+  constructor(readonly name: string, args: string[], env: NodeJS.ProcessEnv = process.env, t?: TestContext) {
+    this.proc = startCli(['worker', '--name', name, '--adapter', 'llvmpipe', '--quiet', ...args], { baseEnv: env, timeoutMs: 600_000, label: `worker ${name}`, t });
+    this.exited = this.proc.done.then((r) => r.status);
   }
-  async waitFor(re: RegExp, ms = 120_000): Promise<RegExpMatchArray> {
-    const t0 = Date.now();
-    for (;;) {
-      const m = this.log.match(re);
-      if (m) return m;
-      if (Date.now() - t0 > ms || this.proc.exitCode !== null || this.proc.signalCode !== null) throw new Error(`worker ${this.name}: no ${re} within ${ms / 1000} s or before it exited; log:\n${this.log}`);
-      await sleep(100);
-    }
+  get log(): string { return this.proc.err; }
+  waitFor(re: RegExp, ms = 300_000): Promise<RegExpMatchArray> {
+    return this.proc.waitFor(re, { timeoutMs: ms, what: `a log line matching ${re} from worker ${this.name}` });
   }
-  kill() { killGroup(this.proc); }
+  /** SIGTERM to the worker (its wrapper passes it on to the CLI, once), as a service manager stops it. */
+  terminate() { this.proc.signalLeader('SIGTERM'); }
+  kill() { this.proc.kill(); }
+}
+
+/** The first of `promises` to fulfil; when all reject, one error with each of their messages. */
+export async function firstOf<T>(promises: Promise<T>[]): Promise<T> {
+  try {
+    return await Promise.any(promises);
+  } catch (e) {
+    if (e instanceof AggregateError) throw new Error(e.errors.map((x: Error) => x.message).join('\n\n'));
+    throw e;
+  }
 }

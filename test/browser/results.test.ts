@@ -5,9 +5,7 @@
 // report a bad folder or a server error with a message while staying usable.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -19,26 +17,19 @@ import { collectResults } from '../../src/report/collect.ts';
 import { buildFigures } from '../../src/report/figures.ts';
 import { formatSummary } from '../../src/report/summary.ts';
 import { assertChartDrawn } from '../png.ts';
+import { copyFixture, lenetLottery } from '../fixtures.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const SCREENSHOT = fileURLToPath(new URL('../../test-results/browser/results.png', import.meta.url));
-const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02',
-  '--training-steps', '2ep', '--rewinding-steps', '5it', '--adapter', 'llvmpipe', '--quiet', '--evaluate-only-at-end'];
 
 let root: string, viewerDir: string, lottery: string;
 let server: ViewServer;
 let browser: Browser;
 
-function earlyphase(...args: string[]): void {
-  const r = spawnSync(process.execPath, [cli, ...args, ...FLAGS, '--root', root], { encoding: 'utf8', timeout: 120_000 });
-  assert.equal(r.status, 0, `earlyphase ${args.join(' ')}: ${r.stderr}`);
-}
-
 before(async () => {
-  root = mkdtempSync(join(tmpdir(), 'earlyphase-results-'));
-  viewerDir = mkdtempSync(join(tmpdir(), 'earlyphase-results-viewer-'));
-  earlyphase('lottery', '--levels', '2');
-  earlyphase('branch', 'randomly_reinitialize', '--levels', '1,2');
+  // A lottery (levels 0–2) and a randomly_reinitialize branch at levels 1–2, made by the CLI: a shared fixture.
+  root = copyFixture(await lenetLottery(), 'earlyphase-results-');
+  viewerDir = tempDir('earlyphase-results-viewer-');
   lottery = readdirSync(root).find((n) => n.startsWith('lottery_'))!;
   cpSync(join(root, lottery), join(root, 'sweep', lottery), { recursive: true });
   // Malformed: a run-named folder with a torn hparams.json, an empty run-named folder, a folder of random files.
@@ -55,7 +46,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.close();
-  for (const d of [root, viewerDir]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 interface ResultsState { ready: boolean; figures: string[]; error?: string }

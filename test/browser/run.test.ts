@@ -5,9 +5,7 @@
 // diverging run and a browser without WebGPU each show a message while the page stays usable.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -23,8 +21,9 @@ import { levelDir, planLottery, runLottery, type LotteryJob } from '../../src/lo
 import { parseMetrics } from '../../src/train/metrics.ts';
 import { MemoryStorage } from '../../viewer/memory-storage.ts';
 import { assertChartDrawn } from '../png.ts';
+import { earlyphase, runCommand } from '../cli.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const SHOTS = fileURLToPath(new URL('../../test-results/browser/', import.meta.url));
 /** 1,024 images / batch 128 = 8 iterations per epoch; 24 iterations; levels 0 and 1 rewound to 4it. */
 const TINY = { subsample: '1024', trainingSteps: '24it', rewindingSteps: '4it', levels: '1' };
@@ -43,7 +42,7 @@ let tab: { page: Page; errors: string[] } | null = null;
 let done: RunView | null = null;
 
 before(async () => {
-  root = mkdtempSync(join(tmpdir(), 'earlyphase-run-tab-'));
+  root = tempDir('earlyphase-run-tab-');
   mkdirSync(SHOTS, { recursive: true });
   server = await startViewServer({ root });
   browser = await launchChromium();
@@ -51,7 +50,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server?.close();
-  rmSync(root, { recursive: true, force: true });
 });
 
 /** A page of the run tab with page errors and console errors collected. */
@@ -212,25 +210,23 @@ test('(d) "Save to server" and the downloaded archive are run folders the CLI fi
   const saved = join(root, done.folder!);
   const files = filesUnder(saved);
   assert.ok(files.includes('replicate_1/level_1/main/mask.safetensors.sha256'), files.join('\n'));
-  const r = spawnSync(process.execPath, [cli, 'lottery', ...done.argv, '--levels', '1', '--root', root, '--adapter', 'llvmpipe'], { encoding: 'utf8', timeout: 120_000 });
-  assert.equal(r.status, 0, r.stderr);
-  const out = r.stdout + r.stderr;
+  const r = await earlyphase(['lottery', ...done.argv, '--levels', '1', '--root', root, '--adapter', 'llvmpipe'], { timeoutMs: 120_000 });
+  assert.equal(r.status, 0, r.err);
+  const out = r.out + r.err;
   assert.equal((out.match(/already done/g) ?? []).length, 2, out);
   assert.doesNotMatch(out, /done in|resuming|discarding/, out);
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-  const unpacked = mkdtempSync(join(tmpdir(), 'earlyphase-run-tar-'));
-  try {
+  const unpacked = tempDir('earlyphase-run-tar-');
+  {
     const tarFile = join(unpacked, 'run.tar');
     await download.saveAs(tarFile);
-    const x = spawnSync('tar', ['xf', tarFile, '-C', unpacked], { encoding: 'utf8' });
-    assert.equal(x.status, 0, x.stderr);
+    const x = await runCommand('tar', ['xf', tarFile, '-C', unpacked], { timeoutMs: 60_000 });
+    assert.equal(x.status, 0, x.err);
     const folder = join(unpacked, done.folder!);
     // Byte-identical to what the server (FsStorage semantics) wrote, sidecars included.
     assert.deepEqual(filesUnder(folder), files);
     for (const f of files) assert.ok(readFileSync(join(folder, f)).equals(readFileSync(join(saved, f))), f);
-  } finally {
-    rmSync(unpacked, { recursive: true, force: true });
   }
   assert.deepEqual(errors, []);
 });

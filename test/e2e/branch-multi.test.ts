@@ -6,35 +6,32 @@
 // Fashion-MNIST subsample (20 iterations per run).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tempDir } from '../temp-dir.ts';
 import { tree, treeDiff } from '../fault/tree.ts';
+import { earlyphase, errorLines, NO_GPU } from '../cli.ts';
+import { refused } from '../cli-parse.ts';
+import { copyFixture } from '../fixtures.ts';
+import { lotteryReference } from '../fault/kill-suite.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02',
   '--training-steps', '20it', '--rewinding-steps', '5it', '--evaluate-only-at-end', '--adapter', 'llvmpipe', '--quiet'];
-const NO_GPU = { VK_ICD_FILENAMES: '/nonexistent.json', VK_ADD_DRIVER_FILES: '' };
+const run = (args: string[], root: string, env: Record<string, string> = {}) => earlyphase([...args, ...FLAGS, '--root', root], { env });
 
-function run(args: string[], root: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [cli, ...args, ...FLAGS, '--root', root], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  return { status: r.status, out: r.stdout, err: r.stderr };
-}
+/**
+ * The lottery the branches start from (levels 0–1, the same command as the lottery kill test's
+ * uninterrupted run: a shared fixture, test/fault/kill-suite.ts); each test branches from a copy.
+ */
+const copy = async () => copyFixture((await lotteryReference()).root, 'earlyphase-branch-multi-');
 
-const trunk = tempDir('earlyphase-branch-multi-');
-const lottery = run(['lottery', '--levels', '1'], trunk);
-const copy = () => { const d = tempDir('earlyphase-branch-multi-'); cpSync(trunk, d, { recursive: true }); return d; };
-
-test('branch gaussian_noise,randomly_reinitialize --pack 3 writes and prints what the two branches run alone do', { timeout: 600_000 }, () => {
-  assert.equal(lottery.status, 0, lottery.err);
-  const together = copy(), alone = copy();
-  const t = run(['branch', 'gaussian_noise,randomly_reinitialize', '--alpha', '0.5', '--levels', '0-1', '--pack', '3'], together);
+test('branch gaussian_noise,randomly_reinitialize --pack 3 writes and prints what the two branches run alone do', { timeout: 600_000 }, async () => {
+  const together = await copy(), alone = await copy();
+  const t = await run(['branch', 'gaussian_noise,randomly_reinitialize', '--alpha', '0.5', '--levels', '0-1', '--pack', '3'], together);
   assert.equal(t.status, 0, t.err);
-  const a = run(['branch', 'gaussian_noise', '--alpha', '0.5', '--levels', '0-1'], alone);
+  const a = await run(['branch', 'gaussian_noise', '--alpha', '0.5', '--levels', '0-1'], alone);
   assert.equal(a.status, 0, a.err);
-  const b = run(['branch', 'randomly_reinitialize', '--levels', '0-1'], alone);
+  const b = await run(['branch', 'randomly_reinitialize', '--levels', '0-1'], alone);
   assert.equal(b.status, 0, b.err);
   // Every file (weights, checkpoints, metrics, branch.json, done.json) byte-identical, lock files aside.
   assert.deepEqual(treeDiff(tree(alone), tree(together)), []);
@@ -48,10 +45,9 @@ test('branch gaussian_noise,randomly_reinitialize --pack 3 writes and prints wha
   assert.doesNotMatch(t.err, /pack .* does not fit/);
 });
 
-test('a branch that diverges stops alone: the other\'s table is printed, exit 2 naming the failed branch', { timeout: 600_000 }, () => {
-  assert.equal(lottery.status, 0, lottery.err);
-  const root = copy();
-  const r = run(['branch', 'shuffle_weights,retrain', '--mode', 'magnitudes', '--retrain-lr', '1e5', '--seed', '7', '--levels', '1', '--pack', '2'], root);
+test('a branch that diverges stops alone: the other\'s table is printed, exit 2 naming the failed branch', { timeout: 600_000 }, async () => {
+  const root = await copy();
+  const r = await run(['branch', 'shuffle_weights,retrain', '--mode', 'magnitudes', '--retrain-lr', '1e5', '--seed', '7', '--levels', '1', '--pack', '2'], root);
   assert.equal(r.status, 2, r.err);
   assert.match(r.out, /branch shuffle_weights\n\s*level\s+weights remaining\s+test accuracy\n\s*1\s+80\.\d\d%/);
   assert.doesNotMatch(r.out, /branch retrain/);
@@ -64,30 +60,33 @@ test('a branch that diverges stops alone: the other\'s table is printed, exit 2 
     .map((d) => [d.replace(/_[0-9a-f]{10}$/, ''), JSON.parse(readFileSync(join(level1, d, 'branch.json'), 'utf8')).seed]);
   assert.deepEqual(seeds, [['branch_retrain', 7], ['branch_shuffle_weights', 7]]);
   // shuffle_weights is finished: alone, it is skipped and prints the same table.
-  const again = run(['branch', 'shuffle_weights', '--mode', 'magnitudes', '--seed', '7', '--levels', '1'], root);
+  const again = await run(['branch', 'shuffle_weights', '--mode', 'magnitudes', '--seed', '7', '--levels', '1'], root);
   assert.equal(again.status, 0, again.err);
   assert.ok(r.out.startsWith(again.out), `${r.out}\n---\n${again.out}`);
 });
 
-test('bad branch lists and flags fail before any GPU work: a flag no named branch knows, a name twice, an unknown name', () => {
+test('bad branch lists and flags fail before any GPU work: a flag no named branch knows, a name twice, an unknown name', async () => {
   const empty = tempDir('earlyphase-branch-multi-empty-');
-  const cases: [string[], RegExp, boolean][] = [
+  // Options no named branch takes are found by the command itself: as processes, with no Vulkan driver visible.
+  const processes: [string[], RegExp][] = [
     [['branch', 'gaussian_noise,randomly_reinitialize', '--nope', '3'],
-      /^earlyphase: unknown arguments --nope 3 for branches gaussian_noise, randomly_reinitialize: no option of theirs \(gaussian_noise --alpha, --scale; randomly_reinitialize none\) and no training or lottery flag/, true],
+      /^earlyphase: unknown arguments --nope 3 for branches gaussian_noise, randomly_reinitialize: no option of theirs \(gaussian_noise --alpha, --scale; randomly_reinitialize none\) and no training or lottery flag/],
     // gaussian_noise's --alpha, given to two branches that do not take it.
-    [['branch', 'randomly_reinitialize,shuffle_weights', '--alpha', '0.5'], /unknown arguments --alpha 0\.5 for branches randomly_reinitialize, shuffle_weights: .*shuffle_weights --mode/, true],
-    [['branch', 'gaussian_noise,randomly_prune,gaussian_noise'], /^earlyphase: branch gaussian_noise is named more than once in gaussian_noise,randomly_prune,gaussian_noise/, true],
-    [['branch', 'gaussian_noise,'], /^earlyphase: branch names "gaussian_noise,": an empty name/, true],
-    [['branch', 'gaussian_noise,no_such_branch'], /^earlyphase: unknown branch "no_such_branch"; branches:\n {2}sign_preserving_reinit/, false],
-    // Each branch's own options are still checked (before the GPU).
-    [['branch', 'randomly_reinitialize,gaussian_noise', '--alpha', '-1'], /alpha.*-1/, false],
+    [['branch', 'randomly_reinitialize,shuffle_weights', '--alpha', '0.5'], /unknown arguments --alpha 0\.5 for branches randomly_reinitialize, shuffle_weights: .*shuffle_weights --mode/],
   ];
-  for (const [args, msg, oneLine] of cases) {
-    const r = run([...args, '--levels', '1'], empty, NO_GPU);
+  for (const [[args, msg], r] of await Promise.all(processes.map(async (c) => [c, await run([...c[0], '--levels', '1'], empty, NO_GPU)] as const))) {
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.err}`);
     assert.match(r.err, msg);
     assert.doesNotMatch(r.err, /Vulkan|adapter found|\n\s+at /);
-    if (oneLine) assert.equal(r.err.split('\n').filter(Boolean).filter((l) => !l.startsWith('data: ')).length, 1, r.err);
+    assert.equal(errorLines(r.err).length, 1, r.err);
   }
+  // The branch list itself, and each branch's own options, are checked while parsing (test/cli-parse.ts).
+  const parsed: [string[], RegExp][] = [
+    [['branch', 'gaussian_noise,randomly_prune,gaussian_noise'], /^earlyphase: branch gaussian_noise is named more than once in gaussian_noise,randomly_prune,gaussian_noise[^\n]*$/],
+    [['branch', 'gaussian_noise,'], /^earlyphase: branch names "gaussian_noise,": an empty name[^\n]*$/],
+    [['branch', 'gaussian_noise,no_such_branch'], /^earlyphase: unknown branch "no_such_branch"; branches:\n {2}sign_preserving_reinit/],
+    [['branch', 'randomly_reinitialize,gaussian_noise', '--alpha', '-1'], /alpha.*-1/],
+  ];
+  for (const [args, msg] of parsed) await refused([...args, '--levels', '1', ...FLAGS, '--root', empty], msg);
   assert.deepEqual(readdirSync(empty), [], 'nothing written');
 });

@@ -6,7 +6,6 @@
 // limit, and a loop says so.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -18,6 +17,7 @@ import { locateDataset } from '../../runner/data/datasets.ts';
 import { tarArchive } from '../../viewer/tar.ts';
 import { UserError } from '../../src/errors.ts';
 import { tempDir } from '../temp-dir.ts';
+import { earlyphase } from '../cli.ts';
 
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 function bytes(n: number, seed: number): Uint8Array {
@@ -103,14 +103,7 @@ test('a cut-off download resumes with a Range request; files are checked and fou
 });
 
 /** Runs the CLI without blocking this process (its HTTP server must keep answering). */
-function cli(args: string[]): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['runner/earlyphase.mjs', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => { stderr += b; });
-    child.on('close', (status) => resolve({ status, stderr }));
-  });
-}
+const cli = (args: string[]) => earlyphase(args, { timeoutMs: 60_000 }).then((r) => ({ status: r.status, stderr: r.err }));
 
 test('the CLI refuses a file whose MD5 is not the published one, deletes it and says so in one line', async () => {
   const root = tempDir('earlyphase-fetch-');

@@ -5,22 +5,15 @@
 // GPU work, never a silent fallback to the system's Fashion-MNIST.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encodeIdx } from '../../src/data/idx.ts';
+import { earlyphase, NO_GPU } from '../cli.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const ARGS = ['train', '--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--batch-size', '16',
   '--training-steps', '2it', '--adapter', 'llvmpipe', '--quiet'];
-const NO_GPU = { VK_ICD_FILENAMES: '/nonexistent.json', VK_ADD_DRIVER_FILES: '' };
-
-function run(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, EARLYPHASE_DATA: '', ...env }, timeout: 120_000 });
-  return { status: r.status, out: r.stdout, err: r.stderr };
-}
+const run = (args: string[], env: Record<string, string> = {}) => earlyphase(args, { env: { EARLYPHASE_DATA: '', ...env }, timeoutMs: 120_000 });
 
 /** 32 train and 8 test images of 28×28 in `dir`; `seed` changes the pixels. */
 function writeData(dir: string, seed: number): void {
@@ -33,13 +26,13 @@ function writeData(dir: string, seed: number): void {
   writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), labels(8));
 }
 
-test('a run records the files it read and refuses other data; a bad --data-dir is exit 2, never a fallback', () => {
-  const base = mkdtempSync(join(tmpdir(), 'earlyphase-e2e-'));
-  try {
+test('a run records the files it read and refuses other data; a bad --data-dir is exit 2, never a fallback', async () => {
+  const base = tempDir('earlyphase-e2e-');
+  {
     const a = join(base, 'a'), b = join(base, 'b'), root = join(base, 'runs');
     writeData(a, 1);
     writeData(b, 2);
-    const first = run([...ARGS, '--data-dir', a, '--root', root]);
+    const first = await run([...ARGS, '--data-dir', a, '--root', root]);
     assert.equal(first.status, 0, first.err);
     assert.match(first.err, new RegExp(`^data: fashion_mnist from ${join(a, 'train-images-idx3-ubyte')}, .*${join(a, 't10k-labels-idx1-ubyte')} \\(fingerprint [0-9a-f]{12}\\)$`, 'm'));
     const dir = JSON.parse(first.out.trim().split('\n').at(-1)!).run as string;
@@ -47,26 +40,24 @@ test('a run records the files it read and refuses other data; a bad --data-dir i
     assert.deepEqual(record.files.map((f: { role: string }) => f.role), ['train-images', 'train-labels', 'test-images', 'test-labels']);
     assert.equal(readFileSync(join(dir, 'data.json.sha256'), 'utf8').split('  ')[1], 'data.json\n');
 
-    const again = run([...ARGS, '--data-dir', a, '--root', root]);
+    const again = await run([...ARGS, '--data-dir', a, '--root', root]);
     assert.equal(again.status, 0, again.err);
     assert.equal(JSON.parse(again.out.trim().split('\n').at(-1)!).skipped, true);
 
-    const other = run([...ARGS, '--data-dir', b, '--root', root]);
+    const other = await run([...ARGS, '--data-dir', b, '--root', root]);
     assert.equal(other.status, 2, other.err);
     const line = other.err.trim().split('\n').at(-1)!;
     assert.match(line, new RegExp(`${join(dir, 'data.json').replace(/.*\/train_/, 'train_')}: this run folder was trained on fashion_mnist from ${a}/.*but the data read now come from ${b}/`));
     assert.doesNotMatch(other.out, /skipped/);
 
     // Named locations that do not hold the data: refused before the GPU (none is reachable here).
-    const missing = run([...ARGS, '--data-dir', join(base, 'nope'), '--root', root], NO_GPU);
+    const missing = await run([...ARGS, '--data-dir', join(base, 'nope'), '--root', root], NO_GPU);
     assert.equal(missing.status, 2, missing.err);
     assert.match(missing.err, new RegExp(`--data-dir ${join(base, 'nope')} does not exist`));
     rmSync(join(b, 't10k-images-idx3-ubyte'));
-    const half = run([...ARGS, '--root', root], { ...NO_GPU, EARLYPHASE_DATA: b });
+    const half = await run([...ARGS, '--root', root], { ...NO_GPU, EARLYPHASE_DATA: b });
     assert.equal(half.status, 2, half.err);
     assert.match(half.err, new RegExp(`dataset "fashion_mnist" not found in EARLYPHASE_DATA ${b}`));
     assert.doesNotMatch(half.err, /^  \/usr\/share\/datasets/m, "the system copy is not searched");
-  } finally {
-    rmSync(base, { recursive: true, force: true });
   }
 });

@@ -4,39 +4,34 @@
 // how to get it (they used to say "already done" and add nothing).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tempDir } from '../temp-dir.ts';
+import { earlyphase as cli, errorLines } from '../cli.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 // 600 images at batch 128: 5 iterations per epoch.
 const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.01',
   '--training-steps', '10it', '--adapter', 'llvmpipe', '--quiet'];
-function earlyphase(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args, ...FLAGS], { encoding: 'utf8', timeout: 120_000 });
-  return { status: r.status, out: r.stdout, err: r.stderr };
-}
-function ok(...args: string[]) {
-  const r = earlyphase(...args);
+const earlyphase = (...args: string[]) => cli([...args, ...FLAGS], { timeoutMs: 180_000 });
+async function ok(...args: string[]) {
+  const r = await earlyphase(...args);
   assert.equal(r.status, 0, `earlyphase ${args.join(' ')}: ${r.err}`);
   return r;
 }
-function refused(re: RegExp, ...args: string[]) {
-  const r = earlyphase(...args);
+async function refused(re: RegExp, ...args: string[]) {
+  const r = await earlyphase(...args);
   assert.equal(r.status, 2, `earlyphase ${args.join(' ')}: exit ${r.status}\n${r.err}`);
   // Besides the line saying which data files were read (every command prints it), one error line.
-  const lines = r.err.trim().split('\n').filter((l) => !l.startsWith('data: '));
+  const lines = errorLines(r.err);
   assert.equal(lines.length, 1, r.err);
   assert.match(lines[0]!, re);
 }
 
-test('instability: --points 3 then --points 5 keep two results in two folders', { timeout: 240_000 }, () => {
+test('instability: --points 3 then --points 5 keep two results in two folders', { timeout: 240_000 }, async () => {
   const root = tempDir('earlyphase-e2e-');
-  ok('lottery', '--levels', '0', '--root', root);
-  ok('instability', '--levels', '0', '--points', '3', '--root', root);
-  ok('instability', '--levels', '0', '--points', '5', '--root', root);
+  await ok('lottery', '--levels', '0', '--root', root);
+  await ok('instability', '--levels', '0', '--points', '3', '--root', root);
+  await ok('instability', '--levels', '0', '--points', '5', '--root', root);
   const lottery = readdirSync(root).find((n) => n.startsWith('lottery_'))!;
   const level = join(root, lottery, 'replicate_1', 'level_0');
   const folders = readdirSync(level).filter((n) => n.startsWith('instability_')).sort();
@@ -45,26 +40,26 @@ test('instability: --points 3 then --points 5 keep two results in two folders', 
   assert.deepEqual(points, [3, 5]);
 });
 
-test('--telemetry and --save-steps on a finished run: one line naming what is missing and how to get it', { timeout: 240_000 }, () => {
+test('--telemetry and --save-steps on a finished run: one line naming what is missing and how to get it', { timeout: 240_000 }, async () => {
   const root = tempDir('earlyphase-e2e-');
-  const first = ok('train', '--root', root);
+  const first = await ok('train', '--root', root);
   const run = JSON.parse(first.out).run as string;
-  refused(new RegExp(`^earlyphase: ${run} finished without telemetry \\(--telemetry\\), which are recorded while training .*rm -r ${run}`), 'train', '--telemetry', '--root', root);
-  refused(/finished without the weights model_ep1_it2\.safetensors \(--save-steps\)/, 'train', '--save-steps', '7it', '--root', root);
+  await refused(new RegExp(`^earlyphase: ${run} finished without telemetry \\(--telemetry\\), which are recorded while training .*rm -r ${run}`), 'train', '--telemetry', '--root', root);
+  await refused(/finished without the weights model_ep1_it2\.safetensors \(--save-steps\)/, 'train', '--save-steps', '7it', '--root', root);
   // What the run has already (its start and end are always saved) is no reason to refuse.
-  const again = ok('train', '--save-steps', '0it,10it', '--root', root);
+  const again = await ok('train', '--save-steps', '0it,10it', '--root', root);
   assert.equal(JSON.parse(again.out).skipped, true);
-  ok('lottery', '--levels', '0', '--root', root);
-  refused(/lottery_[0-9a-f]+\/replicate_1\/level_0\/main finished without telemetry \(--telemetry\)/, 'lottery', '--levels', '1', '--telemetry', '--root', root);
+  await ok('lottery', '--levels', '0', '--root', root);
+  await refused(/lottery_[0-9a-f]+\/replicate_1\/level_0\/main finished without telemetry \(--telemetry\)/, 'lottery', '--levels', '1', '--telemetry', '--root', root);
 });
 
-test('a run finished with --evaluate-only-at-end, asked again without it: a note says its per-epoch curve is missing and how to get it', { timeout: 120_000 }, () => {
+test('a run finished with --evaluate-only-at-end, asked again without it: a note says its per-epoch curve is missing and how to get it', { timeout: 120_000 }, async () => {
   const root = tempDir('earlyphase-e2e-');
-  const first = ok('train', '--evaluate-only-at-end', '--root', root);
+  const first = await ok('train', '--evaluate-only-at-end', '--root', root);
   assert.doesNotMatch(first.err, /note:/);
   const run = JSON.parse(first.out).run as string;
-  const again = ok('train', '--root', root);
+  const again = await ok('train', '--root', root);
   assert.equal(JSON.parse(again.out).skipped, true);
   assert.match(again.err, new RegExp(`^note: ${run} finished with --evaluate-only-at-end, so it has no per-epoch test accuracy; for that curve remove the folder \\(rm -r ${run}\\) and run again$`, 'm'));
-  assert.doesNotMatch(ok('train', '--evaluate-only-at-end', '--root', root).err, /note:/, 'asked the same way: nothing to say');
+  assert.doesNotMatch((await ok('train', '--evaluate-only-at-end', '--root', root)).err, /note:/, 'asked the same way: nothing to say');
 });

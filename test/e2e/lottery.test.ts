@@ -3,34 +3,32 @@
 // and recomputation of a corrupt mask, and bad input rejected before any GPU work.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decodeSafetensors } from '../../src/io/safetensors.ts';
 import { getModel } from '../../src/nn/zoo.ts';
 import { parameters } from '../../src/nn/graph.ts';
 import { tempDir } from '../temp-dir.ts';
 import { floatTensors } from '../float-tensors.ts';
+import { earlyphase, NO_GPU } from '../cli.ts';
+import { refused } from '../cli-parse.ts';
+import { copyFixture, lenetLottery } from '../fixtures.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02',
   '--training-steps', '2ep', '--rewinding-steps', '5it', '--adapter', 'llvmpipe', '--quiet', '--evaluate-only-at-end'];
 const BRANCH_REINIT_DIR = 'branch_randomly_reinitialize_b508719b5a';
-const NO_GPU = { VK_ICD_FILENAMES: '/nonexistent.json', VK_ADD_DRIVER_FILES: '' };
 
-function run(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  return { status: r.status, out: r.stdout, err: r.stderr };
-}
+const run = (args: string[], env: Record<string, string> = {}) => earlyphase(args, { env });
 const tensors = (p: string) => floatTensors(decodeSafetensors(new Uint8Array(readFileSync(p)), p).tensors, p);
 const prunable = parameters(getModel('mnist_lenet_300_100').layers).filter((p) => p.prunable).map((p) => p.name);
 
-const root = tempDir('earlyphase-lottery-');
+// Levels 0–2 and a randomly_reinitialize branch at levels 1–2 come from a shared fixture (the same
+// commands, test/fixtures.ts); the tests below train level 3, the other branches and instability.
+const root = copyFixture(await lenetLottery(), 'earlyphase-lottery-');
 const trunk = () => join(root, readdirSync(root).find((d) => d.startsWith('lottery_'))!, 'replicate_1');
 
-test('lottery: folder hash, densities 0.8^L, masks prune the smallest surviving weights, levels start at mask ⊙ w_k', () => {
-  const r = run(['lottery', ...FLAGS, '--levels', '3', '--root', root]);
+test('lottery: folder hash, densities 0.8^L, masks prune the smallest surviving weights, levels start at mask ⊙ w_k', async () => {
+  const r = await run(['lottery', ...FLAGS, '--levels', '3', '--root', root]);
   assert.equal(r.status, 0, r.err);
   assert.match(r.out, /level\s+weights remaining\s+test accuracy/);
   // Pinned: changing the hash scheme would orphan every existing run folder.
@@ -89,22 +87,22 @@ test('lottery: folder hash, densities 0.8^L, masks prune the smallest surviving 
   }
 });
 
-test('lottery re-run skips finished levels; a corrupt mask is reported, recomputed and identical', () => {
+test('lottery re-run skips finished levels; a corrupt mask is reported, recomputed and identical', async () => {
   const maskPath = join(trunk(), 'level_2/main/mask.safetensors');
   const before = readFileSync(maskPath);
   const corrupted = Buffer.from(before);
   corrupted[corrupted.length - 1] ^= 1;
   writeFileSync(maskPath, corrupted);
   rmSync(join(trunk(), 'level_2/main/done.json'));
-  const r = run(['lottery', ...FLAGS, '--levels', '3', '--root', root]);
+  const r = await run(['lottery', ...FLAGS, '--levels', '3', '--root', root]);
   assert.equal(r.status, 0, r.err);
   assert.match(r.err, /mask\.safetensors.*corrupt.*recomputing/s);
   assert.deepEqual(readFileSync(maskPath), before);
 });
 
-test('branch: randomly_reinitialize and sign_preserving_reinit run from the trunk and keep the mask', () => {
+test('branch: randomly_reinitialize and sign_preserving_reinit run from the trunk and keep the mask', async () => {
   for (const [name, extra] of [['randomly_reinitialize', []], ['sign_preserving_reinit', []], ['randomly_prune', ['--strategy', 'global']]] as const) {
-    const r = run(['branch', name, ...extra, ...FLAGS, '--levels', '2-2', '--root', root]);
+    const r = await run(['branch', name, ...extra, ...FLAGS, '--levels', '2-2', '--root', root]);
     assert.equal(r.status, 0, `${name}: ${r.err}`);
     const dir = readdirSync(join(trunk(), 'level_2')).find((d) => d.startsWith(`branch_${name}_`));
     assert.ok(dir, `no branch folder for ${name}`);
@@ -124,29 +122,33 @@ test('branch: randomly_reinitialize and sign_preserving_reinit run from the trun
   }
 });
 
-test('bad input fails before GPU work: branch before trunk, levels, rewind past the end, pruning fraction', () => {
+test('bad input fails before GPU work: branch before trunk, levels, rewind past the end, pruning fraction', async () => {
   const empty = tempDir('earlyphase-empty-');
-  const cases: [string[], RegExp][] = [
+  // Found only once the run folder or the data is looked at: as processes, with no Vulkan driver visible.
+  const processes: [string[], RegExp][] = [
     [['branch', 'sign_preserving_reinit', ...FLAGS, '--levels', '2-2', '--root', empty], /trunk has no .*level_2.*mask\.safetensors.*earlyphase lottery/],
-    [['lottery', ...FLAGS, '--levels', '5-3', '--root', empty], /5-3/],
     [['lottery', ...FLAGS, '--levels', '3', '--rewinding-steps', '9ep', '--root', empty], /9ep.*past the end of training/],
-    [['lottery', ...FLAGS, '--levels', '3', '--pruning-fraction', '1.5', '--root', empty], /pruning.fraction.*1\.5/],
-    [['branch', 'gaussian_noise', ...FLAGS, '--levels', '2-2', '--alpha', '-1', '--root', root], /alpha.*-1/],
-    [['branch', 'no_such_branch', ...FLAGS, '--root', root], /unknown branch "no_such_branch"/],
   ];
-  for (const [args, msg] of cases) {
-    const r = run(args, NO_GPU);
+  for (const [[args, msg], r] of await Promise.all(processes.map(async (c) => [c, await run(c[0], NO_GPU)] as const))) {
     assert.equal(r.status, 2, `${args.slice(0, 2).join(' ')}: ${r.err}`);
     assert.match(r.err, msg);
     assert.doesNotMatch(r.err, /Vulkan|adapter found|    at /);
   }
+  // Found while parsing the command line (test/cli-parse.ts).
+  const parsed: [string[], RegExp][] = [
+    [['lottery', ...FLAGS, '--levels', '5-3', '--root', empty], /5-3/],
+    [['lottery', ...FLAGS, '--levels', '3', '--pruning-fraction', '1.5', '--root', empty], /pruning.fraction.*1\.5/],
+    [['branch', 'gaussian_noise', ...FLAGS, '--levels', '2-2', '--alpha', '-1', '--root', root], /alpha.*-1/],
+    [['branch', 'no_such_branch', ...FLAGS, '--root', root], /unknown branch "no_such_branch"/],
+  ];
+  for (const [args, msg] of parsed) await refused(args, msg);
   assert.equal(existsSync(join(empty, 'lottery_06562088fc')), false);
 });
 
-test('pre-training on rotation: a 4-way head trained, replaced by a fresh 10-way head, pre-trained weights are the rewind point', () => {
+test('pre-training on rotation: a 4-way head trained, replaced by a fresh 10-way head, pre-trained weights are the rewind point', async () => {
   const proot = tempDir('earlyphase-pretrain-');
   const flags = FLAGS.filter((f) => f !== '--rewinding-steps' && f !== '5it');
-  const r = run(['lottery', ...flags, '--levels', '1', '--pretrain', '--pretrain-unsupervised-labels', 'rotation',
+  const r = await run(['lottery', ...flags, '--levels', '1', '--pretrain', '--pretrain-unsupervised-labels', 'rotation',
     '--pretrain-training-steps', '1ep', '--root', proot]);
   assert.equal(r.status, 0, r.err);
   const t = join(proot, readdirSync(proot)[0]!, 'replicate_1');
@@ -167,9 +169,9 @@ test('pre-training on rotation: a 4-way head trained, replaced by a fresh 10-way
   for (let i = 0; i < w.length; i++) assert.ok(Object.is(w[i], mask[i] === 0 ? 0 : wk[i]));
 });
 
-test('instability: identical data orders give identical copies and a zero barrier; different orders are measured', () => {
+test('instability: identical data orders give identical copies and a zero barrier; different orders are measured', async () => {
   const IFLAGS = FLAGS.filter((f) => f !== '--evaluate-only-at-end'); // the copies are only evaluated at the end anyway
-  const same = run(['instability', ...IFLAGS, '--levels', '2-2', '--points', '3', '--same-order', '--root', root]);
+  const same = await run(['instability', ...IFLAGS, '--levels', '2-2', '--points', '3', '--same-order', '--root', root]);
   assert.equal(same.status, 0, same.err);
   const dirs = readdirSync(join(trunk(), 'level_2')).filter((d) => d.startsWith('instability_'));
   assert.equal(dirs.length, 1);
@@ -177,7 +179,7 @@ test('instability: identical data orders give identical copies and a zero barrie
   assert.deepEqual(s.alphas, [0, 0.5, 1]);
   assert.equal(s.barrier, 0);
   assert.ok(s.errors.every((e: number) => e === s.errors[0]), `errors along the line differ: ${s.errors}`);
-  const diff = run(['instability', ...IFLAGS, '--levels', '2-2', '--points', '3', '--root', root]);
+  const diff = await run(['instability', ...IFLAGS, '--levels', '2-2', '--points', '3', '--root', root]);
   assert.equal(diff.status, 0, diff.err);
   assert.match(diff.out, /barrier/);
   const d = readdirSync(join(trunk(), 'level_2')).filter((x) => x.startsWith('instability_')).find((x) => x !== dirs[0])!;

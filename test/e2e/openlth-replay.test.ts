@@ -21,7 +21,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decodeSafetensors, type Tensor } from '../../src/io/safetensors.ts';
 import { getModel } from '../../src/nn/zoo.ts';
 import { initParameters, initRunningStats } from '../../src/nn/init.ts';
@@ -30,11 +29,9 @@ import { stateLayout } from '../../src/nn/model-state.ts';
 import { weightsFileName } from '../../src/train/run-files.ts';
 import { CHECK_SCRIPT, REPLAY_SCRIPT, findTorchPython } from '../../runner/tools/interop/python.ts';
 import { fastestTestAdapter } from '../adapters.ts';
-import { runGroup, type GroupResult } from '../process-group.ts';
+import { earlyphase, runCommand, type Result } from '../cli.ts';
 import { tempDir } from '../temp-dir.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'runner', 'earlyphase.mjs');
 // One OpenLTH step from our state against our next state (ResNet, every iteration), relative to the
 // size of the step: measured ≤ 3e-5 for the parameters and ≤ 1e-5 for the batch-norm statistics;
 // a ReLU flip moves one step's parameters by up to 1.5e-3 (not the statistics, which the forward
@@ -120,7 +117,7 @@ const measure = (c: Case, d: Difference) => (c.free.metric === 'tensor' ? d.rel 
 /** Seconds per command, printed at the end: where the test's time goes. */
 const timings: string[] = [];
 
-function ok(r: GroupResult, what: string): GroupResult {
+function ok(r: Result, what: string): Result {
   timings.push(`${what} ${r.seconds.toFixed(1)}`);
   assert.ok(!r.timedOut, `${what} timed out\n${r.err}`);
   assert.equal(r.status, 0, `${what} failed (${r.signal ?? r.status}):\n${r.err.slice(-3000)}`);
@@ -137,8 +134,8 @@ if (!('python' in found)) {
   const python = found.python;
   const dir = tempDir('earlyphase-replay-');
   const adapter = await fastestTestAdapter();
-  const cli = (args: string[]) => runGroup(process.execPath, [CLI, ...args, '--adapter', adapter], { timeoutMs: 240_000, cwd: ROOT });
-  const py = (args: string[]) => runGroup(python, args, { timeoutMs: 240_000, cwd: ROOT });
+  const cli = (args: string[]) => earlyphase([...args, '--adapter', adapter], { timeoutMs: 240_000 });
+  const py = (args: string[]) => runCommand(python, args, { timeoutMs: 240_000 });
   const t0 = Date.now();
 
   for (const c of CASES) {

@@ -8,11 +8,7 @@
 // run whose RunControl is stopped leaves its pack alone, as a diverged one does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { openGpu } from '../../runner/host/dawn.ts';
 import { loadDataset } from '../../runner/data/datasets.ts';
 import { parseHparamArgv } from '../../src/train/hparams.ts';
@@ -24,7 +20,10 @@ import { RunControl, RunStoppedError } from '../../src/train/control.ts';
 import type { TrainEvent } from '../../src/train/events.ts';
 import { MemoryStorage } from '../../viewer/memory-storage.ts';
 import { tree, treeDiff } from '../fault/tree.ts';
-import { killSuite, LOTTERY, TRAIN } from '../fault/kill-suite.ts';
+import { killSuite, LOTTERY, lotteryReference, referenceRun, TRAIN, trainReference, type KillReference } from '../fault/kill-suite.ts';
+import { copyFixture } from '../fixtures.ts';
+import { earlyphase } from '../cli.ts';
+import { tempDir } from '../temp-dir.ts';
 
 const data = await loadDataset('fashion_mnist');
 const gpu = await openGpu('llvmpipe');
@@ -45,12 +44,34 @@ function jobs(): TrainJob[] {
   ];
 }
 
+/**
+ * A job of jobs() trained alone (a pack of one), once in this file: r1 and r3 are the same jobs in
+ * the three tests below, and the same job trains to the same bytes.
+ */
+const aloneRuns = new Map<string, Promise<{ files: Map<string, Uint8Array<ArrayBuffer>>; outcome: PackOutcome }>>();
+function trainedAlone(j: TrainJob): Promise<{ files: Map<string, Uint8Array<ArrayBuffer>>; outcome: PackOutcome }> {
+  let r = aloneRuns.get(j.run);
+  if (!r) {
+    r = (async () => {
+      const storage = new MemoryStorage();
+      const [outcome] = await trainRuns(gpu, storage, () => {}, [j]);
+      return { files: storage.files, outcome: outcome! };
+    })();
+    aloneRuns.set(j.run, r);
+  }
+  return r;
+}
+
 test('runs trained in packs write byte-identical folders to runs trained one by one; a diverging run stops alone', { timeout: 600_000 }, async () => {
   const events: TrainEvent[] = [];
   const packed = new MemoryStorage(), alone = new MemoryStorage();
   const got = await trainRuns(gpu, packed, (e) => events.push(e), jobs(), { pack: 4 });
   const want = [];
-  for (const j of jobs()) want.push(...await trainRuns(gpu, alone, () => {}, [j]));
+  for (const j of jobs()) {
+    const a = await trainedAlone(j);
+    want.push(a.outcome);
+    for (const [path, bytes] of a.files) alone.files.set(path, bytes);
+  }
 
   assert.deepEqual([...packed.files.keys()].sort(), [...alone.files.keys()].sort());
   for (const [path, bytes] of alone.files) assert.ok(Buffer.from(packed.files.get(path)!).equals(Buffer.from(bytes)), `${path} differs`);
@@ -78,8 +99,14 @@ test('a run whose control is stopped leaves its pack alone (as after a kill), th
   const stopAtCheckpoint = (js: TrainJob[]) => (e: TrainEvent) => { if (e.type === 'checkpoint' && e.run === 'r2') js[1]!.control!.stop(); };
   const packedJobs = three(), packed = new MemoryStorage();
   const got = await trainRuns(gpu, packed, stopAtCheckpoint(packedJobs), packedJobs, { pack: 3 });
+  // r1 and r3 as trained alone above; r2 (stopped at its first checkpoint) alone here.
   const alone = new MemoryStorage(), want: PackOutcome[] = [];
-  for (const j of three()) want.push(...await trainRuns(gpu, alone, stopAtCheckpoint([j, j, j]), [j]));
+  for (const j of three()) {
+    if (j.run === 'r2') { want.push(...await trainRuns(gpu, alone, stopAtCheckpoint([j, j, j]), [j])); continue; }
+    const a = await trainedAlone(j);
+    want.push(a.outcome);
+    for (const [path, bytes] of a.files) alone.files.set(path, bytes);
+  }
   for (const i of [0, 2]) {
     const g = got[i]!, w = want[i]!;
     assert.ok(!('error' in g) && !('error' in w), `r${i + 1} should finish`);
@@ -115,40 +142,44 @@ test('a pack the device has no memory for is split in halves, each run still as 
   assert.equal(simulated, 3, 'one pack of 2 (refused), then two packs of 1');
   assert.ok(logs.some((l) => /a pack of 2 runs does not fit in GPU memory; training them as packs of 1 and 1/.test(l)), logs.join('\n'));
   const alone: PackOutcome[] = [];
-  for (const j of three) alone.push(...await trainRuns(gpu, new MemoryStorage(), () => {}, [j]));
+  for (const j of three) alone.push((await trainedAlone(j)).outcome);
   got.forEach((r, i) => assert.equal('error' in r ? r.error : r.weightsHash, 'error' in alone[i]! ? alone[i]!.error : alone[i]!.weightsHash));
 });
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const PACKED = [...LOTTERY, '--replicates', '1-3', '--pack', '3'];
+/** The packed lottery, uninterrupted under the fault injector: compared with the replicates run alone, and the reference of its kill test. */
+let packedRun: Promise<KillReference> | null = null;
+const packedReference = () => (packedRun ??= referenceRun(PACKED));
 
-test('lottery --replicates 1-3 --pack 3 writes the folders of the three replicates run one at a time', { timeout: 600_000 }, (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'earlyphase-pack-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const run = (argv: string[], root: string) => spawnSync(process.execPath, [cli, ...argv, '--root', root], { encoding: 'utf8', timeout: 300_000 });
-  const p = run(PACKED, join(dir, 'packed'));
-  assert.equal(p.status, 0, p.stderr);
-  assert.equal((p.stdout.match(/level {2}weights remaining/g) ?? []).length, 3, p.stdout);
-  for (const r of [1, 2, 3]) {
-    const a = run([...LOTTERY, '--replicate', String(r)], join(dir, 'alone'));
-    assert.equal(a.status, 0, a.stderr);
+test('lottery --replicates 1-3 --pack 3 writes the folders of the three replicates run one at a time', { timeout: 600_000 }, async () => {
+  const dir = tempDir('earlyphase-pack-');
+  const run = (argv: string[], root: string) => earlyphase([...argv, '--root', root]);
+  const p = await packedReference();
+  assert.equal((p.out.match(/level {2}weights remaining/g) ?? []).length, 3, p.out);
+  // Replicate 1 alone is the lottery kill test's uninterrupted run (a shared fixture); 2 and 3 run here.
+  const alone = copyFixture((await lotteryReference()).root, 'earlyphase-pack-alone-');
+  for (const r of [2, 3]) {
+    const a = await run([...LOTTERY, '--replicate', String(r)], alone);
+    assert.equal(a.status, 0, a.err);
   }
-  assert.deepEqual(treeDiff(tree(join(dir, 'alone')), tree(join(dir, 'packed'))), []);
-  const bad = run([...LOTTERY, '--pack', 'lots'], join(dir, 'never'));
+  assert.deepEqual(treeDiff(tree(alone), p.tree), []);
+  const bad = await run([...LOTTERY, '--pack', 'lots'], join(dir, 'never'));
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--pack "lots": expected a number of runs per pack \(1 = each run alone\) or auto/);
+  assert.match(bad.err, /--pack "lots": expected a number of runs per pack \(1 = each run alone\) or auto/);
 });
 
-test('train --replicates 1-2 --pack 2 writes the folders of the two replicates trained one at a time, one result line each', { timeout: 600_000 }, (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'earlyphase-pack-train-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const run = (argv: string[], root: string) => spawnSync(process.execPath, [cli, ...argv, '--root', root], { encoding: 'utf8', timeout: 300_000 });
-  const p = run([...TRAIN, '--replicates', '1-2', '--pack', '2'], join(dir, 'packed'));
-  assert.equal(p.status, 0, p.stderr);
-  const lines = p.stdout.trim().split('\n').map((l) => JSON.parse(l));
+test('train --replicates 1-2 --pack 2 writes the folders of the two replicates trained one at a time, one result line each', { timeout: 600_000 }, async () => {
+  const dir = tempDir('earlyphase-pack-train-');
+  const run = (argv: string[], root: string) => earlyphase([...argv, '--root', root]);
+  const p = await run([...TRAIN, '--replicates', '1-2', '--pack', '2'], join(dir, 'packed'));
+  assert.equal(p.status, 0, p.err);
+  const lines = p.out.trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(lines.map((l) => l.run.replace(/^.*\/(replicate_\d)\/main$/, '$1')), ['replicate_1', 'replicate_2']);
-  for (const r of [1, 2]) assert.equal(run([...TRAIN, '--replicate', String(r)], join(dir, 'alone')).status, 0);
-  assert.deepEqual(treeDiff(tree(join(dir, 'alone')), tree(join(dir, 'packed'))), []);
+  // Replicate 1 alone is the train kill test's uninterrupted run (a shared fixture); 2 runs here.
+  const alone = copyFixture((await trainReference()).root, 'earlyphase-pack-alone-');
+  const a = await run([...TRAIN, '--replicate', '2'], alone);
+  assert.equal(a.status, 0, a.err);
+  assert.deepEqual(treeDiff(tree(alone), tree(join(dir, 'packed'))), []);
 });
 
-killSuite('lottery --replicates 1-3 --pack 3', PACKED, 2);
+killSuite('lottery --replicates 1-3 --pack 3', PACKED, 2, packedReference);

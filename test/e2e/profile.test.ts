@@ -3,18 +3,14 @@
 // repeat method, a small ResNet-20 step on lavapipe, and bad options rejected before any GPU work.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { testAdapters } from '../adapters.ts';
 import type { ProfileResult, ProfileSection } from '../../runner/tools/profile/profile.ts';
+import { earlyphase, NO_GPU } from '../cli.ts';
+import { refusedInOneLine } from '../cli-parse.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
-function run(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [cli, 'profile', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  return { status: r.status, out: r.stdout, err: r.stderr };
-}
-function profile(args: string[]): ProfileResult {
-  const r = run([...args, '--json']);
+const run = (args: string[], env: Record<string, string> = {}) => earlyphase(['profile', ...args], { env });
+async function profile(args: string[]): Promise<ProfileResult> {
+  const r = await run([...args, '--json']);
   assert.equal(r.status, 0, r.err);
   return JSON.parse(r.out) as ProfileResult;
 }
@@ -59,8 +55,10 @@ test('LeNet-300-100, batch 16: training step and evaluation batch on every adapt
   const adapters = await testAdapters();
   console.log(`# profile adapters: ${adapters.join(' | ')}`);
   assert.ok(adapters.length > 0);
-  for (const adapter of adapters) {
-    const r = profile(['--adapter', adapter, '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '2', '--mode', 'both']);
+  // One process per adapter, at once (structure is checked, not speed).
+  const profiles = await Promise.all(adapters.map((adapter) => profile(['--adapter', adapter, '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '2', '--mode', 'both'])));
+  for (const [i, adapter] of adapters.entries()) {
+    const r = profiles[i]!;
     assert.equal(r.model, 'mnist_lenet_300_100');
     assert.equal(r.batch, 16);
     const [train, evaluation] = r.sections;
@@ -82,8 +80,8 @@ test('LeNet-300-100, batch 16: training step and evaluation batch on every adapt
   }
 });
 
-test('--method repeat: wall clock of repeated dispatches minus an empty submit', () => {
-  const r = profile(['--adapter', 'llvmpipe', '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '1', '--method', 'repeat', '--repeat', '4']);
+test('--method repeat: wall clock of repeated dispatches minus an empty submit', async () => {
+  const r = await profile(['--adapter', 'llvmpipe', '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '1', '--method', 'repeat', '--repeat', '4']);
   const s = r.sections[0]!;
   assert.equal(s.method, 'repeat');
   assert.equal(s.repeat, 4);
@@ -92,8 +90,8 @@ test('--method repeat: wall clock of repeated dispatches minus an empty submit',
   checkSection(s, 14, false);
 });
 
-test('ResNet-20, batch 2, on lavapipe: every conv layer and residual block accounted for', () => {
-  const r = profile(['--adapter', 'llvmpipe', '--model', 'cifar_resnet_20', '--batch', '2', '--reps', '1']);
+test('ResNet-20, batch 2, on lavapipe: every conv layer and residual block accounted for', async () => {
+  const r = await profile(['--adapter', 'llvmpipe', '--model', 'cifar_resnet_20', '--batch', '2', '--reps', '1']);
   const s = r.sections[0]!;
   checkSection(s, 273, true);
   const kernels = new Map(s.kernels.map((k) => [k.name, k.count]));
@@ -103,9 +101,10 @@ test('ResNet-20, batch 2, on lavapipe: every conv layer and residual block accou
   assert.ok(layers.has('blocks.0.conv1') && layers.has('blocks.8.bn2') && layers.has('fc'), [...layers.keys()].join(', '));
 });
 
-test('--pack 3 on lavapipe: the training step of three LeNets is still 14 dispatches, each doing three networks\' work', () => {
-  const one = profile(['--adapter', 'llvmpipe', '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '1']);
-  const r = profile(['--adapter', 'llvmpipe', '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '1', '--pack', '3']);
+test('--pack 3 on lavapipe: the training step of three LeNets is still 14 dispatches, each doing three networks\' work', async () => {
+  const PACK3 = ['--adapter', 'llvmpipe', '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '1', '--pack', '3'];
+  // Three independent commands (structure is checked, not speed): at once.
+  const [one, r, text] = await Promise.all([profile(PACK3.slice(0, -2)), profile(PACK3), run(PACK3)]);
   assert.equal(r.pack, 3);
   const s = r.sections[0]!;
   checkSection(s, 14, true);
@@ -117,13 +116,10 @@ test('--pack 3 on lavapipe: the training step of three LeNets is still 14 dispat
     assert.equal(d.bytes, 3 * alone.bytes + (/cross_entropy/.test(d.kernel) ? 3 * 2 * 8 : 0), `${d.label} bytes`);
     if (alone.flops !== null) assert.equal(d.flops, 3 * alone.flops, `${d.label} flops`);
   });
-  const text = run(['--adapter', 'llvmpipe', '--model', 'mnist_lenet_300_100', '--batch', '16', '--reps', '1', '--pack', '3']);
   assert.match(text.out, /of a pack of 3 networks \(each dispatch runs all 3; 48 images\), 14 dispatches/);
 });
 
-test('bad options ⇒ one line naming the value, exit 2, before any GPU work', () => {
-  // With no Vulkan driver, anything that reached the GPU would fail with "no WebGPU adapter found".
-  const noGpu = { VK_ICD_FILENAMES: '/nonexistent/icd.json', VK_ADD_DRIVER_FILES: '' };
+test('bad options ⇒ one line naming the value, exit 2, before any GPU work', async () => {
   const cases: [string[], RegExp][] = [
     [['--model', 'resnet_9000'], /^earlyphase: unknown model "resnet_9000"; the zoo: mnist_lenet_300_100, cifar_conv_2, .*cifar_resnet_20.*cifar_resnet18/],
     [['--batch', '0'], /^earlyphase: --batch must be a positive integer, got "0"$/],
@@ -138,14 +134,15 @@ test('bad options ⇒ one line naming the value, exit 2, before any GPU work', (
     [['--pack', '0'], /^earlyphase: --pack must be a positive integer, got "0"$/],
     [['--pack', '2', '--mode', 'eval'], /^earlyphase: --pack 2 profiles a pack's training step: use --mode train$/],
   ];
-  for (const [args, want] of cases) {
-    const r = run(args, noGpu);
-    assert.equal(r.status, 2, `${args.join(' ')}: ${r.err}`);
-    assert.equal(r.err.trim().split('\n').length, 1, `${args.join(' ')}: one line, got ${r.err}`);
-    assert.match(r.err.trim(), want);
-  }
-  // The same run with a good model does reach the GPU (the options above were rejected first).
-  const ok = run(['--model', 'mnist_lenet_300_100'], noGpu);
+  // Refused while parsing (test/cli-parse.ts)…
+  for (const [args, want] of cases) await refusedInOneLine(['profile', ...args], want);
+  // …and by the CLI as one line, exit 2, with no Vulkan driver visible (anything that reached the
+  // GPU would fail with "no WebGPU adapter found"), while the same command with good options does
+  // reach the GPU.
+  const [bad, ok] = await Promise.all([run(cases[1]![0], NO_GPU), run(['--model', 'mnist_lenet_300_100'], NO_GPU)]);
+  assert.equal(bad.status, 2, bad.err);
+  assert.equal(bad.err.trim().split('\n').length, 1, `one line, got ${bad.err}`);
+  assert.match(bad.err.trim(), cases[1]![1]);
   assert.equal(ok.status, 2);
   assert.match(ok.err, /no WebGPU adapter found/);
 });

@@ -11,23 +11,20 @@
 // of its own, so that one that fails leaves nothing in the next one's way.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Queue } from 'bullmq';
 import { untrustedJobClasses } from '../../runner/sweep/queue/job-data.ts';
-import { Redis, Worker, cli, freePort } from '../queue-helpers.ts';
+import { Redis, Worker, freePort } from '../queue-helpers.ts';
+import { earlyphase, runCommand } from '../cli.ts';
 import { tempDir } from '../temp-dir.ts';
 
 const dir = tempDir('earlyphase-queue-faults-');
 const env = { ...process.env };
 delete env.EARLYPHASE_DATA;
-const run = (args: string[]) => {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env, timeout: 120_000 });
-  return { status: r.status, out: r.stdout, err: r.stderr };
-};
+const run = (args: string[]) => earlyphase(args, { baseEnv: env, timeoutMs: 120_000 });
 
-if (spawnSync('redis-server', ['--version']).error) throw new Error('redis-server is not installed: run bash runner/setup.sh (Debian package redis-server)');
+if ((await runCommand('redis-server', ['--version']).catch(() => null))?.status !== 0) throw new Error('redis-server is not installed: run bash runner/setup.sh (Debian package redis-server)');
 const redis = new Redis(await freePort(), dir);
 await redis.start();
 const bullmq = await import('bullmq');
@@ -56,39 +53,39 @@ async function exitWithin(w: Worker, ms: number): Promise<number | null | string
   }
 }
 const status = (url: string, sweep?: string) => run(['queue', 'status', '--queue', url, ...(sweep ? [sweep] : [])]);
-const statusJson = (url: string, sweep: string) => { const r = run(['queue', 'status', '--queue', url, sweep, '--json']); assert.equal(r.status, 0, r.err); return JSON.parse(r.out); };
+const statusJson = async (url: string, sweep: string) => { const r = await run(['queue', 'status', '--queue', url, sweep, '--json']); assert.equal(r.status, 0, r.err); return JSON.parse(r.out); };
 
-test('a job whose data is not JSON, or null, is shown by status, failed at once by a worker, skipped by retry and removed by clean', { timeout: 150_000 }, async () => {
+test('a job whose data is not JSON, or null, is shown by status, failed at once by a worker, skipped by retry and removed by clean', { timeout: 300_000 }, async (t) => {
   const url = `${redis.url}/1`, queue = openQueue(1);
   await queue.add('bad: lottery', { placeholder: true }, { jobId: 'bad.lottery.notjson', attempts: 4 });
   await (await queue.client).hset(queue.toKey('bad.lottery.notjson'), { data: 'garbage{' }); // another tool, or a write cut off
   await queue.add('bad: lottery', null, { jobId: 'bad.lottery.null', attempts: 4 });
   for (const sweep of [undefined, 'bad']) {
-    const r = status(url, sweep);
+    const r = await status(url, sweep);
     assert.equal(r.status, 0, r.err);
     assert.match(r.out, /^malformed job bad\.lottery\.notjson \(waiting: a worker fails it at once\): its data \("garbage\{"\) is not JSON; earlyphase queue clean bad removes it$/m);
     assert.match(r.out, /^malformed job bad\.lottery\.null \(waiting: a worker fails it at once\): its data is null, not a sweep job; earlyphase queue clean bad removes it$/m);
   }
-  const w = new Worker('failer', ['--queue', url, '--root', join(dir, 'runs'), '--data-dir', emptyData, '--exit-when-idle'], env);
+  const w = new Worker('failer', ['--queue', url, '--root', join(dir, 'runs'), '--data-dir', emptyData, '--exit-when-idle'], env, t);
   workers.push(w);
-  assert.equal(await exitWithin(w, 100_000), 0, w.log);
+  assert.equal(await exitWithin(w, 200_000), 0, w.log);
   assert.match(w.log, /bad\.lottery\.notjson failed: job bad\.lottery\.notjson: its data \("garbage\{"\) is not JSON; earlyphase cannot run it .* \(not retried\)/);
   assert.match(w.log, /bad\.lottery\.null failed: job bad\.lottery\.null: its data is null, not a sweep job; .* \(not retried\)/);
-  const s = statusJson(url, 'bad');
+  const s = await statusJson(url, 'bad');
   assert.deepEqual(s.malformed.map((m: { id: string; state: string; attempts: number }) => [m.id, m.state, m.attempts]).sort(),
     [['bad.lottery.notjson', 'failed', 1], ['bad.lottery.null', 'failed', 1]]);
-  assert.match(run(['queue', 'retry', '--queue', url, 'bad']).out, /^retrying 0 failed jobs; skipped 2 malformed jobs/);
-  assert.match(run(['queue', 'clean', '--queue', url, 'bad']).out, /^removed 2 jobs from the queue \(2 malformed\)/);
-  const gone = status(url, 'bad');
+  assert.match((await run(['queue', 'retry', '--queue', url, 'bad'])).out, /^retrying 0 failed jobs; skipped 2 malformed jobs/);
+  assert.match((await run(['queue', 'clean', '--queue', url, 'bad'])).out, /^removed 2 jobs from the queue \(2 malformed\)/);
+  const gone = await status(url, 'bad');
   assert.equal(gone.status, 2, gone.err);
   assert.match(gone.err, /no sweep "bad" in the queue/);
 });
 
-test('after Redis lost jobs, status names the lost ones and the exact command that enqueues them again, which recovers them', { timeout: 150_000 }, async () => {
+test('after Redis lost jobs, status names the lost ones and the exact command that enqueues them again, which recovers them', { timeout: 300_000 }, async () => {
   const spec = writeSpec('lost', { flags: ['--dataset-name', 'fashion_mnist', ...FLAGS], rewinding_steps: ['0it', '5it'], branches: [{ name: 'randomly_reinitialize', levels: '0' }] });
   const url = `${redis.url}/2`, queue = openQueue(2);
   const root = join(dir, 'lost-runs');
-  const e = run(['sweep', spec, '--queue', url, '--root', root]);
+  const e = await run(['sweep', spec, '--queue', url, '--root', root]);
   assert.equal(e.status, 0, e.err);
   assert.match(e.err, /4 jobs \(2 lotteries, 2 branches, 0 instability analyses\); added 2/);
   // What a Redis that lost its data leaves: one trunk completed without its dependents, the other gone.
@@ -101,39 +98,39 @@ test('after Redis lost jobs, status names the lost ones and the exact command th
   }
   const [other] = await queue.getJobs(['waiting']);
   await other!.remove();
-  const r = status(url, 'lost');
+  const r = await status(url, 'lost');
   assert.equal(r.status, 0, r.err);
   assert.match(r.out, /^sweep lost: 1\/4 done \(25%\), 0 running, 0 waiting, 0 failed, 0 not yet runnable \(after their trunk\), 3 lost$/m);
   const requeue = r.out.match(/3 jobs are missing from the queue and nothing will add them .*Redis lost its data .*Enqueue the sweep again \(finished runs are skipped\): (earlyphase sweep .*)$/m);
   assert.ok(requeue, r.out);
   assert.equal(requeue[1], `earlyphase sweep ${spec} --queue ${url} --root ${root}`);
   // The command as shown recovers every job: nothing is lost any more.
-  const again = run(requeue[1]!.split(' ').slice(1));
+  const again = await run(requeue[1]!.split(' ').slice(1));
   assert.equal(again.status, 0, again.err);
   assert.match(again.err, /added 2, already queued or done 1/);
-  const after = statusJson(url, 'lost').sweeps[0];
+  const after = (await statusJson(url, 'lost')).sweeps[0];
   assert.deepEqual([after.done, after.waiting, after.pending, after.lost], [1, 2, 1, 0], JSON.stringify(after));
   // A job `queue clean` removed is not a lost one.
-  assert.match(run(['queue', 'clean', '--queue', url, 'lost']).out, /^removed 1 job /);
-  const cleaned = statusJson(url, 'lost').sweeps[0];
+  assert.match((await run(['queue', 'clean', '--queue', url, 'lost'])).out, /^removed 1 job /);
+  const cleaned = (await statusJson(url, 'lost')).sweeps[0];
   assert.deepEqual([cleaned.lost, cleaned.cleaned, cleaned.waiting, cleaned.pending], [0, 1, 2, 1], JSON.stringify(cleaned));
-  assert.match(run(['queue', 'clean', '--queue', url, 'lost', '--all']).out, /^removed 2 jobs/);
+  assert.match((await run(['queue', 'clean', '--queue', url, 'lost', '--all'])).out, /^removed 2 jobs/);
 });
 
-test('a worker without the data hands the jobs back (no attempt used) and, after two in a row, stops with exit code 3', { timeout: 150_000 }, async () => {
+test('a worker without the data hands the jobs back (no attempt used) and, after two in a row, stops with exit code 3', { timeout: 300_000 }, async (t) => {
   const spec = writeSpec('nodata', { flags: ['--dataset-name', 'mnist', ...FLAGS], rewinding_steps: ['0it', '5it', '10it'] });
   const url = `${redis.url}/3`, queue = openQueue(3);
-  const e = run(['sweep', spec, '--queue', url, '--root', join(dir, 'runs'), '--data-dir', emptyData]);
+  const e = await run(['sweep', spec, '--queue', url, '--root', join(dir, 'runs'), '--data-dir', emptyData]);
   assert.equal(e.status, 0, e.err);
   assert.match(e.err, /added 3/);
   const t0 = Date.now();
-  const w = new Worker('nodata', ['--queue', url, '--root', join(dir, 'runs'), '--data-dir', emptyData], env);
+  const w = new Worker('nodata', ['--queue', url, '--root', join(dir, 'runs'), '--data-dir', emptyData], env, t);
   workers.push(w);
-  assert.equal(await exitWithin(w, 100_000), 3, w.log);
+  assert.equal(await exitWithin(w, 200_000), 3, w.log);
   assert.equal([...w.log.matchAll(/nodata\.lottery\.\w+ cannot run here: dataset "mnist" not found in --data-dir \S+ .*; handed back to the queue \(no attempt used\)/g)].length, 2, w.log);
   assert.match(w.log, /2 jobs in a row cannot run on this worker \(dataset "mnist" not found in --data-dir .*\); it stops taking jobs, and they stay queued for a worker that can run them\. .*exit code 3/);
   console.log(`# the worker without the data stopped after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const jobs = await queue.getJobs(['waiting', 'failed', 'delayed', 'active']);
   assert.deepEqual(jobs.map((j) => [j.attemptsMade, j.finishedOn ?? null]), [[0, null], [0, null], [0, null]], 'a job used an attempt or failed');
-  assert.equal(statusJson(url, 'nodata').sweeps[0].waiting, 3);
+  assert.equal((await statusJson(url, 'nodata')).sweeps[0].waiting, 3);
 });

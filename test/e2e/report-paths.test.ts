@@ -4,19 +4,15 @@
 // A fake result tree (no GPU, no Chromium: train runs and a lottery without levels draw no figures).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { reportFolder } from '../../runner/cli/report-command.ts';
 import { tempDir } from '../temp-dir.ts';
+import { earlyphase } from '../cli.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
-function report(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, 'report', ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, out: r.stdout, err: r.stderr };
-}
+const report = (...args: string[]) => earlyphase(['report', ...args], { timeoutMs: 60_000 });
 
 function fakeRuns(): { root: string; train: string; lottery: string } {
   const root = tempDir('earlyphase-e2e-');
@@ -40,9 +36,9 @@ test('reportFolder: a path inside a train_/lottery_ folder reports that folder; 
   assert.deepEqual(reportFolder(root), { folder: root, experiment: false });
 });
 
-test('report on the path train prints (…/replicate_1/main) reports the run, under its own folder', () => {
+test('report on the path train prints (…/replicate_1/main) reports the run, under its own folder', async () => {
   const { root, train } = fakeRuns();
-  const r = report(train);
+  const r = await report(train);
   assert.equal(r.status, 0, r.err);
   assert.match(r.out, /train_0123456789\s+1\s+50\.00/);
   assert.doesNotMatch(r.out, /no train_\* or lottery_\* folders found/);
@@ -50,27 +46,27 @@ test('report on the path train prints (…/replicate_1/main) reports the run, un
   assert.ok(!existsSync(join(train, 'report')));
 });
 
-test('report on a folder without runs ⇒ exit 2, one line, nothing written', () => {
+test('report on a folder without runs ⇒ exit 2, one line, nothing written', async () => {
   const src = fileURLToPath(new URL('../../src', import.meta.url));
   const before = readdirSync(join(src, 'report')).sort();
-  for (const dir of [src, tempDir('earlyphase-e2e-')]) {
-    const r = report(dir);
+  const dirs = [src, tempDir('earlyphase-e2e-')];
+  const [missing, ...results] = await Promise.all([report(join(src, 'no-such-folder')), ...dirs.map((dir) => report(dir))]);
+  for (const r of results) {
     assert.equal(r.status, 2, r.err);
     assert.match(r.err, /^earlyphase: report: .* holds no train_\* or lottery_\* run folders; give a runs root/);
     assert.equal(r.err.trim().split('\n').length, 1, r.err);
     assert.equal(r.out, '');
   }
   assert.deepEqual(readdirSync(join(src, 'report')).sort(), before, 'nothing written into src/report');
-  const missing = report(join(src, 'no-such-folder'));
   assert.equal(missing.status, 2);
   assert.match(missing.err, /^earlyphase: report: .*no-such-folder does not exist/);
 });
 
-test('report --out FILE ⇒ exit 2, one line naming --out', () => {
+test('report --out FILE ⇒ exit 2, one line naming --out', async () => {
   const { root } = fakeRuns();
   const file = join(root, 'a-file');
   writeFileSync(file, 'x');
-  const r = report(root, '--out', file);
+  const r = await report(root, '--out', file);
   assert.equal(r.status, 2, r.err);
   assert.match(r.err, /^earlyphase: --out .*a-file is a file; give a folder/);
   assert.doesNotMatch(r.err, /\n\s+at /);

@@ -3,39 +3,34 @@
 // not a blank canvas; a tree with a deleted done.json is reported as partial and still drawn.
 // The pure collect → figures path is also checked on an in-memory tree for the figures the tiny
 // real tree does not produce (pre-training, instability vs. k, k from an epoch-qualified file).
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { fsSource, runReport } from '../../runner/cli/report-command.ts';
 import { collectResults } from '../../src/report/collect.ts';
 import { buildFigures } from '../../src/report/figures.ts';
 import { formatSummary } from '../../src/report/summary.ts';
 import { filesSource } from '../../src/report/files-source.ts';
 import { assertChartDrawn } from '../png.ts';
+import { earlyphase as cli } from '../cli.ts';
+import { tempDir } from '../temp-dir.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const FLAGS = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.02',
   '--training-steps', '2ep', '--rewinding-steps', '5it', '--adapter', 'llvmpipe', '--quiet'];
 let root: string;
-const temps: string[] = [];
 
-function earlyphase(...args: string[]): void {
-  const r = spawnSync(process.execPath, [cli, ...args, ...FLAGS, '--root', root], { encoding: 'utf8', timeout: 120_000 });
-  assert.equal(r.status, 0, `earlyphase ${args.join(' ')}: ${r.stderr}`);
+async function earlyphase(...args: string[]): Promise<void> {
+  const r = await cli([...args, ...FLAGS, '--root', root], { timeoutMs: 180_000 });
+  assert.equal(r.status, 0, `earlyphase ${args.join(' ')}: ${r.err}`);
 }
 
-before(() => {
-  root = mkdtempSync(join(tmpdir(), 'earlyphase-report-'));
-  temps.push(root);
-  earlyphase('lottery', '--levels', '2', '--telemetry');
-  earlyphase('branch', 'randomly_reinitialize', '--levels', '1,2');
-  earlyphase('instability', '--levels', '1-1', '--points', '3');
+before(async () => {
+  root = tempDir('earlyphase-report-');
+  await earlyphase('lottery', '--levels', '2', '--telemetry');
+  // The branch and the instability analysis both start from the finished trunk: at once.
+  await Promise.all([earlyphase('branch', 'randomly_reinitialize', '--levels', '1,2'), earlyphase('instability', '--levels', '1-1', '--points', '3')]);
 });
-after(() => { for (const t of temps) rmSync(t, { recursive: true, force: true }); });
 
 test('report: HTML, one non-blank PNG per figure, every series has points, summary table', { timeout: 240_000 }, async () => {
   const out = join(root, 'out');
@@ -71,8 +66,7 @@ test('report: HTML, one non-blank PNG per figure, every series has points, summa
 });
 
 test('report on a partial tree lists what is missing and still renders', { timeout: 120_000 }, async () => {
-  const partial = mkdtempSync(join(tmpdir(), 'earlyphase-report-partial-'));
-  temps.push(partial);
+  const partial = tempDir('earlyphase-report-partial-');
   cpSync(root, partial, { recursive: true, filter: (p) => !p.endsWith('/out') });
   const lottery = readdirSync(partial).find((n) => n.startsWith('lottery_'))!;
   rmSync(join(partial, lottery, 'replicate_1', 'level_2', 'main', 'done.json'));

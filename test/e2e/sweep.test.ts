@@ -3,18 +3,14 @@
 // sweep packed (--pack auto) writes the same bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { tempDir } from '../temp-dir.ts';
 import { tree, treeDiff } from '../fault/tree.ts';
+import { earlyphase, NO_GPU } from '../cli.ts';
+import { refused } from '../cli-parse.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
-const run = (args: string[], env: Record<string, string> = {}) => {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  return { status: r.status, out: r.stdout, err: r.stderr };
-};
+const run = (args: string[], env: Record<string, string> = {}) => earlyphase(args, { env });
 const dir = tempDir('earlyphase-sweep-');
 const spec = {
   name: 'tiny',
@@ -24,30 +20,29 @@ const spec = {
   branches: [{ name: 'randomly_reinitialize', levels: '1-1' }], instability: { levels: '1-1', points: 3 },
 };
 
-test('a sweep spec with an unknown key or a bad value fails before running anything, naming it', () => {
-  const bad = join(dir, 'bad.json');
+test('a sweep spec with an unknown key or a bad value fails before running anything, naming it', async () => {
+  const bad = (i: number) => join(dir, `bad-${i}.json`);
   const cases: [object, RegExp][] = [
     [{ ...spec, colour: 'blue' }, /colour: unknown key/],
     [{ ...spec, rewinding_steps: ['5 it'] }, /5 it/],
     [{ ...spec, branches: [{ name: 'gaussian_noise', options: { alpha: '-2' }, levels: '1-1' }] }, /alpha.*-2/],
     [{ ...spec, instability: { levels: '4-4', points: 3 } }, /instability: level 4/],
   ];
-  for (const [s, msg] of cases) {
-    writeFileSync(bad, JSON.stringify(s));
-    const r = run(['sweep', bad, '--root', join(dir, 'never')], { VK_ICD_FILENAMES: '/nonexistent.json', VK_ADD_DRIVER_FILES: '' });
-    assert.equal(r.status, 2, r.err);
-    assert.match(r.err, msg);
-  }
-  const p = run(['sweep', 'no-such-preset', '--root', join(dir, 'never')]);
-  assert.equal(p.status, 2);
-  assert.match(p.err, /unknown sweep preset "no-such-preset"; presets: rewinding, telemetry, perturbations, pretraining/);
+  cases.forEach(([s], i) => writeFileSync(bad(i), JSON.stringify(s)));
+  // The spec is read and checked while parsing (test/cli-parse.ts)…
+  for (const [i, [, msg]] of cases.entries()) await refused(['sweep', bad(i), '--root', join(dir, 'never')], msg);
+  await refused(['sweep', 'no-such-preset', '--root', join(dir, 'never')], /unknown sweep preset "no-such-preset"; presets: rewinding, telemetry, perturbations, pretraining/);
+  // …and the CLI refuses it before any GPU work (no Vulkan driver visible here).
+  const r = await run(['sweep', bad(0), '--root', join(dir, 'never')], NO_GPU);
+  assert.equal(r.status, 2, r.err);
+  assert.match(r.err, cases[0]![1]);
 });
 
-test('a small sweep runs everything once; a second run only skips', () => {
+test('a small sweep runs everything once; a second run only skips', async () => {
   const file = join(dir, 'tiny.json');
   writeFileSync(file, JSON.stringify(spec));
   const root = join(dir, 'runs');
-  const first = run(['sweep', file, '--adapter', 'llvmpipe', '--root', root]);
+  const first = await run(['sweep', file, '--adapter', 'llvmpipe', '--root', root]);
   assert.equal(first.status, 0, first.err);
   assert.match(first.err, /sweep tiny: 6 jobs \(2 lotteries, 2 branches, 2 instability analyses\)/);
   assert.match(first.err, /job 6\/6: instability/);
@@ -58,12 +53,12 @@ test('a small sweep runs everything once; a second run only skips', () => {
     assert.ok(level1.some((d) => d.startsWith('branch_randomly_reinitialize_')), `${l}: no branch`);
     assert.ok(level1.some((d) => d.startsWith('instability_')), `${l}: no instability analysis`);
   }
-  const again = run(['sweep', file, '--adapter', 'llvmpipe', '--root', root]);
+  const again = await run(['sweep', file, '--adapter', 'llvmpipe', '--root', root]);
   assert.equal(again.status, 0, again.err);
   assert.doesNotMatch(again.err, /iterations \d+→/, 'nothing should train again');
   assert.match(again.err, /already done/);
   // The dry run lists each job with its folders and says they are done.
-  const dry = run(['sweep', file, '--dry-run', '--root', root]);
+  const dry = await run(['sweep', file, '--dry-run', '--root', root]);
   assert.equal(dry.status, 0, dry.err);
   const jobs = dry.out.split('\n').filter((l) => /^\d+\. /.test(l));
   assert.equal(jobs.length, 6, dry.out);
@@ -71,31 +66,34 @@ test('a small sweep runs everything once; a second run only skips', () => {
   for (const l of lotteries) assert.ok(dry.out.includes(join(root, l, 'replicate_1', 'level_1', 'main')), `${l} level 1 listed`);
 });
 
-test('a preset shrinks from the command line; the shipped example spec and a resnet20 dry run without CIFAR-10 validate', () => {
+test('a preset shrinks from the command line; the shipped example spec and a resnet20 dry run without CIFAR-10 validate', async () => {
   const root = join(dir, 'empty');
-  const shrunk = run(['sweep', 'rewinding', '--replicates', '2', '--levels', '1', '--training-steps', '3ep', '--dry-run', '--root', root]);
+  // Four dry runs, independent of each other: at once.
+  const [shrunk, bad, example, resnet] = await Promise.all([
+    run(['sweep', 'rewinding', '--replicates', '2', '--levels', '1', '--training-steps', '3ep', '--dry-run', '--root', root]),
+    run(['sweep', 'rewinding', '--replicates', 'two', '--dry-run', '--root', root]),
+    run(['sweep', 'runner/sweep/sweep-example.json', '--dry-run', '--root', root]),
+    run(['sweep', 'rewinding', '--setup', 'resnet20', '--dry-run', '--root', root], { EARLYPHASE_DATA: dir }),
+  ]);
   assert.equal(shrunk.status, 0, shrunk.err);
   // 4 rewind points × (lottery + instability at level 0); the baseline branch's levels 2,5,8,11 are past level 1.
   assert.match(shrunk.err, /sweep rewinding-lenet-shrunk: 8 jobs \(4 lotteries, 0 branches, 4 instability analyses\)/);
   assert.match(shrunk.out, /1\. lottery: rewind 0it, replicate 2 — not started/);
   assert.doesNotMatch(shrunk.out, /replicate 1\b/);
-  const bad = run(['sweep', 'rewinding', '--replicates', 'two', '--dry-run', '--root', root]);
   assert.equal(bad.status, 2);
   assert.match(bad.err, /--replicates "two": expected positive integers/);
-  const example = run(['sweep', 'runner/sweep/sweep-example.json', '--dry-run', '--root', root]);
   assert.equal(example.status, 0, example.err);
   assert.match(example.err, /sweep example-lenet: 12 jobs \(4 lotteries, 4 branches, 4 instability analyses\)/);
-  const resnet = run(['sweep', 'rewinding', '--setup', 'resnet20', '--dry-run', '--root', root], { EARLYPHASE_DATA: dir });
   assert.equal(resnet.status, 0, resnet.err);
   assert.match(resnet.err, /note: cifar10 is not here/);
   assert.match(resnet.out, /^1\. lottery: rewind 0it, replicate 1 — not started$/m);
 });
 
-test('the same sweep with --pack auto writes byte-identical folders (lotteries in lockstep, branch levels and instability copies packed)', () => {
+test('the same sweep with --pack auto writes byte-identical folders (lotteries in lockstep, branch levels and instability copies packed)', async () => {
   const file = join(dir, 'tiny.json');
   writeFileSync(file, JSON.stringify(spec));
   const root = join(dir, 'runs-packed');
-  const packed = run(['sweep', file, '--adapter', 'llvmpipe', '--root', root, '--pack', 'auto']);
+  const packed = await run(['sweep', file, '--adapter', 'llvmpipe', '--root', root, '--pack', 'auto']);
   assert.equal(packed.status, 0, packed.err);
   assert.match(packed.err, /--pack auto: 2 runs per pack \(mnist_lenet_300_100 at batch 128: [\d.]+ MiB per run; [\d.]+ GiB from free memory of this machine/);
   assert.match(packed.out, /sweep tiny: 6 jobs done/);

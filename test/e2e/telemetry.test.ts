@@ -2,17 +2,15 @@
 // weights saved at the same iterations (relative 1e-5), and trajectories are the saved values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decodeSafetensors } from '../../src/io/safetensors.ts';
 import { parseMetrics } from '../../src/train/metrics.ts';
 import { telemetrySchedule, DEFAULT_TELEMETRY } from '../../src/train/telemetry.ts';
 import { tempDir } from '../temp-dir.ts';
 import { floatTensors } from '../float-tensors.ts';
+import { earlyphase, lastJson } from '../cli.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 
 test('telemetry schedule: every iteration to 100, log-spaced to 4000, then every epoch', () => {
   const s = [...telemetrySchedule(DEFAULT_TELEMETRY, 0, 20_000, 391)];
@@ -23,13 +21,13 @@ test('telemetry schedule: every iteration to 100, log-spaced to 4000, then every
   assert.ok(!s.some((i) => i > 4000 && i % 391 !== 0 && i !== 20_000));
 });
 
-test('telemetry equals a float64 recomputation from the saved weights', () => {
+test('telemetry equals a float64 recomputation from the saved weights', async () => {
   const root = tempDir('earlyphase-telemetry-');
-  const r = spawnSync(process.execPath, [cli, 'train', '--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist',
+  const r = await earlyphase(['train', '--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist',
     '--subsample-fraction', '0.05', '--training-steps', '2ep', '--telemetry', '--save-steps', '7it,30it', '--adapter', 'llvmpipe',
-    '--quiet', '--root', root], { encoding: 'utf8', timeout: 300_000 });
-  assert.equal(r.status, 0, r.stderr);
-  const dir = JSON.parse(r.stdout.trim().split('\n').at(-1)!).run as string;
+    '--quiet', '--root', root]);
+  assert.equal(r.status, 0, r.err);
+  const dir = lastJson(r.out).run as string;
   const rows = parseMetrics(readFileSync(join(dir, 'metrics.csv'), 'utf8'), 'metrics.csv');
   const get = (name: string, it: number) => {
     const row = rows.find((x) => x.name === name && x.iteration === it);

@@ -1,36 +1,32 @@
 // `earlyphase train` end to end on real Fashion-MNIST (a 5% subsample, 3 short epochs, lavapipe):
-// bitwise-identical weights from the same command, identical results after a kill and resume,
-// and the bad inputs of issue 3 rejected with clear messages — before any GPU work where possible.
+// bitwise-identical weights from the same command, and the bad inputs of issue 3 rejected with
+// clear messages — before any GPU work where possible. (A run killed and resumed ends
+// byte-identical: test/e2e/kill-train.test.ts, killing it before each chosen file operation.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { earlyphase, NO_GPU } from '../cli.ts';
+import { refused } from '../cli-parse.ts';
 import { tempDir } from '../temp-dir.ts';
-import { lockOwnersGone } from '../lock-owner.ts';
 
-const cli = fileURLToPath(new URL('../../runner/earlyphase.mjs', import.meta.url));
 const BASE = ['--default-hparams', 'mnist_lenet_300_100', '--dataset-name', 'fashion_mnist', '--subsample-fraction', '0.05',
   '--adapter', 'llvmpipe'];
 const SMALL = [...BASE, '--training-steps', '3ep', '--quiet'];
 
-function run(args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
-  return { status: r.status, out: r.stdout, err: r.stderr };
-}
+const run = (args: string[], env: Record<string, string> = {}) => earlyphase(args, { env });
 const result = (out: string) => JSON.parse(out.trim().split('\n').at(-1)!) as { run: string; testAccuracy: number; weightsSha256: string; skipped: boolean };
 const tmp = () => tempDir('earlyphase-e2e-');
 
-test('same command twice ⇒ bitwise-identical final weights; a finished run is skipped', () => {
+test('same command twice ⇒ bitwise-identical final weights; a finished run is skipped', async () => {
   const a = tmp(), b = tmp();
-  const ra = run(['train', ...SMALL, '--root', a]), rb = run(['train', ...SMALL, '--root', b]);
+  const [ra, rb] = await Promise.all([run(['train', ...SMALL, '--root', a]), run(['train', ...SMALL, '--root', b])]);
   assert.equal(ra.status, 0, ra.err);
   assert.equal(rb.status, 0, rb.err);
   assert.equal(result(ra.out).weightsSha256, result(rb.out).weightsSha256);
   assert.ok(result(ra.out).testAccuracy > 0.6, `test accuracy ${result(ra.out).testAccuracy}`);
-  const again = run(['train', ...SMALL, '--root', a]);
+  const again = await run(['train', ...SMALL, '--root', a]);
   assert.equal(again.status, 0, again.err);
   assert.equal(result(again.out).skipped, true);
   assert.equal(result(again.out).weightsSha256, result(ra.out).weightsSha256);
@@ -44,29 +40,7 @@ test('same command twice ⇒ bitwise-identical final weights; a finished run is 
   assert.match(dir, /train_[0-9a-f]{10}\/replicate_1\/main$/);
 });
 
-test('a run killed mid-way resumes to the same final weights as an uninterrupted one', async () => {
-  const whole = tmp(), killed = tmp();
-  const ref = run(['train', ...SMALL, '--root', whole]);
-  assert.equal(ref.status, 0, ref.err);
-  const child = spawn(process.execPath, [cli, 'train', ...SMALL, '--root', killed], { stdio: 'ignore' });
-  const ckpt = () => readdirSync(killed, { recursive: true }).some((f) => String(f).endsWith('checkpoint.safetensors.sha256'));
-  const t0 = Date.now();
-  while (!ckpt()) {
-    assert.ok(Date.now() - t0 < 120_000, 'no checkpoint appeared');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await new Promise((r) => setTimeout(r, 300)); // into the next epoch
-  child.kill('SIGKILL');
-  await new Promise((r) => child.on('exit', r));
-  // The wrapper is dead; the CLI process under it (the run lock's owner) follows within 250 ms.
-  await lockOwnersGone(killed);
-  const resumed = run(['train', ...SMALL.filter((a) => a !== '--quiet'), '--root', killed]);
-  assert.equal(resumed.status, 0, resumed.err);
-  assert.match(resumed.err, /resuming at iteration (24|48)/);
-  assert.equal(result(resumed.out).weightsSha256, result(ref.out).weightsSha256);
-});
-
-test('bad flags, presets and step strings fail before any GPU work, naming key and value', () => {
+test('bad flags, presets and step strings fail before any GPU work, naming key and value', async () => {
   const cases: [string[], RegExp][] = [
     [['--default-hparams', 'mnist_lenet_300_100', '--no-such-knob', '3'], /no-such-knob/],
     [['--default-hparams', 'resnet_9000'], /resnet_9000.*(known|expected)/i],
@@ -74,44 +48,44 @@ test('bad flags, presets and step strings fail before any GPU work, naming key a
     [['--default-hparams', 'mnist_lenet_300_100', '--training-steps', '1.5ep'], /1\.5ep.*expected/],
     [['--default-hparams', 'cifar_resnet_20', '--optimizer-name', 'adam'], /momentum.*apply to sgd only.*adam/],
   ];
-  for (const [args, msg] of cases) {
-    // No Vulkan driver visible: if the command got as far as the GPU it would fail differently.
-    const r = run(['train', ...args, '--root', tmp()], { VK_ICD_FILENAMES: '/nonexistent.json', VK_ADD_DRIVER_FILES: '' });
-    assert.equal(r.status, 2, `${args.join(' ')}: ${r.err}`);
-    assert.match(r.err, msg);
-    assert.doesNotMatch(r.err, /adapter|Vulkan|    at /);
-  }
+  // Refused while parsing (test/cli-parse.ts): exit 2, no stack trace, no GPU work.
+  for (const [args, msg] of cases) await refused(['train', ...args, '--root', tmp()], msg);
+  // As a process, with no Vulkan driver visible: if the command got as far as the GPU it would fail differently.
+  const [args, msg] = cases[2]!;
+  const r = await run(['train', ...args, '--root', tmp()], NO_GPU);
+  assert.equal(r.status, 2, `${args.join(' ')}: ${r.err}`);
+  assert.match(r.err, msg);
+  assert.doesNotMatch(r.err, /adapter|Vulkan|    at /);
 });
 
-test('missing dataset lists where it looked; a corrupt IDX file is named', () => {
+test('missing dataset lists where it looked; a corrupt IDX file is named', async () => {
   const empty = tmp();
-  const r = run(['train', '--default-hparams', 'mnist_lenet_300_100', '--data-dir', empty, '--root', tmp()],
-    { VK_ICD_FILENAMES: '/nonexistent.json', VK_ADD_DRIVER_FILES: '', EARLYPHASE_DATA: '', HOME: empty });
+  const r = await run(['train', '--default-hparams', 'mnist_lenet_300_100', '--data-dir', empty, '--root', tmp()],
+    { ...NO_GPU, EARLYPHASE_DATA: '', HOME: empty });
   assert.equal(r.status, 2, r.err);
   assert.match(r.err, new RegExp(`mnist.*${empty}`, 's'));
   const bad = tmp();
   mkdirSync(join(bad, 'mnist'));
   for (const f of ['train-images-idx3-ubyte', 't10k-images-idx3-ubyte']) writeFileSync(join(bad, 'mnist', f), Buffer.from([0, 0, 8, 3, 0, 0, 0, 5]));
   for (const f of ['train-labels-idx1-ubyte', 't10k-labels-idx1-ubyte']) writeFileSync(join(bad, 'mnist', f), Buffer.from([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]));
-  const c = run(['train', '--default-hparams', 'mnist_lenet_300_100', '--data-dir', bad, '--root', tmp()],
-    { VK_ICD_FILENAMES: '/nonexistent.json', VK_ADD_DRIVER_FILES: '' });
+  const c = await run(['train', '--default-hparams', 'mnist_lenet_300_100', '--data-dir', bad, '--root', tmp()], NO_GPU);
   assert.equal(c.status, 2, c.err);
   assert.match(c.err, /images-idx3-ubyte/);
   rmSync(bad, { recursive: true });
 });
 
-test('NaN loss stops the run with a non-zero exit and no checkpoint holding NaN', () => {
+test('NaN loss stops the run with a non-zero exit and no checkpoint holding NaN', async () => {
   const root = tmp();
-  const r = run(['train', ...SMALL, '--lr', '1e12', '--root', root]);
+  const r = await run(['train', ...SMALL, '--lr', '1e12', '--root', root]);
   assert.equal(r.status, 2, r.err);
   assert.match(r.err, /diverged/);
   const files = readdirSync(root, { recursive: true }).map(String);
   assert.ok(!files.some((f) => f.endsWith('checkpoint.safetensors')), `a checkpoint was written: ${files.join(', ')}`);
 });
 
-test('a checkpoint with a lying header is reported by name and recomputed, never used', () => {
+test('a checkpoint with a lying header is reported by name and recomputed, never used', async () => {
   const root = tmp();
-  const first = run(['train', ...BASE, '--training-steps', '1ep', '--root', root]);
+  const first = await run(['train', ...BASE, '--training-steps', '1ep', '--root', root]);
   assert.equal(first.status, 0, first.err);
   const dir = result(first.out).run;
   // Pretend the run was killed after its checkpoint: drop done.json, then corrupt the checkpoint's header length.
@@ -122,7 +96,7 @@ test('a checkpoint with a lying header is reported by name and recomputed, never
   writeFileSync(ck, bytes);
   // A matching checksum, so the sidecar cannot catch it: the safetensors reader must.
   writeFileSync(ck + '.sha256', `${createHash('sha256').update(bytes).digest('hex')}  checkpoint.safetensors\n`);
-  const again = run(['train', ...BASE, '--training-steps', '1ep', '--root', root]);
+  const again = await run(['train', ...BASE, '--training-steps', '1ep', '--root', root]);
   assert.equal(again.status, 0, again.err);
   assert.match(again.err, /checkpoint\.safetensors.*header.*discarding/s);
   assert.equal(result(again.out).weightsSha256, result(first.out).weightsSha256);

@@ -98,6 +98,18 @@ function assertSame(got: Outcome, alone: Outcome, what: string): void {
   assert.equal(got.state.optimizer.steps, alone.state.optimizer.steps, `${what}: optimiser steps`);
 }
 
+/**
+ * Member i of a case trained alone with the default options, once per adapter in this file: the
+ * reference of the main test and of the stopped-member test (the same run trains to the same bits).
+ */
+const aloneRuns = new Map<string, Promise<Outcome>>();
+function trainedAlone(gpu: Gpu, adapter: string, c: (typeof MODELS)[number], optimizer: 'sgd' | 'adam', i: number): Promise<Outcome> {
+  const key = `${adapter}|${c.model}|${optimizer}|${i}`;
+  let r = aloneRuns.get(key);
+  if (!r) { r = trainPack(gpu, c, optimizer, [i]).then((o) => o[0]!); aloneRuns.set(key, r); }
+  return r;
+}
+
 for (const name of await testAdapters()) {
   test(`[${name}] each member of a pack of 2 and of 5 trains bitwise-identically to training it alone (LeNet, Conv-2, ResNet-8; SGD and Adam; dense and masked)`, async () => {
     const gpu = await openGpu(name);
@@ -105,7 +117,7 @@ for (const name of await testAdapters()) {
       for (const c of MODELS) {
         for (const optimizer of ['sgd', 'adam'] as const) {
           const alone: Outcome[] = [];
-          for (let i = 0; i < 5; i++) alone.push((await trainPack(gpu, c, optimizer, [i]))[0]!);
+          for (let i = 0; i < 5; i++) alone.push(await trainedAlone(gpu, name, c, optimizer, i));
           // The members really differ (else the comparison below could not tell them apart).
           assert.notDeepEqual(bits(alone[0]!.state.params), bits(alone[1]!.state.params));
           assert.ok(alone.every((a) => a.losses.slice(FROM).every(Number.isFinite)), `${c.model} ${optimizer}: finite losses`);
@@ -169,7 +181,7 @@ for (const name of await testAdapters()) {
     const gpu = await openGpu(name);
     try {
       const c = MODELS[2];
-      const alone = [(await trainPack(gpu, c, 'sgd', [0]))[0]!, (await trainPack(gpu, c, 'sgd', [2]))[0]!];
+      const alone = [await trainedAlone(gpu, name, c, 'sgd', 0), await trainedAlone(gpu, name, c, 'sgd', 2)];
       const got = await trainPack(gpu, c, 'sgd', [0, 1, 2], { member: 1, iteration: 3 });
       assertSame(got[0]!, alone[0]!, 'member 0');
       assertSame(got[2]!, alone[1]!, 'member 2');

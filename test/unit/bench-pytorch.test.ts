@@ -4,7 +4,7 @@
 // on any machine. The script itself is checked to compile when a python3 is present.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { runCommand } from '../cli.ts';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ async function withPython<T>(python: string, f: () => Promise<T>): Promise<T> {
   }
 }
 
-const hasPython3 = spawnSync('python3', ['--version']).status === 0;
+const hasPython3 = (await runCommand('python3', ['--version']).catch(() => null))?.status === 0;
 
 test('a python without torch skips the peer with one line', async () => {
   // What CPython prints for `import torch` when torch is not installed.
@@ -124,11 +124,11 @@ test('a PyTorch training row: latency and throughput columns, ratio from through
   assert.match(lines[2]!, /9\.50 \(best 9\.00\)\s+8\.00\s+16000\s+6\.20 \(best 5\.90\)\s+6\.40\s+20000\s+pytorch 2\.11 eager\s+0\.80x\s+273\/1\/1 async/);
 });
 
-test('pytorch_peer.py compiles', (t) => {
+test('pytorch_peer.py compiles', async (t) => {
   if (!hasPython3) { t.skip('python3 is not on PATH'); return; }
   // The bytecode goes to a temp dir, not a __pycache__ beside the script.
-  const r = spawnSync('python3', ['-m', 'py_compile', PEER_SCRIPT], { env: { ...process.env, PYTHONPYCACHEPREFIX: join(dir, 'pycache') }, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
+  const r = await runCommand('python3', ['-m', 'py_compile', PEER_SCRIPT], { env: { PYTHONPYCACHEPREFIX: join(dir, 'pycache') }, timeoutMs: 60_000 });
+  assert.equal(r.status, 0, r.err);
 });
 
 test('the matmul peer gets the sizes and its JSON lines become cuBLAS rows and errors', async () => {

@@ -6,7 +6,6 @@
 // generated files are also checked to be real pickles, and Python's own pickles are read.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -17,6 +16,7 @@ import { readPickle } from '../../src/data/pickle.ts';
 import { DatasetNotFoundError, loadDataset, locateDataset } from '../../runner/data/datasets.ts';
 import { encodeCifarPickle } from '../cifar-pickle-writer.ts';
 import { tempDir } from '../temp-dir.ts';
+import { runCommand } from '../cli.ts';
 
 const NO_DEFAULTS = { env: {}, fallbackRoots: [] as string[] };
 
@@ -163,9 +163,11 @@ test('a corrupt batch stops loadDataset with the file named', async () => {
 
 // Optional: real Python. The generated file must unpickle (as torchvision does it) to the same
 // arrays, and a pickle Python writes (protocol 3: bytes and unicode opcodes) must read here too.
-const numpyPython = [process.env.EARLYPHASE_PYTHON, '/usr/bin/python3', 'python3']
-  .find((p) => p && spawnSync(p, ['-c', 'import numpy'], { timeout: 60_000 }).status === 0);
-test('cross-check with Python\'s pickle and numpy', { skip: numpyPython ? false : 'no python3 with numpy (optional check)' }, () => {
+let numpyPython: string | undefined;
+for (const p of [process.env.EARLYPHASE_PYTHON, '/usr/bin/python3', 'python3']) {
+  if (p && (await runCommand(p, ['-c', 'import numpy'], { timeoutMs: 60_000 }).catch(() => null))?.status === 0) { numpyPython = p; break; }
+}
+test('cross-check with Python\'s pickle and numpy', { skip: numpyPython ? false : 'no python3 with numpy (optional check)' }, async () => {
   const dir = tempDir('earlyphase-cifar-pickle-');
   const { images, labels } = records(2, 3);
   const ours = join(dir, 'ours'), theirs = join(dir, 'theirs');
@@ -177,9 +179,9 @@ test('cross-check with Python\'s pickle and numpy', { skip: numpyPython ? false 
     'x = {"batch_label": "b", "labels": [9, 0], "data": np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072), "filenames": ["a.png", "b.png"]}',
     'pickle.dump(x, open(sys.argv[2], "wb"), protocol=3)',
   ].join('\n');
-  const r = spawnSync(numpyPython!, ['-c', script, ours, theirs], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.trim(), `uint8 (3, 3072) ${Buffer.from(images).toString('hex')} ${[...labels].join(',')}`);
+  const r = await runCommand(numpyPython!, ['-c', script, ours, theirs], { timeoutMs: 60_000 });
+  assert.equal(r.status, 0, r.err);
+  assert.equal(r.out.trim(), `uint8 (3, 3072) ${Buffer.from(images).toString('hex')} ${[...labels].join(',')}`);
   const b = parseCifarPickleBatch(new Uint8Array(readFileSync(theirs)), theirs);
   assert.deepEqual([...b.labels], [9, 0]);
   assert.deepEqual(b.images, Uint8Array.from({ length: 2 * 3072 }, (_, i) => i & 0xff));

@@ -11,7 +11,6 @@
 // skipped with that hint, except under CI (process.env.CI), where it fails: CI must run it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +27,7 @@ import { hparamsToJSON } from '../../src/train/hparams/json.ts';
 import { presetHparams } from '../../src/train/presets.ts';
 import { CHECK_SCRIPT, findTorchPython } from '../../runner/tools/interop/python.ts';
 import { tempDir } from '../temp-dir.ts';
+import { runCommand } from '../cli.ts';
 
 // Tolerances, relative to the batch's largest |logit| (at least 1). PyTorch in float32 against our
 // float64 reference on the same float32 weights and inputs: float32 rounding (2^-24 ≈ 6e-8 per
@@ -124,11 +124,11 @@ if (!('python' in found)) {
   const jobsFile = join(dir, 'jobs.json');
   writeFileSync(jobsFile, JSON.stringify(jobs));
   const t0 = Date.now();
-  const r = spawnSync(python, [CHECK_SCRIPT, 'jobs', '--file', jobsFile], { encoding: 'utf8', timeout: 600_000 });
+  const r = await runCommand(python, [CHECK_SCRIPT, 'jobs', '--file', jobsFile], { timeoutMs: 600_000 });
   console.log(`# check_interop.py: ${jobs.length} jobs in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
   test('check_interop.py ran every job (strict loads included)', () => {
-    assert.equal(r.status, 0, `${python} ${CHECK_SCRIPT} failed (${r.error?.message ?? r.signal ?? r.status}):\n${r.stderr}`);
+    assert.equal(r.status, 0, `${python} ${CHECK_SCRIPT} failed (${r.signal ?? r.status}):\n${r.err}`);
   });
 
   test('every zoo model: OpenLTH module state_dict = our parameters, running statistics and num_batches_tracked', () => {
@@ -174,7 +174,7 @@ if (!('python' in found)) {
     }
   }
 
-  test("README: the five lines of Python load a run folder's final weights (strict) and run them", () => {
+  test("README: the five lines of Python load a run folder's final weights (strict) and run them", async () => {
     const c = cases.find((k) => k.m.tag === 'cifar_resnet_20_3x32x32')!;
     const run = join(dir, 'train_fixture', 'replicate_1', 'main');
     mkdirSync(run, { recursive: true });
@@ -189,15 +189,15 @@ if (!('python' in found)) {
     assert.equal(lines.length, 5, block[1]);
     const code = block[1]!.replace("'runs/train_<hash>/replicate_1/main'", JSON.stringify(run)) +
       `import json, safetensors_io\nprint(weights)\nprint(json.dumps(model(safetensors_io.load(${JSON.stringify(c.batch.file)})[0]['x']).tolist()))\n`;
-    const r = spawnSync(python, ['-c', code], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const [weights, logits] = r.stdout.trim().split('\n');
+    const r = await runCommand(python, ['-c', code], { cwd: ROOT, timeoutMs: 300_000 });
+    assert.equal(r.status, 0, r.err);
+    const [weights, logits] = r.out.trim().split('\n');
     assert.equal(weights, join(run, 'model_ep2_it0.safetensors'));
     const ref = forward(c.m.spec, unpack(c.m.params.layout(), c.params), unpack(c.m.stats.layout(), c.stats), Float64Array.from(c.batch.x), BATCH, false).logits;
     assert.ok(relErr((JSON.parse(logits!) as number[][]).flat(), ref) <= TOL32);
   });
 
-  test('the Python safetensors reader refuses malformed files with one line naming the file', () => {
+  test('the Python safetensors reader refuses malformed files with one line naming the file', async () => {
     const good = readFileSync(cases[0]!.ours);
     const n = Number(good.readBigUInt64LE(0));
     const bad: [string, Uint8Array][] = [
@@ -208,10 +208,10 @@ if (!('python' in found)) {
     ];
     const files = bad.map(([what, bytes]) => { const f = join(dir, `bad_${what.replace(/ /g, '_')}.safetensors`); writeFileSync(f, bytes); return f; });
     const code = 'import sys, safetensors_io\nfor f in sys.argv[1:]:\n    try:\n        safetensors_io.load(f); print("loaded " + f)\n    except safetensors_io.SafetensorsError as e:\n        print(e)\n';
-    const r = spawnSync(python, ['-c', code, ...files], { cwd: join(ROOT, 'runner', 'tools', 'interop'), encoding: 'utf8', timeout: 120_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const lines = r.stdout.trim().split('\n');
-    assert.equal(lines.length, files.length, r.stdout);
+    const r = await runCommand(python, ['-c', code, ...files], { cwd: join(ROOT, 'runner', 'tools', 'interop'), timeoutMs: 120_000 });
+    assert.equal(r.status, 0, r.err);
+    const lines = r.out.trim().split('\n');
+    assert.equal(lines.length, files.length, r.out);
     files.forEach((f, i) => assert.ok(lines[i]!.startsWith(`${f}: `), lines[i]));
     assert.match(lines[0]!, /run past the data section|start/);
     assert.match(lines[3]!, /belong to no tensor/);

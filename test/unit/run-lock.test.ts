@@ -4,7 +4,7 @@
 // next heartbeat; two successors of one dead owner never hold the lock together.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { startCommand } from '../cli.ts';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,15 +27,15 @@ test('a live owner keeps others out; after its release the next one gets the loc
   assert.deepEqual(log.map((l) => l.replace(/ \(.*\)/, '')), ['first acquire', 'first release', 'second acquire', 'second release']);
 });
 
-test('an owner killed with SIGKILL is taken over at once, long before its heartbeat goes stale', async () => {
+test('an owner killed with SIGKILL is taken over at once, long before its heartbeat goes stale', async (t) => {
   const path = join(dir, 'b/.lock');
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+  const child = startCommand(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
     `const { RunLock } = await import(${JSON.stringify(lockModule)}); await RunLock.acquire(${JSON.stringify(path)}, { label: 'doomed' }); console.log('held'); setInterval(() => {}, 1000);`],
-  { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve) => child.stdout.on('data', (d) => { if (String(d).includes('held')) resolve(); }));
+  { t, timeoutMs: 120_000, label: 'a lock owner' });
+  await child.waitFor(/held/, { stream: 'out', what: 'the lock held' });
   await assert.rejects(RunLock.acquire(path, { label: 'successor', staleMs: 600_000 }), RunLockBusyError);
-  child.kill('SIGKILL');
-  await new Promise((r) => child.once('exit', r));
+  child.kill();
+  await child.done;
   const t0 = Date.now();
   const lock = await RunLock.acquire(path, { label: 'successor', staleMs: 600_000 });
   assert.ok(Date.now() - t0 < 5000);
@@ -89,9 +89,8 @@ test('two successors of one dead owner hold the lock one after the other, never 
 test('a dead owner not yet reaped (a zombie) is taken over at once', async (t) => {
   if (process.platform !== 'linux') { t.skip('zombie state is read from /proc (Linux)'); return; }
   // A process that has exited but that its parent (a `sleep`, which never reaps) leaves unreaped.
-  const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  t.after(() => parent.kill('SIGKILL'));
-  const pid = Number(await new Promise<string>((r) => parent.stdout!.once('data', (b: Buffer) => r(String(b)))));
+  const parent = startCommand('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], { t, timeoutMs: 60_000 });
+  const pid = Number((await parent.waitFor(/^(\d+)\n/, { stream: 'out', what: 'the pid of the sleep 0.1' }))[1]);
   const state = () => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)![0]; } catch { return 'gone'; } };
   for (const t0 = Date.now(); state() !== 'Z' && Date.now() - t0 < 10_000;) await new Promise((r) => setTimeout(r, 5));
   assert.equal(state(), 'Z', 'the owner should be a zombie (exited, not reaped)');
