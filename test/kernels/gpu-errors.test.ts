@@ -68,8 +68,11 @@ test('work WebGPU refused outside any error scope fails the next step instead of
     await runDispatches(gpu, [d]); // fine so far
     gpu.device.createBuffer({ label: 'bad-usage', size: 4, usage: 0x01 | 0x80 }); // MAP_READ with STORAGE: refused
     await gpu.device.queue.onSubmittedWorkDone();
-    await new Promise((r) => setTimeout(r, 50)); // the error event is delivered asynchronously
-    assert.throws(() => gpu.checkAlive(), (e: Error) => /WebGPU refused work earlyphase gave it.*bad-usage/s.test(e.message));
+    // The error event is delivered asynchronously: wait for it (checkAlive throws once it has come).
+    const refused = async () => { try { gpu.checkAlive(); return null; } catch (e) { return e as Error; } };
+    let error: Error | null = null;
+    for (const t0 = Date.now(); !(error = await refused()); await new Promise((r) => setTimeout(r, 10))) assert.ok(Date.now() - t0 < 30_000, 'the refusal was never reported');
+    assert.match(error.message, /WebGPU refused work earlyphase gave it.*bad-usage/s);
     await assert.rejects(runDispatches(gpu, [d]), /WebGPU refused work/);
   } finally {
     gpu.destroy();

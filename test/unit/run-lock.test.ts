@@ -135,7 +135,8 @@ test('a waiter says what it waits for (the file and its holder) after a few seco
   // A live holder is named with its heartbeat.
   const holder = await RunLock.acquire(path, { label: 'busy one' });
   const waiting = RunLock.acquire(path, { wait: true, pollMs: 50, noticeMs: 200, onWait: (_h, m) => said.push(m) });
-  await new Promise((r) => setTimeout(r, 500));
+  // Released once the waiter has said what it waits for (noticeMs after it started waiting).
+  for (const t0 = Date.now(); said.length < 2; await new Promise((r) => setTimeout(r, 20))) assert.ok(Date.now() - t0 < 30_000, 'the waiter said nothing');
   await holder.release();
   await (await waiting).release();
   assert.match(said[1]!, /^waiting for .*\.lock: busy one \(\S+\) is writing .*\/g \(heartbeat \d s ago\); it is taken over if that process dies or its heartbeat stops for 60 s$/);

@@ -178,8 +178,8 @@ describe('view server under a changing root', () => {
     // The cap: MAX_UPLOADS open uploads, the next is refused at once, the open ones still land.
     const open = Array.from({ length: MAX_UPLOADS }, (_, i) => upload(server.url, `/runs/train_cap/f${i}.json`));
     await Promise.all(open.map((u) => u.send(new TextEncoder().encode('{"part":'))));
-    for (let tries = 0; JSON.parse((await http(server.url, '/api/info')).text).uploads < MAX_UPLOADS; tries++) {
-      assert.ok(tries < 200, 'the uploads never all started');
+    for (const t0 = Date.now(); JSON.parse((await http(server.url, '/api/info')).text).uploads < MAX_UPLOADS;) {
+      assert.ok(Date.now() - t0 < 30_000, 'the uploads never all started');
       await new Promise((r) => setTimeout(r, 10));
     }
     const extra = await http(server.url, '/runs/train_cap/extra.json', { method: 'PUT', body: '{}' });
@@ -201,7 +201,7 @@ describe('view server under a changing root', () => {
       await Promise.all(ups.map((u, i) => u.send(enc(`body ${i};`))));
       // Every request has started; all but one are answered while that one's body is still open.
       for (const t0 = Date.now(); replies.filter(Boolean).length < N - 1; await new Promise((r) => setTimeout(r, 10))) {
-        assert.ok(Date.now() - t0 < 5000, `answered: ${replies.map((r) => r?.status ?? 'pending').join(', ')}`);
+        assert.ok(Date.now() - t0 < 30_000, `answered: ${replies.map((r) => r?.status ?? 'pending').join(', ')}`);
       }
       const winner = replies.findIndex((r) => r === null);
       for (const [i, r] of replies.entries()) {
