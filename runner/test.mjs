@@ -3,7 +3,7 @@
 //   npm test                    every test/**/*.test.ts (unit, kernels on every adapter, e2e, browser)
 //   npm run test:quick          the unit tests and the kernel cases on lavapipe: the edit loop
 //   node runner/test.mjs NAME…  the test files whose path contains one of the NAMEs (with --quick: within the quick tier)
-// Options: --jobs N (files run at once; EARLYPHASE_TEST_JOBS; default 2), --quick.
+// Options: --jobs N (files run at once; EARLYPHASE_TEST_JOBS; default 2, 1 on a single core), --quick.
 //
 // Each file runs in `node --test` of its own, in a process group of its own, under a guard:
 //  - its deadline (EARLYPHASE_TEST_FILE_TIMEOUT_S, default 1200 s) kills its whole group and every
@@ -17,7 +17,7 @@
 // tests ran on, the slowest files, wall time). Exit 0 only when every file passed and left nothing.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,7 +28,7 @@ const load0 = loadavg();
 // ── arguments ────────────────────────────────────────────────────────────────────────────────
 const argv = process.argv.slice(2);
 let quick = false;
-let jobs = Number(process.env.EARLYPHASE_TEST_JOBS ?? 2);
+let jobs = Number(process.env.EARLYPHASE_TEST_JOBS ?? Math.min(2, availableParallelism()));
 const only = [];
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];

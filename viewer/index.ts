@@ -219,6 +219,7 @@ function formValues(): RunFormValues {
     pretrain: field('pretrain').checked ? { task: v('pretrainTask'), trainingSteps: v('pretrainSteps'), countsAgainstBudget: field('pretrainCounts').checked } : null,
     telemetry: field('telemetry').checked,
     evaluateOnlyAtEnd: field('evaluateOnlyAtEnd').checked,
+    apexFp16: field('apexFp16').checked,
   };
 }
 

@@ -31,6 +31,8 @@ export interface RunFormValues {
   telemetry: boolean;
   /** --evaluate-only-at-end: one pass over the test set per level (evaluation dominates small runs on a CPU adapter). */
   evaluateOnlyAtEnd: boolean;
+  /** --apex-fp16: mixed precision (docs/mixed-precision.md); absent = off. */
+  apexFp16?: boolean;
   replicate: string;
   /** Any further CLI flags, e.g. "--lr 0.05 --batch-size 128". */
   extra: string;
@@ -79,6 +81,7 @@ export function formArgv(v: RunFormValues, trainCount: number): string[] {
   if (v.pretrain) argv.push(...pretrainArgv(v.pretrain));
   else if (v.rewindingSteps.trim()) argv.push('--rewinding-steps', v.rewindingSteps.trim());
   if (v.pruningFraction.trim()) argv.push('--pruning-fraction', v.pruningFraction.trim());
+  if (v.apexFp16) argv.push('--apex-fp16');
   argv.push(...v.extra.split(/\s+/).filter(Boolean));
   return argv;
 }

@@ -18,7 +18,7 @@ export interface AdapterDescription {
   description: string;
   /** Short stable name used in test output and run metadata: "llvmpipe", "swiftshader", … */
   shortName: string;
-  /** CPU Vulkan drivers want different kernel variants than real GPUs (README, Architecture: "Kernel sets"). */
+  /** CPU Vulkan drivers want different kernel variants than real GPUs (docs/architecture.md, "Kernel sets"). */
   class: AdapterClass;
 }
 

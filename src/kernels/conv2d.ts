@@ -8,8 +8,8 @@
 // Both kernel sets use these kernels with different tuning (TUNING below), except the 'gpu' set's
 // weight gradient for up to 3×3 taps (conv2d_backward_weight_pixels: lanes over pixels,
 // coalesced). An implicit-GEMM variant with workgroup-memory tiles was tried for the 'gpu' set and lost on an H200
-// (forward 4.0 vs 6.7 TFLOP/s, weight gradient 5.0 vs 2.4 ms per ResNet-20 step; README, GPU
-// section): removed.
+// (forward 4.0 vs 6.7 TFLOP/s, weight gradient 5.0 vs 2.4 ms per ResNet-20 step; docs/performance.md,
+// "On a GPU"): removed.
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
 import { type Dispatch, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';

@@ -4,7 +4,7 @@
 //   model-names.ts which model names are valid, by family
 //   build.ts       loose values → checked canonical Hparams, cross-field rules
 //   cli.ts         flags / argv → Hparams (kebab-case, OpenLTH underscores accepted, presets)
-//   docs.ts        --help text and README tables from the schema
+//   docs.ts        --help text and docs/hyperparameters.md's tables from the schema
 //   json.ts        the hparams file in run folders
 // Presets live in ../presets.ts, run hashes in ../hash.ts, step strings in ../steps.ts.
 

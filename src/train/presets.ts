@@ -15,9 +15,9 @@ import { MODEL_FAMILIES, modelFamilyOf, type ModelFamilyId } from './hparams/mod
 
 export interface Preset {
   readonly family: ModelFamilyId;
-  /** Where the values come from, for --help and the README. */
+  /** Where the values come from, for --help and docs/hyperparameters.md. */
   readonly source: string;
-  /** True when the values stand in for ones the source does not state exactly (the README marks them approximate). */
+  /** True when the values stand in for ones the source does not state exactly (docs/hyperparameters.md marks them approximate). */
   readonly approximate: boolean;
   /** The hyperparameters for one model name of the family. */
   make(modelName: string): Hparams;

@@ -3,7 +3,7 @@ import * as ref from '../../ref/reduce.ts';
 import { ShapeError } from '../../gpu/errors.ts';
 import type { Gpu } from '../../gpu/gpu.ts';
 import { createTensor, type Tensor } from '../../gpu/tensor.ts';
-import { type Comparison, compare, EXACT, reductionTolerance } from '../compare.ts';
+import { compare, EXACT, reductionTolerance } from '../compare.ts';
 import { type HostArray, type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
 
 /** Runs the reductions `build` creates (all writing into one `out` tensor) and returns out's raw bytes. */

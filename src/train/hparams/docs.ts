@@ -1,5 +1,5 @@
 // Help text from the schema: the CLI's --help (with a preset's values as the defaults shown)
-// and the README's table. Both read the same specs that validate, so they cannot drift apart.
+// and docs/hyperparameters.md. Both read the same specs that validate, so they cannot drift apart.
 
 import { fieldsOf, expectedText, isRequired, noEffectDefault, formatValue } from './schema.ts';
 import { GROUPS, GROUP_NAMES, type GroupName } from './groups.ts';
@@ -54,7 +54,7 @@ export function formatHparamsHelp(preset?: string): string {
   return lines.join('\n');
 }
 
-/** A Markdown table per group for the README (schema defaults, not a preset's). */
+/** A Markdown table per group for docs/hyperparameters.md (schema defaults, not a preset's). */
 export function hparamsMarkdown(): string {
   const out: string[] = [];
   for (const g of GROUP_NAMES) {

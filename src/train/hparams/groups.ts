@@ -9,7 +9,7 @@
 //    where OpenLTH used NVIDIA apex's amp (O1, whose dynamic scaler also caps the scale at 2^24);
 //  - weight_decay defaults to 0 rather than unset, so "--weight-decay 0" and no flag name the same run;
 //  - milestone_steps, pruning_layers_to_ignore and others_frozen_exceptions are typed lists;
-//  - pruning_strategy also accepts sparse_layerwise (each prunable tensor loses the same fraction; README, `earlyphase lottery`);
+//  - pruning_strategy also accepts sparse_layerwise (each prunable tensor loses the same fraction; docs/usage.md, `earlyphase lottery`);
 //  - pad_last_batch and pruning_exact_count keep earlyphase 0.1's semantics (full last batch,
 //    exact pruning count) as options; OpenLTH's are the default (hash tag v2, src/train/hash.ts).
 

@@ -1,6 +1,6 @@
 // The field-spec language of hyperparameter groups. One spec per field carries everything the
 // rest of the system needs: the type and range (validation), the no-effect default (hashing),
-// and the help text (CLI --help and the README table). GroupSchema<T> is checked by the compiler
+// and the help text (CLI --help and docs/hyperparameters.md). GroupSchema<T> is checked by the compiler
 // against the group's interface, so a field cannot be added to one and forgotten in the other.
 import { HparamsError } from '../../errors.ts';
 
