@@ -70,8 +70,9 @@ export async function runBench(opts: BenchOptions): Promise<{ adapter: string; r
 /**
  * Plain-text tables. Kernel rows: GFLOP/s from median times, min times in brackets, and for
  * matmul rows the GFLOP/s with calls back to back (a peer timed only call by call: its median). Training-step
- * rows (a second table): latency (ms, median and best), throughput (ms/step back to back) and the
- * images/s it gives, for us and the peer, the ratio of throughputs, plus our step's dispatches,
+ * rows (a second table): latency (ms, median and best), throughput (ms/step back to back; for the
+ * PyTorch peer the median of its rounds, fastest–slowest beside it) and the images/s it gives, for us
+ * and the peer, the ratio of throughputs (— where the precisions differ), plus our step's dispatches,
  * submits, readbacks and GPU memory.
  */
 export function formatBenchTable(rows: BenchRow[]): string {
@@ -84,7 +85,7 @@ export function formatBenchTable(rows: BenchRow[]): string {
     const b2b = kernels.some((r) => r.throughputMs);
     const rate = (r: BenchRow, side: 'ours' | 'peer') => (r.throughputMs ? gflops(r.flops, r.throughputMs[side]).toFixed(1) : '');
     tables.push(table(['suite', 'case', 'ours GFLOP/s', 'peer GFLOP/s', 'peer', 'ours/peer', ...(b2b ? ['ours back to back', 'peer back to back'] : [])], [0, 1, 4],
-      kernels.map((r) => [r.suite, r.case, fmt(r.flops, r.ours), fmt(r.flops, r.peer), r.peerName, `${r.ratio.toFixed(2)}x`,
+      kernels.map((r) => [r.suite, r.case, fmt(r.flops, r.ours), fmt(r.flops, r.peer), r.peerName, ratio(r),
         ...(b2b ? [rate(r, 'ours'), rate(r, 'peer')] : [])])));
   }
   if (steps.length) {
@@ -100,13 +101,20 @@ export function formatBenchTable(rows: BenchRow[]): string {
         const t = r.training!;
         // Rows from before throughput was measured: their step-by-step medians were the throughput figure.
         const tp = r.throughputMs ?? { ours: r.ours.medianMs, peer: r.peer.medianMs };
-        return [r.suite, r.case, latency(r.ours), num(tp.ours), ips(t.batch, tp.ours), latency(r.peer), num(tp.peer), ips(r.pack?.peerBatch ?? t.batch, tp.peer),
-          r.peerName, `${r.ratio.toFixed(2)}x`,
+        // The peer's rounds (PyTorch): the median, and the fastest and slowest round beside it.
+        const rounds = r.peerRoundsMs?.length ? ` (${num(Math.min(...r.peerRoundsMs))}–${num(Math.max(...r.peerRoundsMs))})` : '';
+        return [r.suite, r.case, latency(r.ours), num(tp.ours), ips(t.batch, tp.ours), latency(r.peer), num(tp.peer) + rounds, ips(r.pack?.peerBatch ?? t.batch, tp.peer),
+          r.peerName, ratio(r),
           `${t.dispatchesPerStep}/${t.submitsPerStep}/${t.asyncReadbacksPerStep} async, ${t.blockingReadbacksPerStep} blocking`,
           (t.gpuBytes / 2 ** 20).toFixed(1)];
       })));
   }
   return tables.join('\n\n');
+}
+
+/** "1.25x", or "—" for a row with no ratio (the peer computes in another precision). */
+function ratio(r: BenchRow): string {
+  return r.ratio === null ? '—' : `${r.ratio.toFixed(2)}x`;
 }
 
 /** Columns in `left` are left-aligned (text), the rest right-aligned (numbers). */

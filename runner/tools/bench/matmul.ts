@@ -58,7 +58,7 @@ export async function benchMatmul(ctx: BenchContext): Promise<BenchRow[]> {
     };
     ctx.log(`matmul ${row.case}: ours ${gflops(flops, ours.medianMs).toFixed(1)} GFLOP/s per call waited, ` +
       `${gflops(flops, backToBackMs).toFixed(1)} back to back; ` +
-      `${TFJS_PEER_NAME} ${gflops(flops, peer.medianMs).toFixed(1)} GFLOP/s (×${row.ratio.toFixed(2)})`);
+      `${TFJS_PEER_NAME} ${gflops(flops, peer.medianMs).toFixed(1)} GFLOP/s (×${(peer.medianMs / ours.medianMs).toFixed(2)})`);
     rows.push(row);
   }
   if (ctx.peers.includes('pytorch')) rows.push(...await cublasRows(ctx, sizes, oursBySize));
@@ -86,7 +86,7 @@ async function cublasRows(ctx: BenchContext, sizes: number[], ours: Map<number, 
     const rate = (ms: number) => `${gflops(flops, ms).toFixed(1)}${ofPeak(flops, ms, p.fp32PeakTflops)}`;
     ctx.log(`matmul ${row.case}: ours ${rate(mine.medianMs)} GFLOP/s per call waited, ${rate(backToBackMs)} back to back; ` +
       `${peerName} on ${p.device} ${rate(p.latencyMsMedian)} waited, ${rate(p.throughputMs)} back to back ` +
-      `(×${row.ratio.toFixed(2)} waited, ×${(p.throughputMs / backToBackMs).toFixed(2)} back to back)`);
+      `(×${(p.latencyMsMedian / mine.medianMs).toFixed(2)} waited, ×${(p.throughputMs / backToBackMs).toFixed(2)} back to back)`);
     return row;
   });
 }

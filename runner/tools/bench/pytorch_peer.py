@@ -1,26 +1,30 @@
 #!/usr/bin/env python3
 """PyTorch peer of `earlyphase bench --suite training` (runner/tools/bench/pytorch.ts runs it).
 
-Times whole SGD training steps of the same networks as our zoo (src/nn/zoo.ts) with the same
-optimiser settings as TRAINING_CASES in runner/tools/bench/training.ts, in fp32 with TF32 off so the
-arithmetic matches ours. Data is synthetic and already on the GPU: a fixed pool of random batches
-(no loader, no augmentation, like the TF.js peer). For --density < 1 the conv and linear weights
-are multiplied by a fixed random 0/1 mask after every step, as OpenLTH's PrunedModel does, so the
-work matches our masked SGD.
+Times whole SGD training steps of the same networks as our zoo (pytorch_models.py) with the same
+optimiser settings as TRAINING_CASES, in every setting of pytorch_settings.py that this machine
+supports (fp32 eager, TF32, autocast bf16/fp16, the three torch.compile modes), on CUDA when there
+is a device and on the CPU otherwise. With --packs K1,K2,… it also times K models at once
+(pytorch_packs.py: vmap in one process, K processes). Data is synthetic and already on the device:
+a fixed pool of random batches (no loader, no augmentation, like the TF.js peer).
 
-Per (model, mode, density) it prints one JSON object per line on stdout:
-  latency: each step followed by torch.cuda.synchronize() (median and best of --reps);
-  throughput: --reps steps back to back and one synchronize at the end (ms/step).
-A mode that fails (torch.compile on an unsupported setup) prints a record with "error" instead and
-the run goes on. Tracebacks go to stderr.
+One JSON object per line on stdout:
+  a setting that cannot run here: {"mode", "precision", "skipped": why}, once, before any row;
+  per (model, mode, density) or (model, pack mode, K): precision, members (K), and
+    latency: each step followed by a synchronize (median and best of --reps; not for procs),
+    rounds_ms: --rounds rounds of --reps steps back to back, one synchronize at the end of each
+    (ms/step of all `members` models), throughput_ms their median;
+  a case that fails (torch.compile on an unsupported setup): a record with "error"; the run goes on.
+Tracebacks go to stderr.
 
 With --matmul N1,N2,… it times square fp32 torch.mm (cuBLAS, TF32 off) instead, the peer of
-`bench --suite matmul --peer pytorch`: one record per size with the median and best of --reps
-calls, each waited for (as ours are timed), plus the median of three rounds of --reps calls back
-to back.
+`bench --suite matmul --peer pytorch` (CUDA only): one record per size with the median and best
+of --reps calls, each waited for (as ours are timed), plus the median of three rounds of --reps
+calls back to back.
 """
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,118 +32,17 @@ import time
 import traceback
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-POOL = 8  # distinct random batches, cycled: steps do not all see the same data
+# The peer's modules sit beside it; pytorch_kernels.py imports MODELS and build_step from here.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_models import MODELS  # noqa: E402
+from pytorch_settings import SETTINGS, SPARSE_SETTINGS, build_step, set_tf32, why_unsupported  # noqa: E402
+import pytorch_packs as packs  # noqa: E402
 
-
-class BasicBlock(nn.Module):
-    """OpenLTH cifar_resnet block: conv3x3-BN-ReLU-conv3x3-BN plus shortcut, then ReLU."""
-
-    def __init__(self, cin, cout, down):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=2 if down else 1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        if down or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=2, bias=False), nn.BatchNorm2d(cout))
-        else:
-            self.shortcut = nn.Sequential()
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class CifarResnet(nn.Module):
-    """cifar_resnet_20: conv3x3 16 + BN + ReLU, 3 stages of n blocks (16/32/64), GAP, linear to 10."""
-
-    def __init__(self, n=3, width=16):
-        super().__init__()
-        self.conv = nn.Conv2d(3, width, 3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(width)
-        blocks, cin = [], width
-        for stage, cout in enumerate([width, 2 * width, 4 * width]):
-            for i in range(n):
-                blocks.append(BasicBlock(cin, cout, down=stage > 0 and i == 0))
-                cin = cout
-        self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(cin, 10)
-
-    def forward(self, x):
-        out = self.blocks(F.relu(self.bn(self.conv(x))))
-        return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
-
-
-def lenet_300_100():
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(), nn.Linear(100, 10))
-
-
-# name -> (constructor, input shape C,H,W, SGD settings of TRAINING_CASES)
-MODELS = {
-    "mnist_lenet_300_100": (lenet_300_100, (1, 28, 28), dict(lr=0.1, momentum=0.0, weight_decay=0.0)),
-    "cifar_resnet_20": (CifarResnet, (3, 32, 32), dict(lr=0.1, momentum=0.9, weight_decay=1e-4)),
+PACK_SETTINGS = {
+    "vmap": ("fp32", "K models in one process: stack_module_state + vmap"),
+    "procs": ("fp32", "K processes at once, each eager fp32 with one model"),
 }
-
-
-def build_step(name, mode, density, batch, device):
-    """Returns step(i) -> loss tensor, doing one full SGD step on pool batch i % POOL."""
-    make, (c, h, w), sgd = MODELS[name]
-    model = make().to(device).train()
-    opt = torch.optim.SGD(model.parameters(), **sgd)
-    # Conv and linear weights are the prunable tensors, as in our zoo (biases and BN stay dense).
-    weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    masks = [(torch.rand_like(wt) < density).float() for wt in weights] if density < 1 else []
-    with torch.no_grad():
-        for wt, m in zip(weights, masks):
-            wt.mul_(m)
-    images = torch.randn(POOL, batch, c, h, w, device=device)
-    labels = torch.randint(0, 10, (POOL, batch), device=device)
-
-    def update():
-        opt.step()
-        if masks:
-            with torch.no_grad():
-                torch._foreach_mul_(weights, masks)
-
-    forward = model
-    if mode == "compile":
-        forward = torch.compile(model)
-        update = torch.compile(update)
-
-    def step(i):
-        opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(forward(images[i % POOL]), labels[i % POOL])
-        loss.backward()
-        update()
-        return loss
-
-    return step
-
-
-def measure(step, warmup, reps):
-    i = 0
-    for _ in range(warmup):
-        step(i)
-        i += 1
-    torch.cuda.synchronize()
-    latency = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        step(i)
-        torch.cuda.synchronize()
-        latency.append((time.perf_counter() - t0) * 1000)
-        i += 1
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        loss = step(i)
-        i += 1
-    torch.cuda.synchronize()
-    throughput = (time.perf_counter() - t0) * 1000 / reps
-    return statistics.median(latency), min(latency), throughput, loss.item()
 
 
 def measure_matmul(n, warmup, reps, device):
@@ -204,30 +107,111 @@ def csv(kind):
     return lambda s: [kind(x) for x in s.split(",") if x.strip()]
 
 
+
+def measure(step, sync, warmup, reps, rounds, min_warmup_s):
+    """Latency (each step waited for) and `rounds` rounds of `reps` steps back to back.
+
+    Warm-up lasts at least `warmup` steps and at least `min_warmup_s` after the first step (which
+    compiles, autotunes, records CUDA graphs): as ours (training-timing.ts), because a GPU still
+    ramping its clocks made the first timed case slow on the H200.
+    """
+    step(0)
+    sync()
+    i, start = 1, time.perf_counter()
+    while i < warmup or time.perf_counter() - start < min_warmup_s:
+        step(i)
+        i += 1
+    sync()
+    latency = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        step(i)
+        sync()
+        latency.append((time.perf_counter() - t0) * 1000)
+        i += 1
+    rounds_ms = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            loss = step(i)
+            i += 1
+        sync()
+        rounds_ms.append((time.perf_counter() - t0) * 1000 / reps)
+    return dict(latency_ms_median=statistics.median(latency), latency_ms_best=min(latency),
+                rounds_ms=rounds_ms, throughput_ms=statistics.median(rounds_ms), loss=loss.item())
+
+
+def device_info(device):
+    if device.type == "cuda":
+        return dict(torch=torch.__version__, cuda=torch.version.cuda, device=torch.cuda.get_device_name(0), driver=nvidia_driver())
+    return dict(torch=torch.__version__, cuda=None, device="cpu", driver=None, threads=torch.get_num_threads())
+
+
+def emit(record):
+    print(json.dumps(record), flush=True)
+
+
+def failed(record, e):
+    traceback.print_exc(file=sys.stderr)
+    record.update(error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
+    emit(record)
+
+
+def reset_compiler():
+    """Each compiled case starts from scratch, not from another's cache (torch >= 2.0 only)."""
+    try:
+        import torch._dynamo
+    except ImportError:
+        return
+    torch._dynamo.reset()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=csv(str), default=list(MODELS))
-    ap.add_argument("--modes", type=csv(str), default=["eager", "compile"])
+    ap.add_argument("--modes", type=csv(str), default=list(SETTINGS), help="settings of one network (pytorch_settings.py)")
     ap.add_argument("--densities", type=csv(float), default=[1.0])
+    ap.add_argument("--packs", type=csv(int), default=[], help="K models at once, with each of --pack-modes")
+    ap.add_argument("--pack-modes", type=csv(str), default=list(PACK_SETTINGS))
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of --reps steps back to back: the spread")
+    ap.add_argument("--min-warmup-s", type=float, default=1.0)
     ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--budget-s", type=float, default=0, help="start no case after this many seconds (0: no limit)")
+    ap.add_argument("--device", choices=["auto", "cuda", "cpu"], default="auto")
     ap.add_argument("--matmul", type=csv(int), default=None, help="square matmul sizes instead of training steps")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # a procs member: model name
+    ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    bad = [m for m in args.models if m not in MODELS] + [m for m in args.modes if m not in ("eager", "compile")]
+    bad = [m for m in args.models if m not in MODELS] + [m for m in args.modes if m not in SETTINGS] + \
+        [m for m in args.pack_modes if m not in PACK_SETTINGS]
     if bad:
-        ap.error(f"unknown model or mode: {', '.join(bad)} (models: {', '.join(MODELS)}; modes: eager, compile)")
-    if not torch.cuda.is_available():
-        print("pytorch_peer: torch.cuda.is_available() is False", file=sys.stderr)
+        ap.error(f"unknown model or mode: {', '.join(bad)} (models: {', '.join(MODELS)}; modes: {', '.join(SETTINGS)}; "
+                 f"pack modes: {', '.join(PACK_SETTINGS)})")
+    if args.rounds < 1 or args.reps < 1 or any(k < 1 for k in args.packs):
+        ap.error("--rounds, --reps and --packs must be positive")
+    cuda = torch.cuda.is_available() if args.device == "auto" else args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        ap.error("--device cuda: torch.cuda.is_available() is False")
+    if args.matmul and not cuda:
+        print("pytorch_peer: --matmul times cuBLAS: torch.cuda.is_available() is False", file=sys.stderr)
         sys.exit(2)
+    device = torch.device("cuda" if cuda else "cpu")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)  # CPU ops return when done
+    set_tf32(False)  # fp32 as ours; the TF32 row turns it on for itself
+    torch.backends.cudnn.benchmark = True  # cuDNN may pick its fastest algorithm
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
-    # fp32 as ours: no TF32 in matmuls or convolutions; cuDNN may pick its fastest fp32 algorithm.
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cudnn.benchmark = True
-    device = torch.device("cuda")
-    info = dict(torch=torch.__version__, cuda=torch.version.cuda, device=torch.cuda.get_device_name(0), driver=nvidia_driver())
+    if args.worker:
+        torch.manual_seed(args.seed)
+        step = build_step(args.worker, "eager", 1.0, args.batch, device)
+        packs.worker(step, sync, max(args.warmup, 3), args.reps, args.min_warmup_s)
+        return
 
+    info = device_info(device)
     if args.matmul:
         peak = fp32_peak()
         for n in args.matmul:
@@ -235,28 +219,59 @@ def main():
             try:
                 med, best, tput = measure_matmul(n, args.warmup, args.reps, device)
                 record.update(reps=args.reps, latency_ms_median=med, latency_ms_best=best, throughput_ms=tput)
+                emit(record)
             except Exception as e:
-                traceback.print_exc(file=sys.stderr)
-                record.update(error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
-            print(json.dumps(record), flush=True)
+                failed(record, e)
         return
 
+    # One line per setting this machine cannot run, before any row.
+    skipped = {m: why_unsupported(m, device) for m in args.modes}
+    if args.packs:
+        skipped.update({m: packs.why_unsupported(m) for m in args.pack_modes})
+    for m, why in skipped.items():
+        if why:
+            emit(dict(mode=m, precision=(SETTINGS.get(m) or PACK_SETTINGS[m])[0], skipped=why))
+
+    cases = []  # (model, mode, density, members), in the order they run
     for name in args.models:
-        for mode in args.modes:
-            for density in args.densities:
-                record = dict(model=name, mode=mode, density=density, batch=args.batch, **info)
-                torch.manual_seed(0)
-                torch._dynamo.reset()  # each case compiles from scratch, not against another's cache
-                try:
-                    # Compilation and cuDNN autotuning happen in the first steps: never fewer than 3 untimed.
-                    med, best, tput, loss = measure(build_step(name, mode, density, args.batch, device), max(args.warmup, 3), args.reps)
-                    record.update(reps=args.reps, latency_ms_median=med, latency_ms_best=best, throughput_ms=tput, loss=loss)
-                except Exception as e:  # one failed case (typically compile) must not hide the others
-                    traceback.print_exc(file=sys.stderr)
-                    record.update(error=f"{type(e).__name__}: {e}".splitlines()[0][:300])
-                print(json.dumps(record), flush=True)
+        modes = [m for m in SETTINGS if m in args.modes and not skipped[m]]  # SETTINGS' order: cheap and fp32 first
+        cases += [(name, m, d, 1) for d in args.densities for m in modes if d == 1 or m in SPARSE_SETTINGS]
+        cases += [(name, m, 1.0, k) for k in args.packs for m in args.pack_modes if not skipped[m]]
+    deadline = time.monotonic() + args.budget_s if args.budget_s > 0 else float("inf")
+    for name, mode, density, k in cases:
+        precision = (SETTINGS.get(mode) or PACK_SETTINGS[mode])[0]
+        record = dict(model=name, mode=mode, precision=precision, members=k, density=density, batch=args.batch, **info)
+        if time.monotonic() > deadline:  # a line per case left out, not a killed run that loses them all
+            emit(dict(record, skipped=f"the peer's time budget ({args.budget_s:g} s, --budget-s) was spent before this case"))
+            continue
+        try:
+            record.update(reps=args.reps, **run_case(args, name, mode, density, k, device, sync))
+            emit(record)
+        except Exception as e:  # one failed case (typically compile) must not hide the others
+            failed(record, e)
+        finally:
+            set_tf32(False)
+            if cuda:
                 torch.cuda.empty_cache()
 
+
+def run_case(args, name, mode, density, k, device, sync):
+    torch.manual_seed(0)
+    if mode == "procs":
+        # CPU workers share the cores: each gets its share of torch's threads.
+        threads = 0 if device.type == "cuda" else max(1, torch.get_num_threads() // k)
+        return packs.summary(packs.time_procs(os.path.abspath(__file__), name, k, device, args.batch, args.warmup, args.reps,
+                                              args.rounds, args.min_warmup_s, threads))
+    if mode == "vmap":
+        return measure(packs.build_vmap_step(name, k, args.batch, device), sync, max(args.warmup, 3), args.reps, args.rounds, args.min_warmup_s)
+    set_tf32(SETTINGS[mode][0] == "tf32")
+    compiled = mode.startswith("compile")
+    if compiled:
+        reset_compiler()
+    # Compilation, CUDA-graph recording and cuDNN autotuning happen in the first steps: more
+    # untimed steps for the compiled modes (cudagraph trees record on the second call, replay after).
+    step = build_step(name, mode, density, args.batch, device)
+    return measure(step, sync, max(args.warmup, 5 if compiled else 3), args.reps, args.rounds, args.min_warmup_s)
 
 if __name__ == "__main__":
     main()

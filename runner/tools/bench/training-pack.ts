@@ -1,14 +1,16 @@
 // `bench --suite training --pack 1,2,4,…`: aggregate training throughput of a pack of K networks
 // (src/train/train-pack.ts: K runs of one model, one submit per step) for LeNet-300-100 and
-// ResNet-20 at batch 128, dense, against one process of a peer training one network, measured in
-// the same run: PyTorch (eager and torch.compile, with --peer pytorch) and TF.js's webgpu backend
-// on our device (with --peer tfjs). The ratio is images/s of the whole pack over the peer's
-// images/s: what a sweep of many runs gains from packing over running them one after another.
+// ResNet-20 at batch 128, dense, against peers training the same K models, measured in the same
+// run: with --peer pytorch, each fp32 PyTorch setting in one process one model after another, K
+// models by vmap in one process, and K processes at once (training-pytorch.ts; its TF32/autocast
+// rows are context without a ratio); with --peer tfjs, TF.js's webgpu backend on our device, one
+// model after another. The ratio is images/s of the whole pack over the peer's images/s.
 import { UserError } from '../../../src/errors.ts';
 import type { BenchContext, BenchRow, Timing } from './types.ts';
 import { TRAINING_CASES, type TrainingCase } from '../training-cases.ts';
-import { pytorchRows, timeOurs, timeTfjsSteps, repsFor } from './training-timing.ts';
-import { pytorchPeerName } from './pytorch.ts';
+import { timeOurs, timeTfjsSteps, repsFor } from './training-timing.ts';
+import { type PytorchRow } from './pytorch.ts';
+import { pytorchPackRows, pytorchRows } from './training-pytorch.ts';
 import { TFJS_PEER_NAME, tfjsSync } from './tfjs.ts';
 import { registerTfjsGradients } from './tfjs-models.ts';
 
@@ -27,33 +29,31 @@ export async function benchTrainingPacks(ctx: BenchContext, packs: readonly numb
   const cases = TRAINING_CASES.filter((c) => !ctx.models || ctx.models.some((m) => c.model.includes(m)));
   if (cases.length === 0) throw new Error(`bench training: no model matches ${ctx.models!.join(', ')} (models: ${TRAINING_CASES.map((c) => c.model).join(', ')})`);
   // Before our packs, so the subprocess never shares a GPU with them.
-  const pytorch = ctx.peers.includes('pytorch') ? await pytorchRows(ctx, cases) : [];
+  const pytorch = ctx.peers.includes('pytorch') ? await pytorchRows(ctx, cases, packs) : [];
   if (ctx.peers.includes('tfjs')) await registerTfjsGradients(ctx.tf);
   const rows: BenchRow[] = [];
   for (const c of cases) {
-    const peers: Peer[] = pytorch.filter((p) => p.model === c.model && p.density === 1).map((p) => ({
-      name: pytorchPeerName(p), msPerStep: p.throughputMs, timing: { minMs: p.latencyMsBest, medianMs: p.latencyMsMedian, reps: p.reps },
-    }));
+    const peers: Peer[] = [];
     if (ctx.peers.includes('tfjs')) {
       const t = await timeTfjsSteps(ctx, c, 1, repsFor(c, ctx, 'peer'), () => tfjsSync(ctx.tf));
       peers.push({ name: TFJS_PEER_NAME, msPerStep: t.medianMs, timing: t });
     }
-    for (const k of packs) rows.push(...await packRows(ctx, c, k, peers));
+    for (const [i, k] of packs.entries()) rows.push(...await packRows(ctx, c, k, i === 0, peers, pytorch));
   }
   return rows;
 }
 
-async function packRows(ctx: BenchContext, c: TrainingCase, k: number, peers: readonly Peer[]): Promise<BenchRow[]> {
+async function packRows(ctx: BenchContext, c: TrainingCase, k: number, firstK: boolean, peers: readonly Peer[], pytorch: readonly PytorchRow[]): Promise<BenchRow[]> {
   const r = await timeOurs(ctx.gpu, c, 1, repsFor(c, ctx, 'ours'), k);
   const ours = (k * BATCH * 1000) / r.throughputMs;
   ctx.log(`training ${c.model} pack of ${k}: ${r.throughputMs.toFixed(2)} ms/step, ${ours.toFixed(0)} img/s in all, ` +
     `${r.stats.dispatchesPerStep} dispatches, ${r.stats.submitsPerStep} submit; GPU ${(r.stats.gpuBytes / 2 ** 20).toFixed(1)} MiB`);
-  return peers.map((p) => {
+  return [...pytorchPackRows(ctx, c, k, firstK, r, pytorch), ...peers.map((p) => {
     const peer = (BATCH * 1000) / p.msPerStep;
     ctx.log(`training ${c.model} pack of ${k}: ${p.name} (one process) ${peer.toFixed(0)} img/s, pack/peer ${(ours / peer).toFixed(2)}x`);
     return {
       suite: 'training', case: `${c.model} b${BATCH} dense, pack of ${k}`, flops: 0, ours: r.timing, peer: p.timing, peerName: `${p.name}, one process`,
       ratio: ours / peer, throughputMs: { ours: r.throughputMs, peer: p.msPerStep }, training: r.stats, pack: { members: k, peerBatch: BATCH },
     };
-  });
+  })];
 }

@@ -1,14 +1,13 @@
 // Timing whole training steps for `bench --suite training` (one network or a pack): ours from the
-// trainer's step (training-cases.ts), TensorFlow.js's from its own step, PyTorch's from the peer
-// script; the rep counts each side gets.
+// trainer's step (training-cases.ts), TensorFlow.js's from its own step; the rep counts each side
+// gets. PyTorch's come from its peer script (training-pytorch.ts).
 import type { Tensor1D, Tensor2D } from '@tensorflow/tfjs-core';
 import type { Gpu } from '../../../src/gpu/gpu.ts';
 import { getModel } from '../../../src/nn/zoo.ts';
 import type { BenchContext, Timing, TrainingStats } from './types.ts';
-import { type PytorchRow, runPytorchPeer } from './pytorch.ts';
 import { summarize } from './time.ts';
 import { disposeModel, tfModel, tfTrainStep } from './tfjs-models.ts';
-import { BATCH, DENSITIES, buildOurStep, type TrainingCase } from '../training-cases.ts';
+import { BATCH, buildOurStep, type TrainingCase } from '../training-cases.ts';
 
 /**
  * Heavy models (a ResNet-20 step takes seconds on a CPU adapter, a TF.js webgpu one ~30 s): warm-up
@@ -90,15 +89,4 @@ export async function timeTfjsSteps(ctx: BenchContext, c: TrainingCase, density:
     tf.dispose([x, onehot]);
     disposeModel(tf, model);
   }
-}
-
-/** PyTorch's rows for all cases, from one subprocess (one torch import and CUDA start-up). */
-export async function pytorchRows(ctx: BenchContext, cases: TrainingCase[]): Promise<PytorchRow[]> {
-  ctx.log(`training: running the PyTorch peer (${cases.map((c) => c.model).join(', ')}; eager and torch.compile)`);
-  const r = await runPytorchPeer({ models: cases.map((c) => c.model), densities: DENSITIES, warmup: ctx.warmup, reps: ctx.reps, batch: BATCH });
-  if ('skipped' in r) { ctx.log(r.skipped); return []; }
-  for (const e of r.errors) ctx.log(`pytorch peer: ${e}`);
-  const first = r.rows[0];
-  if (first) ctx.log(`pytorch peer: torch ${first.torch} on ${first.device}${first.driver ? `, driver ${first.driver}` : ''}`);
-  return r.rows;
 }

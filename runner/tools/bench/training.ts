@@ -6,13 +6,15 @@
 // bytes of the real size, uploaded once; TF.js gets a random batch created once (no gather, no
 // augmentation). Latency: one step per timed rep, waited for before the next (both sides).
 // Throughput (ours, and PyTorch's with --peer pytorch): steps submitted back to back, one wait at the
-// end; TF.js is only timed step by step, so its latency stands in for its throughput.
+// end; TF.js is only timed step by step, so its latency stands in for its throughput. PyTorch
+// (training-pytorch.ts): every setting the machine supports, each row labelled with its
+// precision; only its fp32 rows get a ratio against our fp32 step.
 import type { BenchContext, BenchRow, Timing } from './types.ts';
-import { pytorchPeerName } from './pytorch.ts';
 import { TFJS_PEER_NAME, tfjsSync } from './tfjs.ts';
 import { enableWasm, registerTfjsGradients, WASM_BACKEND } from './tfjs-models.ts';
 import { BATCH, DENSITIES, TRAINING_CASES, type TrainingCase } from '../training-cases.ts';
-import { pytorchRows, repsFor, timeOurs, timeTfjsSteps } from './training-timing.ts';
+import { repsFor, timeOurs, timeTfjsSteps } from './training-timing.ts';
+import { pytorchRows, pytorchStepRows } from './training-pytorch.ts';
 import { benchTrainingPacks } from './training-pack.ts';
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
@@ -23,7 +25,7 @@ type OursResult = Awaited<ReturnType<typeof timeOurs>>;
  * A table row: latencies in `ours`/`peer`, and the ratio from throughput (ms/step back to back),
  * which is what a training run sees. A peer timed only step by step passes its latency median.
  */
-function trainingRow(c: TrainingCase, d: number, mine: OursResult, peerName: string, peer: Timing, peerThroughputMs: number): BenchRow {
+function trainingRow(c: TrainingCase, d: number, mine: OursResult, peerName: string, peer: Timing, peerThroughputMs: number): BenchRow & { ratio: number } {
   return {
     suite: 'training', case: `${c.model} b${BATCH} ${densityName(d)}`, flops: 0, ours: mine.timing, peer, peerName,
     ratio: peerThroughputMs / mine.throughputMs, throughputMs: { ours: mine.throughputMs, peer: peerThroughputMs }, training: mine.stats,
@@ -66,13 +68,7 @@ export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
       }
     }
     await tf.setBackend(webgpuBackend);
-    for (const p of pytorch.filter((p) => p.model === c.model)) {
-      const peer: Timing = { minMs: p.latencyMsBest, medianMs: p.latencyMsMedian, reps: p.reps };
-      const row = trainingRow(c, p.density, ours.get(p.density)!, pytorchPeerName(p), peer, p.throughputMs);
-      ctx.log(`training ${c.model} ${densityName(p.density)}: ${row.peerName} latency ${p.latencyMsMedian.toFixed(2)} ms/step (best ` +
-        `${p.latencyMsBest.toFixed(2)}), throughput ${p.throughputMs.toFixed(2)} ms/step, ours/peer ${row.ratio.toFixed(2)}x`);
-      rows.push(row);
-    }
+    for (const d of DENSITIES) rows.push(...pytorchStepRows(ctx, c, `${c.model} b${BATCH} ${densityName(d)}`, d, ours.get(d)!, pytorch));
   }
   return rows;
 }

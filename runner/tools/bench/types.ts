@@ -14,9 +14,12 @@ export interface BenchRow {
   peerName: string;       // e.g. "tfjs-webgpu 4.22", "pytorch 2.11 eager"
   /**
    * ours / peer speed (>1 means we are faster): kernel rows from median times, training rows
-   * from `throughputMs`.
+   * from `throughputMs`. null: the peer computes in another precision than ours (a PyTorch TF32
+   * or autocast row against our fp32): the row stands as context, with no ratio.
    */
-  ratio: number;
+  ratio: number | null;
+  /** Training rows of the PyTorch peer: ms/step of each round of steps back to back (the spread). */
+  peerRoundsMs?: number[];
   /** Whole-training-step rows (suite "training") only: what our step does besides its time. */
   training?: TrainingStats;
   /**
