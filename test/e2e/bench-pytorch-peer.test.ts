@@ -1,7 +1,7 @@
 // The real PyTorch peer script (runner/tools/bench/pytorch_peer.py) on the CPU, tiny settings:
 // every setting it knows ends as a row or as one skip line saying why (none vanishes), rows carry
 // their precision and ≥ 3 rounds, sparse rows only for eager/compile, vmap and K processes time K
-// models, and a spent time budget leaves one skip line per case. Needs a python3 with torch
+// models, and a spent time budget leaves one skip line per case (the running one interrupted). Needs a python3 with torch
 // (Debian's python3-torch will do); skipped, saying so, only where none is found.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,6 +74,20 @@ test('a spent time budget leaves one skip line per case, not a killed run', { sk
     `pytorch eager (fp32) for mnist_lenet_300_100, density 1 ${why}`,
     `pytorch eager (fp32) for mnist_lenet_300_100, density 0.5 ${why}`,
     `pytorch procs (fp32) for mnist_lenet_300_100, 2 models, density 1 ${why}`,
+  ]);
+});
+
+test('a case still running when the budget ends is interrupted and says so; the script does not wait for it', { skip: SKIP }, async () => {
+  // 100,000 steps would take hours: the 3 s budget interrupts the first case.
+  const r = await runCommand(python, [PEER_SCRIPT, ...TINY, '--modes', 'eager', '--densities', '1,0.5', '--reps', '100000', '--budget-s', '3'],
+    { timeoutMs: 300_000 });
+  assert.equal(r.status, 0, r.err);
+  assert.ok(r.seconds < 60, `the script ran ${r.seconds} s`);
+  const { rows, errors, skips } = parsePeerOutput(r.out);
+  assert.deepEqual([rows, errors], [[], []]);
+  assert.deepEqual(skips, [
+    "pytorch eager (fp32) for mnist_lenet_300_100, density 1 skipped: the peer's time budget (3 s, --budget-s) ended during this case",
+    "pytorch eager (fp32) for mnist_lenet_300_100, density 0.5 skipped: the peer's time budget (3 s, --budget-s) was spent before this case",
   ]);
 });
 

@@ -190,9 +190,9 @@ async function runPeerScript<T>(args: string[], parse: (stdout: string) => T, ti
 }
 
 /**
- * The script's time budget in seconds (it starts no case after it and prints a skip line for
- * each case left): $EARLYPHASE_PYTORCH_BUDGET_S, by default 20 minutes; the process is killed
- * 10 minutes after that (one max-autotune compile can take minutes).
+ * The script's time budget in seconds: $EARLYPHASE_PYTORCH_BUDGET_S, by default 20 minutes. The
+ * script interrupts the case running when it ends and prints a skip line for it and for each case
+ * left, so its rows come back; it is killed 3 minutes after that (start-up, K processes ending).
  */
 export function peerBudgetS(): number {
   const v = Number(process.env.EARLYPHASE_PYTORCH_BUDGET_S);
@@ -207,7 +207,7 @@ export function runPytorchPeer(o: PytorchOptions): Promise<PytorchResult> {
     ...(o.packs?.length ? ['--packs', o.packs.join(',')] : []), '--warmup', String(o.warmup), '--reps', String(o.reps),
     '--rounds', String(o.rounds ?? 3), '--batch', String(o.batch), '--budget-s', String(budgetS),
     ...(o.minWarmupS !== undefined ? ['--min-warmup-s', String(o.minWarmupS)] : []),
-  ], parsePeerOutput, o.timeoutMs ?? (budgetS + 600) * 1000, false, o.probeTimeoutMs, (stdout, why) => {
+  ], parsePeerOutput, o.timeoutMs ?? (budgetS + 180) * 1000, false, o.probeTimeoutMs, (stdout, why) => {
     // Killed mid-case: the rows it finished stand, and one line says the rest is missing.
     const r = parsePeerOutput(stdout);
     return r.rows.length ? { ...r, skips: [...r.skips, `pytorch peer stopped: ${why}; the cases after its last row are missing`] } : null;

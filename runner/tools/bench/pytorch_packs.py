@@ -111,9 +111,11 @@ def time_procs(script, name, k, device, batch, warmup, reps, rounds, min_warmup_
                 wk.stdin.close()  # end of input: the worker exits
             except OSError:
                 pass
+        # A worker mid-round ends after its steps; one that does not within 30 s (all together) is killed.
+        end = time.monotonic() + 30
         for wk in workers:
             try:
-                wk.wait(timeout=60)
+                wk.wait(timeout=max(0.1, end - time.monotonic()))
             except subprocess.TimeoutExpired:
                 wk.kill()
                 wk.wait()
