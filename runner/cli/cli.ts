@@ -125,7 +125,7 @@ program.command('bench')
   .option('--warmup <n>', 'warm-up calls per case', positiveInt, 3)
   .option('--reps <n>', 'timed calls per case', positiveInt, 10)
   .option('--models <names>', 'training suite: only models whose name contains one of these (comma-separated), e.g. lenet')
-  .option('--peer <names>', 'peers: tfjs (webgpu on the same adapter, and wasm), pytorch (CUDA; needs python3 with torch: training steps, and cuBLAS for the matmul suite), or tfjs,pytorch', 'tfjs')
+  .option('--peer <names>', 'peers: tfjs (webgpu on the same adapter, and wasm), pytorch (needs python3 with torch: training steps in every setting the machine supports, on CUDA or else the CPU; cuBLAS for the matmul suite), or tfjs,pytorch', 'tfjs')
   .option('--pack <sizes>', 'training suite: aggregate images/s of packs of K networks (e.g. 1,2,4,8,16,32) against one peer process, instead of single steps')
   .option('--json', 'machine-readable output')
   .action(async (opts: { suite: string; warmup: number; reps: number; models?: string; peer: string; pack?: string; json?: boolean }) => {
