@@ -126,18 +126,20 @@ program.command('bench')
   .option('--reps <n>', 'timed calls per case', positiveInt, 10)
   .option('--models <names>', 'training suite: only models whose name contains one of these (comma-separated), e.g. lenet')
   .option('--peer <names>', 'peers: tfjs (webgpu on the same adapter, and wasm), pytorch (needs python3 with torch: training steps in every setting the machine supports, on CUDA or else the CPU; cuBLAS for the matmul suite), or tfjs,pytorch', 'tfjs')
-  .option('--pack <sizes>', 'training suite: aggregate images/s of packs of K networks (e.g. 1,2,4,8,16,32) against one peer process, instead of single steps')
+  .option('--pack <sizes>', 'training suite: aggregate images/s of packs of K networks (e.g. 1,2,4,8,16,32) against the peers training the same K models, instead of single steps')
+  .option('--apex-fp16', 'training suite: our step in mixed precision (as train --apex-fp16); its ratios pair with PyTorch autocast fp16 (--peer pytorch; CUDA) only')
   .option('--json', 'machine-readable output')
-  .action(async (opts: { suite: string; warmup: number; reps: number; models?: string; peer: string; pack?: string; json?: boolean }) => {
-    const { runBench, formatBenchTable, parsePeers, parseSuites } = await import('../tools/bench/index.ts');
+  .action(async (opts: { suite: string; warmup: number; reps: number; models?: string; peer: string; pack?: string; apexFp16?: boolean; json?: boolean }) => {
+    const { checkApexFp16, runBench, formatBenchTable, parsePeers, parseSuites } = await import('../tools/bench/index.ts');
     // Checked here too so a typo fails before the GPU and TF.js start up.
     const peers = parsePeers(opts.peer.split(',').map((s) => s.trim()).filter(Boolean));
     const suites = parseSuites(opts.suite.split(',').map((s) => s.trim()).filter(Boolean));
     const packs = opts.pack === undefined ? undefined : (await import('../tools/bench/training-pack.ts')).parsePackSizes(opts.pack);
     if (packs && !suites.includes('training')) throw new UserError('bench --pack times training steps: add --suite training');
+    if (opts.apexFp16) checkApexFp16(suites, peers);
     const log = (s: string) => process.stderr.write(`${s}\n`);
     const result = await runBench({ adapter: program.opts().adapter, suites, warmup: opts.warmup, reps: opts.reps,
-      models: opts.models?.split(',').map((s) => s.trim()).filter(Boolean), packs, peers, log });
+      models: opts.models?.split(',').map((s) => s.trim()).filter(Boolean), packs, peers, apexFp16: opts.apexFp16, log });
     if (opts.json) console.log(JSON.stringify(result, null, 2));
     else console.log(`adapter: ${result.adapter}\n${formatBenchTable(result.rows)}`);
   });

@@ -127,9 +127,10 @@ export async function checkCommand(cmd: Command): Promise<void> {
   const o = cmd.opts() as Opts;
   if (key === 'bench') {
     const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
-    const { parsePeers, parseSuites } = await import('../tools/bench/index.ts');
-    parsePeers(list(o.peer));
+    const { checkApexFp16, parsePeers, parseSuites } = await import('../tools/bench/index.ts');
+    const peers = parsePeers(list(o.peer));
     const suites = parseSuites(list(o.suite));
+    if (o.apexFp16) checkApexFp16(suites, peers);
     if (o.pack !== undefined) (await import('../tools/bench/training-pack.ts')).parsePackSizes(o.pack);
     if (o.pack !== undefined && !suites.includes('training')) throw new UserError('bench --pack times training steps: add --suite training');
   } else if (key === 'profile') {

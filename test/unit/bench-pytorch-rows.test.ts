@@ -1,7 +1,8 @@
 // How `bench --suite training --peer pytorch` turns the peer's rows into table rows: every row
 // names its precision, only fp32 rows (ours is fp32) carry a ratio, TF32 and autocast rows stand
 // as context with none, and pack rows compare our K networks with PyTorch's K models (each fp32
-// setting one after another, vmap of K, K processes). No PyTorch needed: the rows are made here.
+// setting one after another, vmap of K, K processes); with --apex-fp16 only autocast fp16 pairs
+// with ours. No PyTorch needed: the rows are made here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { PytorchRow } from '../../runner/tools/bench/pytorch.ts';
@@ -9,6 +10,7 @@ import { type OursSide, pytorchPackRows, pytorchStepRows } from '../../runner/to
 import { formatBenchTable } from '../../runner/tools/bench/index.ts';
 import type { BenchContext } from '../../runner/tools/bench/types.ts';
 import { TRAINING_CASES } from '../../runner/tools/training-cases.ts';
+import { refusedInOneLine } from '../cli-parse.ts';
 
 const resnet = TRAINING_CASES.find((c) => c.model === 'cifar_resnet_20')!;
 
@@ -73,4 +75,24 @@ test('a pack of K: fp32 settings one model after another, vmap and processes of 
   assert.deepEqual(later.map((r) => r.peerName), ['pytorch 2.11 eager (fp32), one process', 'pytorch 2.11 compile (fp32), one process',
     'pytorch 2.11 compile-reduce-overhead (fp32), one process', 'pytorch 2.11 vmap of 16 (fp32)']);
   assert.ok(later.every((r) => r.ratio !== null));
+});
+
+test('with --apex-fp16 ours is fp16 mixed: only autocast fp16 (the same numerics) gets a ratio', () => {
+  const { ctx, lines } = context();
+  const amp = { ...ctx, apexFp16: true } as BenchContext;
+  const rows = pytorchStepRows(amp, resnet, 'cifar_resnet_20 b128 dense apex-fp16', 1, OURS, PEER);
+  assert.deepEqual(rows.map((r) => [r.peerName, r.ratio]), [
+    ['pytorch 2.11 eager (fp32)', null], ['pytorch 2.11 compile (fp32)', null], ['pytorch 2.11 compile-reduce-overhead (fp32)', null],
+    ['pytorch 2.11 eager-tf32 (tf32)', null], ['pytorch 2.11 autocast-bf16 (bf16 mixed)', null], ['pytorch 2.11 autocast-fp16 (fp16 mixed)', 0.7],
+  ]);
+  assert.ok(lines.some((l) => l.includes('eager (fp32)') && l.includes('context (fp32 against our fp16 mixed: no ratio)')), lines.join('\n'));
+  assert.equal(lines.at(-1), 'training cifar_resnet_20 b128 dense apex-fp16: fastest PyTorch fp16 mixed setting: pytorch 2.11 autocast-fp16 (fp16 mixed) at 3.50 ms/step, ours/it 0.70x');
+  // Packs: vmap and processes are fp32, so context too; autocast fp16 one model after another pairs.
+  assert.deepEqual(pytorchPackRows(amp, resnet, 8, false, OURS, PEER).map((r) => [r.peerName, r.ratio === null]), [
+    ['pytorch 2.11 autocast-fp16 (fp16 mixed), one process', false], ['pytorch 2.11 vmap of 8 (fp32)', true], ['pytorch 2.11 8 processes (fp32)', true]]);
+});
+
+test('bench --apex-fp16 needs the training suite and refuses TF.js (fp32 only), before any GPU work', async () => {
+  await refusedInOneLine(['bench', '--apex-fp16', '--suite', 'matmul'], /^earlyphase: bench --apex-fp16 times training steps: add --suite training$/);
+  await refusedInOneLine(['bench', '--apex-fp16', '--suite', 'training'], /^earlyphase: bench --apex-fp16 compares with PyTorch autocast fp16 only: use --peer pytorch$/);
 });

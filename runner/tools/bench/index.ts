@@ -26,6 +26,8 @@ export interface BenchOptions {
   packs?: number[];
   /** Training suite peers (default tfjs). */
   peers?: string[];
+  /** Training suite: our step in mixed precision (--apex-fp16). */
+  apexFp16?: boolean;
   log: (s: string) => void;
 }
 
@@ -36,6 +38,16 @@ export function parsePeers(names: readonly string[]): PeerName[] {
     throw new UserError(`bench --peer: ${unknown.length ? `unknown peer ${unknown.join(', ')}` : 'no peer given'} (known: ${PEERS.join(', ')})`);
   }
   return [...new Set(names)] as PeerName[];
+}
+
+/**
+ * --apex-fp16 times our mixed-precision training step: the training suite only, and PyTorch's
+ * autocast fp16 is its only peer of equal precision (TF.js trains in fp32 only, so a ratio against
+ * it would compare precisions).
+ */
+export function checkApexFp16(suites: readonly string[], peers: readonly string[]): void {
+  if (!suites.includes('training')) throw new UserError('bench --apex-fp16 times training steps: add --suite training');
+  if (peers.includes('tfjs')) throw new UserError('bench --apex-fp16 compares with PyTorch autocast fp16 only: use --peer pytorch');
 }
 
 /** Checks a --suite list ("matmul,conv2d"); an unknown name is a UserError naming the known ones. */
@@ -55,7 +67,7 @@ export async function runBench(opts: BenchOptions): Promise<{ adapter: string; r
     const tf = await tfjsOn(gpu);
     try {
       opts.log(`bench on ${gpu.adapter.description || gpu.adapter.shortName}: warmup ${opts.warmup}, reps ${opts.reps}`);
-      const ctx: BenchContext = { gpu, tf, warmup: opts.warmup, reps: opts.reps, models: opts.models, packs: opts.packs, peers, log: opts.log };
+      const ctx: BenchContext = { gpu, tf, warmup: opts.warmup, reps: opts.reps, models: opts.models, packs: opts.packs, peers, apexFp16: opts.apexFp16, log: opts.log };
       const rows: BenchRow[] = [];
       for (const s of opts.suites) rows.push(...await SUITES[s]!(ctx));
       return { adapter: gpu.adapter.shortName, rows };

@@ -44,7 +44,7 @@ export async function benchTrainingPacks(ctx: BenchContext, packs: readonly numb
 }
 
 async function packRows(ctx: BenchContext, c: TrainingCase, k: number, firstK: boolean, peers: readonly Peer[], pytorch: readonly PytorchRow[]): Promise<BenchRow[]> {
-  const r = await timeOurs(ctx.gpu, c, 1, repsFor(c, ctx, 'ours'), k);
+  const r = await timeOurs(ctx.gpu, c, 1, repsFor(c, ctx, 'ours'), k, ctx.apexFp16);
   const ours = (k * BATCH * 1000) / r.throughputMs;
   ctx.log(`training ${c.model} pack of ${k}: ${r.throughputMs.toFixed(2)} ms/step, ${ours.toFixed(0)} img/s in all, ` +
     `${r.stats.dispatchesPerStep} dispatches, ${r.stats.submitsPerStep} submit; GPU ${(r.stats.gpuBytes / 2 ** 20).toFixed(1)} MiB`);

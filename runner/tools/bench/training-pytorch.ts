@@ -1,13 +1,16 @@
 // The PyTorch peer's rows in `bench --suite training`: one network (every setting the machine
 // supports, each labelled with its precision) and packs (K networks: each fp32 single-process
 // setting run K times over, vmap of K, K processes). A ratio pairs equal precisions only: ours is
-// fp32, so PyTorch's fp32 rows carry one and its TF32 and autocast rows stand as context (no ratio).
+// fp32, so PyTorch's fp32 rows carry one and its TF32 and autocast rows stand as context (no
+// ratio); with --apex-fp16 ours is fp16 mixed, and only autocast fp16 (the same numerics) does.
 import type { BenchContext, BenchRow, Timing, TrainingStats } from './types.ts';
-import { type PytorchRow, pytorchPeerName, runPytorchPeer } from './pytorch.ts';
+import { type Precision, type PytorchRow, pytorchPeerName, runPytorchPeer } from './pytorch.ts';
 import { BATCH, DENSITIES, type TrainingCase } from '../training-cases.ts';
 
-/** The precision of our bench step (src/train: fp32 unless --apex-fp16, which `bench` does not time). */
-export const OUR_PRECISION = 'fp32';
+/** The precision of our bench step: fp32, or with --apex-fp16 PyTorch AMP's fp16 mixed (docs/mixed-precision.md). */
+export function ourPrecision(ctx: BenchContext): Precision {
+  return ctx.apexFp16 ? 'fp16 mixed' : 'fp32';
+}
 
 /** Rounds of steps back to back per PyTorch row: their spread is printed, their median compared. */
 export const PEER_ROUNDS = 3;
@@ -52,23 +55,24 @@ function spread(p: PytorchRow): string {
 }
 
 /** The precision note of a row without a ratio. */
-const context = (p: PytorchRow) => `context (${p.precision} against our ${OUR_PRECISION}: no ratio)`;
+const context = (p: PytorchRow, ours: Precision) => `context (${p.precision} against our ${ours}: no ratio)`;
 
 /** One network: a row per PyTorch setting at `density`, then which fp32 setting was fastest. */
 export function pytorchStepRows(ctx: BenchContext, c: TrainingCase, caseName: string, density: number, ours: OursSide, peers: readonly PytorchRow[]): BenchRow[] {
+  const precision = ourPrecision(ctx);
   const mine = peers.filter((p) => p.model === c.model && p.members === 1 && p.density === density);
   const rows = mine.map((p): BenchRow => {
-    const ratio = p.precision === OUR_PRECISION ? p.throughputMs / ours.throughputMs : null;
+    const ratio = p.precision === precision ? p.throughputMs / ours.throughputMs : null;
     const name = pytorchPeerName(p);
     ctx.log(`training ${caseName}: ${name} latency ${p.latencyMsMedian === null ? '–' : ms(p.latencyMsMedian)} ms/step, throughput ${spread(p)}, ` +
-      (ratio === null ? context(p) : `ours/peer ${ratio.toFixed(2)}x`));
+      (ratio === null ? context(p, precision) : `ours/peer ${ratio.toFixed(2)}x`));
     return {
       suite: 'training', case: caseName, flops: 0, ours: ours.timing, peer: peerTiming(p), peerName: name, ratio,
       throughputMs: { ours: ours.throughputMs, peer: p.throughputMs }, peerRoundsMs: p.roundsMs, training: ours.stats,
     };
   });
-  const fp32 = mine.filter((p) => p.precision === OUR_PRECISION).sort((a, b) => a.throughputMs - b.throughputMs);
-  if (fp32[0]) ctx.log(`training ${caseName}: fastest PyTorch fp32 setting: ${pytorchPeerName(fp32[0])} at ${ms(fp32[0].throughputMs)} ms/step, ours/it ${(fp32[0].throughputMs / ours.throughputMs).toFixed(2)}x`);
+  const same = mine.filter((p) => p.precision === precision).sort((a, b) => a.throughputMs - b.throughputMs);
+  if (same[0]) ctx.log(`training ${caseName}: fastest PyTorch ${precision} setting: ${pytorchPeerName(same[0])} at ${ms(same[0].throughputMs)} ms/step, ours/it ${(same[0].throughputMs / ours.throughputMs).toFixed(2)}x`);
   return rows;
 }
 
@@ -79,25 +83,26 @@ export function pytorchStepRows(ctx: BenchContext, c: TrainingCase, caseName: st
  * change with K.
  */
 export function pytorchPackRows(ctx: BenchContext, c: TrainingCase, k: number, firstK: boolean, ours: OursSide, peers: readonly PytorchRow[]): BenchRow[] {
-  const caseName = `${c.model} b${BATCH} dense, pack of ${k}`;
+  const caseName = `${c.model} b${BATCH} dense, pack of ${k}${ctx.apexFp16 ? ' apex-fp16' : ''}`;
+  const precision = ourPrecision(ctx);
   const oursIps = (k * BATCH * 1000) / ours.throughputMs;
   const isPack = (p: PytorchRow) => p.mode === 'vmap' || p.mode === 'procs';
   const mine = peers.filter((p) => p.model === c.model && p.density === 1 &&
-    (isPack(p) ? p.members === k : firstK || p.precision === OUR_PRECISION));
+    (isPack(p) ? p.members === k : firstK || p.precision === precision));
   const rows = mine.map((p): BenchRow => {
     const peerIps = (p.members * BATCH * 1000) / p.throughputMs;
-    const ratio = p.precision === OUR_PRECISION ? oursIps / peerIps : null;
+    const ratio = p.precision === precision ? oursIps / peerIps : null;
     const name = `${pytorchPeerName(p)}${isPack(p) ? '' : ', one process'}`;
-    ctx.log(`training ${caseName}: ${name} ${peerIps.toFixed(0)} img/s, ${spread(p)}, ` + (ratio === null ? context(p) : `pack/peer ${ratio.toFixed(2)}x`));
+    ctx.log(`training ${caseName}: ${name} ${peerIps.toFixed(0)} img/s, ${spread(p)}, ` + (ratio === null ? context(p, precision) : `pack/peer ${ratio.toFixed(2)}x`));
     return {
       suite: 'training', case: caseName, flops: 0, ours: ours.timing, peer: peerTiming(p), peerName: name, ratio,
       throughputMs: { ours: ours.throughputMs, peer: p.throughputMs }, peerRoundsMs: p.roundsMs, training: ours.stats,
       pack: { members: k, peerBatch: p.members * BATCH },
     };
   });
-  // The best fp32 PyTorch can do for these K models in one process (vmap included), and with K processes.
-  const single = mine.filter((p) => p.precision === OUR_PRECISION && p.mode !== 'procs')
+  // The best PyTorch can do in our precision for these K models in one process (vmap included).
+  const single = mine.filter((p) => p.precision === precision && p.mode !== 'procs')
     .map((p) => ({ p, ips: (p.members * BATCH * 1000) / p.throughputMs })).sort((a, b) => b.ips - a.ips)[0];
-  if (single) ctx.log(`training ${caseName}: best PyTorch fp32 in one process: ${pytorchPeerName(single.p)} ${single.ips.toFixed(0)} img/s, pack/it ${(oursIps / single.ips).toFixed(2)}x`);
+  if (single) ctx.log(`training ${caseName}: best PyTorch ${precision} in one process: ${pytorchPeerName(single.p)} ${single.ips.toFixed(0)} img/s, pack/it ${(oursIps / single.ips).toFixed(2)}x`);
   return rows;
 }

@@ -40,9 +40,10 @@ async function sampleSteps(warmup: number, reps: number, step: (i: number) => Pr
   return summarize(ms);
 }
 
-export async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { warmup: number; reps: number }, members = 1):
+/** `amp`: our mixed-precision step (--apex-fp16), PyTorch AMP's numerics (docs/mixed-precision.md). */
+export async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { warmup: number; reps: number }, members = 1, amp = false):
   Promise<{ timing: Timing; throughputMs: number; stats: TrainingStats; loss: number }> {
-  const s = buildOurStep(gpu, c, density, BATCH, members);
+  const s = buildOurStep(gpu, c, density, BATCH, members, amp);
   try {
     const run = async (i: number) => { s.setStep(i); await s.program.step(true); await s.program.flush(); };
     // The first step runs inside an error scope so a broken dispatch fails loudly instead of timing a no-op.

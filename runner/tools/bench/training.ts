@@ -45,7 +45,7 @@ export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
   for (const c of cases) {
     const ours = new Map<number, OursResult>();
     for (const d of DENSITIES) {
-      const r = await timeOurs(gpu, c, d, repsFor(c, ctx, 'ours'));
+      const r = await timeOurs(gpu, c, d, repsFor(c, ctx, 'ours'), 1, ctx.apexFp16);
       ours.set(d, r);
       const k = r.stats.gpuBytesByKind;
       ctx.log(`training ${c.model} ${densityName(d)}: ours latency ${r.timing.medianMs.toFixed(1)} ms/step (best ${r.timing.minMs.toFixed(1)}), ` +
@@ -68,7 +68,8 @@ export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
       }
     }
     await tf.setBackend(webgpuBackend);
-    for (const d of DENSITIES) rows.push(...pytorchStepRows(ctx, c, `${c.model} b${BATCH} ${densityName(d)}`, d, ours.get(d)!, pytorch));
+    const amp = ctx.apexFp16 ? ' apex-fp16' : '';
+    for (const d of DENSITIES) rows.push(...pytorchStepRows(ctx, c, `${c.model} b${BATCH} ${densityName(d)}${amp}`, d, ours.get(d)!, pytorch));
   }
   return rows;
 }

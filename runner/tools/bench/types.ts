@@ -65,6 +65,11 @@ export interface BenchContext {
   models?: string[];
   /** Training suite: time packs of these sizes (src/train/train-pack.ts) instead of single steps. */
   packs?: number[];
+  /**
+   * Training suite: our step in mixed precision (--apex-fp16); its ratios pair with PyTorch's
+   * autocast fp16 rows only (the same numerics: autocast + GradScaler).
+   */
+  apexFp16?: boolean;
   /** Peers to time: the training suite honours both; kernel suites always compare with TF.js webgpu, and matmul adds cuBLAS for pytorch. */
   peers: PeerName[];
   /** Progress lines for the terminal (stderr). */
