@@ -65,7 +65,7 @@ export type PytorchResult = { rows: PytorchRow[]; errors: string[]; skips: strin
 
 /** "pytorch 2.11 eager (fp32)", "pytorch 1.13 vmap of 8 (fp32, cpu)": the peer name of a row in the bench table. */
 export function pytorchPeerName(r: PytorchRow): string {
-  const what = r.mode === 'vmap' ? `vmap of ${r.members}` : r.mode === 'procs' ? `${r.members} processes` : r.mode;
+  const what = r.mode === 'vmap' ? `vmap of ${r.members}` : r.mode === 'procs' ? `${r.members} process${r.members === 1 ? '' : 'es'}` : r.mode;
   return `pytorch ${r.torch.split('.').slice(0, 2).join('.')} ${what} (${r.precision}${r.device === 'cpu' ? ', cpu' : ''})`;
 }
 

@@ -73,6 +73,7 @@ export function pytorchStepRows(ctx: BenchContext, c: TrainingCase, caseName: st
   });
   const same = mine.filter((p) => p.precision === precision).sort((a, b) => a.throughputMs - b.throughputMs);
   if (same[0]) ctx.log(`training ${caseName}: fastest PyTorch ${precision} setting: ${pytorchPeerName(same[0])} at ${ms(same[0].throughputMs)} ms/step, ours/it ${(same[0].throughputMs / ours.throughputMs).toFixed(2)}x`);
+  else if (mine.length) ctx.log(`training ${caseName}: no PyTorch setting in our precision (${precision}) ran here: no ratio`);
   return rows;
 }
 
