@@ -27,7 +27,7 @@ const PEER = [
   row('vmap', 'fp32', 70, { members: 16 }),
 ];
 const OURS: OursSide = {
-  timing: { minMs: 4.5, medianMs: 5, reps: 10 }, throughputMs: 5,
+  timing: { minMs: 4.5, medianMs: 5, reps: 10 }, throughputMs: 5, roundsMs: [5.5, 4.75, 5],
   stats: { batch: 128, dispatchesPerStep: 300, submitsPerStep: 1, asyncReadbacksPerStep: 1, blockingReadbacksPerStep: 0, gpuBytes: 2 ** 20, gpuBytesByKind: {} },
 };
 
@@ -51,7 +51,8 @@ test('one network: a row per setting at that density; fp32 rows have a ratio, TF
   // The sparse case gets its own rows only.
   assert.deepEqual(pytorchStepRows(ctx, resnet, 'sparse', 0.2, OURS, PEER).map((r) => r.ratio), [11 / 5]);
   const table = formatBenchTable(rows).split('\n');
-  assert.match(table[2]!, /10\.0 \(9\.50–11\.0\)\s+12800\s+pytorch 2\.11 eager \(fp32\)\s+2\.00x/);
+  // Both sides: the median round, the fastest and slowest beside it.
+  assert.match(table[2]!, /5\.00 \(4\.75–5\.50\)\s+25600\s+.*10\.0 \(9\.50–11\.0\)\s+12800\s+pytorch 2\.11 eager \(fp32\)\s+2\.00x/);
   assert.match(table[6]!, /pytorch 2\.11 autocast-bf16 \(bf16 mixed\)\s+—\s/);
 });
 

@@ -113,9 +113,10 @@ export function formatBenchTable(rows: BenchRow[]): string {
         const t = r.training!;
         // Rows from before throughput was measured: their step-by-step medians were the throughput figure.
         const tp = r.throughputMs ?? { ours: r.ours.medianMs, peer: r.peer.medianMs };
-        // The peer's rounds (PyTorch): the median, and the fastest and slowest round beside it.
-        const rounds = r.peerRoundsMs?.length ? ` (${num(Math.min(...r.peerRoundsMs))}–${num(Math.max(...r.peerRoundsMs))})` : '';
-        return [r.suite, r.case, latency(r.ours), num(tp.ours), ips(t.batch, tp.ours), latency(r.peer), num(tp.peer) + rounds, ips(r.pack?.peerBatch ?? t.batch, tp.peer),
+        // Rounds (ours; PyTorch's): the median, and the fastest and slowest round beside it.
+        const rounds = (ms?: number[]) => (ms?.length ? ` (${num(Math.min(...ms))}–${num(Math.max(...ms))})` : '');
+        return [r.suite, r.case, latency(r.ours), num(tp.ours) + rounds(r.oursRoundsMs), ips(t.batch, tp.ours), latency(r.peer), num(tp.peer) + rounds(r.peerRoundsMs),
+          ips(r.pack?.peerBatch ?? t.batch, tp.peer),
           r.peerName, ratio(r),
           `${t.dispatchesPerStep}/${t.submitsPerStep}/${t.asyncReadbacksPerStep} async, ${t.blockingReadbacksPerStep} blocking`,
           (t.gpuBytes / 2 ** 20).toFixed(1)];

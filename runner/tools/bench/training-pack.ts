@@ -46,14 +46,14 @@ export async function benchTrainingPacks(ctx: BenchContext, packs: readonly numb
 async function packRows(ctx: BenchContext, c: TrainingCase, k: number, firstK: boolean, peers: readonly Peer[], pytorch: readonly PytorchRow[]): Promise<BenchRow[]> {
   const r = await timeOurs(ctx.gpu, c, 1, repsFor(c, ctx, 'ours'), k, ctx.apexFp16);
   const ours = (k * BATCH * 1000) / r.throughputMs;
-  ctx.log(`training ${c.model} pack of ${k}: ${r.throughputMs.toFixed(2)} ms/step, ${ours.toFixed(0)} img/s in all, ` +
+  ctx.log(`training ${c.model} pack of ${k}: ${r.throughputMs.toFixed(2)} ms/step (rounds ${Math.min(...r.roundsMs).toFixed(2)}–${Math.max(...r.roundsMs).toFixed(2)}), ${ours.toFixed(0)} img/s in all, ` +
     `${r.stats.dispatchesPerStep} dispatches, ${r.stats.submitsPerStep} submit; GPU ${(r.stats.gpuBytes / 2 ** 20).toFixed(1)} MiB`);
   return [...pytorchPackRows(ctx, c, k, firstK, r, pytorch), ...peers.map((p) => {
     const peer = (BATCH * 1000) / p.msPerStep;
     ctx.log(`training ${c.model} pack of ${k}: ${p.name} (one process) ${peer.toFixed(0)} img/s, pack/peer ${(ours / peer).toFixed(2)}x`);
     return {
       suite: 'training', case: `${c.model} b${BATCH} dense, pack of ${k}`, flops: 0, ours: r.timing, peer: p.timing, peerName: `${p.name}, one process`,
-      ratio: ours / peer, throughputMs: { ours: r.throughputMs, peer: p.msPerStep }, training: r.stats, pack: { members: k, peerBatch: BATCH },
+      ratio: ours / peer, throughputMs: { ours: r.throughputMs, peer: p.msPerStep }, oursRoundsMs: r.roundsMs, training: r.stats, pack: { members: k, peerBatch: BATCH },
     };
   })];
 }

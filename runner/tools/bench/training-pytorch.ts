@@ -15,8 +15,8 @@ export function ourPrecision(ctx: BenchContext): Precision {
 /** Rounds of steps back to back per PyTorch row: their spread is printed, their median compared. */
 export const PEER_ROUNDS = 3;
 
-/** Our side of a row, as timeOurs measured it. */
-export interface OursSide { timing: Timing; throughputMs: number; stats: TrainingStats }
+/** Our side of a row, as timeOurs measured it (roundsMs: each round's ms/step; throughputMs their median). */
+export interface OursSide { timing: Timing; throughputMs: number; roundsMs?: number[]; stats: TrainingStats }
 
 /**
  * PyTorch's rows for all cases, from one subprocess (one torch import and CUDA start-up). With
@@ -68,7 +68,7 @@ export function pytorchStepRows(ctx: BenchContext, c: TrainingCase, caseName: st
       (ratio === null ? context(p, precision) : `ours/peer ${ratio.toFixed(2)}x`));
     return {
       suite: 'training', case: caseName, flops: 0, ours: ours.timing, peer: peerTiming(p), peerName: name, ratio,
-      throughputMs: { ours: ours.throughputMs, peer: p.throughputMs }, peerRoundsMs: p.roundsMs, training: ours.stats,
+      throughputMs: { ours: ours.throughputMs, peer: p.throughputMs }, oursRoundsMs: ours.roundsMs, peerRoundsMs: p.roundsMs, training: ours.stats,
     };
   });
   const same = mine.filter((p) => p.precision === precision).sort((a, b) => a.throughputMs - b.throughputMs);
@@ -97,7 +97,7 @@ export function pytorchPackRows(ctx: BenchContext, c: TrainingCase, k: number, f
     ctx.log(`training ${caseName}: ${name} ${peerIps.toFixed(0)} img/s, ${spread(p)}, ` + (ratio === null ? context(p, precision) : `pack/peer ${ratio.toFixed(2)}x`));
     return {
       suite: 'training', case: caseName, flops: 0, ours: ours.timing, peer: peerTiming(p), peerName: name, ratio,
-      throughputMs: { ours: ours.throughputMs, peer: p.throughputMs }, peerRoundsMs: p.roundsMs, training: ours.stats,
+      throughputMs: { ours: ours.throughputMs, peer: p.throughputMs }, oursRoundsMs: ours.roundsMs, peerRoundsMs: p.roundsMs, training: ours.stats,
       pack: { members: k, peerBatch: p.members * BATCH },
     };
   });

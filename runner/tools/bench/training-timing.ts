@@ -40,9 +40,15 @@ async function sampleSteps(warmup: number, reps: number, step: (i: number) => Pr
   return summarize(ms);
 }
 
+/**
+ * Rounds of `reps` steps back to back: throughputMs is their median, as the PyTorch peer's
+ * (training-pytorch.ts PEER_ROUNDS), so both sides of a ratio are medians and show their spread.
+ */
+export const THROUGHPUT_ROUNDS = 3;
+
 /** `amp`: our mixed-precision step (--apex-fp16), PyTorch AMP's numerics (docs/mixed-precision.md). */
 export async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { warmup: number; reps: number }, members = 1, amp = false):
-  Promise<{ timing: Timing; throughputMs: number; stats: TrainingStats; loss: number }> {
+  Promise<{ timing: Timing; throughputMs: number; roundsMs: number[]; stats: TrainingStats; loss: number }> {
   const s = buildOurStep(gpu, c, density, BATCH, members, amp);
   try {
     const run = async (i: number) => { s.setStep(i); await s.program.step(true); await s.program.flush(); };
@@ -56,15 +62,19 @@ export async function timeOurs(gpu: Gpu, c: TrainingCase, density: number, o: { 
     // Throughput: the same number of steps without waiting in between. Program.step only waits when
     // the GPU is a whole staging ring (2 steps) behind, so the CPU encodes step t+1 while t runs.
     let i = s.program.counters.steps;
-    const t0 = performance.now();
-    for (const end = i + o.reps; i < end; i++) { s.setStep(i); await s.program.step(true); }
-    await s.program.flush();
-    const throughputMs = (performance.now() - t0) / o.reps;
+    const roundsMs: number[] = [];
+    for (let r = 0; r < THROUGHPUT_ROUNDS; r++) {
+      const t0 = performance.now();
+      for (const end = i + o.reps; i < end; i++) { s.setStep(i); await s.program.step(true); }
+      await s.program.flush();
+      roundsMs.push((performance.now() - t0) / o.reps);
+    }
+    const throughputMs = summarize(roundsMs).medianMs;
     gpu.checkAlive();
     const k = s.program.counters, steps = k.steps - before.steps;
     const per = (a: number, b: number) => (a - b) / steps;
     return {
-      timing, throughputMs, loss: s.lastLoss(),
+      timing, throughputMs, roundsMs, loss: s.lastLoss(),
       stats: {
         batch: BATCH * members, dispatchesPerStep: per(k.dispatches, before.dispatches), submitsPerStep: per(k.submits, before.submits),
         asyncReadbacksPerStep: per(k.snapshots, before.snapshots), blockingReadbacksPerStep: 0,

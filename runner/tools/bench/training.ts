@@ -28,7 +28,7 @@ type OursResult = Awaited<ReturnType<typeof timeOurs>>;
 function trainingRow(c: TrainingCase, d: number, mine: OursResult, peerName: string, peer: Timing, peerThroughputMs: number): BenchRow & { ratio: number } {
   return {
     suite: 'training', case: `${c.model} b${BATCH} ${densityName(d)}`, flops: 0, ours: mine.timing, peer, peerName,
-    ratio: peerThroughputMs / mine.throughputMs, throughputMs: { ours: mine.throughputMs, peer: peerThroughputMs }, training: mine.stats,
+    ratio: peerThroughputMs / mine.throughputMs, throughputMs: { ours: mine.throughputMs, peer: peerThroughputMs }, oursRoundsMs: mine.roundsMs, training: mine.stats,
   };
 }
 
@@ -49,7 +49,7 @@ export async function benchTraining(ctx: BenchContext): Promise<BenchRow[]> {
       ours.set(d, r);
       const k = r.stats.gpuBytesByKind;
       ctx.log(`training ${c.model} ${densityName(d)}: ours latency ${r.timing.medianMs.toFixed(1)} ms/step (best ${r.timing.minMs.toFixed(1)}), ` +
-        `throughput ${r.throughputMs.toFixed(1)} ms/step, ` +
+        `throughput ${r.throughputMs.toFixed(1)} ms/step (rounds ${Math.min(...r.roundsMs).toFixed(1)}–${Math.max(...r.roundsMs).toFixed(1)}), ` +
         `${r.stats.dispatchesPerStep} dispatches, ${r.stats.submitsPerStep} submit, loss ${r.loss.toFixed(3)}; GPU ${mib(r.stats.gpuBytes)} MiB ` +
         `(${Object.entries(k).map(([n, b]) => `${n} ${mib(b)}`).join(', ')})`);
     }

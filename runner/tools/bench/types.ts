@@ -18,7 +18,9 @@ export interface BenchRow {
    * or autocast row against our fp32): the row stands as context, with no ratio.
    */
   ratio: number | null;
-  /** Training rows of the PyTorch peer: ms/step of each round of steps back to back (the spread). */
+  /** Training rows: ms/step of each round of steps back to back (the spread; throughputMs is the median). */
+  oursRoundsMs?: number[];
+  /** Training rows of the PyTorch peer: the same for the peer. */
   peerRoundsMs?: number[];
   /** Whole-training-step rows (suite "training") only: what our step does besides its time. */
   training?: TrainingStats;
