@@ -136,6 +136,14 @@ test('a malformed record skips the peer instead of inventing a row', async () =>
   assert.ok('skipped' in m && /unreadable output: .*"rounds_ms" is not a list of numbers/.test(m.skipped), JSON.stringify(m));
 });
 
+test('a script that crashes after some rows keeps them and says why the rest is missing', async () => {
+  const python = fakePython('crashing', 'echo "2.11.0+cu130 True"; exit 0', `echo '${CANNED[1]}'\necho 'Segmentation fault' >&2\nexit 139`);
+  const r = await withPython(python, () => runPytorchPeer(OPTS));
+  assert.ok(!('skipped' in r), JSON.stringify(r));
+  assert.deepEqual(r.rows.map((p) => p.mode), ['eager']);
+  assert.deepEqual(r.skips, ['pytorch peer stopped: pytorch_peer.py failed (exit 139): Segmentation fault; the cases after its last row are missing']);
+});
+
 test('a failing script is one truncated line of its stderr; a hanging one times out', async () => {
   const long = 'x'.repeat(1000);
   const failing = fakePython('failing', 'echo "2.11.0 True"; exit 0', `printf 'Traceback\\n  File "p.py"\\nRuntimeError: CUDA error: out of memory ${long}\\n' >&2; exit 3`);

@@ -170,8 +170,8 @@ export function parsePeerOutput(stdout: string): { rows: PytorchRow[]; errors: s
 /**
  * Runs pytorch_peer.py with `args` and parses its lines. `needsCuda`: a peer that is nothing
  * without CUDA (cuBLAS) is skipped where torch sees no device; the training peer runs on the CPU.
- * `partial`: what to make of the lines a script printed before it was killed at `timeoutMs`
- * (null: nothing worth keeping).
+ * `partial`: what to make of the lines a script printed before it was killed at `timeoutMs` or
+ * failed (null: nothing worth keeping).
  */
 async function runPeerScript<T>(args: string[], parse: (stdout: string) => T, timeoutMs: number, needsCuda: boolean,
   probeTimeoutMs = 120_000, partial: (stdout: string, why: string) => T | null = () => null): Promise<T | { skipped: string }> {
@@ -182,8 +182,9 @@ async function runPeerScript<T>(args: string[], parse: (stdout: string) => T, ti
   const e = await run(p.python, [PEER_SCRIPT, ...args], timeoutMs);
   try {
     if (e.code === 0) return parse(e.stdout);
-    if (e.timedOut) return partial(e.stdout, failure('pytorch_peer.py', p.python, e, timeoutMs)) ?? skipped(failure('pytorch_peer.py', p.python, e, timeoutMs));
-    return skipped(failure('pytorch_peer.py', p.python, e, timeoutMs));
+    // Killed at the deadline or crashed (a native fault in a compiler, say): keep what it finished.
+    const why = failure('pytorch_peer.py', p.python, e, timeoutMs);
+    return partial(e.stdout, why) ?? skipped(why);
   } catch (err) {
     return skipped(`unreadable output: ${(err as Error).message}`); // our own timings are already in: keep the run
   }
