@@ -8,6 +8,8 @@ line, why a setting cannot run on this machine, so the bench prints a skip line 
 silently leaving the row out.
 """
 import contextlib
+import importlib.util
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +64,22 @@ def why_unsupported(setting, device):
             return f"torch.compile needs torch 2.0 or newer (this is {torch.__version__})"
         if setting == "compile-reduce-overhead" and not cuda:
             return "reduce-overhead records CUDA graphs: CUDA only (no CUDA device here)"
+        return compile_unavailable(cuda)
+    return None
+
+
+def compile_unavailable(cuda):
+    """Why torch.compile cannot work here although torch has it, or None (what would otherwise
+    fail at the first step of every compiled case, one error line each)."""
+    try:
+        import torch._dynamo as dynamo
+    except Exception as e:  # noqa: BLE001 - any import failure means no compile
+        return f"torch.compile is unavailable: {type(e).__name__}: {e}".splitlines()[0][:200]
+    supported = getattr(dynamo, "is_dynamo_supported", None) or getattr(getattr(dynamo, "eval_frame", None), "is_dynamo_supported", None)
+    if supported is not None and not supported():
+        return f"torch.compile does not support this Python ({sys.version.split()[0]}) with torch {torch.__version__}"
+    if cuda and importlib.util.find_spec("triton") is None:
+        return "torch.compile's inductor needs triton for CUDA, and it is not installed"
     return None
 
 
