@@ -6,7 +6,7 @@
 //   conv2d_backward_input.wgsl   dx from dy and W
 //   conv2d_backward_weight.wgsl  dW from x and dy (partial sums per chunk of images or pixels)
 //   conv2d_backward_bias.wgsl    db from dy (partial sums per image)
-// and conv2d_pack.wgsl (the weights repacked for the first two) and conv2d_split_sum.wgsl (the
+// and conv2d_pack.wgsl (the weights repacked for the first two, many tensors per dispatch) and conv2d_split_sum.wgsl (the
 // second pass of every split reduction). src/kernels/conv2d.ts dispatches them.
 // Deterministic: no atomics; every output element is summed in a fixed order by one invocation,
 // and long reductions are split into fixed chunks whose partial sums conv2d_split_sum adds in
@@ -26,9 +26,10 @@ struct Params {
   kw: u32, stride: u32, pad: u32,
   // Weight gradient: images (or pixels) per chunk. Split sum: number of partials to add.
   // Forward / input gradient: reduced channels (Cin / Cout) per split (all of them: one split).
+  // Weight repack: rows of its segment table.
   chunk: u32,
   // Split sum / bias gradient: number of outputs. Forward / input gradient: the elements of one
-  // split's output (split z writes its partial output at z·count ..).
+  // split's output (split z writes its partial output at z·count ..). Weight repack: vec4s written.
   count: u32,
 }
 

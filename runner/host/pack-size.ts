@@ -29,9 +29,12 @@ export function parsePack(text: string): PackSize {
 /** Bytes one member of a pack of `spec` at `batch` needs on the device, not counting the shared dataset. */
 export function memberBytes(spec: ModelSpec, batch: number): number {
   const f = footprint(spec);
-  const weights = parameters(spec.layers).reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
+  const count = (shape: readonly number[]) => shape.reduce((x, y) => x * y, 1);
+  const weights = parameters(spec.layers).reduce((a, p) => a + count(p.shape), 0);
+  // The conv weights repacked for the forward and input-gradient kernels, once per step (src/nn/packed-weights.ts).
+  const packed = 2 * parameters(spec.layers).filter((p) => p.shape.length === 4).reduce((a, p) => a + count(p.shape), 0);
   // Activations and their gradients; weights, gradients, momenta (Adam's first moment), masks and Adam's second moment.
-  return 4 * (2 * f.total * batch + 5 * weights);
+  return 4 * (2 * f.total * batch + 5 * weights + packed);
 }
 
 /** Memory the adapter's buffers come from, and where that number comes from. */

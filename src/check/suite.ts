@@ -4,6 +4,7 @@ import type { KernelCase } from './harness.ts';
 import { elementwiseCases } from './cases/elementwise.ts';
 import { linearCases } from './cases/linear.ts';
 import { conv2dCases } from './cases/conv2d.ts';
+import { conv2dPackCases } from './cases/conv2d-pack.ts';
 import { batchnormCases } from './cases/batchnorm.ts';
 import { poolingCases } from './cases/pooling.ts';
 import { lossCases } from './cases/loss.ts';
@@ -17,6 +18,7 @@ export const kernelSuite: KernelCase[] = [
   ...elementwiseCases,
   ...linearCases,
   ...conv2dCases,
+  ...conv2dPackCases,
   ...batchnormCases,
   ...poolingCases,
   ...lossCases,

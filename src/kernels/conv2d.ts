@@ -2,7 +2,8 @@
 // the gradients of input, weight and bias, one shader file per direction (shaders/conv2d_*.wgsl,
 // the common part in conv2d_common.wgsl). Every call uses a caller-owned scratch tensor
 // (conv2dScratchLength elements): forward and input gradient first repack the weights into it
-// (8 channels per tap as two aligned vec4, conv2d_pack.wgsl); the weight and bias gradients, long
+// (8 channels per tap as two aligned vec4, conv2d-pack.ts), unless the caller passes them repacked
+// (a compiled model repacks all its convolutions in one dispatch); the weight and bias gradients, long
 // reductions over N·Ho·Wo terms into few outputs, write fixed-size partial sums into it and a
 // second dispatch (conv2d_split_sum.wgsl) adds them in order (deterministic, no atomics).
 // Both kernel sets use these kernels with different tuning (TUNING below), except the 'gpu' set's
@@ -15,11 +16,13 @@ import { type Dispatch, makeDispatch } from '../gpu/dispatch.ts';
 import { assertShape } from '../gpu/errors.ts';
 import type { Tensor } from '../gpu/tensor.ts';
 import { createUniform, type Uniform } from '../gpu/uniforms.ts';
+import { CONV2D_PARAMS } from './conv2d-params.ts';
+import { CB, conv2dPack, conv2dPackedLength } from './conv2d-pack.ts';
 
-/** The shader file of each kernel; every one reads the uniform PARAMS writes. */
+/** The shader file of each kernel; every one reads the uniform CONV2D_PARAMS lays out (conv2d-params.ts). */
 const SHADERS = {
   forward: 'conv2d_forward.wgsl', input: 'conv2d_backward_input.wgsl', weight: 'conv2d_backward_weight.wgsl',
-  bias: 'conv2d_backward_bias.wgsl', pack: 'conv2d_pack.wgsl', sum: 'conv2d_split_sum.wgsl',
+  bias: 'conv2d_backward_bias.wgsl', sum: 'conv2d_split_sum.wgsl',
 } as const;
 /** Lanes of the pixel weight-gradient kernel, taps it holds, and the workgroups it aims for. */
 const WGRAD_LANES = 256;
@@ -57,7 +60,7 @@ const SPLIT_MIN_CHANNELS = 8;
 interface ReductionSplit { splits: number; chunk: number }
 
 /** Workgroup size of the forward / input-gradient kernels (and their weight repacks). */
-function segmentGroup(gpu: Gpu, variant: AdapterClass): number {
+export function segmentGroup(gpu: Gpu, variant: AdapterClass): number {
   return variant === 'gpu' ? gpu.tune.convWg ?? TUNING.gpu.wg : TUNING.cpu.wg;
 }
 
@@ -92,18 +95,10 @@ function splitFor(gpu: Gpu, s: Conv2dShape, variant: AdapterClass, direction: 'f
   assertShape(partials.length >= need, `${op}: partials ${partials.name} has ${partials.length} elements, needs at least ${need}`);
   return plan;
 }
-/** Channels per workgroup in the shader (its register block's channel width, `CB`). */
-const CB = 8;
 /** Pixels per invocation along a row in the forward / input-gradient kernels. */
 const SEGMENT = 8;
 const MAX_GROUPS = 65535;
 
-const PARAMS = [
-  ['n', 'u32'], ['cin', 'u32'], ['h', 'u32'], ['w', 'u32'],
-  ['cout', 'u32'], ['ho', 'u32'], ['wo', 'u32'], ['kh', 'u32'],
-  ['kw', 'u32'], ['stride', 'u32'], ['pad', 'u32'], ['chunk', 'u32'],
-  ['count', 'u32'],
-] as const;
 
 /** Floating-point operations of one direction (forward, input or weight gradient): 2·N·Ho·Wo·Cout·Cin·kh·kw. */
 export function conv2dFlops(s: Conv2dShape): number {
@@ -150,7 +145,7 @@ function checkLength(op: string, t: Tensor, what: string, dims: number[]): void 
 
 function uniform(gpu: Gpu, entry: string, s: Conv2dShape, extra: { chunk?: number; count?: number } = {}): Uniform {
   const { ho, wo } = conv2dOutputSize(s);
-  return createUniform(gpu, `${entry}-params`, PARAMS, {
+  return createUniform(gpu, `${entry}-params`, CONV2D_PARAMS, {
     n: s.n, cin: s.cin, h: s.h, w: s.w, cout: s.cout, ho, wo, kh: s.kh, kw: s.kw, stride: s.stride, pad: s.pad,
     chunk: extra.chunk ?? 0, count: extra.count ?? 0,
   });
@@ -168,25 +163,23 @@ function grid(blocks: number, z: number): [number, number, number] {
   return [Math.ceil(Math.max(blocks, 1) / y), y, z];
 }
 
-/** Elements of the repacked weights for the forward (blocks of output channels) or input-gradient kernel. */
-function packedLength(s: Conv2dShape, blocksOfCout: boolean): number {
-  const [width, reduced] = blocksOfCout ? [s.cout, s.cin] : [s.cin, s.cout];
-  return Math.ceil(width / CB) * CB * reduced * s.kh * s.kw;
+/**
+ * The weights as the forward (blocks of output channels) or input-gradient kernel reads them: the
+ * caller's prepacked tensor (conv2d-pack.ts), or a view of scratch with the dispatch that fills it.
+ */
+function packedWeights(gpu: Gpu, op: string, s: Conv2dShape, weight: Tensor, scratch: Tensor, blocksOfCout: boolean, wg: number,
+  prepacked: Tensor | undefined): [Dispatch[], Tensor] {
+  const length = conv2dPackedLength(s, blocksOfCout);
+  if (prepacked) {
+    assertShape(prepacked.length === length, `${op}: packed weights ${prepacked.name} have ${prepacked.length} elements, expected ${length}`);
+    return [[], prepacked];
+  }
+  const packed = { ...scratch, length };
+  return [[conv2dPack(gpu, [{ s, weight, packed, blocksOfCout }], wg, weight.name)], packed];
 }
 
-/** The repack dispatch (weight → scratch, as the shader's `wp` layout) and the view of scratch it fills. */
-function packWeights(gpu: Gpu, s: Conv2dShape, weight: Tensor, scratch: Tensor, blocksOfCout: boolean, wg: number): [Dispatch, Tensor] {
-  const entry = blocksOfCout ? 'conv2d_pack_forward' : 'conv2d_pack_backward_input';
-  const packed = { ...scratch, length: packedLength(s, blocksOfCout) };
-  return [makeDispatch(gpu, {
-    shader: SHADERS.pack, entry, constants: { WG: wg, KH: s.kh, KW: s.kw }, label: `${entry}(${weight.name})`,
-    bindings: [{ read: weight }, { write: packed }, { uniform: uniform(gpu, entry, s) }],
-    workgroups: grid(Math.ceil(packed.length / 4 / wg), 1),
-  }), packed];
-}
-
-function checkScratch(gpu: Gpu, op: string, s: Conv2dShape, scratch: Tensor, variant: AdapterClass): void {
-  const need = conv2dScratchLength(s, variant, gpu.tune);
+function checkScratch(gpu: Gpu, op: string, s: Conv2dShape, scratch: Tensor, variant: AdapterClass, prepacked = false): void {
+  const need = conv2dScratchLength(s, variant, gpu.tune, prepacked);
   assertShape(scratch.length >= need, `${op}: scratch ${scratch.name} has ${scratch.length} elements, needs at least ${need}`);
 }
 
@@ -194,11 +187,14 @@ function checkScratch(gpu: Gpu, op: string, s: Conv2dShape, scratch: Tensor, var
  * y = conv(x, weight) + bias. x [N, Cin, H, W], weight [Cout, Cin, kh, kw], bias [Cout] or null,
  * y [N, Cout, Ho, Wo]; scratch: conv2dScratchLength elements (holds the repacked weights);
  * partials (optional, conv2dPartialsLength elements, another buffer than scratch): lets the 'gpu'
- * set split the Cin reduction and add the splits' partial outputs in order.
+ * set split the Cin reduction and add the splits' partial outputs in order. packed (optional):
+ * the weights already repacked with blocks of output channels (conv2d-pack.ts, conv2dPackedLength
+ * elements, written before these dispatches run); then no repack dispatch is made and scratch
+ * needs only conv2dScratchLength(…, prepacked) elements.
  */
 export function conv2dForward(
   gpu: Gpu, s: Conv2dShape, x: Tensor, weight: Tensor, bias: Tensor | null, y: Tensor, scratch: Tensor,
-  variant = gpu.kernels, partials?: Tensor,
+  variant = gpu.kernels, partials?: Tensor, prepacked?: Tensor,
 ): Dispatch[] {
   const op = 'conv2d_forward';
   const { ho, wo } = checkShape(op, s);
@@ -206,13 +202,13 @@ export function conv2dForward(
   checkLength(op, weight, 'weight', [s.cout, s.cin, s.kh, s.kw]);
   if (bias) checkLength(op, bias, 'bias', [s.cout]);
   checkLength(op, y, 'output', [s.n, s.cout, ho, wo]);
-  checkScratch(gpu, op, s, scratch, variant);
+  checkScratch(gpu, op, s, scratch, variant, !!prepacked);
   const wg = segmentGroup(gpu, variant);
-  const [pack, packed] = packWeights(gpu, s, weight, scratch, true, wg);
+  const [pack, packed] = packedWeights(gpu, op, s, weight, scratch, true, wg, prepacked);
   const split = splitFor(gpu, s, variant, 'forward', partials, op);
   const target = split.splits > 1 ? { ...partials!, length: split.splits * y.length } : y;
   const columns = usesColumns(gpu, variant);
-  const d = [pack, makeDispatch(gpu, {
+  const d = [...pack, makeDispatch(gpu, {
     shader: SHADERS.forward, entry: columns ? 'conv2d_forward_columns' : op, constants: { WG: wg, HAS_BIAS: bias ? 1 : 0, KH: s.kh, KW: s.kw, S: s.stride },
     label: `${op}(${y.name})`, flops: conv2dFlops(s),
     // Without a bias the binding still exists in the layout; the input stands in, unread.
@@ -225,26 +221,28 @@ export function conv2dForward(
 
 /**
  * dx = ∂L/∂x from dy [N, Cout, Ho, Wo] and weight; dx [N, Cin, H, W] is overwritten. scratch:
- * conv2dScratchLength elements; partials: as for conv2dForward (splits of the Cout reduction).
+ * conv2dScratchLength elements; partials: as for conv2dForward (splits of the Cout reduction);
+ * packed: as for conv2dForward, with blocks of input channels.
  */
 export function conv2dBackwardInput(
   gpu: Gpu, s: Conv2dShape, dy: Tensor, weight: Tensor, dx: Tensor, scratch: Tensor, variant = gpu.kernels, partials?: Tensor,
+  prepacked?: Tensor,
 ): Dispatch[] {
   const op = 'conv2d_backward_input';
   const { ho, wo } = checkShape(op, s);
   checkLength(op, dy, 'output gradient', [s.n, s.cout, ho, wo]);
   checkLength(op, weight, 'weight', [s.cout, s.cin, s.kh, s.kw]);
   checkLength(op, dx, 'input gradient', [s.n, s.cin, s.h, s.w]);
-  checkScratch(gpu, op, s, scratch, variant);
+  checkScratch(gpu, op, s, scratch, variant, !!prepacked);
   const wg = segmentGroup(gpu, variant);
-  const [pack, packed] = packWeights(gpu, s, weight, scratch, false, wg);
+  const [pack, packed] = packedWeights(gpu, op, s, weight, scratch, false, wg, prepacked);
   // The largest of the stride² pixel classes (see the shader) sets the segment-block count.
   const classSegments = segments(s.n, Math.ceil(s.h / s.stride), Math.ceil(s.w / s.stride));
   const split = splitFor(gpu, s, variant, 'input', partials, op);
   const target = split.splits > 1 ? { ...partials!, length: split.splits * dx.length } : dx;
   // Column segments for stride 1 (one pixel class); the row kernel handles stride 2's classes.
   const columns = usesColumns(gpu, variant) && s.stride === 1;
-  const d = [pack, makeDispatch(gpu, {
+  const d = [...pack, makeDispatch(gpu, {
     shader: SHADERS.input, entry: columns ? 'conv2d_backward_input_columns' : op, constants: { WG: wg, KH: s.kh, KW: s.kw, S: s.stride },
     label: `${op}(${dx.name})`, flops: conv2dFlops(s),
     bindings: [{ read: dy }, { write: target }, { uniform: uniform(gpu, op, s, { chunk: split.chunk, count: dx.length }) }, { read: packed }],
@@ -284,14 +282,16 @@ function weightPlan(s: Conv2dShape, variant: AdapterClass): { wg: number; kBlock
 /**
  * Elements of scratch the conv2d kernels of this shape need (repacked weights, split-reduction
  * partials). Each call's dispatches use it only between their own first and last dispatch, so one
- * tensor of the largest such length can serve every convolution of a model.
+ * tensor of the largest such length can serve every convolution of a model. `prepacked`: the
+ * forward and input-gradient calls get their weights repacked elsewhere (no room for them here).
  */
-export function conv2dScratchLength(s: Conv2dShape, variant: AdapterClass, tune: Gpu['tune'] = {}): number {
+export function conv2dScratchLength(s: Conv2dShape, variant: AdapterClass, tune: Gpu['tune'] = {}, prepacked = false): number {
   checkShape('conv2dScratchLength', s);
   // Room for either 'gpu' weight gradient (gpu.tune can pick the other one).
   const pixels = variant === 'gpu' && s.kh * s.kw <= WGRAD_MAX_TAPS ? pixelWeightPlan(s, tune).splits : 0;
   const splits = Math.max(pixels, weightPlan(s, variant).splits);
-  return Math.max(packedLength(s, true), packedLength(s, false), splits * s.cout * s.cin * s.kh * s.kw, s.n * s.cout);
+  const packed = prepacked ? 0 : Math.max(conv2dPackedLength(s, true), conv2dPackedLength(s, false));
+  return Math.max(packed, splits * s.cout * s.cin * s.kh * s.kw, s.n * s.cout);
 }
 
 function usesPixelWeightGrad(s: Conv2dShape, variant: AdapterClass, tune: Gpu['tune']): boolean {

@@ -19,11 +19,14 @@
 //     backward reads its saved f16 output directly and masks the incoming gradient in place
 //     (`reluGrad`), so neither an f32 copy of the output nor a new gradient buffer is needed.
 import type { AdapterClass, Gpu } from '../gpu/gpu.ts';
+import type { Conv2dShape } from '../kernels/conv2d.ts';
 import type { Dispatch } from '../gpu/dispatch.ts';
 import { createTensor, numel, type Tensor } from '../gpu/tensor.ts';
 import { planBuffers } from '../gpu/reuse.ts';
 import { ampPack, ampReluBackward, ampReluMask, ampRound, ampUnpack, packedLength } from '../kernels/amp.ts';
 import type { ModelState } from './model-state.ts';
+import { PackedWeights } from './packed-weights.ts';
+import { segmentGroup } from '../kernels/conv2d.ts';
 
 export type Shape = number[]; // per sample: [C, H, W] or [F]
 
@@ -58,6 +61,8 @@ export class Builder {
   private readonly saved = new Map<Tensor, Tensor>();
   /** Gradients that more than one backward step reads (a residual block's output gradient): never rewritten in place. */
   readonly shared = new Set<Tensor>();
+  /** Conv weights repacked once per forward list for every convolution (packed-weights.ts). */
+  private readonly packed = new PackedWeights();
 
   /**
    * `borrow`: the allocations of an instance of the same model with a batch at least as large.
@@ -237,6 +242,20 @@ export class Builder {
   /** A gradient that autocast produces in f16: rounded in place after the kernel that wrote it (nothing without mixed precision). */
   rounded(t: Tensor | null): Dispatch[] {
     return this.amp && t ? [ampRound(this.gpu, t)] : [];
+  }
+
+  /** The weights of a convolution repacked for its forward (blocksOfCout) or input-gradient kernel; filled by repack()'s dispatches. */
+  packedWeights(s: Conv2dShape, weight: Tensor, blocksOfCout: boolean): Tensor {
+    return this.packed.view(s, weight, blocksOfCout);
+  }
+
+  /**
+   * The dispatches that fill every packedWeights view, for the start of each forward list (after
+   * the weights they read are written: mixed precision's f16 copy). Call once, after the walk and
+   * the backward tape, at the same point in every instance (it allocates).
+   */
+  repack(): Dispatch[] {
+    return this.packed.dispatches(this.gpu, (name, shape) => this.alloc(name, shape), segmentGroup(this.gpu, this.variant));
   }
 
   /** Conv and batch-norm kernels share one scratch buffer (dispatches in a pass run in order); reserve room. */

@@ -44,16 +44,21 @@ function convLayer(b: Builder, n: Of<'conv'>, at: At): Out {
   const y = b.act(`${n.name}.out`, [n.cout, ho, wo]);
   const weight = b.weight(`${n.name}.weight`), bias = n.bias ? b.weight(`${n.name}.bias`) : null;
   const xIn = at.x;
-  b.reserveScratch(conv.conv2dScratchLength(s, variant, gpu.tune));
+  // The weights are repacked for the forward and input-gradient kernels once per step, for every
+  // convolution in one dispatch (b.repack), so the scratch needs no room for them.
+  b.reserveScratch(conv.conv2dScratchLength(s, variant, gpu.tune, true));
   b.reservePartials(conv.conv2dPartialsLength(gpu, s, variant));
+  const packed = b.packedWeights(s, weight, true);
   let forward: Dispatch[] | null = null; // one set of dispatches serves both modes
-  b.both([xIn], [y], () => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch, variant, b.partials)));
+  b.both([xIn], [y], () => (forward ??= conv.conv2dForward(gpu, s, xIn, weight, bias, y, b.scratch, variant, b.partials, packed)));
   const dx = at.requireDx ? b.grad(`${n.name}.dx`, at.shape) : null;
   b.back.push((dy) => {
+    // Asked for here, when the backward pass is compiled: an evaluation-only instance repacks none.
+    const packedInput = dx ? b.packedWeights(s, weight, false) : null;
     b.backStep([dy], [dx], [xIn], ([x]) => {
       const d: Dispatch[] = [...conv.conv2dBackwardWeight(gpu, s, x!, dy, st.grads.get(`${n.name}.weight`), b.scratch, variant)];
       if (n.bias) d.push(...conv.conv2dBackwardBias(gpu, s, dy, st.grads.get(`${n.name}.bias`), b.scratch, variant));
-      if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch, variant, b.partials), ...b.rounded(dx));
+      if (dx) d.push(...conv.conv2dBackwardInput(gpu, s, dy, weight, dx, b.scratch, variant, b.partials, packedInput!), ...b.rounded(dx));
       return d;
     });
     return dx;

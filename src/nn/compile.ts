@@ -64,8 +64,11 @@ export function compileModel(gpu: Gpu, st: ModelState, batch: number,
   if (withBackward) runBackward(b, b.back, dlogits);
   // The logits are read by the loss, after the last step of the list that writes them.
   b.allocatePooled(withBackward && !amp ? null : logits);
+  // Every convolution's weights repacked at the start of each forward list (after mixed
+  // precision's f16 copy, which they read); the backward list that follows reads them too.
+  const repack = b.repack();
   const backward = b.steps.flatMap((f) => f());
-  const start = amp ? [ampRoundCopy(gpu, st.params.all(), st.half!.all()), ampRound(gpu, input)] : [];
+  const start = amp ? [ampRoundCopy(gpu, st.params.all(), st.half!.all()), ampRound(gpu, input), ...repack] : repack;
   return {
     batch, input, logits, dlogits, backward, amp,
     // An evaluation-only instance has no training forward: its activations were pooled by their
