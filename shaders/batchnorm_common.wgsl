@@ -76,12 +76,15 @@ fn moments(lid: u32, l: vec3u, c: u32, n0: u32, n1: u32, count: f32) -> Moments 
 @group(0) @binding(4) var<storage, read_write> running_mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> running_var: array<f32>;
 
+// 1/sqrt(var + eps): one expression wherever it is computed, so every pass gets the same bits.
+fn inv_std(var_biased: f32) -> f32 { return 1.0 / sqrt(var_biased + p.eps); }
+
 // Channel c's statistics from the mean and biased variance of its m values: the mean and
 // 1/sqrt(var + eps) for the normalisation and the backward, and the momentum update of the
 // running statistics (running_var takes the unbiased variance, as PyTorch).
 fn store_stats(c: u32, mean: f32, var_biased: f32, m: f32) {
   save_mean[c] = mean;
-  save_invstd[c] = 1.0 / sqrt(var_biased + p.eps);
+  save_invstd[c] = inv_std(var_biased);
   let k = p.momentum;
   running_mean[c] = (1.0 - k) * running_mean[c] + k * mean;
   running_var[c] = (1.0 - k) * running_var[c] + k * (var_biased * m / (m - 1.0));

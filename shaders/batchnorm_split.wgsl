@@ -36,6 +36,13 @@ fn batchnorm_stats_partial(@builtin(local_invocation_index) lid: u32, @builtin(l
 fn batchnorm_stats_combine(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
   if (c >= p.c) { return; }
+  let mo = merged_moments(c);
+  store_stats(c, mo.x, mo.y, mo.z);
+}
+
+// Channel c's mean, biased variance and value count from its partials in cpart, merged in chunk
+// order (Chan et al.'s pairwise update).
+fn merged_moments(c: u32) -> vec3f {
   var count = 0.0;
   var mean = 0.0;
   var m2 = 0.0;
@@ -48,7 +55,7 @@ fn batchnorm_stats_combine(@builtin(global_invocation_id) gid: vec3u) {
     m2 += q.y + d * d * (count * nb / total);
     count = total;
   }
-  store_stats(c, mean, m2 / count, count);
+  return vec3f(mean, m2 / count, count);
 }
 
 // ---- backward ---------------------------------------------------------------------------------
@@ -140,5 +147,76 @@ fn batchnorm_backward_apply(@builtin(global_invocation_id) gid: vec3u) {
   for (var s = gid.x; s < p.s; s += WX) {
     let xhat = (bx[row + s] - mean) * invstd;
     adx[row + s] = scale * (grad_at(row + s) - dbeta_m - xhat * dgamma_m);
+  }
+}
+
+// ---- combine and apply in one pass -------------------------------------------------------------
+// The combine passes above cost a dispatch per batch norm and direction (42 of a ResNet-20
+// training step); these entry points combine in the elementwise pass instead. In each workgroup
+// one lane per channel merges that channel's partials — the same operations in the same order as
+// the combine passes, so the same bits — and shares the result through workgroup memory; the
+// workgroups of sample 0 also write what the combine pass wrote for later passes (saved and
+// running statistics, dγ and dβ), each channel once. They bind 9 and 10 storage buffers:
+// src/kernels/batchnorm.ts keeps the separate passes where the device allows fewer.
+
+var<workgroup> combined: array<vec4f, WY>;
+
+@group(0) @binding(6) var<storage, read> fx: array<f32>;
+@group(0) @binding(7) var<storage, read> fgamma: array<f32>;
+@group(0) @binding(8) var<storage, read> fbeta: array<f32>;
+@group(0) @binding(9) var<storage, read_write> fy: array<f32>;
+
+// batchnorm_stats_combine, then batchnorm_forward_train's y = (x − mean)·invstd·γ + β (ReLU'd
+// with RELU). Partials in cpart, statistics out through store_stats. Grid (1, ceil(C/WY), N).
+@compute @workgroup_size(WX, WY)
+fn batchnorm_forward_combine_apply(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let c = gid.y;
+  if (l.x == 0u && c < p.c) {
+    let mo = merged_moments(c);
+    if (gid.z == 0u) { store_stats(c, mo.x, mo.y, mo.z); }
+    combined[l.y] = vec4f(mo.x, inv_std(mo.y), 0.0, 0.0);
+  }
+  workgroupBarrier();
+  if (c >= p.c) { return; }
+  let row = (gid.z * p.c + c) * p.s;
+  let mean = combined[l.y].x;
+  let scale = combined[l.y].y * fgamma[c];
+  let shift = fbeta[c];
+  for (var s = gid.x; s < p.s; s += WX) {
+    let v = (fx[row + s] - mean) * scale + shift;
+    if (RELU) { fy[row + s] = max(v, 0.0); } else { fy[row + s] = v; }
+  }
+}
+
+@group(0) @binding(6) var<storage, read> bpart: array<vec2f>; // [C, chunks]: (Σg, Σg·x̂)
+@group(0) @binding(7) var<storage, read> cgamma: array<f32>;
+@group(0) @binding(8) var<storage, read_write> cdgamma: array<f32>;
+@group(0) @binding(9) var<storage, read_write> cdbeta: array<f32>;
+@group(0) @binding(10) var<storage, read_write> cdx: array<f32>;
+
+// batchnorm_backward_combine, then batchnorm_backward_apply's dx = γ·invstd·(g − dβ/M − x̂·dγ/M).
+// Reads bx, bdy, bry, bmean, binvstd as batchnorm_backward_partial. Grid (1, ceil(C/WY), N).
+@compute @workgroup_size(WX, WY)
+fn batchnorm_backward_combine_apply(@builtin(global_invocation_id) gid: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let c = gid.y;
+  if (l.x == 0u && c < p.c) {
+    var total = vec2f(0.0);
+    for (var z = 0u; z < p.chunks; z++) { total += bpart[c * p.chunks + z]; }
+    if (gid.z == 0u) {
+      cdbeta[c] = total.x;
+      cdgamma[c] = total.y;
+    }
+    let m = f32(p.n * p.s);
+    combined[l.y] = vec4f(cgamma[c] * binvstd[c], total.x / m, total.y / m, 0.0);
+  }
+  workgroupBarrier();
+  if (c >= p.c) { return; }
+  let row = (gid.z * p.c + c) * p.s;
+  let mean = bmean[c];
+  let invstd = binvstd[c];
+  let k = combined[l.y];
+  for (var s = gid.x; s < p.s; s += WX) {
+    let xhat = (bx[row + s] - mean) * invstd;
+    cdx[row + s] = k.x * (grad_at(row + s) - k.y - xhat * k.z);
   }
 }

@@ -101,6 +101,16 @@ function splitCombine(gpu: Gpu, entry: string, d: BatchNormDims, opts: BatchNorm
   });
 }
 
+/**
+ * 'gpu' set: whether the statistics' combine runs inside the elementwise pass that uses them (one
+ * dispatch fewer per direction; batchnorm_split.wgsl), which binds 10 storage buffers. Devices
+ * that allow fewer run the combine as a pass of its own; the values are the same bits either way
+ * (gpu.tune.bnCombineInApply = 0 forces the separate passes, for the case that checks it).
+ */
+function combinesInApply(gpu: Gpu): boolean {
+  return gpu.device.limits.maxStorageBuffersPerShaderStage >= 10 && gpu.tune.bnCombineInApply !== 0;
+}
+
 function checkDims(op: string, d: BatchNormDims): void {
   for (const [k, v] of Object.entries(d)) {
     assertShape(Number.isInteger(v) && v >= 1, `${op}: ${k} = ${v} must be a positive integer`);
@@ -159,25 +169,29 @@ export interface BatchNormTrainTensors {
   runningMean: Tensor; runningVar: Tensor;
 }
 
-/** Training-mode forward: batch statistics, running-stat update, then normalise. Two dispatches. */
+/**
+ * Training-mode forward: batch statistics, running-stat update, then normalise. Two dispatches
+ * (the 'gpu' set's statistics combined in the second, or three where the device binds fewer than 10 storage buffers).
+ */
 export function batchnormForwardTrain(gpu: Gpu, d: BatchNormDims, t: BatchNormTrainTensors, opts: BatchNormOptions = {}): Dispatch[] {
   const op = 'batchnorm_forward_train';
   checkDims(op, d);
   assertShape(d.n * d.s > 1, `${op}: a channel has only ${d.n * d.s} value (N·S must be > 1 to estimate a variance)`);
   checkActivations(op, d, t.x, t.y);
   checkChannels(op, d, t.gamma, t.beta, t.mean, t.invstd, t.runningMean, t.runningVar);
-  const apply = elementwise(gpu, op, d, opts, t.y.name,
+  const apply = () => elementwise(gpu, op, d, opts, t.y.name,
     [{ read: t.x }, { read: t.mean }, { read: t.invstd }, { read: t.gamma }, { read: t.beta }, { write: t.y }]);
   const stats: Binding[] = [{ write: t.mean }, { write: t.invstd }, { write: t.runningMean }, { write: t.runningVar }];
   if ((opts.variant ?? gpu.kernels) === 'cpu') {
-    return [reduction(gpu, 'batchnorm_stats_forward', d, opts, t.x.name, [{ read: t.x }, ...stats]), apply];
+    return [reduction(gpu, 'batchnorm_stats_forward', d, opts, t.x.name, [{ read: t.x }, ...stats]), apply()];
   }
   const { partials } = splitViews(op, d, opts.scratch);
-  return [
-    splitReduction(gpu, 'batchnorm_stats_partial', d, opts, t.x.name, [{ read: t.x }, { write: partials }]),
-    splitCombine(gpu, 'batchnorm_stats_combine', d, opts, t.x.name, [{ read: partials }, ...stats]),
-    apply,
-  ];
+  const partial = splitReduction(gpu, 'batchnorm_stats_partial', d, opts, t.x.name, [{ read: t.x }, { write: partials }]);
+  if (combinesInApply(gpu)) {
+    return [partial, elementwise(gpu, 'batchnorm_forward_combine_apply', d, opts, t.y.name,
+      [{ read: partials }, ...stats, { read: t.x }, { read: t.gamma }, { read: t.beta }, { write: t.y }], SPLIT_SHADER)];
+  }
+  return [partial, splitCombine(gpu, 'batchnorm_stats_combine', d, opts, t.x.name, [{ read: partials }, ...stats]), apply()];
 }
 
 export interface BatchNormEvalTensors {
@@ -207,7 +221,7 @@ export interface BatchNormBackwardTensors {
   dx: Tensor; dgamma: Tensor; dbeta: Tensor;
 }
 
-/** Training-mode backward: dγ and dβ per channel, then dx. Two dispatches ('cpu' set) or three ('gpu'). */
+/** Training-mode backward: dγ and dβ per channel, then dx. Two dispatches (three in the 'gpu' set where the device binds fewer than 10 storage buffers). */
 export function batchnormBackward(gpu: Gpu, d: BatchNormDims, t: BatchNormBackwardTensors, opts: Pick<BatchNormOptions, 'variant' | 'scratch'> = {}): Dispatch[] {
   const op = 'batchnorm_backward';
   checkDims(op, d);
@@ -218,6 +232,13 @@ export function batchnormBackward(gpu: Gpu, d: BatchNormDims, t: BatchNormBackwa
     const k = { relu: !!t.y };
     // Without a fused ReLU the mask binding is unread; dy stands in for it.
     const g: Binding[] = [{ read: t.x }, { read: t.dy }, { read: t.y ?? t.dy }];
+    if (combinesInApply(gpu)) {
+      return [
+        splitReduction(gpu, 'batchnorm_backward_partial', d, k, t.dgamma.name, [...g, { read: t.mean }, { read: t.invstd }, { write: partials }]),
+        elementwise(gpu, 'batchnorm_backward_combine_apply', d, k, t.dx.name, [...g, { read: t.mean }, { read: t.invstd }, { read: partials },
+          { read: t.gamma }, { write: t.dgamma }, { write: t.dbeta }, { write: t.dx }], SPLIT_SHADER),
+      ];
+    }
     return [
       splitReduction(gpu, 'batchnorm_backward_partial', d, k, t.dgamma.name, [...g, { read: t.mean }, { read: t.invstd }, { write: partials }]),
       splitCombine(gpu, 'batchnorm_backward_combine', d, k, t.dgamma.name,

@@ -4,7 +4,7 @@ import * as k from '../../kernels/batchnorm.ts';
 import * as ref from '../../ref/batchnorm.ts';
 import { reluBackward } from '../../ref/elementwise.ts';
 import { type Comparison, compare, EXACT, reductionTolerance, type Tolerance } from '../compare.ts';
-import { type KernelCase, randomArray, Rng, runOnGpu } from '../harness.ts';
+import { type KernelCase, randomArray, Rng, runOnGpu, withTune } from '../harness.ts';
 
 interface Shape { name: string; shape: number[]; offset?: number }
 
@@ -127,6 +127,27 @@ const determinism: KernelCase = {
   },
 };
 
+// The 'gpu' set combines the statistics inside the elementwise passes where the device binds 10
+// storage buffers: the same operations in the same order as the separate combine passes, so every
+// output must be the same bits (several chunks per channel; several channels per workgroup).
+const combineInApply: KernelCase = {
+  family: 'batchnorm', name: 'gpu set: combine in the apply pass = separate combine passes, bit for bit',
+  async run(gpu) {
+    const out: Comparison[] = [];
+    for (const s of [{ name: 'chunks', shape: [16, 24, 16, 16] }, SHAPES[0]!, SHAPES[3]!, SHAPES[5]!]) {
+      const inp = inputs(s);
+      for (const v of VARIANTS.filter((x) => x.variant === 'gpu')) {
+        let separate: Record<string, Float32Array> = {};
+        await withTune({ family: '', name: '', run: async (g) => { separate = await runAll(g, s, inp, v); return []; } }, { bnCombineInApply: 0 }).run(gpu);
+        const fused = await runAll(gpu, s, inp, v);
+        out.push(...Object.keys(fused).filter((n) => n !== 'scratch')
+          .map((n) => compare(`batchnorm ${n} [${s.shape}] [${variantName(v)}]`, fused[n]!, separate[n]!, EXACT)));
+      }
+    }
+    return out;
+  },
+};
+
 const shapeMismatch: KernelCase = {
   family: 'batchnorm', name: 'shape mismatch throws ShapeError',
   async run(gpu) {
@@ -157,5 +178,6 @@ export const batchnormCases: KernelCase[] = [
     run: (gpu) => trainCase(gpu, s, v),
   }))),
   determinism,
+  combineInApply,
   shapeMismatch,
 ];
