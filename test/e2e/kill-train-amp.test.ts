@@ -5,4 +5,6 @@
 // scaler (amp_scale, amp_growth_tracker) that a resumed run must continue from.
 import { TRAIN, killSuite } from '../fault/kill-suite.ts';
 
-killSuite('train --apex-fp16', [...TRAIN, '--apex-fp16'], 3);
+// What mixed precision adds to a resume is the scaler's state in the checkpoint, so the kills tried
+// are the two that resume from one (kill-train.test.ts spreads its kills over every stage of a run).
+killSuite('train --apex-fp16', [...TRAIN, '--apex-fp16'], 0);
