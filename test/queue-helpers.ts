@@ -29,7 +29,9 @@ export class Redis {
   constructor(readonly port: number, readonly dataDir: string) {}
   get url() { return `redis://127.0.0.1:${this.port}`; }
   async start() {
-    this.proc = startCommand('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dataDir],
+    // --set-proc-title no: redis-server writes its title over the memory /proc/PID/environ reads, which
+    // would erase the marker by which runner/test.mjs finds (and, on an interrupt, kills) what a test started.
+    this.proc = startCommand('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dataDir, '--set-proc-title', 'no'],
       { label: `redis-server :${this.port}`, timeoutMs: 1_800_000 });
     for (const t0 = Date.now(); Date.now() - t0 < 10_000; await sleep(100)) {
       if (await accepts(this.port)) return;
