@@ -11,14 +11,7 @@ shift
 groups=${*:-profile variants robustness matmul gemm bench check train cudnn lenet tests packs}
 mkdir -p "$out"
 cli="node runner/earlyphase.mjs"
-step() { # step NAME LIMIT_S CMD... : runs CMD, appends to OUTDIR/NAME.txt, notes time and exit code
-  local name=$1 limit=$2; shift 2
-  local t0=$(date +%s%N)
-  echo "\$ $*" >> "$out/$name.txt"
-  timeout "$limit" "$@" >> "$out/$name.txt" 2>&1
-  local rc=$?
-  printf "%-10s rc %3d  %6d ms  %s\n" "$name" $rc $(( ($(date +%s%N) - t0) / 1000000 )) "$*" | tee -a "$out/summary.txt"
-}
+source "$(dirname "$0")/gpu-step.sh"
 resnet="profile --model cifar_resnet_20 --batch 128 --reps 5"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/summary.txt" 2>&1
 for g in $groups; do

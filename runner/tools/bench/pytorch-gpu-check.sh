@@ -12,14 +12,7 @@ set -u
 out=${1:?usage: runner/tools/bench/pytorch-gpu-check.sh OUTDIR}
 mkdir -p "$out"
 py=${EARLYPHASE_PYTHON:-python3}
-step() { # step NAME LIMIT_S CMD... : as runner/tools/gpu-suite.sh
-  local name=$1 limit=$2; shift 2
-  local t0=$(date +%s%N)
-  echo "\$ $*" >> "$out/$name.txt"
-  timeout "$limit" "$@" >> "$out/$name.txt" 2>&1
-  local rc=$?
-  printf "%-10s rc %3d  %6d ms  %s\n" "$name" $rc $(( ($(date +%s%N) - t0) / 1000000 )) "$*" | tee -a "$out/summary.txt"
-}
+source "$(dirname "$0")/../gpu-step.sh"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$out/summary.txt" 2>&1
 "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' >> "$out/summary.txt" 2>&1
 step peer 240 "$py" runner/tools/bench/pytorch_peer.py --models mnist_lenet_300_100 --packs 2,4 --warmup 1 --reps 3 --min-warmup-s 0 --budget-s 200
