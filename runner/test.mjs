@@ -103,6 +103,28 @@ function marked(mark) {
 const killPid = (pid) => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } };
 const killGroup = (pgid) => { try { process.kill(-pgid, 'SIGKILL'); } catch { /* gone */ } };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/**
+ * CPU seconds used by this runner's reaped children and their reaped descendants (cutime + cstime
+ * of /proc/self/stat, in USER_HZ = 100 ticks per second on Linux). A file's CPU time is the growth
+ * across its exit: approximate when two files exit in the same tick; 0 where /proc is missing.
+ */
+function childrenCpuSeconds() {
+  try {
+    const s = readFileSync('/proc/self/stat', 'utf8');
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) / 100;
+  } catch { return 0; }
+}
+/** Busy and total CPU time of the whole machine so far (/proc/stat's first line, in ticks), or null. */
+function machineCpu() {
+  try {
+    const t = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = t[3] + (t[4] ?? 0);
+    const total = t.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch { return null; }
+}
+const machine0 = machineCpu();
 
 /** Kills `mark`'s processes; returns those still running after a grace period of `graceMs` (the left-behind ones). */
 async function reap(mark, graceMs) {
@@ -116,6 +138,7 @@ async function reap(mark, graceMs) {
 // ── one file ─────────────────────────────────────────────────────────────────────────────────
 const results = [];
 const running = new Map(); // file → { child, mark }
+let cpuSeen = childrenCpuSeconds();
 
 function runFile(file, index) {
   return new Promise((resolve) => {
@@ -138,6 +161,9 @@ function runFile(file, index) {
     child.on('close', async (code, signal) => {
       clearTimeout(timer);
       const seconds = (Date.now() - started) / 1000;
+      const cpuNow = childrenCpuSeconds();
+      const cpu = cpuNow - cpuSeen;
+      cpuSeen = cpuNow;
       // Whatever is still running: first its own group, then anything else it started.
       const left = await reap(mark, 1000);
       killGroup(child.pid);
@@ -147,7 +173,7 @@ function runFile(file, index) {
       rmSync(tmp, { recursive: true, force: true });
       const count = (k) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
       const r = {
-        file, seconds, code, signal, timedOut, out,
+        file, seconds, cpu, code, signal, timedOut, out,
         tests: count('tests'), pass: count('pass'), fail: count('fail'), cancelled: count('cancelled'), skipped: count('skipped'), todo: count('todo'),
         failures: [...out.matchAll(/^(\s*)not ok \d+ - (.*)$/gm)].map((m) => `${m[1]}${m[2]}`),
         left, leftTemp,
@@ -161,7 +187,7 @@ function runFile(file, index) {
         ...left.map((p) => `left running (killed now): pid ${p.pid} ${p.cmd}`),
         leftTemp.length ? `left in its temp folder: ${leftTemp.join(', ')}` : '',
       ].filter(Boolean);
-      console.log(`# ${r.ok ? 'ok' : 'FAILED'} ${file} (${seconds.toFixed(1)} s; ${r.pass}/${r.tests} passed)${notes.map((n) => `\n#   ${n}`).join('')}`);
+      console.log(`# ${r.ok ? 'ok' : 'FAILED'} ${file} (${seconds.toFixed(1)} s, ${cpu.toFixed(1)} s CPU; ${r.pass}/${r.tests} passed)${notes.map((n) => `\n#   ${n}`).join('')}`);
       resolve();
     });
   });
@@ -208,7 +234,7 @@ const fmt = (s) => `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(
 console.log('\n# ── summary ──');
 for (const a of adapters) console.log(`# ${a}`);
 console.log(`# files ${results.length}, tests ${sum('tests')}, pass ${sum('pass')}, fail ${sum('fail')}, cancelled ${sum('cancelled')}, skipped ${sum('skipped')}, todo ${sum('todo')}`);
-console.log(`# slowest: ${[...results].sort((a, b) => b.seconds - a.seconds).slice(0, 8).map((r) => `${r.file.replace(/^test\//, '')} ${r.seconds.toFixed(0)} s`).join(', ')}`);
+console.log(`# slowest: ${[...results].sort((a, b) => b.seconds - a.seconds).slice(0, 8).map((r) => `${r.file.replace(/^test\//, '')} ${r.seconds.toFixed(0)} s (${r.cpu.toFixed(0)} s CPU)`).join(', ')}`);
 const leftBehind = results.flatMap((r) => r.left.map((p) => `${r.file}: pid ${p.pid} ${p.cmd}`)).concat(stray.map((p) => `after the run: pid ${p.pid} ${p.cmd}`));
 const tempBehind = results.flatMap((r) => r.leftTemp.map((n) => `${r.file}: ${n}`));
 console.log(leftBehind.length ? `# processes left running (killed): ${leftBehind.length}\n${leftBehind.map((l) => `#   ${l}`).join('\n')}` : '# no process left running');
@@ -220,5 +246,8 @@ if (failed.length) {
     for (const f of r.failures.slice(0, 20)) console.log(`#     not ok ${f.trim()}`);
   }
 }
+const machine1 = machineCpu();
+const busy = machine0 && machine1 ? (machine1.busy - machine0.busy) / (machine1.total - machine0.total) : null;
+console.log(`# CPU: the test files used ${sum('cpu').toFixed(0)} s${busy === null ? '' : `; the machine's CPUs were busy ${(100 * busy).toFixed(0)}% of the run (all programs)`}`);
 console.log(`# wall ${fmt(wall)} (${wall.toFixed(0)} s), ${jobs} job(s), ${cpus().length} CPU(s); load average at start ${load0.map((l) => l.toFixed(2)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 process.exit(failed.length || stray.length ? 1 : 0);
