@@ -9,6 +9,7 @@ import type { ShaderSources } from '../../src/gpu/compose.ts';
 import { UserError } from '../../src/errors.ts';
 import { GpuUnavailableError } from '../../src/gpu/errors.ts';
 import { privateRuntimeDir } from './runtime-dir.ts';
+import { dawnPolling, devicePolling } from './dawn-polling.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -134,7 +135,6 @@ export function dawnToggles(): string[] {
   return names;
 }
 
-/** Opens a device on the named (or best) adapter, with every shader compiled and checked. */
 /** EARLYPHASE_KERNELS=cpu|gpu: the kernel set to use instead of the adapter's class (checked before any GPU work). */
 export function kernelsOverride(): AdapterClass | null {
   const v = process.env.EARLYPHASE_KERNELS;
@@ -154,10 +154,13 @@ export function tuneOverrides(): Record<string, number> {
   return out;
 }
 
+/** Opens a device on the named (or best) adapter, with every shader compiled and checked. */
 export async function openGpu(adapterName?: string): Promise<Gpu> {
   const kernels = kernelsOverride();
   const tune = tuneOverrides();
+  dawnPolling();
   const g = await Gpu.open(await requestAdapter(adapterName), loadShaders(), INSTALL_HINT);
+  g.whenDestroyed(devicePolling(g.adapter.class));
   if (kernels) g.kernels = kernels;
   g.tune = tune;
   try {

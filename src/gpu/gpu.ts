@@ -218,10 +218,16 @@ export class Gpu {
     return this.slabs ? this.slabs.slice(label, bytes, usage) : { buffer: this.buffer(label, bytes, usage), offset: 0 };
   }
 
+  private readonly onDestroy: (() => void)[] = [];
+
+  /** Runs `fn` when the device is destroyed (a host's bookkeeping of open devices). */
+  whenDestroyed(fn: () => void): void { this.onDestroy.push(fn); }
+
   /** Releases the device so Node can exit (Dawn keeps the process alive otherwise). */
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
     this.device.destroy();
+    for (const fn of this.onDestroy) fn();
   }
 }
