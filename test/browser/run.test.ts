@@ -270,6 +270,9 @@ test('(g) a branch\'s options: the form shows them, a bad value gets the CLI\'s 
 
   await page.fill('[name=branch-alpha]', '0.5');
   await page.selectOption('[name=branch-scale]', 'effective_std');
+  // The branch's per-epoch accuracies are not what this checks; evaluating only at the end saves
+  // SwiftShader a pass over the test set per epoch (it does not change the lottery's folder).
+  await page.check('[name=evaluateOnlyAtEnd]');
   const s = await runToEnd(page);
   assert.equal(s.state, 'done', s.error ?? '');
   assert.match((await page.textContent('#command'))!, /\nearlyphase branch gaussian_noise .* --alpha 0\.5 --scale effective_std$/);
@@ -296,6 +299,7 @@ test('(h) pre-training (rotation) before level 0: the rewind point is off and le
   assert.ok(await page.isVisible('#rewind-note'));
   await page.selectOption('[name=pretrainTask]', 'rotation');
   await page.fill('[name=pretrainSteps]', '8it');
+  await page.check('[name=evaluateOnlyAtEnd]'); // weights are checked here, not accuracies
   const s = await runToEnd(page);
   assert.equal(s.state, 'done', s.error ?? '');
   assert.ok(s.argv.includes('--pretrain') && !s.argv.includes('--rewinding-steps'), s.argv.join(' '));
@@ -313,6 +317,7 @@ test('(h) pre-training (rotation) before level 0: the rewind point is off and le
   assert.notDeepEqual(w0.tensors.get('fc.weight')!.shape, pre.tensors.get('fc.weight')!.shape);
   assert.match((await page.textContent('#fig-live_loss'))!, /pretrain/, 'the pre-training loss is its own series');
   await page.uncheck('[name=pretrain]');
+  await page.uncheck('[name=evaluateOnlyAtEnd]');
   assert.equal(await page.isDisabled('[name=rewindingSteps]'), false);
   assert.deepEqual(errors, []);
 });
@@ -320,6 +325,7 @@ test('(h) pre-training (rotation) before level 0: the rewind point is off and le
 test('(f) pause, resume and stop; starting again resumes from the last checkpoint', { timeout: 300_000 }, async () => {
   const { page, errors } = await openTab();
   await fill(page, { ...TINY, replicate: '2' });
+  await page.check('[name=evaluateOnlyAtEnd]'); // checkpoints, not accuracies, are what pausing and resuming are about
   await page.click('#start');
   await page.waitForFunction(() => (globalThis as unknown as { __run: RunView }).__run.events.some((e) => e.type === 'checkpoint'), undefined, { timeout: 120_000, polling: 100 });
   await page.click('#pause');
