@@ -76,5 +76,5 @@ test('parseDump attributes each SPIR-V dump (clamps, length checks, loop guards)
   ].join('\n');
   // Only mins against a constant are memory clamps: a vector min or one against a computed limit is not.
   assert.deepEqual(parseDump(dump, specs), [{ constMins: 1, lengths: 1, guards: 0 }, { constMins: 1, lengths: 0, guards: 1 }]);
-  assert.throws(() => parseDump(dump.split('\n').slice(0, 5).join('\n'), specs), /expected one SPIR-V dump for b\.wgsl:b, found 0/);
+  assert.throws(() => parseDump(dump.split('\n').slice(0, 5).join('\n'), specs), /expected one SPIR-V dump for b\.wgsl:b \{\}, found 0/);
 });
