@@ -14,7 +14,7 @@
 //  - SIGINT, SIGTERM or SIGHUP to the runner, or its own deadline (EARLYPHASE_TEST_TIMEOUT_S,
 //    default 5400 s), kills every running file's group and every process they started, then exits.
 // Output: each file's TAP as it finishes, then a summary (counts, failures, the adapters the GPU
-// tests ran on, the slowest files, wall time). Exit 0 only when every file passed and left nothing.
+// tests ran on, the slowest files, the CPU time used, wall time). Exit 0 only when every file passed and left nothing.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
