@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openGpu } from '../../runner/host/dawn.ts';
-import { dawnPolling, devicePolling } from '../../runner/host/dawn-polling.ts';
+import { dawnPolling, devicePolling, isDawnTick } from '../../runner/host/dawn-polling.ts';
 import type { Gpu } from '../../src/gpu/gpu.ts';
 import { createTensor } from '../../src/gpu/tensor.ts';
 import { encodeDispatches } from '../../src/gpu/dispatch.ts';
@@ -18,7 +18,7 @@ async function ticksPerMs(gpu: Gpu): Promise<{ perMs: number; ms: number }> {
   const inner = globalThis.setImmediate;
   let ticks = 0;
   globalThis.setImmediate = Object.assign((cb: (...x: unknown[]) => void, ...args: unknown[]) => {
-    if (cb.name === '' && Function.prototype.toString.call(cb).includes('[native code]')) ticks++;
+    if (isDawnTick(cb)) ticks++;
     return inner(cb, ...args);
   }, inner) as unknown as typeof setImmediate;
   try {
