@@ -27,7 +27,17 @@ const level0Checkpoint = () => {
 test('a second identical lottery is refused while the first writes; a killed one is taken over and resumed', { timeout: 240_000 }, async (t) => {
   const first = startCli(ARGS, { t });
   await first.waitFor(/level_0: .*iterations 0→30/, { what: 'level 0 starting to train (the folder is locked)' });
-  const second = await earlyphase(ARGS);
+  // Held still while the second one starts: the whole lottery trains in about as long as a CLI takes
+  // to start, so it could otherwise finish first (its lock is fresh for 60 s without a heartbeat).
+  const lottery = readdirSync(root).find((d) => d.startsWith('lottery_'))!;
+  const owner = (JSON.parse(readFileSync(join(root, lottery, 'replicate_1', '.lock-lottery'), 'utf8')) as { pid: number }).pid; // the CLI under the wrapper
+  process.kill(owner, 'SIGSTOP');
+  let second;
+  try {
+    second = await earlyphase(ARGS);
+  } finally {
+    process.kill(owner, 'SIGCONT');
+  }
   assert.equal(second.status, 2, second.err);
   // Besides the line saying which data files were read, one line naming the writer.
   const lines = errorLines(second.err);
